@@ -1,0 +1,98 @@
+"""The SMS channel: JSON lines in the outbox, or Twilio's Messages API when configured."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from dispatch.channels import Channel
+from dispatch.messages import MessageType
+from dispatch.models import DeliveryResult, OutgoingMessage
+from dispatch.segments import count_segments, non_gsm_characters
+from dispatch.store import now_utc
+
+
+@dataclass
+class SmsSettings:
+    """``[channels.sms]``: no ``account_sid`` means JSON lines in the outbox."""
+
+    account_sid: str | None = None
+    #: Or TWILIO_AUTH_TOKEN in the environment.
+    auth_token: str | None = None
+    #: Sender number (E.164) or alphanumeric id; or use messaging_service_sid.
+    sender: str | None = None
+    messaging_service_sid: str | None = None
+    status_callback: str | None = None
+    #: A local Twilio-compatible API (tests, Prism): e.g. http://127.0.0.1:4010
+    base_url: str | None = None
+    timeout: float = 15.0
+    #: Most segments a message of each type may take (templates check and at send).
+    max_segments: dict[str, int] = field(default_factory=dict)
+    outbox: str | None = None
+
+
+class SmsChannel(Channel):
+    """SMS (SPEC §6): E.164 numbers, segment count stored with each message."""
+
+    name = "sms"
+    parts = {"text": "sms.txt"}
+    settings_class = SmsSettings
+    address_kind = "mobile"
+
+    def __init__(self, settings: SmsSettings, context) -> None:
+        super().__init__(settings, context)
+        self.outbox = context.config.path(settings.outbox) if settings.outbox else context.outbox
+        self.auth_token = os.environ.get("TWILIO_AUTH_TOKEN") or settings.auth_token
+        self._lock = threading.Lock()
+
+    @property
+    def embedded(self) -> bool:
+        return not self.settings.account_sid
+
+    def max_segments(self, message_type: MessageType) -> int:
+        return self.settings.max_segments.get(message_type.name, message_type.sms_max_segments)
+
+    def prepare(self, message_type: MessageType, parts: Mapping[str, str]) -> dict[str, Any]:
+        return count_segments(parts.get("text", "")).as_dict()
+
+    def check_rendered(self, message_type: MessageType, parts: Mapping[str, str]) -> list[str]:
+        count = count_segments(parts.get("text", ""))
+        limit = self.max_segments(message_type)
+        problems = []
+        if count.segments > limit:
+            problems.append(f"{count.segments} segments ({count.encoding}, {count.units} units); at most {limit}")
+            if count.encoding == "UCS-2":
+                chars = "".join(non_gsm_characters(parts.get("text", "")))
+                problems.append(f"UCS-2 because of {chars!r}; GSM-7 would fit more")
+        return problems
+
+    async def deliver(self, message: OutgoingMessage) -> DeliveryResult:
+        text = message.parts.get("text", "")
+        count = count_segments(text)
+        if self.embedded:
+            return self._write_line(message, text, count)
+        from .twilio_send import send_with_twilio
+
+        return await send_with_twilio(self, message, text, count)
+
+    def _write_line(self, message: OutgoingMessage, text: str, count) -> DeliveryResult:
+        record = {
+            "id": message.id,
+            "to": message.address,
+            "from": self.settings.sender or self.settings.messaging_service_sid,
+            "type": message.message_type,
+            "language": message.language,
+            "body": text,
+            **count.as_dict(),
+            "queued_at": now_utc().isoformat(),
+        }
+        self.outbox.mkdir(parents=True, exist_ok=True)
+        path = self.outbox / "messages.jsonl"
+        line = json.dumps(record, ensure_ascii=False) + "\n"
+        with self._lock, path.open("a", encoding="utf-8") as handle:
+            handle.write(line)
+        return DeliveryResult(provider_id=f"{path.name}:{message.id}", detail=count.as_dict())

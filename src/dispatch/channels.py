@@ -1,0 +1,118 @@
+"""The base class of channel plugins.
+
+A channel turns a rendered :class:`~dispatch.models.OutgoingMessage` into a real
+delivery: an email, an SMS, a printed letter, a call task. Subclass
+:class:`Channel`, set the class attributes, implement :meth:`Channel.deliver`, and
+register the class from the ``dispatch_channels`` hook::
+
+    class PushChannel(Channel):
+        name = "push"
+        parts = {"title": "push.title.txt", "text": "push.txt"}
+        address_kind = "custom"
+
+        def address(self, recipient):
+            return recipient_token(recipient.id)
+
+        async def deliver(self, message):
+            ...
+            return DeliveryResult(provider_id=...)
+
+Settings come from ``[channels.<name>]`` and are checked against
+``settings_class`` (a dataclass): an unknown key is an error naming it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .errors import PermanentDeliveryError, TransientDeliveryError
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .messages import MessageType
+    from .models import DeliveryResult, OutgoingMessage, Recipient
+
+
+@dataclass
+class NoSettings:
+    """Settings of a channel that takes none."""
+
+
+@dataclass
+class ChannelContext:
+    """What the core gives every channel: where its files go and the configuration."""
+
+    outbox: Path
+    config: Config
+    company: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def company_for(self, country: str) -> Mapping[str, Any]:
+        """The sender details for messages to ``country`` (per-country overrides applied)."""
+        return self.company.get(country) or self.company.get("*") or {}
+
+
+class Channel:
+    """Base class of channel plugins (see the module docstring)."""
+
+    #: The channel's name, used in preferences, templates and queues.
+    name: ClassVar[str] = ""
+    #: Template parts: part name → file name under ``templates/<lang>/<type>/``.
+    parts: ClassVar[Mapping[str, str]] = {}
+    #: Dataclass for ``[channels.<name>]``.
+    settings_class: ClassVar[type] = NoSettings
+    #: Which recipient field the default :meth:`address` reads:
+    #: ``email``, ``mobile`` (an SMS-capable phone), ``phone`` or ``postal``.
+    address_kind: ClassVar[str] = "email"
+    #: Errors that are never retried (listed in the queue actor's ``throws``).
+    permanent_errors: ClassVar[tuple[type[Exception], ...]] = (PermanentDeliveryError,)
+    transient_errors: ClassVar[tuple[type[Exception], ...]] = (TransientDeliveryError,)
+
+    def __init__(self, settings: Any, context: ChannelContext) -> None:
+        self.settings = settings
+        self.context = context
+
+    @property
+    def embedded(self) -> bool:
+        """True when the channel writes local files instead of calling a provider."""
+        return True
+
+    def address(self, recipient: Recipient) -> Any | None:
+        """The recipient's usable address on this channel, or ``None``.
+
+        Must be pure and fast: the policy engine calls it for every decision.
+        """
+        if self.address_kind == "email":
+            return recipient.email
+        if self.address_kind == "mobile":
+            return recipient.phone if recipient.phone_is_mobile else None
+        if self.address_kind == "phone":
+            return recipient.phone
+        if self.address_kind == "postal":
+            return recipient.address.as_dict() if recipient.address else None
+        return None
+
+    async def deliver(self, message: OutgoingMessage) -> DeliveryResult:
+        """Deliver one message. Raise a transient or permanent delivery error on failure.
+
+        Delivery must be idempotent for the same ``message.id``: a crash may make the
+        queue hand the same message over again.
+        """
+        raise NotImplementedError(f"channel {self.name!r} does not implement deliver()")
+
+    def check_rendered(self, message_type: MessageType, parts: Mapping[str, str]) -> list[str]:
+        """Problems with rendered parts, for ``dispatch templates check`` (e.g. too many SMS segments)."""
+        return []
+
+    def prepare(self, message_type: MessageType, parts: Mapping[str, str]) -> dict[str, Any]:
+        """Facts to store with the message when it is queued (e.g. SMS segment count)."""
+        return {}
+
+    def finish_batch(self) -> dict[str, Any] | None:
+        """Called when a run ends: close print batches and the like. Returns a summary or None."""
+        return None
+
+    async def aclose(self) -> None:
+        """Release connections; called on the delivery event loop at shutdown."""

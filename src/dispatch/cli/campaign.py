@@ -1,0 +1,1 @@
+"""Command: campaign (in progress)."""

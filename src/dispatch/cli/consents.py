@@ -1,0 +1,1 @@
+"""Command: consents (in progress)."""

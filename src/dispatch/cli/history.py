@@ -1,0 +1,1 @@
+"""Command: history (in progress)."""

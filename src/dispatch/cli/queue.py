@@ -1,0 +1,1 @@
+"""Command: queue (in progress)."""

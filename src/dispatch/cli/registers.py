@@ -1,0 +1,1 @@
+"""Command: registers (in progress)."""

@@ -1,0 +1,1 @@
+"""Command: worker (in progress)."""

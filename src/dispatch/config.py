@@ -1,0 +1,356 @@
+"""Configuration: one TOML file (SPEC §8), every key optional, unknown keys an error.
+
+:func:`load_config` reads ``dispatch.toml`` (or the path given, or
+``DISPATCH_CONFIG``) into a :class:`Config`. Sections are dataclasses; a key that
+is not a field, or a value of the wrong type, raises :class:`ConfigError` naming
+its full path (``policy.countries.NO.calling_days``). Secrets can come from the
+environment instead of the file.
+
+Channel sections (``[channels.<name>]``) are handed to the channel plugin that
+owns them, which checks its own keys the same way (:func:`build_section`).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+import types
+import typing
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+DEFAULT_CONFIG_NAME = "dispatch.toml"
+T = typing.TypeVar("T")
+
+
+@dataclass
+class StoreConfig:
+    url: str = "sqlite:///dispatch.db"
+    #: Compress stored message bodies (zlib) to keep bulk runs small.
+    compress: bool = True
+
+
+@dataclass
+class BrokerConfig:
+    url: str = "memory://"
+    #: Seconds a message may stay enqueued-but-unfinished before the relay re-enqueues it.
+    stuck_after: int = 600
+    #: Transient failures are retried this many times (exponential backoff) before dead-lettering.
+    max_retries: int = 8
+    min_backoff_ms: int = 2_000
+    max_backoff_ms: int = 3_600_000
+    #: Seconds ``close()`` waits for the embedded worker to deliver what was queued.
+    drain_timeout: float = 600.0
+
+
+@dataclass
+class WorkerConfig:
+    processes: int = 1
+    threads: int = 8
+    queues: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TemplatesConfig:
+    #: Extra template folders searched before the built-in ones (each holds fi/, sv/, en/).
+    paths: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LanguagesConfig:
+    #: Fallback chain per preferred language for service and marketing messages.
+    fallback: dict[str, list[str]] = field(
+        default_factory=lambda: {"fi": ["fi", "sv", "en"], "sv": ["sv", "fi", "en"], "en": ["en"]}
+    )
+    #: Languages a statutory message may use, per preferred language. A statutory
+    #: message is never sent in a language outside this chain.
+    statutory: dict[str, list[str]] = field(
+        default_factory=lambda: {"fi": ["fi", "sv"], "sv": ["sv", "fi"], "en": ["en"]}
+    )
+    #: Default language per country.
+    default: dict[str, str] = field(default_factory=lambda: {"FI": "fi", "SE": "sv", "NO": "en"})
+    #: Babel locale per language and country ("*" for any): {"sv" = {"FI" = "sv_FI", "*" = "sv_SE"}}.
+    locales: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+def _default_company_countries() -> dict[str, dict[str, Any]]:
+    return {
+        "SE": {
+            "name": "Pohjola Energi AB",
+            "email": "kundservice@example.se",
+            "phone": "+46 8 123 456 00",
+            "website": "https://energi.example.se",
+            "address": ["Kraftgatan 3", "111 22 Stockholm"],
+            "business_id": "556677-8899",
+            "service_hours": {"fi": "ma–pe klo 8–17", "sv": "mån–fre kl. 8–17", "en": "Mon–Fri 8am–5pm"},
+        },
+        "NO": {
+            "name": "Pohjola Energi AS",
+            "email": "kundeservice@example.no",
+            "phone": "+47 22 12 34 56",
+            "website": "https://energi.example.no",
+            "address": ["Strømveien 7", "0150 Oslo"],
+            "business_id": "912 345 678",
+            "service_hours": {"fi": "ma–pe klo 8–16", "sv": "mån–fre kl. 8–16", "en": "Mon–Fri 8am–4pm"},
+        },
+    }
+
+
+@dataclass
+class CompanyConfig:
+    """Sender details shown in messages; ``countries`` overrides them per country."""
+
+    name: str = "Pohjolan Energia Oy"
+    email: str = "asiakaspalvelu@example.fi"
+    phone: str = "+358 9 4289 1000"
+    website: str = "https://energia.example.fi"
+    address: list[str] = field(default_factory=lambda: ["Sähkötie 1", "00100 Helsinki"])
+    business_id: str = "1234567-8"
+    #: A text, or one per language: {fi = "ma–pe klo 8–18", sv = "...", en = "..."}.
+    service_hours: str | dict[str, str] = field(
+        default_factory=lambda: {"fi": "ma–pe klo 8–18", "sv": "mån–fre kl. 8–18", "en": "Mon–Fri 8am–6pm"}
+    )
+    #: Per-country overrides, e.g. [company.countries.SE] name = "Pohjola Energi AB".
+    countries: dict[str, dict[str, Any]] = field(default_factory=_default_company_countries)
+
+
+@dataclass
+class LinksConfig:
+    #: Where the unsubscribe and preference pages are served (``dispatch serve``).
+    base_url: str = "http://127.0.0.1:8025"
+    #: Secret that signs tokens in links; env DISPATCH_LINK_SECRET; if unset, one is
+    #: generated and kept in the store so links keep working across runs.
+    secret: str | None = None
+    #: Mailbox for mailto: unsubscribe (List-Unsubscribe).
+    unsubscribe_mailto: str | None = None
+
+
+@dataclass
+class CountryRules:
+    """Rules that differ by country (SPEC §2, §4); defaults are SPEC's."""
+
+    #: Notice lead time for price and terms changes, ISO duration (P1M, P30D, P14D).
+    notice_household: str = "P1M"
+    notice_business: str = "P14D"
+    #: Calling hours for phone tasks: ISO weekdays (1=Mon) and local hours [start, end).
+    calling_days: list[int] = field(default_factory=lambda: [1, 2, 3, 4, 5])
+    calling_hours: list[str] = field(default_factory=lambda: ["09:00", "20:00"])
+    #: Registers older than this many days are reported as stale.
+    register_refresh_days: int = 31
+    #: In this country active customers are exempt from the do-not-contact registers.
+    registers_exempt_active_customers: bool = False
+
+
+def _default_countries() -> dict[str, CountryRules]:
+    return {
+        "FI": CountryRules(),
+        "SE": CountryRules(notice_household="P2M", registers_exempt_active_customers=True),
+        "NO": CountryRules(
+            notice_household="P30D",
+            calling_hours=["09:00", "21:00"],
+            register_refresh_days=31,
+            registers_exempt_active_customers=True,
+        ),
+    }
+
+
+@dataclass
+class PolicyConfig:
+    marketing_per_year: int = 4
+    marketing_min_days_between: int = 7
+    adult_age: int = 18
+    former_quiet_months: int = 6
+    former_retention_months: int = 24
+    prospect_retention_months: int = 6
+    #: SMS marketing is not sent between these local times (start, end).
+    sms_quiet_hours: list[str] = field(default_factory=lambda: ["21:00", "08:00"])
+    #: Working days a channel needs to reach the recipient (counts against notice lead time).
+    delivery_days: dict[str, int] = field(default_factory=lambda: {"letter": 3})
+    #: Working days before the deadline a confirmation must be handed to the channel.
+    countries: dict[str, CountryRules] = field(default_factory=_default_countries)
+
+
+@dataclass
+class Config:
+    store: StoreConfig = field(default_factory=StoreConfig)
+    broker: BrokerConfig = field(default_factory=BrokerConfig)
+    worker: WorkerConfig = field(default_factory=WorkerConfig)
+    templates: TemplatesConfig = field(default_factory=TemplatesConfig)
+    languages: LanguagesConfig = field(default_factory=LanguagesConfig)
+    company: CompanyConfig = field(default_factory=CompanyConfig)
+    links: LinksConfig = field(default_factory=LinksConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    #: Folder for the embedded channels' files (.eml, SMS JSON lines, PDFs, call tasks).
+    outbox: str = "outbox"
+    #: Per-channel settings, checked by the channel plugin that owns them.
+    channels: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Extra message types: [message_types.NAME] category=..., channels=[...], fields={...}.
+    message_types: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Where the configuration came from (None: embedded defaults).
+    source: str | None = None
+    #: The folder relative paths in the file are resolved against.
+    base_dir: str = "."
+
+    def path(self, value: str) -> Path:
+        """Resolve a path from the configuration against the config file's folder."""
+        candidate = Path(value).expanduser()
+        return candidate if candidate.is_absolute() else Path(self.base_dir) / candidate
+
+
+_ENV_SECRETS = {
+    "DISPATCH_LINK_SECRET": ("links", "secret"),
+    "DISPATCH_STORE_URL": ("store", "url"),
+    "DISPATCH_BROKER_URL": ("broker", "url"),
+}
+
+
+def load_config(path: str | os.PathLike[str] | None = None, *, overrides: dict[str, Any] | None = None) -> Config:
+    """Load configuration from ``path``, ``$DISPATCH_CONFIG`` or ``./dispatch.toml``.
+
+    With none of them present, the embedded defaults apply (SQLite store, in-process
+    broker, files in ``./outbox``). ``overrides`` is a mapping merged over the file
+    (used by tests and the CLI).
+    """
+    source: Path | None = None
+    if path is not None:
+        source = Path(path)
+        if not source.is_file():
+            raise ConfigError(f"configuration file {str(source)!r} does not exist")
+    elif os.environ.get("DISPATCH_CONFIG"):
+        source = Path(os.environ["DISPATCH_CONFIG"])
+        if not source.is_file():
+            raise ConfigError(f"DISPATCH_CONFIG points at {str(source)!r}, which does not exist")
+    elif Path(DEFAULT_CONFIG_NAME).is_file():
+        source = Path(DEFAULT_CONFIG_NAME)
+    raw: dict[str, Any] = {}
+    if source is not None:
+        try:
+            raw = tomllib.loads(source.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    if overrides:
+        raw = _merge(raw, overrides)
+    for env, (section, key) in _ENV_SECRETS.items():
+        if os.environ.get(env):
+            raw.setdefault(section, {})[key] = os.environ[env]
+    config = build_section(Config, raw, "")
+    config.source = str(source) if source else None
+    config.base_dir = str(source.parent if source else Path.cwd())
+    return config
+
+
+def build_section(cls: type[T], raw: Any, where: str) -> T:
+    """Build dataclass ``cls`` from ``raw``; unknown keys and wrong types name their path."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where or 'configuration'} must be a table")
+    known = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = [k for k in raw if k not in known or k in ("source", "base_dir")]
+    if unknown:
+        names = ", ".join(_join(where, k) for k in unknown)
+        raise ConfigError(f"unknown configuration key(s): {names}")
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for name, value in raw.items():
+        if cls is PolicyConfig and name == "countries":
+            values[name] = _country_rules(value, _join(where, name))
+        else:
+            values[name] = _coerce(hints[name], value, _join(where, name))
+    return cls(**values)
+
+
+def _country_rules(raw: Any, where: str) -> dict[str, CountryRules]:
+    """Country overrides keep that country's defaults for every key not given."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where} must be a table of countries")
+    rules = _default_countries()
+    for country, table in raw.items():
+        path = _join(where, country)
+        if country not in rules:
+            raise ConfigError(f"{path}: unknown country (FI, SE or NO)")
+        build_section(CountryRules, table, path)  # checks keys and types
+        given = {f.name: getattr(build_section(CountryRules, table, path), f.name) for f in fields(CountryRules) if f.name in table}
+        base = rules[country]
+        rules[country] = CountryRules(**{**{f.name: getattr(base, f.name) for f in fields(base)}, **given})
+    return rules
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(arg, value, where)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if errors else f"{where} has the wrong type")
+    if is_dataclass(hint):
+        return build_section(hint, value, where)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where} must be a list, not {_tname(value)}")
+        return [_coerce(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)] if args else value
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a table, not {_tname(value)}")
+        if not args:
+            return value
+        return {k: _coerce(args[1], v, _join(where, k)) for k, v in value.items()}
+    if hint is Any:
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, not {_tname(value)}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} must be an integer, not {_tname(value)}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where} must be a number, not {_tname(value)}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a string, not {_tname(value)}")
+        return value
+    return value
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _tname(value: Any) -> str:
+    return {str: "a string", int: "an integer", float: "a number", bool: "a boolean", list: "a list"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def section_defaults(cls: type) -> dict[str, Any]:
+    """The default value of each field of dataclass ``cls`` (for docs and ``dispatch config``)."""
+    out = {}
+    for f in fields(cls):
+        if f.default is not MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not MISSING:  # type: ignore[misc]
+            out[f.name] = f.default_factory()  # type: ignore[misc]
+    return out

@@ -1,0 +1,85 @@
+"""Hook specifications: the whole plugin API of dispatch.
+
+A plugin is a module or object with functions marked ``@dispatch.hookimpl`` whose
+names match the specs below. Registration hooks receive a ``register`` callback,
+so duplicate names are checked in one place (the core), and a plugin may register
+any number of things. Implementations may accept fewer arguments than the spec.
+
+Plugins are found through the ``dispatch`` entry-point group; the built-in
+channels are plugins of the same shape (see ``plugins/``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .channels import Channel
+    from .messages import MessageType
+    from .models import DeliveryResult, OutgoingMessage
+    from .registers import Register
+
+hookspec = pluggy.HookspecMarker("dispatch")
+hookimpl = pluggy.HookimplMarker("dispatch")
+
+
+# -- registration --------------------------------------------------------------------
+
+
+@hookspec
+def dispatch_channels(register: Callable[[type[Channel]], None]) -> None:
+    """Register channel classes by calling ``register(ChannelClass)``.
+
+    A channel class subclasses :class:`dispatch.channels.Channel`: it names itself
+    (``name``), the template parts it needs (``parts``), its settings dataclass
+    (read from ``[channels.<name>]``), which recipient address it uses, and an
+    ``async deliver()`` that raises :class:`~dispatch.errors.TransientDeliveryError`
+    or :class:`~dispatch.errors.PermanentDeliveryError` on failure. Registering
+    a name twice is an error.
+    """
+
+
+@hookspec
+def dispatch_message_types(register: Callable[[MessageType], None]) -> None:
+    """Register message types by calling ``register(MessageType(...))``.
+
+    A type is data: category, required fields and their kinds, allowed channels
+    and their default order, and the rules that apply (SPEC §2). Its templates go
+    in ``templates/<lang>/<name>/``.
+    """
+
+
+@hookspec
+def dispatch_registers(register: Callable[[type[Register]], None]) -> None:
+    """Register do-not-contact register classes by calling ``register(RegisterClass)``.
+
+    A register names itself, its country, the channels it covers (``letter``,
+    ``phone``) and how it reads the file the company receives; the core stores
+    the loaded entries and matches recipients against them.
+    """
+
+
+@hookspec
+def dispatch_template_filters(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    """Register extra Jinja filters by calling ``register(name, function)``.
+
+    Filters run inside the sandbox; a name that clashes with a built-in filter is
+    an error.
+    """
+
+
+# -- events --------------------------------------------------------------------------
+
+
+@hookspec
+def dispatch_delivery_attempted(
+    message: OutgoingMessage, result: DeliveryResult | None, error: Exception | None
+) -> None:
+    """Called after every delivery attempt, successful (``result``) or not (``error``).
+
+    For observers: metrics, audit trails, CRM updates. The return value is ignored;
+    an exception raised here is logged and does not change the delivery outcome.
+    """

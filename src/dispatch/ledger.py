@@ -1,0 +1,107 @@
+"""The consent ledger: an append-only record of every consent, withdrawal and objection.
+
+Who (recipient id), what (purpose), where (channel or ``all``), when, how (source:
+web form, customer service, unsubscribe link, SMS STOP, import, provider) and the
+wording version shown. Nothing is updated or deleted here; the policy engine
+merges these entries with the recipient mapping's and the newest wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from . import schema
+from .errors import InputError
+from .models import ALL_CHANNELS, Consent
+from .recipients import parse_moment
+from .store import Store, now_utc
+
+SOURCES = ("web_form", "customer_service", "unsubscribe_link", "sms_stop", "import", "provider")
+PURPOSES = ("marketing", "newsletter", "survey")
+
+
+class ConsentLedger:
+    """Record and read consents (``Dispatcher.consents``)."""
+
+    def __init__(self, store: Store, channels: Collection[str], purposes: Collection[str] = PURPOSES) -> None:
+        self.store = store
+        self.channels = set(channels)
+        self.purposes = set(purposes)
+
+    def record(
+        self,
+        recipient_id: str,
+        purpose: str,
+        granted: bool,
+        *,
+        channel: str = ALL_CHANNELS,
+        at: datetime | str | None = None,
+        source: str = "customer_service",
+        wording_version: str | None = None,
+        evidence: str | None = None,
+    ) -> dict[str, Any]:
+        """Append one entry; every argument is checked and a bad one named."""
+        problems = []
+        if not recipient_id or not str(recipient_id).strip():
+            problems.append("recipient_id is missing")
+        if purpose not in self.purposes:
+            problems.append(f"purpose {purpose!r} is not one of {', '.join(sorted(self.purposes))}")
+        if channel != ALL_CHANNELS and channel not in self.channels:
+            problems.append(f"channel {channel!r} is not one of all, {', '.join(sorted(self.channels))}")
+        if not isinstance(granted, bool):
+            problems.append("granted must be true or false")
+        if source not in SOURCES:
+            problems.append(f"source {source!r} is not one of {', '.join(SOURCES)}")
+        moment = now_utc()
+        if at is not None:
+            try:
+                moment = parse_moment(at)
+            except (ValueError, TypeError):
+                problems.append(f"at {at!r} is not a date or time")
+        if problems:
+            raise InputError("consent not recorded:", problems)
+        row = {
+            "recipient_id": str(recipient_id).strip(),
+            "purpose": purpose,
+            "channel": channel,
+            "granted": granted,
+            "at": moment,
+            "source": source,
+            "wording_version": wording_version,
+            "evidence": evidence,
+            "recorded_at": now_utc(),
+        }
+        with self.store.engine.begin() as conn:
+            conn.execute(schema.consents.insert(), [row])
+        return row
+
+    def history(self, recipient_id: str) -> list[dict[str, Any]]:
+        """Every entry for a recipient, oldest first."""
+        t = schema.consents
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(
+                select(t).where(t.c.recipient_id == recipient_id).order_by(t.c.at, t.c.id)
+            ).mappings().all()
+        return [dict(r) for r in rows]
+
+    def for_recipients(self, recipient_ids: Iterable[str]) -> dict[str, tuple[Consent, ...]]:
+        """Ledger entries as :class:`Consent` values, per recipient (for the policy engine)."""
+        ids = list(dict.fromkeys(recipient_ids))
+        t = schema.consents
+        out: dict[str, list[Consent]] = {}
+        with self.store.engine.connect() as conn:
+            for start in range(0, len(ids), 900):
+                chunk = ids[start : start + 900]
+                rows = conn.execute(
+                    select(t.c.recipient_id, t.c.purpose, t.c.channel, t.c.granted, t.c.at, t.c.source,
+                           t.c.wording_version)
+                    .where(t.c.recipient_id.in_(chunk))
+                    .order_by(t.c.at, t.c.id)
+                )
+                for rid, purpose, channel, granted, at, source, wording in rows:
+                    out.setdefault(rid, []).append(Consent(purpose, channel, granted, at, source, wording))
+        return {rid: tuple(entries) for rid, entries in out.items()}

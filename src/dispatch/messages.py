@@ -1,0 +1,466 @@
+"""Message types as data (SPEC §2) and validation of the data each one needs.
+
+A :class:`MessageType` names its category, its required data fields and their
+kinds, the channels it may use and their default order, and the rule hooks that
+apply to it (notice lead time, confirmation deadline, subscription). The seven
+built-in types are declared in :data:`BUILTIN_TYPES`; deployments add their own
+through configuration or the ``dispatch_message_types`` plugin hook.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from .errors import InvalidData, PluginError, UnknownMessageType
+from .models import CATEGORIES, LANGUAGES
+from .recipients import parse_date
+
+#: Field kinds a message type may declare, and what each accepts.
+FIELD_KINDS: dict[str, str] = {
+    "date": "an ISO date (YYYY-MM-DD) or a date",
+    "text": "a non-empty string",
+    "localized": "a string, or a mapping of language (fi/sv/en) to string",
+    "url": "an http(s) URL",
+    "months": "a whole number of months (12) or an ISO duration (P12M)",
+    "price_elements": "a list of {name, unit, new, old?} with decimal-string amounts",
+    "price_changes": "a list of {name, unit, old, new} with decimal-string amounts",
+    "texts": "a non-empty list of strings (or language mappings)",
+    "sections": "a non-empty list of {heading, body}",
+    "price_elements_or_text": "a list of price elements, or a text",
+}
+
+_DECIMAL = re.compile(r"^-?\d+(\.\d+)?$")
+_MONTHS = re.compile(r"^P(\d+)M$")
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """A required data field of a message type: its name and kind (see :data:`FIELD_KINDS`)."""
+
+    name: str
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class PriceElement:
+    """One price element: ``name`` (text or language mapping), ``unit`` and amounts as ``Decimal``."""
+
+    name: Any
+    unit: str
+    new: Decimal
+    old: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Localized:
+    """A text given in several languages; rendering picks the message's language."""
+
+    texts: Mapping[str, str]
+
+    def pick(self, chain: Iterable[str]) -> str:
+        for language in chain:
+            if language in self.texts:
+                return self.texts[language]
+        return next(iter(self.texts.values()))
+
+
+@dataclass(frozen=True)
+class MessageType:
+    """A message type as data (SPEC §2).
+
+    ``channels`` are the channels the type may use; ``default_order`` the order tried
+    when the recipient states no preference (a subset of ``channels``).
+    ``notice_field`` names the date a change takes effect (price and terms notices),
+    ``deadline_field`` and ``deadline_working_days`` set a delivery deadline,
+    ``subscription`` names the purpose a recipient must have opted in to
+    (newsletter), ``objection`` the purpose an objection to which suppresses it
+    (survey), and ``marketing_if_other_product`` makes a renewal of a different
+    product follow the marketing rules.
+    """
+
+    name: str
+    category: str
+    fields: tuple[FieldSpec, ...]
+    channels: tuple[str, ...]
+    default_order: tuple[str, ...]
+    legal_basis: str
+    notice_field: str | None = None
+    deadline_field: str | None = None
+    deadline_working_days: int | None = None
+    subscription: str | None = None
+    objection: str | None = None
+    marketing_if_other_product: bool = False
+    unsubscribe: bool = False
+    sms_max_segments: int = 3
+    description: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+    def validate(self, data: Mapping[str, Any]) -> MessageData:
+        """Check ``data`` against the required fields; name every problem at once."""
+        return validate_data(self, data)
+
+
+def _fields(**kinds: str) -> tuple[FieldSpec, ...]:
+    return tuple(FieldSpec(name, kind) for name, kind in kinds.items())
+
+
+BUILTIN_TYPES: tuple[MessageType, ...] = (
+    MessageType(
+        name="contract_confirmation",
+        category="statutory",
+        fields=_fields(signed_on="date", product="text", starts_on="date", price_elements="price_elements"),
+        channels=("email", "letter"),
+        default_order=("email", "letter"),
+        legal_basis="contract",
+        deadline_field="signed_on",
+        deadline_working_days=7,
+        description="Confirms a new contract within 7 working days of signing.",
+    ),
+    MessageType(
+        name="price_change",
+        category="statutory",
+        fields=_fields(effective_on="date", reason="localized", price_elements="price_changes"),
+        channels=("email", "sms", "letter"),
+        default_order=("email", "letter"),
+        legal_basis="legal_obligation",
+        notice_field="effective_on",
+        sms_max_segments=6,
+        description="Notice of a price change: old and new prices, reason, right to terminate.",
+    ),
+    MessageType(
+        name="terms_change",
+        category="statutory",
+        fields=_fields(effective_on="date", reason="localized", changes="texts"),
+        channels=("email", "sms", "letter"),
+        default_order=("email", "letter"),
+        legal_basis="legal_obligation",
+        notice_field="effective_on",
+        sms_max_segments=4,
+        description="Notice of a change in contract terms, with the right to terminate.",
+    ),
+    MessageType(
+        name="renewal_offer",
+        category="service",
+        fields=_fields(
+            current_ends_on="date", product="text", respond_by="date", price_elements="price_elements"
+        ),
+        channels=("email", "sms", "letter", "phone"),
+        default_order=("email", "letter"),
+        legal_basis="contract",
+        marketing_if_other_product=True,
+        sms_max_segments=3,
+        description="Offers to renew a fixed-term contract before it ends.",
+    ),
+    MessageType(
+        name="newsletter",
+        category="service",
+        fields=_fields(title="localized", sections="sections"),
+        channels=("email",),
+        default_order=("email",),
+        legal_basis="consent",
+        subscription="newsletter",
+        unsubscribe=True,
+        description="The customer newsletter, only to subscribers.",
+    ),
+    MessageType(
+        name="marketing",
+        category="marketing",
+        fields=_fields(
+            campaign="text",
+            product="text",
+            duration="months",
+            offer_ends_on="date",
+            after_offer="price_elements_or_text",
+            price_elements="price_elements",
+        ),
+        channels=("email", "sms", "letter", "phone"),
+        default_order=("email", "sms", "letter", "phone"),
+        legal_basis="consent",
+        unsubscribe=True,
+        sms_max_segments=3,
+        description="A campaign offer: price elements, duration, offer end and terms after it.",
+    ),
+    MessageType(
+        name="survey",
+        category="service",
+        fields=_fields(contact_on="date", survey_url="url"),
+        channels=("email", "sms"),
+        default_order=("email", "sms"),
+        legal_basis="legitimate_interest",
+        objection="survey",
+        unsubscribe=True,
+        sms_max_segments=2,
+        description="A satisfaction survey after a customer-service contact.",
+    ),
+)
+
+
+class MessageData(dict):
+    """Validated message data: required fields parsed (dates, decimals), extras kept as given."""
+
+    __slots__ = ("_localized", "message_type")
+
+    def __init__(self, message_type: str, values: Mapping[str, Any]) -> None:
+        super().__init__(values)
+        self.message_type = message_type
+        self._localized: dict[tuple[str, ...], dict[str, Any]] = {}
+
+    def localized(self, chain: tuple[str, ...]) -> dict[str, Any]:
+        """The data with every language mapping resolved along ``chain`` (cached)."""
+        cached = self._localized.get(chain)
+        if cached is None:
+            cached = {key: _localize(value, chain) for key, value in self.items()}
+            self._localized[chain] = cached
+        return cached
+
+
+def validate_data(message_type: MessageType, data: Mapping[str, Any] | None) -> MessageData:
+    """Validate ``data`` for ``message_type`` and return the parsed :class:`MessageData`.
+
+    Raises :class:`InvalidData` naming every missing or malformed field at once.
+    """
+    if isinstance(data, MessageData) and data.message_type == message_type.name:
+        return data
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise InvalidData(f"{message_type.name} data must be a mapping, not {type(data).__name__}")
+    problems: list[str] = []
+    values: dict[str, Any] = dict(data)
+    for spec in message_type.fields:
+        if spec.name not in data or data[spec.name] is None or data[spec.name] == "":
+            problems.append(f"{spec.name} is missing ({FIELD_KINDS.get(spec.kind, spec.kind)})")
+            continue
+        checker = _CHECKERS.get(spec.kind)
+        if checker is None:
+            raise PluginError(f"{message_type.name}.{spec.name} has unknown field kind {spec.kind!r}")
+        values[spec.name] = checker(spec.name, data[spec.name], problems)
+    if problems:
+        raise InvalidData(f"{message_type.name} data is invalid:", problems)
+    return MessageData(message_type.name, values)
+
+
+class MessageTypeRegistry:
+    """The message types known to a :class:`~dispatch.Dispatcher`."""
+
+    def __init__(self, types: Iterable[MessageType] = ()) -> None:
+        self._types: dict[str, MessageType] = {}
+        for message_type in types:
+            self.register(message_type)
+
+    def register(self, message_type: MessageType, *, replace: bool = False) -> None:
+        """Add a type; registering an existing name again is an error unless ``replace``."""
+        if message_type.category not in CATEGORIES:
+            raise PluginError(
+                f"message type {message_type.name!r} has unknown category {message_type.category!r}"
+            )
+        if not set(message_type.default_order) <= set(message_type.channels):
+            raise PluginError(f"message type {message_type.name!r}: default_order must be within channels")
+        for spec in message_type.fields:
+            if spec.kind not in FIELD_KINDS:
+                raise PluginError(
+                    f"message type {message_type.name!r} field {spec.name!r} has unknown kind {spec.kind!r}"
+                )
+        if message_type.name in self._types and not replace:
+            raise PluginError(f"message type {message_type.name!r} is registered twice")
+        self._types[message_type.name] = message_type
+
+    def get(self, name: str) -> MessageType:
+        try:
+            return self._types[name]
+        except (KeyError, TypeError):
+            known = ", ".join(sorted(self._types))
+            raise UnknownMessageType(f"unknown message type {name!r} (known: {known})") from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._types
+
+    def __iter__(self):
+        return iter(self._types.values())
+
+    def names(self) -> list[str]:
+        return list(self._types)
+
+
+# -- field checkers ---------------------------------------------------------------------
+
+
+def _check_date(name: str, raw: Any, problems: list[str]) -> Any:
+    try:
+        return parse_date(raw)
+    except (ValueError, TypeError):
+        problems.append(f"{name} {raw!r} is not a date (use YYYY-MM-DD)")
+        return None
+
+
+def _check_text(name: str, raw: Any, problems: list[str]) -> Any:
+    if not isinstance(raw, str) or not raw.strip():
+        problems.append(f"{name} must be a non-empty string")
+    return raw
+
+
+def _check_localized(name: str, raw: Any, problems: list[str]) -> Any:
+    if isinstance(raw, str):
+        if not raw.strip():
+            problems.append(f"{name} must not be empty")
+        return raw
+    if isinstance(raw, Localized):
+        return raw
+    if isinstance(raw, Mapping) and raw:
+        unknown = [k for k in raw if k not in LANGUAGES]
+        if unknown:
+            problems.append(f"{name} has unknown language(s) {', '.join(map(repr, unknown))} (fi, sv, en)")
+        if not all(isinstance(v, str) and v.strip() for v in raw.values()):
+            problems.append(f"{name} must map each language to a non-empty string")
+        return Localized(dict(raw))
+    problems.append(f"{name} must be a string or a mapping of language to string")
+    return raw
+
+
+def _check_url(name: str, raw: Any, problems: list[str]) -> Any:
+    if not isinstance(raw, str) or not re.match(r"^https?://[^\s/$.?#][^\s]*$", raw):
+        problems.append(f"{name} {raw!r} is not an http(s) URL")
+    return raw
+
+
+def _check_months(name: str, raw: Any, problems: list[str]) -> Any:
+    if isinstance(raw, bool):
+        problems.append(f"{name} must be a number of months")
+        return raw
+    if isinstance(raw, int) and raw > 0:
+        return raw
+    if isinstance(raw, str):
+        text = raw.strip().upper()
+        if text.isdigit() and int(text) > 0:
+            return int(text)
+        match = _MONTHS.match(text)
+        if match and int(match.group(1)) > 0:
+            return int(match.group(1))
+    problems.append(f"{name} {raw!r} must be a whole number of months (12) or an ISO duration (P12M)")
+    return raw
+
+
+def _decimal(where: str, raw: Any, problems: list[str]) -> Decimal | None:
+    if isinstance(raw, Decimal):
+        return raw
+    if isinstance(raw, bool) or isinstance(raw, float):
+        problems.append(f"{where} {raw!r} must be a decimal string like \"8.90\", not a float")
+        return None
+    if isinstance(raw, int):
+        return Decimal(raw)
+    if isinstance(raw, str) and _DECIMAL.match(raw.strip()):
+        try:
+            return Decimal(raw.strip())
+        except InvalidOperation:  # pragma: no cover - the pattern admits only valid numbers
+            pass
+    problems.append(f"{where} {raw!r} is not a decimal string like \"8.90\"")
+    return None
+
+
+def _price_elements(name: str, raw: Any, problems: list[str], *, old_required: bool) -> Any:
+    if not isinstance(raw, list | tuple) or not raw:
+        problems.append(f"{name} must be a non-empty list of price elements")
+        return raw
+    out: list[PriceElement] = []
+    for i, element in enumerate(raw):
+        where = f"{name}[{i}]"
+        if isinstance(element, PriceElement):
+            out.append(element)
+            continue
+        if not isinstance(element, Mapping):
+            problems.append(f"{where} must be a mapping with name, unit, new")
+            continue
+        before = len(problems)
+        label = _check_localized(f"{where}.name", element.get("name") or "", problems)
+        unit = element.get("unit")
+        if not isinstance(unit, str) or not unit.strip():
+            problems.append(f"{where}.unit is missing (e.g. c/kWh, EUR/month)")
+        new = (
+            _decimal(f"{where}.new", element["new"], problems)
+            if element.get("new") is not None
+            else problems.append(f"{where}.new is missing")
+        )
+        old = None
+        if element.get("old") is not None:
+            old = _decimal(f"{where}.old", element["old"], problems)
+        elif old_required:
+            problems.append(f"{where}.old is missing")
+        if len(problems) == before:
+            out.append(PriceElement(name=label, unit=unit.strip(), new=new, old=old))
+    return out
+
+
+def _check_price_elements(name: str, raw: Any, problems: list[str]) -> Any:
+    return _price_elements(name, raw, problems, old_required=False)
+
+
+def _check_price_changes(name: str, raw: Any, problems: list[str]) -> Any:
+    return _price_elements(name, raw, problems, old_required=True)
+
+
+def _check_texts(name: str, raw: Any, problems: list[str]) -> Any:
+    if not isinstance(raw, list | tuple) or not raw:
+        problems.append(f"{name} must be a non-empty list of texts")
+        return raw
+    return [_check_localized(f"{name}[{i}]", item, problems) for i, item in enumerate(raw)]
+
+
+def _check_sections(name: str, raw: Any, problems: list[str]) -> Any:
+    if not isinstance(raw, list | tuple) or not raw:
+        problems.append(f"{name} must be a non-empty list of {{heading, body}}")
+        return raw
+    out = []
+    for i, section in enumerate(raw):
+        if not isinstance(section, Mapping):
+            problems.append(f"{name}[{i}] must be a mapping with heading and body")
+            continue
+        item = dict(section)
+        for key in ("heading", "body"):
+            if not section.get(key):
+                problems.append(f"{name}[{i}].{key} is missing")
+            else:
+                item[key] = _check_localized(f"{name}[{i}].{key}", section[key], problems)
+        out.append(item)
+    return out
+
+
+def _check_price_elements_or_text(name: str, raw: Any, problems: list[str]) -> Any:
+    if isinstance(raw, list | tuple):
+        return _check_price_elements(name, raw, problems)
+    return _check_localized(name, raw, problems)
+
+
+_CHECKERS = {
+    "date": _check_date,
+    "text": _check_text,
+    "localized": _check_localized,
+    "url": _check_url,
+    "months": _check_months,
+    "price_elements": _check_price_elements,
+    "price_changes": _check_price_changes,
+    "texts": _check_texts,
+    "sections": _check_sections,
+    "price_elements_or_text": _check_price_elements_or_text,
+}
+
+
+def _localize(value: Any, chain: tuple[str, ...]) -> Any:
+    if isinstance(value, Localized):
+        return value.pick(chain)
+    if isinstance(value, PriceElement):
+        if isinstance(value.name, Localized):
+            return PriceElement(value.name.pick(chain), value.unit, value.new, value.old)
+        return value
+    if isinstance(value, list):
+        return [_localize(v, chain) for v in value]
+    if isinstance(value, dict):
+        return {k: _localize(v, chain) for k, v in value.items()}
+    return value

@@ -1,0 +1,199 @@
+"""The rules of SPEC §4, one small pure function per reason code.
+
+Each rule takes a :class:`Situation` and returns ``None`` when it does not apply,
+or a short explanation (stored in :attr:`Decision.notes` under the rule's code)
+when it suppresses the message. :data:`RULES` lists them with the categories they
+apply to; statutory messages are only ever subject to ``no_address`` and
+``notice_period``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from ..messages import MessageData, MessageType
+from ..models import Recipient
+from .calendar import add_duration, add_months, add_years
+from .facts import ConsentView, Facts, RegisterInfo
+from .settings import CountryPolicy, PolicySettings
+
+ELECTRONIC = frozenset({"email", "sms"})
+MARKETING = "marketing"
+
+
+@dataclass(slots=True)
+class Situation:
+    """Everything a rule may look at for one decision."""
+
+    recipient: Recipient
+    message_type: MessageType
+    category: str
+    data: MessageData
+    channel: str | None
+    now: datetime
+    today: date
+    country: CountryPolicy
+    settings: PolicySettings
+    facts: Facts
+    consents: ConsentView
+    registers: Mapping[str, RegisterInfo]
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+Rule = Callable[[Situation], "str | None"]
+
+
+def no_consent(s: Situation) -> str | None:
+    """Electronic marketing needs consent, or soft opt-in for an active customer."""
+    if s.channel not in ELECTRONIC:
+        return None
+    granted = s.consents.granted(MARKETING, s.channel)
+    if granted:
+        return None
+    if granted is None and s.recipient.status == "active" and not s.recipient.marketing_blocked:
+        return None  # soft opt-in: own customer, similar products, opt-out in every message
+    if granted is False:
+        return None  # a withdrawal is reported as opted_out
+    return f"no marketing consent for {s.channel} and not an active customer (soft opt-in)"
+
+
+def opted_out(s: Situation) -> str | None:
+    """An objection to direct marketing, or a withdrawn consent, is honoured at once."""
+    if s.recipient.marketing_blocked:
+        return "direct marketing blocked (objection on all channels)"
+    if s.channel is None:
+        return None
+    entry = s.consents.latest(MARKETING, s.channel)
+    if entry is not None and not entry.granted:
+        scope = "all channels" if entry.channel == "all" else entry.channel
+        return f"marketing consent withdrawn for {scope} on {entry.at.date().isoformat()} ({entry.source})"
+    return None
+
+
+def unsubscribed(s: Situation) -> str | None:
+    """A newsletter needs a subscription; a survey honours an objection."""
+    mt = s.message_type
+    if mt.subscription:
+        entry = s.consents.latest(mt.subscription, s.channel or "all")
+        if entry is not None:
+            return None if entry.granted else f"unsubscribed from {mt.subscription} on {entry.at.date()}"
+        return None if s.recipient.newsletter else f"not subscribed to {mt.subscription}"
+    if mt.objection:
+        entry = s.consents.latest(mt.objection, s.channel or "all")
+        if entry is not None and not entry.granted:
+            return f"objected to {mt.objection} on {entry.at.date()}"
+    return None
+
+
+def do_not_contact(s: Situation) -> str | None:
+    """Letter and phone marketing skip people on their country's register."""
+    if s.channel not in ("letter", "phone") or not s.facts.listed_on:
+        return None
+    if s.country.registers_exempt_active_customers and s.recipient.status == "active":
+        return None
+    if s.consents.granted(MARKETING, s.channel):
+        return None  # the person asked for it on this channel
+    for name in sorted(s.facts.listed_on):
+        info = s.registers.get(name)
+        if info and info.country == s.recipient.country and s.channel in info.channels:
+            return f"listed on {name}"
+    return None
+
+
+def minor(s: Situation) -> str | None:
+    """No marketing to anyone under the age limit (18)."""
+    born = s.recipient.birth_date
+    if born is None:
+        return None
+    adult_on = add_years(born, s.settings.adult_age)
+    if s.today < adult_on:
+        return f"under {s.settings.adult_age} until {adult_on.isoformat()}"
+    return None
+
+
+def quiet_period(s: Situation) -> str | None:
+    """No marketing to a former customer within 6 months of the last paid invoice."""
+    if s.recipient.status != "former":
+        return None
+    paid = s.recipient.last_invoice_paid_on
+    if paid is None:
+        return "former customer without last_invoice_paid_on: quiet period cannot be ruled out"
+    ends = add_months(paid, s.settings.former_quiet_months)
+    if s.today < ends:
+        return f"former customer: quiet until {ends.isoformat()}"
+    return None
+
+
+def retention_expired(s: Situation) -> str | None:
+    """Former customers after 24 months, prospects whose data is over 6 months old."""
+    r = s.recipient
+    if r.status == "former" and r.last_invoice_paid_on is not None:
+        ends = add_months(r.last_invoice_paid_on, s.settings.former_retention_months)
+        if s.today > ends:
+            return f"former customer: marketing data expired on {ends.isoformat()}"
+    if r.status == "prospect":
+        if r.data_verified_on is None:
+            return "prospect without data_verified_on: data age unknown"
+        ends = add_months(r.data_verified_on, s.settings.prospect_retention_months)
+        if s.today > ends:
+            return f"prospect data older than {s.settings.prospect_retention_months} months (since {ends})"
+    return None
+
+
+def frequency_cap(s: Situation) -> str | None:
+    """At most N marketing messages per rolling 365 days and 1 per 7 days, all channels."""
+    history = s.facts.history
+    if not history:
+        return None
+    year_ago = s.now - timedelta(days=365)
+    gap = s.now - timedelta(days=s.settings.marketing_min_days_between)
+    in_year = 0
+    recent = None
+    for contact in history:
+        if contact.category != MARKETING or contact.at > s.now:
+            continue
+        if contact.at > year_ago:
+            in_year += 1
+        if contact.at > gap and (recent is None or contact.at > recent):
+            recent = contact.at
+    if in_year >= s.settings.marketing_per_year:
+        return f"{in_year} marketing messages in the last 365 days (limit {s.settings.marketing_per_year})"
+    if recent is not None:
+        return f"a marketing message on {recent.date()} (at most 1 per {s.settings.marketing_min_days_between} days)"
+    return None
+
+
+def notice_period(s: Situation) -> str | None:
+    """A change notice must reach the customer the country's lead time before it takes effect."""
+    field_name = s.message_type.notice_field
+    if not field_name:
+        return None
+    effective: date = s.data[field_name]
+    lead = s.country.notice_business if s.recipient.kind == "business" else s.country.notice_household
+    sent = s.today
+    delivery_days = s.settings.delivery_days.get(s.channel or "", 0)
+    arrives = s.country.calendar.add_working_days(sent, delivery_days) if delivery_days else sent
+    earliest = add_duration(arrives, lead)
+    if earliest > effective:
+        how = f" (arrives {arrives.isoformat()} by {s.channel})" if delivery_days else ""
+        return f"effective_on {effective.isoformat()} is too soon: earliest allowed is {earliest.isoformat()}{how}"
+    return None
+
+
+#: (reason code, categories it applies to, rule). Order is the order reasons are listed.
+RULES: tuple[tuple[str, frozenset[str], Rule], ...] = (
+    ("no_consent", frozenset({"marketing"}), no_consent),
+    ("opted_out", frozenset({"marketing"}), opted_out),
+    ("unsubscribed", frozenset({"service"}), unsubscribed),
+    ("do_not_contact", frozenset({"marketing"}), do_not_contact),
+    ("minor", frozenset({"marketing"}), minor),
+    ("quiet_period", frozenset({"marketing"}), quiet_period),
+    ("retention_expired", frozenset({"marketing"}), retention_expired),
+    ("frequency_cap", frozenset({"marketing"}), frequency_cap),
+    ("notice_period", frozenset({"statutory"}), notice_period),
+)
+
+#: Every reason code a decision can carry (SPEC §4).
+REASON_CODES: tuple[str, ...] = tuple(code for code, _, _ in RULES) + ("no_address",)

@@ -1,0 +1,165 @@
+"""Queues: the Dramatiq broker, one actor per channel and lane, and the embedded worker.
+
+Each channel has two queues: ``<channel>`` for statutory messages (actor priority
+0) and ``<channel>.bulk`` for everything else (priority 100). A worker consumes
+both, and its priority queue hands statutory messages out first, so a price-change
+notice is not stuck behind a million newsletters. Payloads are message ids only.
+
+``memory://`` gives Dramatiq's in-process broker and a worker in the same process
+(the embedded default); ``redis://`` and ``amqp://`` give the real brokers, whose
+modules are imported only when used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable, Coroutine, Iterable
+from concurrent.futures import Future
+from typing import Any
+
+import dramatiq
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import (
+    AgeLimit,
+    Callbacks,
+    CurrentMessage,
+    Pipelines,
+    Retries,
+    ShutdownNotifications,
+    TimeLimit,
+)
+
+from .config import BrokerConfig
+from .errors import ConfigError
+
+logger = logging.getLogger("dispatch.queue")
+
+STATUTORY_PRIORITY = 0
+BULK_PRIORITY = 100
+
+
+def queue_name(channel: str, category: str) -> str:
+    """The queue a message goes to: statutory messages have their own lane."""
+    return channel if category == "statutory" else f"{channel}.bulk"
+
+
+def actor_name(queue: str) -> str:
+    return "dispatch_deliver_" + queue.replace(".", "_")
+
+
+def build_broker(config: BrokerConfig, *, retry_when: Callable[[int, BaseException], bool] | None = None) -> dramatiq.Broker:
+    """The broker named by ``[broker] url``, with dispatch's middleware."""
+    url = config.url
+    middleware = [
+        AgeLimit(),
+        TimeLimit(time_limit=10 * 60 * 1000),
+        ShutdownNotifications(),
+        Callbacks(),
+        Pipelines(),
+        Retries(
+            max_retries=config.max_retries,
+            min_backoff=config.min_backoff_ms,
+            max_backoff=config.max_backoff_ms,
+            retry_when=retry_when,
+        ),
+        CurrentMessage(),
+    ]
+    if url.startswith("memory:"):
+        broker: dramatiq.Broker = StubBroker(middleware=middleware)
+        broker.emit_after("process_boot")
+        return broker
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        try:
+            from dramatiq.brokers.redis import RedisBroker
+        except ImportError as exc:  # pragma: no cover - the redis extra is missing
+            raise ConfigError("broker.url is redis:// but the redis package is missing: pip install 'dispatch[redis]'") from exc
+        return RedisBroker(url=url, middleware=middleware)
+    if url.startswith(("amqp://", "amqps://")):
+        try:
+            from dramatiq.brokers.rabbitmq import RabbitmqBroker
+        except ImportError as exc:  # pragma: no cover - the rabbitmq extra is missing
+            raise ConfigError("broker.url is amqp:// but pika is missing: pip install 'dispatch[rabbitmq]'") from exc
+        return RabbitmqBroker(url=url, middleware=middleware)
+    raise ConfigError(f"broker.url {url!r} is not memory://, redis://... or amqp://...")
+
+
+class Queues:
+    """The delivery actors of one dispatcher, bound to its broker."""
+
+    def __init__(self, broker: dramatiq.Broker, channels: Iterable[str], deliver: Callable[[str], None],
+                 permanent_errors: tuple[type[BaseException], ...]) -> None:
+        self.broker = broker
+        self.actors: dict[str, dramatiq.Actor] = {}
+        for channel in channels:
+            for queue, priority in ((channel, STATUTORY_PRIORITY), (f"{channel}.bulk", BULK_PRIORITY)):
+                self.actors[queue] = dramatiq.Actor(
+                    deliver,
+                    broker=broker,
+                    actor_name=actor_name(queue),
+                    queue_name=queue,
+                    priority=priority,
+                    options={"throws": permanent_errors},
+                )
+
+    @property
+    def queue_names(self) -> list[str]:
+        return list(self.actors)
+
+    def enqueue(self, queue: str, message_id: str, *, delay_ms: int | None = None) -> None:
+        """Put one message id on ``queue``; ``delay_ms`` holds it until then."""
+        actor = self.actors[queue]
+        if delay_ms and delay_ms > 0:
+            actor.send_with_options(args=(message_id,), delay=delay_ms)
+        else:
+            actor.send(message_id)
+
+    def enqueue_many(self, items: list[tuple[str, str, int | None]]) -> None:
+        """Enqueue (queue, message id, delay ms) triples; Redis gets one pipeline round trip."""
+        client = getattr(self.broker, "client", None)
+        if client is not None and hasattr(client, "pipeline") and len(items) > 1:
+            pipe = client.pipeline(transaction=False)
+            original = self.broker.client
+            self.broker.client = pipe  # the broker's enqueue script runs on the pipeline
+            try:
+                for queue, message_id, delay in items:
+                    self.enqueue(queue, message_id, delay_ms=delay)
+                pipe.execute()
+            finally:
+                self.broker.client = original
+            return
+        for queue, message_id, delay in items:
+            self.enqueue(queue, message_id, delay_ms=delay)
+
+
+class AsyncRunner:
+    """An event loop in its own thread, where channels' async ``deliver()`` calls run.
+
+    Worker threads stay synchronous (they talk to the store) and hand only the
+    network I/O to this loop, so connection pools are shared by all of them.
+    """
+
+    def __init__(self, name: str = "dispatch-delivery") -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def submit(self, coro: Coroutine[Any, Any, Any]) -> Future:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def run(self, coro: Coroutine[Any, Any, Any], timeout: float | None = None) -> Any:
+        """Run ``coro`` on the loop and wait for its result."""
+        return self.submit(coro).result(timeout)
+
+    def stop(self) -> None:
+        if self.loop.is_closed():
+            return
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        if not self._thread.is_alive():
+            self.loop.close()

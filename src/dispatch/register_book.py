@@ -1,0 +1,144 @@
+"""Loaded do-not-contact registers: atomic import, matching, staleness.
+
+``import_file`` reads a register file completely before touching the store, then
+in one transaction writes the entries under a new generation, switches the
+register to it and deletes the old one — a failed or half-read file leaves the
+previous load in place.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import and_, delete, or_, select, update
+
+from . import schema
+from .errors import RegisterError
+from .models import Recipient
+from .policy.facts import RegisterInfo
+from .registers import Register, recipient_keys
+from .store import Store, now_utc
+
+logger = logging.getLogger("dispatch.registers")
+
+
+class RegisterBook:
+    """The registers a dispatcher knows, and what has been loaded into the store."""
+
+    def __init__(self, store: Store, classes: Mapping[str, type[Register]], refresh_days: Mapping[str, int]) -> None:
+        self.store = store
+        self.classes = dict(classes)
+        self.refresh_days = dict(refresh_days)
+        self._warned: set[str] = set()
+
+    def info(self) -> dict[str, RegisterInfo]:
+        return {n: RegisterInfo(n, c.country, tuple(c.channels)) for n, c in self.classes.items()}
+
+    def get(self, name: str) -> type[Register]:
+        try:
+            return self.classes[name]
+        except KeyError:
+            known = ", ".join(sorted(self.classes)) or "none"
+            raise RegisterError(f"unknown register {name!r} (known: {known})") from None
+
+    def import_file(self, name: str, path: str | Path, *, file_date: datetime | None = None,
+                    now: datetime | None = None) -> dict[str, Any]:
+        """Replace register ``name`` with the entries of ``path``, atomically."""
+        cls = self.get(name)
+        source = Path(path)
+        entries = {(e.kind, e.key) for e in cls().read(source)}
+        if not entries:
+            raise RegisterError(f"{source}: the file holds no entries; the previous load is kept")
+        loaded_at = now or now_utc()
+        r, e = schema.registers, schema.register_entries
+        with self.store.engine.begin() as conn:
+            current = conn.execute(select(r.c.generation).where(r.c.name == name)).scalar()
+            generation = (current or 0) + 1
+            rows = [{"register": name, "generation": generation, "kind": k, "key": v} for k, v in entries]
+            for start in range(0, len(rows), 5000):
+                conn.execute(e.insert(), rows[start : start + 5000])
+            values = {
+                "generation": generation,
+                "loaded_at": loaded_at,
+                "file_date": file_date or loaded_at,
+                "source_file": str(source),
+                "entries": len(entries),
+            }
+            if current is None:
+                conn.execute(r.insert().values(name=name, **values))
+            else:
+                conn.execute(update(r).where(r.c.name == name).values(**values))
+            conn.execute(delete(e).where(e.c.register == name, e.c.generation != generation))
+        self._warned.discard(name)
+        return {"name": name, "entries": len(entries), "loaded_at": loaded_at, "generation": generation}
+
+    def status(self, now: datetime | None = None) -> list[dict[str, Any]]:
+        """Each known register: when loaded, from which file date, how many entries, stale or not."""
+        now = now or now_utc()
+        r = schema.registers
+        with self.store.engine.connect() as conn:
+            loaded = {row["name"]: dict(row) for row in conn.execute(select(r)).mappings()}
+        out = []
+        for name, cls in sorted(self.classes.items()):
+            row = loaded.get(name)
+            refresh = self.refresh_days.get(cls.country, 31)
+            as_of = (row["file_date"] or row["loaded_at"]) if row else None
+            age = (now - as_of).days if as_of else None
+            out.append(
+                {
+                    "name": name,
+                    "title": cls.title,
+                    "country": cls.country,
+                    "channels": list(cls.channels),
+                    "loaded_at": row["loaded_at"] if row else None,
+                    "file_date": row["file_date"] if row else None,
+                    "entries": row["entries"] if row else 0,
+                    "age_days": age,
+                    "refresh_days": refresh,
+                    "stale": as_of is None or now - as_of > timedelta(days=refresh),
+                }
+            )
+        return out
+
+    def listed_on(self, recipients: Iterable[Recipient], now: datetime | None = None) -> dict[str, frozenset[str]]:
+        """For each recipient id, the loaded registers that list them (any channel)."""
+        keys: dict[tuple[str, str], list[str]] = {}
+        for recipient in recipients:
+            for entry in recipient_keys(recipient):
+                keys.setdefault((entry.kind, entry.key), []).append(recipient.id)
+        if not keys:
+            return {}
+        r, e = schema.registers, schema.register_entries
+        found: dict[str, set[str]] = {}
+        pairs = list(keys)
+        with self.store.engine.connect() as conn:
+            for start in range(0, len(pairs), 400):
+                chunk = pairs[start : start + 400]
+                condition = or_(*(and_(e.c.kind == k, e.c.key == v) for k, v in chunk))
+                rows = conn.execute(
+                    select(e.c.register, e.c.kind, e.c.key)
+                    .join(r, and_(r.c.name == e.c.register, r.c.generation == e.c.generation))
+                    .where(condition)
+                )
+                for register, kind, key in rows:
+                    for rid in keys.get((kind, key), ()):
+                        found.setdefault(rid, set()).add(register)
+        if found:
+            self._warn_if_stale({name for names in found.values() for name in names}, now)
+        return {rid: frozenset(names) for rid, names in found.items()}
+
+    def _warn_if_stale(self, names: set[str], now: datetime | None) -> None:
+        pending = names - self._warned
+        if not pending:
+            return
+        for item in self.status(now):
+            if item["name"] in pending and item["stale"]:
+                logger.warning(
+                    "register %s is stale: file date %s is older than %d days; import a fresh copy",
+                    item["name"], item["file_date"], item["refresh_days"],
+                )
+            self._warned.add(item["name"])

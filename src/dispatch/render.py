@@ -1,0 +1,208 @@
+"""Render message templates: sandboxed Jinja per language, Babel filters, fallback chains.
+
+Templates live in ``templates/<lang>/<message_type>/<part>`` (SPEC §5). A message
+is rendered whole in one language: :meth:`Renderer.resolve_language` walks the
+fallback chain and picks the first language that has every part the channel
+needs, so a subject and its body never come from different languages.
+
+Each (language, country) pair gets its own :class:`ImmutableSandboxedEnvironment`
+with ``StrictUndefined`` (an unknown variable fails loudly), autoescaping for
+``.html`` parts, and a :class:`~dispatch.formatting.Formatter` bound to the locale.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2 import StrictUndefined, meta, select_autoescape
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from .errors import TemplateError, TemplateNotFound
+from .formatting import Formatter, locale_for
+
+#: Language-independent templates (the HTML email skeleton) every language may extend.
+SHARED = "_shared"
+
+
+def builtin_template_dir() -> Path:
+    """The templates shipped with dispatch (inside the wheel, or the checkout's ``templates/``)."""
+    packaged = Path(__file__).parent / "templates"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "templates"
+
+
+class Renderer:
+    """Finds and renders templates for (message type, channel, language).
+
+    ``roots`` are folders each holding ``fi/``, ``sv/``, ``en/``; earlier roots win,
+    so a deployment can override single files of the built-in set.
+    """
+
+    def __init__(
+        self,
+        roots: Iterable[Path],
+        *,
+        locales: Mapping[str, Mapping[str, str]] | None = None,
+        extra_filters: Mapping[str, Callable[..., Any]] | None = None,
+        extra_globals: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.roots = [Path(r) for r in roots]
+        self.locales = {k: dict(v) for k, v in (locales or {}).items()}
+        self.extra_filters = dict(extra_filters or {})
+        self.extra_globals = dict(extra_globals or {})
+        self._envs: dict[tuple[str, str], ImmutableSandboxedEnvironment] = {}
+        self._formatters: dict[tuple[str, str], Formatter] = {}
+        self._lock = threading.Lock()
+        self._exists = lru_cache(maxsize=4096)(self._exists_uncached)
+
+    # -- finding templates -----------------------------------------------------------
+
+    def template_name(self, message_type: str, filename: str) -> str:
+        return f"{message_type}/{filename}"
+
+    def _exists_uncached(self, language: str, name: str) -> bool:
+        return any((root / language / name).is_file() for root in self.roots)
+
+    def has_parts(self, message_type: str, parts: Mapping[str, str], language: str) -> bool:
+        """True when every part file exists for ``language``."""
+        return all(self._exists(language, self.template_name(message_type, f)) for f in parts.values())
+
+    def resolve_language(
+        self, message_type: str, channel: str, parts: Mapping[str, str], chain: Iterable[str]
+    ) -> str:
+        """The first language of ``chain`` with every part; raises :class:`TemplateNotFound`."""
+        tried = []
+        for language in chain:
+            if self.has_parts(message_type, parts, language):
+                return language
+            tried.append(language)
+        files = ", ".join(parts.values())
+        raise TemplateNotFound(
+            f"no {channel} template for {message_type!r} in any allowed language "
+            f"({', '.join(tried) or 'none'}): need {files} under templates/<lang>/{message_type}/"
+        )
+
+    def languages(self) -> list[str]:
+        found = set()
+        for root in self.roots:
+            if root.is_dir():
+                found.update(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+        return sorted(found)
+
+    # -- environments ----------------------------------------------------------------
+
+    def formatter(self, language: str, country: str) -> Formatter:
+        key = (language, country)
+        formatter = self._formatters.get(key)
+        if formatter is None:
+            formatter = Formatter(locale_for(language, country, self.locales), country)
+            self._formatters[key] = formatter
+        return formatter
+
+    def environment(self, language: str, country: str) -> ImmutableSandboxedEnvironment:
+        """The sandboxed environment for templates in ``language`` sent to ``country``."""
+        key = (language, country)
+        env = self._envs.get(key)
+        if env is not None:
+            return env
+        with self._lock:
+            env = self._envs.get(key)
+            if env is None:
+                env = ImmutableSandboxedEnvironment(
+                    loader=jinja2.FileSystemLoader(
+                        [str(root / language) for root in self.roots] + [str(root / SHARED) for root in self.roots]
+                    ),
+                    autoescape=select_autoescape(enabled_extensions=("html", "htm"), default=False),
+                    undefined=StrictUndefined,
+                    trim_blocks=True,
+                    lstrip_blocks=True,
+                    keep_trailing_newline=False,
+                    auto_reload=False,
+                    cache_size=1000,
+                )
+                env.filters.update(self.formatter(language, country).filters())
+                env.filters.update(self.extra_filters)
+                env.globals.update(self.extra_globals)
+                self._envs[key] = env
+        return env
+
+    # -- rendering -------------------------------------------------------------------
+
+    def render_parts(
+        self,
+        message_type: str,
+        parts: Mapping[str, str],
+        language: str,
+        country: str,
+        context: Mapping[str, Any],
+    ) -> dict[str, str]:
+        """Render every part; a failure raises :class:`TemplateError` naming the file."""
+        env = self.environment(language, country)
+        out: dict[str, str] = {}
+        for part, filename in parts.items():
+            name = self.template_name(message_type, filename)
+            try:
+                template = env.get_template(name)
+                text = template.render(context)
+            except jinja2.TemplateNotFound:
+                raise TemplateNotFound(f"template {language}/{name} does not exist") from None
+            except jinja2.TemplateSyntaxError as exc:
+                raise TemplateError(
+                    f"template {language}/{exc.name or name} line {exc.lineno}: {exc.message}"
+                ) from None
+            except jinja2.UndefinedError as exc:
+                raise TemplateError(f"template {language}/{name}: {exc.message}") from None
+            except jinja2.exceptions.SecurityError as exc:
+                raise TemplateError(f"template {language}/{name}: not allowed in the sandbox: {exc}") from None
+            except (TypeError, ValueError, AttributeError, ArithmeticError, LookupError) as exc:
+                raise TemplateError(f"template {language}/{name}: {type(exc).__name__}: {exc}") from None
+            out[part] = _tidy(text, filename)
+        return out
+
+    def source(self, language: str, name: str) -> tuple[str, str]:
+        """The source and file path of a template (for checks and previews)."""
+        env = self.environment(language, "FI")
+        assert env.loader is not None
+        source, filename, _ = env.loader.get_source(env, name)
+        return source, filename or name
+
+    def undeclared_variables(self, language: str, name: str) -> set[str]:
+        """Top-level variables a template (and what it extends or includes) reads."""
+        env = self.environment(language, "FI")
+        seen: set[str] = set()
+        names: set[str] = set()
+        pending = [name]
+        while pending:
+            current = pending.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            try:
+                source, _ = self.source(language, current)
+            except jinja2.TemplateNotFound:
+                continue
+            ast = env.parse(source)
+            names |= meta.find_undeclared_variables(ast)
+            pending.extend(n for n in meta.find_referenced_templates(ast) if n)
+        return names - set(env.globals)
+
+
+def _tidy(text: str, filename: str) -> str:
+    """Strip trailing spaces and surplus blank lines from text parts; single-line subjects."""
+    if filename.endswith(".html"):
+        return text.strip() + "\n"
+    lines = [line.rstrip() for line in text.strip().splitlines()]
+    if filename.endswith("subject.txt"):
+        return " ".join(line for line in lines if line)
+    out: list[str] = []
+    for line in lines:
+        if line == "" and out and out[-1] == "":
+            continue
+        out.append(line)
+    return "\n".join(out)

@@ -1,0 +1,168 @@
+"""Database tables (SQLAlchemy Core): contact history, outbox, ledger, registers.
+
+One schema serves SQLite (the embedded default) and PostgreSQL. Timestamps are
+stored as UTC and read back timezone-aware. Schema changes go through Alembic
+migrations (``src/dispatch/migrations``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware datetimes in, aware UTC datetimes out, whatever the backend stores."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use timezone-aware datetimes")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if isinstance(value, str):  # pragma: no cover - SQLite returning text
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+#: Every decision (sent or suppressed) and, for those sent, the outbox entry.
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("idempotency_key", String(255), unique=True, nullable=True),
+    Column("campaign_id", String(64), nullable=True, index=True),
+    Column("recipient_id", String(128), nullable=False),
+    Column("country", String(2), nullable=False),
+    Column("message_type", String(64), nullable=False),
+    Column("category", String(16), nullable=False),
+    Column("channel", String(32), nullable=True),
+    Column("language", String(8), nullable=False),
+    Column("locale", String(16), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("allowed", Boolean, nullable=False),
+    Column("reasons", JSON, nullable=False),
+    Column("notes", JSON, nullable=False),
+    Column("legal_basis", String(32), nullable=True),
+    Column("rules_version", String(32), nullable=False),
+    Column("requested_language", String(8), nullable=True),
+    Column("decided_at", UTCDateTime, nullable=False),
+    Column("send_after", UTCDateTime, nullable=True),
+    Column("deadline", UTCDateTime, nullable=True),
+    Column("queue", String(64), nullable=True),
+    Column("address", JSON, nullable=True),
+    #: zlib-compressed JSON: {"parts": {...}, "inputs": {...}}
+    Column("content", LargeBinary, nullable=True),
+    Column("meta", JSON, nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("enqueued_at", UTCDateTime, nullable=True),
+    Column("claimed_at", UTCDateTime, nullable=True),
+    Column("claimed_by", String(128), nullable=True),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("provider_id", String(255), nullable=True),
+    Column("error", Text, nullable=True),
+    Column("fallback_of", String(26), nullable=True),
+    Column("possible_duplicate", Boolean, nullable=False, default=False),
+    Index("ix_messages_recipient", "recipient_id", "decided_at"),
+    Index("ix_messages_status", "status", "send_after"),
+)
+
+#: Every delivery attempt and its outcome.
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("message_id", String(26), nullable=False, index=True),
+    Column("attempt", Integer, nullable=False),
+    Column("worker", String(128), nullable=True),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("outcome", String(16), nullable=False),
+    Column("provider_id", String(255), nullable=True),
+    Column("error", Text, nullable=True),
+    Column("detail", JSON, nullable=True),
+)
+
+#: Bulk campaigns: the data is stored once, messages point at it.
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("message_type", String(64), nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("source", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("stats", JSON, nullable=True),
+)
+
+#: The consent ledger: append-only.
+consents = Table(
+    "consents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("recipient_id", String(128), nullable=False, index=True),
+    Column("purpose", String(32), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("granted", Boolean, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("wording_version", String(64), nullable=True),
+    Column("evidence", Text, nullable=True),
+    Column("recorded_at", UTCDateTime, nullable=False),
+)
+
+#: Loaded do-not-contact registers; ``generation`` switches atomically on import.
+registers = Table(
+    "registers",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("generation", Integer, nullable=False),
+    Column("loaded_at", UTCDateTime, nullable=False),
+    Column("file_date", UTCDateTime, nullable=True),
+    Column("source_file", Text, nullable=True),
+    Column("entries", Integer, nullable=False),
+)
+
+register_entries = Table(
+    "register_entries",
+    metadata,
+    Column("register", String(64), nullable=False),
+    Column("generation", Integer, nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("key", String(255), nullable=False),
+    Index("ix_register_entries_key", "kind", "key"),
+    Index("ix_register_entries_generation", "register", "generation"),
+)
+
+#: Small key/value settings kept with the data (the generated link secret).
+settings = Table(
+    "settings",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)

@@ -1,0 +1,419 @@
+"""The store: contact history, outbox and delivery state (SQLAlchemy; SQLite or PostgreSQL).
+
+The store is the source of truth. A message is written here before it goes on the
+queue; workers move it through its states with compare-and-set updates so two
+workers never deliver the same message; the relay finds what was stored but never
+enqueued, or enqueued but never finished, and hands it to the queue again.
+
+States: ``suppressed`` (final) · ``queued`` → ``sending`` → ``delivered`` (final),
+or back to ``queued`` on a transient failure, or ``failed`` (permanent; a bounce)
+or ``dead`` (retries exhausted).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import zlib
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, create_engine, event, func, or_, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.pool import StaticPool
+
+from . import schema
+from .errors import StoreError
+from .policy.facts import Contact
+
+FINAL_STATES = frozenset({"suppressed", "delivered", "failed", "dead"})
+OPEN_STATES = ("queued", "sending")
+HOSTNAME = socket.gethostname()
+
+
+class DuplicateKey(StoreError):
+    """A message with this idempotency key is already stored."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"idempotency key {key!r} is already used")
+        self.key = key
+
+
+def worker_identity() -> str:
+    """``host:pid`` — who claimed a message, so a dead local claimant is recognised."""
+    return f"{HOSTNAME}:{os.getpid()}"
+
+
+def encode_content(value: dict[str, Any] | None, compress: bool = True) -> bytes | None:
+    if value is None:
+        return None
+    raw = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
+    return b"z" + zlib.compress(raw, 1) if compress else b"j" + raw
+
+
+def decode_content(blob: bytes | None) -> dict[str, Any] | None:
+    if blob is None:
+        return None
+    blob = bytes(blob)
+    body = zlib.decompress(blob[1:]) if blob[:1] == b"z" else blob[1:]
+    return json.loads(body)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, a busy timeout and foreign-thread use."""
+    if url.startswith("sqlite"):
+        memory = url in ("sqlite://", "sqlite:///:memory:")
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            poolclass=StaticPool if memory else None,
+        )
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):  # pragma: no cover - trivial
+            cursor = dbapi_connection.cursor()
+            if not memory:
+                cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+class Store:
+    """Reads and writes the contact history, the outbox and delivery state."""
+
+    def __init__(self, url: str, *, compress: bool = True, create: bool = True) -> None:
+        self.url = url
+        self.compress = compress
+        try:
+            self.engine = make_engine(url)
+            if create:
+                from .migrate import upgrade_schema
+
+                upgrade_schema(self.engine)
+        except OperationalError as exc:
+            raise StoreError(f"cannot open the store at {_safe_url(url)}: {exc.orig}") from None
+        self.dialect = self.engine.dialect.name
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- settings --------------------------------------------------------------------
+
+    def setting(self, key: str, default_factory=None) -> str | None:
+        """A stored setting; with ``default_factory``, created on first use (race-safe)."""
+        t = schema.settings
+        with self.engine.begin() as conn:
+            value = conn.execute(select(t.c.value).where(t.c.key == key)).scalar()
+            if value is not None or default_factory is None:
+                return value
+            try:
+                with conn.begin_nested():
+                    conn.execute(t.insert().values(key=key, value=default_factory()))
+            except IntegrityError:
+                pass
+            return conn.execute(select(t.c.value).where(t.c.key == key)).scalar()
+
+    def link_secret(self) -> str:
+        return self.setting("link_secret", lambda: secrets.token_urlsafe(32)) or ""
+
+    # -- writing decisions -----------------------------------------------------------
+
+    def find_by_key(self, idempotency_key: str) -> dict[str, Any] | None:
+        t = schema.messages
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t).where(t.c.idempotency_key == idempotency_key)).mappings().first()
+        return dict(row) if row else None
+
+    def existing_keys(self, keys: Sequence[str]) -> dict[str, str]:
+        """Which of ``keys`` are already used: key → message id."""
+        if not keys:
+            return {}
+        t = schema.messages
+        out: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(keys), 900):
+                rows = conn.execute(select(t.c.idempotency_key, t.c.id).where(t.c.idempotency_key.in_(chunk)))
+                out.update({k: i for k, i in rows})
+        return out
+
+    def insert_message(self, row: dict[str, Any]) -> None:
+        """Store one message; raises :class:`DuplicateKey` if its idempotency key is taken."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(schema.messages.insert(), [self._prepare(row)])
+        except IntegrityError:
+            key = row.get("idempotency_key")
+            if key and self.find_by_key(key):
+                raise DuplicateKey(key) from None
+            raise
+
+    def insert_messages(self, rows: list[dict[str, Any]], campaign: dict[str, Any] | None = None) -> None:
+        """Store a batch in one transaction (the caller has removed used keys)."""
+        if not rows:
+            return
+        with self.engine.begin() as conn:
+            if campaign is not None:
+                self._upsert_campaign(conn, campaign)
+            conn.execute(schema.messages.insert(), [self._prepare(r) for r in rows])
+
+    def _prepare(self, row: dict[str, Any]) -> dict[str, Any]:
+        out = dict(row)
+        out["content"] = encode_content(row.get("content"), self.compress)
+        out.setdefault("attempts", 0)
+        out.setdefault("possible_duplicate", False)
+        return out
+
+    def _upsert_campaign(self, conn, campaign: dict[str, Any]) -> None:
+        t = schema.campaigns
+        exists = conn.execute(select(t.c.id).where(t.c.id == campaign["id"])).scalar()
+        if exists:
+            conn.execute(update(t).where(t.c.id == campaign["id"]).values(updated_at=campaign["updated_at"]))
+        else:
+            conn.execute(t.insert().values(**campaign))
+
+    def save_campaign(self, campaign: dict[str, Any]) -> None:
+        with self.engine.begin() as conn:
+            self._upsert_campaign(conn, campaign)
+
+    def campaign(self, campaign_id: str) -> dict[str, Any] | None:
+        t = schema.campaigns
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t).where(t.c.id == campaign_id)).mappings().first()
+        return dict(row) if row else None
+
+    def set_campaign_stats(self, campaign_id: str, stats: dict[str, Any], now: datetime) -> None:
+        t = schema.campaigns
+        with self.engine.begin() as conn:
+            conn.execute(update(t).where(t.c.id == campaign_id).values(stats=stats, updated_at=now))
+
+    # -- queue bookkeeping -------------------------------------------------------------
+
+    def mark_enqueued(self, ids: Sequence[str], at: datetime) -> None:
+        t = schema.messages
+        with self.engine.begin() as conn:
+            for chunk in _chunks(list(ids), 900):
+                conn.execute(update(t).where(t.c.id.in_(chunk), t.c.status == "queued").values(enqueued_at=at))
+
+    def claim(self, message_id: str, worker: str, now: datetime) -> dict[str, Any] | None:
+        """Move a queued message to ``sending`` for ``worker``; None if it is not queued.
+
+        A compare-and-set: of two workers handed the same message, exactly one wins.
+        """
+        t = schema.messages
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(t)
+                .where(t.c.id == message_id, t.c.status == "queued")
+                .values(status="sending", claimed_at=now, claimed_by=worker, attempts=t.c.attempts + 1)
+            )
+            if result.rowcount != 1:
+                return None
+            row = conn.execute(select(t).where(t.c.id == message_id)).mappings().first()
+        out = dict(row)
+        out["content"] = decode_content(out["content"])
+        return out
+
+    def finish(
+        self,
+        message_id: str,
+        worker: str,
+        *,
+        status: str,
+        now: datetime,
+        provider_id: str | None = None,
+        error: str | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> bool:
+        """Leave ``sending`` for ``status`` if ``worker`` still holds the claim."""
+        t = schema.messages
+        values: dict[str, Any] = {"status": status, "error": error}
+        if status == "queued":
+            values.update(claimed_at=None, claimed_by=None, enqueued_at=now)
+        else:
+            values["finished_at"] = now
+        if provider_id is not None:
+            values["provider_id"] = provider_id
+        with self.engine.begin() as conn:
+            if meta:
+                current = conn.execute(select(t.c.meta).where(t.c.id == message_id)).scalar() or {}
+                values["meta"] = {**current, **meta}
+            result = conn.execute(
+                update(t).where(t.c.id == message_id, t.c.status == "sending", t.c.claimed_by == worker).values(**values)
+            )
+        return result.rowcount == 1
+
+    def record_attempt(self, row: dict[str, Any]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(schema.delivery_attempts.insert(), [row])
+
+    def due_for_relay(
+        self,
+        now: datetime,
+        *,
+        stuck_after: timedelta,
+        lease: timedelta,
+        horizon: timedelta = timedelta(0),
+        limit: int = 5000,
+    ) -> list[dict[str, Any]]:
+        """Messages the queue may have lost: queued and never (or long ago) enqueued and due,
+        or claimed by a worker that died. Stale claims are released back to ``queued``.
+        """
+        t = schema.messages
+        stale_claim = now - lease
+        with self.engine.begin() as conn:
+            claims = conn.execute(
+                select(t.c.id, t.c.claimed_by, t.c.claimed_at).where(t.c.status == "sending")
+            ).all()
+            stale = [mid for mid, who, at in claims if at is None or at < stale_claim or _claimant_dead(who)]
+            for chunk in _chunks(stale, 900):
+                conn.execute(
+                    update(t)
+                    .where(t.c.id.in_(chunk), t.c.status == "sending")
+                    .values(status="queued", claimed_by=None, claimed_at=None, enqueued_at=None,
+                            possible_duplicate=True)
+                )
+            rows = conn.execute(
+                select(t.c.id, t.c.channel, t.c.category, t.c.queue, t.c.send_after)
+                .where(
+                    t.c.status == "queued",
+                    or_(t.c.enqueued_at.is_(None), t.c.enqueued_at < now - stuck_after),
+                    or_(t.c.send_after.is_(None), t.c.send_after <= now + horizon),
+                )
+                .order_by(t.c.id)
+                .limit(limit)
+            ).mappings().all()
+        return [dict(r) for r in rows]
+
+    # -- reading -----------------------------------------------------------------------
+
+    def message(self, message_id: str, *, content: bool = True) -> dict[str, Any] | None:
+        t = schema.messages
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t).where(t.c.id == message_id)).mappings().first()
+        if not row:
+            return None
+        out = dict(row)
+        out["content"] = decode_content(out["content"]) if content else None
+        return out
+
+    def messages_for(self, recipient_id: str) -> list[dict[str, Any]]:
+        t = schema.messages
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(t).where(t.c.recipient_id == recipient_id).order_by(t.c.decided_at, t.c.id)
+            ).mappings().all()
+        out = []
+        for row in rows:
+            item = dict(row)
+            item["content"] = decode_content(item["content"])
+            out.append(item)
+        return out
+
+    def attempts_for(self, message_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        t = schema.delivery_attempts
+        out: dict[str, list[dict[str, Any]]] = {m: [] for m in message_ids}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(message_ids), 900):
+                rows = conn.execute(select(t).where(t.c.message_id.in_(chunk)).order_by(t.c.id)).mappings().all()
+                for row in rows:
+                    out[row["message_id"]].append(dict(row))
+        return out
+
+    def history(self, recipient_ids: Iterable[str], since: datetime) -> dict[str, tuple[Contact, ...]]:
+        """Marketing messages that went (or are going) out since ``since``, per recipient."""
+        ids = list(dict.fromkeys(recipient_ids))
+        t = schema.messages
+        out: dict[str, list[Contact]] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(ids, 900):
+                rows = conn.execute(
+                    select(t.c.recipient_id, t.c.decided_at, t.c.send_after, t.c.message_type, t.c.channel)
+                    .where(
+                        t.c.recipient_id.in_(chunk),
+                        t.c.category == "marketing",
+                        t.c.allowed.is_(True),
+                        t.c.status.notin_(("failed", "dead")),
+                        t.c.decided_at >= since,
+                    )
+                )
+                for rid, decided_at, send_after, mtype, channel in rows:
+                    at = max(decided_at, send_after) if send_after else decided_at
+                    out.setdefault(rid, []).append(Contact(at, mtype, channel or "", "marketing"))
+        return {rid: tuple(contacts) for rid, contacts in out.items()}
+
+    def status_counts(self, *, campaign_id: str | None = None) -> dict[str, int]:
+        t = schema.messages
+        query = select(t.c.status, func.count()).group_by(t.c.status)
+        if campaign_id:
+            query = query.where(t.c.campaign_id == campaign_id)
+        with self.engine.connect() as conn:
+            return {status: count for status, count in conn.execute(query)}
+
+    def open_count(self) -> int:
+        t = schema.messages
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).where(t.c.status.in_(OPEN_STATES))).scalar() or 0
+
+    def summary(self, *, since: datetime | None = None, campaign_id: str | None = None) -> list[dict[str, Any]]:
+        """Counts per (status, channel, language) and per reason, for reports."""
+        t = schema.messages
+        conditions = []
+        if since is not None:
+            conditions.append(t.c.decided_at >= since)
+        if campaign_id is not None:
+            conditions.append(t.c.campaign_id == campaign_id)
+        query = select(t.c.status, t.c.channel, t.c.language, t.c.reasons, func.count()).group_by(
+            t.c.status, t.c.channel, t.c.language, t.c.reasons
+        )
+        if conditions:
+            query = query.where(and_(*conditions))
+        with self.engine.connect() as conn:
+            return [
+                {"status": s, "channel": c, "language": lang, "reasons": r, "count": n}
+                for s, c, lang, r, n in conn.execute(query)
+            ]
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _claimant_dead(claimed_by: str | None) -> bool:
+    """True when the claim was made by a process on this host that no longer exists."""
+    if not claimed_by or ":" not in claimed_by:
+        return False
+    host, _, pid = claimed_by.split("/", 1)[0].rpartition(":")
+    if host != HOSTNAME or not pid.isdigit():
+        return False
+    if int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password, for error messages and logs."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<store url>"
