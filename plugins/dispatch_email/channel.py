@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import parseaddr
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from dispatch.channels import Channel
+from dispatch.channels import Channel, ChannelContext
+from dispatch.errors import ConfigError, DeliveryError
 from dispatch.models import DeliveryResult, OutgoingMessage
 from dispatch.store import now_utc
 
-from .mime import build_email
+from .mime import build_email, check_header, envelope_address
+
+logger = logging.getLogger("dispatch.email")
 
 
 @dataclass
@@ -20,7 +27,9 @@ class EmailSettings:
 
     host: str | None = None
     port: int = 25
+    #: Upgrade the connection with STARTTLS (required: a server without it is an error).
     starttls: bool = False
+    #: Implicit TLS from the first byte (port 465).
     use_tls: bool = False
     username: str | None = None
     #: Or DISPATCH_SMTP_PASSWORD in the environment.
@@ -32,6 +41,10 @@ class EmailSettings:
     messages_per_connection: int = 500
     #: Validate the server's TLS certificate (turn off only for local test servers).
     validate_certs: bool = True
+    #: CA bundle (PEM) to validate the server's certificate with, e.g. a company CA.
+    cert_bundle: str | None = None
+    #: The name this host gives in EHLO (default: its fully qualified domain name).
+    local_hostname: str | None = None
     #: The From header; default: the company's name and email.
     sender: str | None = None
     reply_to: str | None = None
@@ -40,6 +53,7 @@ class EmailSettings:
     outbox: str | None = None
     dkim_selector: str | None = None
     dkim_domain: str | None = None
+    #: PEM private key (PKCS#1 or PKCS#8, RSA) for DKIM signing.
     dkim_key_file: str | None = None
     inline_css: bool = True
 
@@ -48,32 +62,47 @@ class EmailChannel(Channel):
     """Email: multipart text + HTML with List-Unsubscribe for marketing (SPEC §6)."""
 
     name = "email"
-    parts = {"subject": "email.subject.txt", "html": "email.html", "text": "email.txt"}
+    parts: ClassVar[dict[str, str]] = {"subject": "email.subject.txt", "html": "email.html", "text": "email.txt"}
     settings_class = EmailSettings
     address_kind = "email"
 
-    def __init__(self, settings: EmailSettings, context) -> None:
+    def __init__(self, settings: EmailSettings, context: ChannelContext) -> None:
         super().__init__(settings, context)
         self.outbox = context.config.path(settings.outbox) if settings.outbox else context.outbox
         self.password = os.environ.get("DISPATCH_SMTP_PASSWORD") or settings.password
+        self._pool: Any = None
+        self._dkim_key: bytes | None = None
+        _check_settings(settings, context)
+        if settings.dkim_key_file:
+            path = context.config.path(settings.dkim_key_file)
+            try:
+                self._dkim_key = path.read_bytes()
+            except OSError as exc:
+                raise ConfigError(f"channels.email.dkim_key_file: cannot read {str(path)!r}: {exc}") from None
 
     @property
     def embedded(self) -> bool:
         return not self.settings.host
 
     def sender_for(self, message: OutgoingMessage) -> str:
+        """The From header: ``sender`` from the settings, else the company of the recipient's country."""
         if self.settings.sender:
             return self.settings.sender
         company = self.context.company_for(message.country)
-        return f"{company.get('name', 'dispatch')} <{company.get('email', 'noreply@localhost')}>"
+        return _company_sender(company)
 
     def reply_to_for(self, message: OutgoingMessage) -> str | None:
         return self.settings.reply_to or self.context.company_for(message.country).get("email")
 
-    def build(self, message: OutgoingMessage):
+    def dkim_key(self) -> bytes | None:
+        """The DKIM private key (PEM), or None when signing is not configured."""
+        return self._dkim_key
+
+    def build(self, message: OutgoingMessage) -> EmailMessage:
+        """The MIME message for ``message`` (CSS inlined into the HTML part)."""
         html = message.parts.get("html")
         if html and self.settings.inline_css:
-            html = _inline_css(html)
+            html = inline_css(html)
         return build_email(
             message,
             sender=self.sender_for(message),
@@ -91,7 +120,7 @@ class EmailChannel(Channel):
 
         return await send_via_pool(self, message, email)
 
-    def _write_eml(self, message: OutgoingMessage, email) -> DeliveryResult:
+    def _write_eml(self, message: OutgoingMessage, email: EmailMessage) -> DeliveryResult:
         self.outbox.mkdir(parents=True, exist_ok=True)
         path = self.outbox / f"{message.id}.eml"
         tmp = path.with_suffix(".eml.tmp")
@@ -100,21 +129,62 @@ class EmailChannel(Channel):
         return DeliveryResult(provider_id=str(path), detail={"file": str(path)})
 
     async def aclose(self) -> None:
-        pool = getattr(self, "_pool", None)
+        pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
 
 
-def _inline_css(html: str) -> str:
+def _company_sender(company: Any) -> str:
+    name = str(company.get("name", "dispatch")).replace('"', "'")
+    return f'"{name}" <{company.get("email", "noreply@localhost")}>'
+
+
+def _check_settings(settings: EmailSettings, context: ChannelContext) -> None:
+    """Refuse at start-up what would otherwise fail every message (and bounce it)."""
+    problems = []
+    if settings.use_tls and settings.starttls:
+        problems.append("use_tls and starttls exclude each other (465: use_tls; 587: starttls)")
+    if settings.pool_size < 1 or settings.messages_per_connection < 1:
+        problems.append("pool_size and messages_per_connection must be at least 1")
+    signing = [settings.dkim_selector, settings.dkim_domain, settings.dkim_key_file]
+    if any(signing) and not all(signing):
+        problems.append("DKIM needs all of dkim_selector, dkim_domain and dkim_key_file")
+    senders = {"sender": settings.sender, "reply_to": settings.reply_to}
+    if not settings.sender:
+        senders.update({f"company {k}": _company_sender(v) for k, v in context.company.items()})
+    for key, value in senders.items():
+        if not value:
+            continue
+        try:
+            check_header(key, value)
+            envelope_address(parseaddr(value)[1])
+        except DeliveryError as exc:
+            problems.append(f"{key}: {exc}")
+    if problems:
+        raise ConfigError("channels.email is not usable:", problems)
+
+
+@cache
+def _inliner() -> Any:
+    import css_inline
+
+    # No network at send time: a <link> to a remote stylesheet is not fetched.
+    # @media rules stay in a <style> block for the clients that read them.
+    return css_inline.CSSInliner(load_remote_stylesheets=False, keep_at_rules=True)
+
+
+def inline_css(html: str) -> str:
+    """Move the CSS of ``<style>`` blocks into ``style=""`` attributes, as mail clients need."""
     try:
-        import css_inline
+        inliner = _inliner()
     except ImportError:  # pragma: no cover - the email extra is missing
+        logger.warning("css-inline is not installed; HTML email goes out with its <style> block only")
         return html
-    return css_inline.inline(html)
+    return inliner.inline(html)
 
 
 def outbox_files(path: Path) -> list[Path]:
     return sorted(path.glob("*.eml"))
 
 
-__all__: list[Any] = ["EmailChannel", "EmailSettings"]
+__all__ = ["EmailChannel", "EmailSettings", "inline_css"]

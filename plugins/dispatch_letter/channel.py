@@ -9,7 +9,7 @@ import threading
 import zipfile
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from dispatch.channels import Channel
 from dispatch.errors import TransientDeliveryError
@@ -33,7 +33,7 @@ class LetterChannel(Channel):
     """Paper letters (SPEC §6): the address sits in the envelope window."""
 
     name = "letter"
-    parts = {"html": "letter.html"}
+    parts: ClassVar[dict[str, str]] = {"html": "letter.html"}
     settings_class = LetterSettings
     address_kind = "postal"
 

@@ -6,7 +6,7 @@ import json
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from dispatch.channels import Channel
 from dispatch.models import DeliveryResult, OutgoingMessage
@@ -36,7 +36,7 @@ class PhoneChannel(Channel):
     """Phone-call tasks (SPEC §6): who to call, the script, why, and when."""
 
     name = "phone"
-    parts = {"script": "phone.txt"}
+    parts: ClassVar[dict[str, str]] = {"script": "phone.txt"}
     settings_class = PhoneSettings
     address_kind = "phone"
 

@@ -7,7 +7,7 @@ import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from dispatch.channels import Channel
 from dispatch.messages import MessageType
@@ -39,7 +39,7 @@ class SmsChannel(Channel):
     """SMS (SPEC §6): E.164 numbers, segment count stored with each message."""
 
     name = "sms"
-    parts = {"text": "sms.txt"}
+    parts: ClassVar[dict[str, str]] = {"text": "sms.txt"}
     settings_class = SmsSettings
     address_kind = "mobile"
 

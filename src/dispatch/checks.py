@@ -87,7 +87,7 @@ def _check_one(d: Dispatcher, report: CheckReport, mtype: MessageType, channel_n
         problem(filename, "missing")
     if missing:
         return
-    known = set(RESERVED) | set(mtype.required) | set(_sample(mtype, "FI"))
+    known = set(RESERVED) | set(mtype.required) | set(mtype.optional) | set(_sample(mtype, "FI"))
     for filename in channel.parts.values():
         try:
             unknown = renderer.undeclared_variables(language, renderer.template_name(mtype.name, filename)) - known

@@ -165,11 +165,12 @@ class PolicyConfig:
     former_quiet_months: int = 6
     former_retention_months: int = 24
     prospect_retention_months: int = 6
+    #: Statutory notices and confirmations are kept this long for proof, even past retention.
+    statutory_retention_years: int = 6
     #: SMS marketing is not sent between these local times (start, end).
     sms_quiet_hours: list[str] = field(default_factory=lambda: ["21:00", "08:00"])
     #: Working days a channel needs to reach the recipient (counts against notice lead time).
     delivery_days: dict[str, int] = field(default_factory=lambda: {"letter": 3})
-    #: Working days before the deadline a confirmation must be handed to the channel.
     countries: dict[str, CountryRules] = field(default_factory=_default_countries)
 
 

@@ -20,6 +20,7 @@ import dramatiq
 import pluggy
 from ulid import ULID
 
+from .campaign import CampaignSummary, run_campaign
 from .channels import Channel, ChannelContext
 from .config import Config, build_section, load_config
 from .context import build_context, needs_unsubscribe, recipient_view
@@ -115,7 +116,9 @@ class Dispatcher:
                     )
                     self._store = store
             if self.embedded:
-                self.relay()
+                # The in-memory queue of an earlier process is gone: everything still queued
+                # in the store is re-enqueued now (claims make a double hand-over harmless).
+                self.relay(stuck_after=timedelta(0))
         return self._store
 
     @property
@@ -226,6 +229,7 @@ class Dispatcher:
         row = self._row(mtype, person, values, decision, message_id, moment, idempotency_key)
         try:
             self.store.insert_message(row)
+            self.store.upsert_recipients([person], moment)
         except DuplicateKey:
             return _receipt_from_row(self.store.find_by_key(idempotency_key or ""), status="duplicate")
         if decision.allowed:
@@ -233,6 +237,21 @@ class Dispatcher:
         return Receipt.from_decision(
             decision, message_id=message_id, status=row["status"], queue=row["queue"]
         )
+
+    def campaign(
+        self,
+        message_type: str,
+        recipients: Iterable[Any],
+        data: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> CampaignSummary:
+        """Send one type and data set to many recipients, streamed in batches (resumable).
+
+        Options: ``campaign_id`` (re-use it to resume: what was taken is skipped),
+        ``now``, ``batch_size``, ``progress`` (called with each batch's size),
+        ``max_errors``. See :func:`dispatch.campaign.run_campaign`.
+        """
+        return run_campaign(self, message_type, recipients, data, **options)
 
     async def adispatch(self, *args: Any, **kwargs: Any) -> Receipt:
         """:meth:`dispatch` for asyncio callers (runs in a thread; the store is synchronous)."""
@@ -421,14 +440,18 @@ class Dispatcher:
             return
         self.store.mark_enqueued([mid for _, mid, _ in items], now_utc())
 
-    def relay(self, now: datetime | None = None) -> int:
-        """Re-enqueue what the queue may have lost: never enqueued, stuck, or claimed by a dead worker."""
+    def relay(self, now: datetime | None = None, *, stuck_after: timedelta | None = None) -> int:
+        """Re-enqueue what the queue may have lost: never enqueued, stuck, or claimed by a dead worker.
+
+        ``stuck_after`` (default ``[broker] stuck_after``) is how long an enqueued message may
+        stay unfinished before it counts as lost.
+        """
         now = now or now_utc()
+        if stuck_after is None:
+            stuck_after = timedelta(seconds=self.config.broker.stuck_after)
         lease = lease_for(self.deliverer.timeout)
         horizon = timedelta(0) if self.embedded else timedelta(days=6)
-        rows = self.store.due_for_relay(
-            now, stuck_after=timedelta(seconds=self.config.broker.stuck_after), lease=lease, horizon=horizon
-        )
+        rows = self.store.due_for_relay(now, stuck_after=stuck_after, lease=lease, horizon=horizon)
         rows = [r for r in rows if r["channel"] in self.channels]
         for row in rows:
             row["queue"] = row["queue"] or queue_name(row["channel"], row["category"])

@@ -40,6 +40,8 @@ PER_UNITS = {
     "kwh": "energy-kilowatt-hour",
     "mwh": "energy-kilowatt-hour",
 }
+#: Default date format per language: 1.5.2027 (fi), 1 maj 2027 / 31 augusti 2027 (sv), 1 May 2027 (en).
+DATE_FORMATS = {"fi": "medium", "sv": "long", "en": "long"}
 #: English reads "€3.90 per month"; the Nordic languages use the short "3,90 €/kk".
 PER_LENGTH = {"en": "long"}
 _CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
@@ -89,8 +91,9 @@ class Formatter:
         """The filters to install in a Jinja environment."""
         return {name: getattr(self, name) for name in self.FILTERS}
 
-    def date(self, value: date | datetime | str, format: str = "medium") -> str:
-        """A date: ``1.5.2027`` (fi), ``1 maj 2027`` (sv), ``1 May 2027`` (en)."""
+    def date(self, value: date | datetime | str, format: str | None = None) -> str:
+        """A date: ``1.5.2027`` (fi), ``1 maj 2027`` (sv), ``1 May 2027`` (en); or a Babel format."""
+        format = format or DATE_FORMATS.get(self.language, "medium")
         if isinstance(value, str):
             value = date.fromisoformat(value)
         if isinstance(value, datetime):

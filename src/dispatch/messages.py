@@ -97,6 +97,8 @@ class MessageType:
     unsubscribe: bool = False
     sms_max_segments: int = 3
     description: str = ""
+    #: Data fields templates may use when given (``{% if name is defined %}``); not required.
+    optional: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -123,6 +125,7 @@ BUILTIN_TYPES: tuple[MessageType, ...] = (
         deadline_field="signed_on",
         deadline_working_days=7,
         description="Confirms a new contract within 7 working days of signing.",
+        optional=("contract_number",),
     ),
     MessageType(
         name="price_change",
@@ -158,6 +161,7 @@ BUILTIN_TYPES: tuple[MessageType, ...] = (
         marketing_if_other_product=True,
         sms_max_segments=3,
         description="Offers to renew a fixed-term contract before it ends.",
+        optional=("current_product", "offer_url"),
     ),
     MessageType(
         name="newsletter",
@@ -186,7 +190,12 @@ BUILTIN_TYPES: tuple[MessageType, ...] = (
         legal_basis="consent",
         unsubscribe=True,
         sms_max_segments=3,
-        description="A campaign offer: price elements, duration, offer end and terms after it.",
+        description=(
+            "A campaign offer: the campaign prices (price_elements) apply for `duration` months of the "
+            "contract; `after_offer` holds the prices or terms after that; the offer can be taken until "
+            "`offer_ends_on`."
+        ),
+        optional=("offer_url",),
     ),
     MessageType(
         name="survey",

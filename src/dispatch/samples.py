@@ -144,6 +144,7 @@ def sample_data(message_type: str, country: str = "FI") -> dict[str, Any]:
         },
         "renewal_offer": {
             "current_ends_on": "2027-08-31",
+            "current_product": "Kiinteä 24" if country == "FI" else ("Fast 24" if country == "SE" else "Fastpris 24"),
             "product": "Kiinteä 24" if country == "FI" else ("Fast 24" if country == "SE" else "Fastpris 24"),
             "respond_by": "2027-08-15",
             "price_elements": _elements(country, with_old=False),

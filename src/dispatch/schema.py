@@ -13,6 +13,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    Date,
     DateTime,
     Index,
     Integer,
@@ -89,6 +90,18 @@ messages = Table(
     Column("possible_duplicate", Boolean, nullable=False, default=False),
     Index("ix_messages_recipient", "recipient_id", "decided_at"),
     Index("ix_messages_status", "status", "send_after"),
+)
+
+#: What was last known of each recipient: the facts retention depends on.
+recipients = Table(
+    "recipients",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("country", String(2), nullable=False),
+    Column("status", String(16), nullable=True),
+    Column("last_invoice_paid_on", Date, nullable=True),
+    Column("data_verified_on", Date, nullable=True),
+    Column("last_seen_at", UTCDateTime, nullable=False),
 )
 
 #: Every delivery attempt and its outcome.

@@ -194,6 +194,35 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(update(t).where(t.c.id == campaign_id).values(stats=stats, updated_at=now))
 
+    def upsert_recipients(self, people: Sequence[Any], now: datetime) -> None:
+        """Remember each recipient's status and dates (retention is computed from them)."""
+        if not people:
+            return
+        t = schema.recipients
+        rows = {
+            p.id: {
+                "id": p.id,
+                "country": p.country,
+                "status": p.status,
+                "last_invoice_paid_on": p.last_invoice_paid_on,
+                "data_verified_on": p.data_verified_on,
+                "last_seen_at": now,
+            }
+            for p in people
+        }
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        statement = insert(t)
+        statement = statement.on_conflict_do_update(
+            index_elements=[t.c.id],
+            set_={c: statement.excluded[c] for c in ("country", "status", "last_invoice_paid_on",
+                                                      "data_verified_on", "last_seen_at")},
+        )
+        with self.engine.begin() as conn:
+            conn.execute(statement, list(rows.values()))
+
     # -- queue bookkeeping -------------------------------------------------------------
 
     def mark_enqueued(self, ids: Sequence[str], at: datetime) -> None:
@@ -292,6 +321,30 @@ class Store:
             ).mappings().all()
         return [dict(r) for r in rows]
 
+    def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Messages that failed for good or ran out of retries, newest first."""
+        t = schema.messages
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(t.c.id, t.c.recipient_id, t.c.message_type, t.c.channel, t.c.status, t.c.attempts, t.c.error)
+                .where(t.c.status.in_(("dead", "failed")))
+                .order_by(t.c.finished_at.desc())
+                .limit(limit)
+            ).mappings().all()
+        return [dict(r) for r in rows]
+
+    def requeue_dead(self, message_ids: Sequence[str] | None = None) -> int:
+        """Make dead letters queued again (the relay then enqueues them)."""
+        t = schema.messages
+        condition = t.c.status == "dead"
+        if message_ids:
+            condition = and_(condition, t.c.id.in_(list(message_ids)))
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(t).where(condition).values(status="queued", enqueued_at=None, claimed_by=None, claimed_at=None)
+            )
+        return result.rowcount
+
     # -- reading -----------------------------------------------------------------------
 
     def message(self, message_id: str, *, content: bool = True) -> dict[str, Any] | None:
@@ -362,14 +415,31 @@ class Store:
         with self.engine.connect() as conn:
             return conn.execute(select(func.count()).where(t.c.status.in_(OPEN_STATES))).scalar() or 0
 
-    def summary(self, *, since: datetime | None = None, campaign_id: str | None = None) -> list[dict[str, Any]]:
-        """Counts per (status, channel, language) and per reason, for reports."""
+    def pending_counts(self, now: datetime) -> tuple[int, int]:
+        """(messages due and not yet delivered, messages held until a later send_after)."""
+        t = schema.messages
+        held = and_(t.c.status == "queued", t.c.send_after.is_not(None), t.c.send_after > now)
+        with self.engine.connect() as conn:
+            open_total = conn.execute(select(func.count()).where(t.c.status.in_(OPEN_STATES))).scalar() or 0
+            scheduled = conn.execute(select(func.count()).where(held)).scalar() or 0
+        return open_total - scheduled, scheduled
+
+    def summary(
+        self,
+        *,
+        since: datetime | None = None,
+        campaign_id: str | None = None,
+        campaign_prefix: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Counts per (status, channel, language, reasons), for reports."""
         t = schema.messages
         conditions = []
         if since is not None:
             conditions.append(t.c.decided_at >= since)
         if campaign_id is not None:
             conditions.append(t.c.campaign_id == campaign_id)
+        if campaign_prefix is not None:
+            conditions.append(t.c.campaign_id.startswith(campaign_prefix, autoescape=True))
         query = select(t.c.status, t.c.channel, t.c.language, t.c.reasons, func.count()).group_by(
             t.c.status, t.c.channel, t.c.language, t.c.reasons
         )

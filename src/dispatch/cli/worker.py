@@ -1,1 +1,30 @@
-"""Command: worker (in progress)."""
+"""``dispatch worker``: delivery processes for the configured broker."""
+
+from __future__ import annotations
+
+import click
+
+from . import cli
+from .base import pass_cli
+
+
+@cli.command()
+@click.option("--processes", type=click.IntRange(1, 64), help="Worker processes (default: [worker] processes).")
+@click.option("--threads", type=click.IntRange(1, 256), help="Threads per process (default: [worker] threads).")
+@click.option("--queues", help="Comma-separated queues, e.g. email,email.bulk (default: all).")
+@click.option("--relay-interval", default=30.0, show_default=True, help="Seconds between relay rounds.")
+@pass_cli
+def worker(cli_ctx, processes, threads, queues, relay_interval) -> None:
+    """Consume the channel queues and deliver; re-enqueue what a crash left behind."""
+    from ..config import load_config
+    from ..worker import run_worker
+
+    config = load_config(cli_ctx.config_path)
+    status = run_worker(
+        cli_ctx.config_path,
+        processes=processes or config.worker.processes,
+        threads=threads or config.worker.threads,
+        queues=[q.strip() for q in (queues or ",".join(config.worker.queues)).split(",") if q.strip()],
+        relay_interval=relay_interval,
+    )
+    raise SystemExit(status)

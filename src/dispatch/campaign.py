@@ -1,0 +1,195 @@
+"""Bulk campaigns: one message type and one data set to many recipients, streamed in batches.
+
+Each batch is validated, decided, rendered, recorded in one transaction and then
+enqueued in one round trip. Every message gets the idempotency key
+``<campaign id>:<recipient id>``, so re-running an interrupted campaign skips what
+was already taken. Templates are rendered once for every language and country
+before the first message is recorded, so a template error stops the campaign
+before anything is queued.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import islice
+from typing import TYPE_CHECKING, Any
+
+from ulid import ULID
+
+from .errors import DispatchError, InputError
+from .models import Recipient
+from .serialize import data_to_json
+from .store import now_utc
+
+if TYPE_CHECKING:
+    from .dispatcher import Dispatcher
+
+ProgressCallback = Callable[[int], None]
+
+
+@dataclass
+class CampaignSummary:
+    """What a campaign run did."""
+
+    campaign_id: str
+    message_type: str
+    total: int = 0
+    queued: int = 0
+    suppressed: int = 0
+    duplicates: int = 0
+    invalid: int = 0
+    by_channel_language: Counter = field(default_factory=Counter)
+    reasons: Counter = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.total / self.seconds if self.seconds else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "campaign_id": self.campaign_id,
+            "message_type": self.message_type,
+            "total": self.total,
+            "queued": self.queued,
+            "suppressed": self.suppressed,
+            "duplicates": self.duplicates,
+            "invalid": self.invalid,
+            "by_channel_language": {f"{c}/{lang}": n for (c, lang), n in sorted(self.by_channel_language.items())},
+            "reasons": dict(self.reasons.most_common()),
+            "errors": self.errors[:20],
+            "seconds": round(self.seconds, 3),
+            "messages_per_second": round(self.rate, 1),
+        }
+
+
+def run_campaign(
+    d: Dispatcher,
+    message_type: str,
+    recipients: Iterable[Mapping[str, Any] | Recipient | tuple[int, Mapping[str, Any]]],
+    data: Mapping[str, Any] | None,
+    *,
+    campaign_id: str | None = None,
+    now: datetime | None = None,
+    batch_size: int = 500,
+    progress: ProgressCallback | None = None,
+    source: str | None = None,
+    max_errors: int | None = None,
+) -> CampaignSummary:
+    """Send ``message_type`` with ``data`` to every recipient; see the module docstring.
+
+    ``recipients`` may yield mappings, :class:`Recipient` values, or ``(line, mapping)``
+    pairs from :func:`dispatch.recipient_files.read_recipients` (errors then name lines).
+    Invalid recipients are counted and reported, not fatal, unless more than
+    ``max_errors`` occur.
+    """
+    d._ensure_open()
+    mtype = d.types.get(message_type)
+    values = d.validate_data(message_type, data)
+    campaign_id = campaign_id or f"{message_type}-{ULID()}"
+    if not isinstance(campaign_id, str) or ":" in campaign_id or not campaign_id.strip():
+        raise InputError("campaign_id must be a non-empty string without ':'")
+    moment = now or now_utc()
+    preflight(d, mtype.name, values)
+    started = time.perf_counter()
+    summary = CampaignSummary(campaign_id, mtype.name)
+    d.store.save_campaign(
+        {
+            "id": campaign_id,
+            "message_type": mtype.name,
+            "data": data_to_json(values),
+            "source": source,
+            "created_at": moment,
+            "updated_at": moment,
+        }
+    )
+    for batch in _batches(_numbered(recipients), batch_size):
+        _run_batch(d, mtype, values, batch, campaign_id, moment, summary)
+        if progress is not None:
+            progress(len(batch))
+        if max_errors is not None and summary.invalid > max_errors:
+            raise InputError(f"campaign stopped: {summary.invalid} invalid recipients", summary.errors[:20])
+    summary.seconds = time.perf_counter() - started
+    d.store.set_campaign_stats(campaign_id, summary.as_dict(), now_utc())
+    return summary
+
+
+def preflight(d: Dispatcher, message_type: str, values) -> None:
+    """Render the type for every channel, language and country with the campaign's data.
+
+    Raises the first :class:`TemplateError` before anything is written.
+    """
+    from .samples import SAMPLE_RECIPIENTS
+
+    mtype = d.types.get(message_type)
+    seen: set[tuple[str, str, str]] = set()
+    for (language, country), sample in SAMPLE_RECIPIENTS.items():
+        for channel in mtype.channels:
+            if channel not in d.channels or (channel, language, country) in seen:
+                continue
+            seen.add((channel, language, country))
+            if not d.renderer.has_parts(mtype.name, d.channels[channel].parts, language):
+                continue
+            d.preview(mtype.name, sample, values, channel=channel, language=language)
+
+
+def _numbered(items: Iterable[Any]) -> Iterator[tuple[int, Any]]:
+    for index, item in enumerate(items, start=1):
+        if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], int):
+            yield item
+        else:
+            yield index, item
+
+
+def _batches(items: Iterator[tuple[int, Any]], size: int) -> Iterator[list[tuple[int, Any]]]:
+    while True:
+        batch = list(islice(items, size))
+        if not batch:
+            return
+        yield batch
+
+
+def _run_batch(d: Dispatcher, mtype, values, batch, campaign_id: str, now: datetime, summary: CampaignSummary) -> None:
+    people: list[Recipient] = []
+    for line, raw in batch:
+        summary.total += 1
+        if isinstance(raw, Mapping) and "__error__" in raw:
+            summary.invalid += 1
+            summary.errors.append(f"line {line}: {raw['__error__']}")
+            continue
+        try:
+            people.append(d.parse_recipient(raw))
+        except DispatchError as exc:
+            summary.invalid += 1
+            summary.errors.append(f"line {line}: {exc}")
+    keys = {p.id: f"{campaign_id}:{p.id}" for p in people}
+    taken = d.store.existing_keys(list(keys.values()))
+    fresh: list[Recipient] = []
+    seen: set[str] = set()
+    for person in people:
+        if keys[person.id] in taken or person.id in seen:
+            summary.duplicates += 1
+            continue
+        seen.add(person.id)
+        fresh.append(person)
+    if not fresh:
+        return
+    facts = d._facts(mtype, values, fresh, now)
+    rows = []
+    for person in fresh:
+        decision = d._decide(mtype, person, values, now, facts.get(person.id))
+        rows.append(d._row(mtype, person, values, decision, str(ULID()), now, keys[person.id], campaign_id))
+        if decision.allowed:
+            summary.queued += 1
+            summary.by_channel_language[(decision.channel, decision.language)] += 1
+        else:
+            summary.suppressed += 1
+            summary.reasons.update(decision.reasons)
+    d.store.insert_messages(rows)
+    d.store.upsert_recipients(fresh, now)
+    d._enqueue([r for r in rows if r["allowed"]], now)

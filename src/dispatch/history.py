@@ -1,0 +1,123 @@
+"""Accountability: a person's whole history, its export (access requests), and retention purges.
+
+Every decision is stored with its reasons, legal basis and the rules' version
+(GDPR Art 5(2), 7(1)); :func:`person_history` gathers them with the delivery
+attempts and consent-ledger entries, :func:`export_history` writes the lot as
+JSON for a data subject access request, and :func:`purge` deletes what is past
+retention — prospects 6 months after their data was collected, former customers
+24 months after their last invoice — while keeping statutory messages for their
+legal period (and objections, so that a purged person is not marketed to again).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, or_, select
+
+from . import schema
+from .config import PolicyConfig
+from .policy.calendar import add_months
+from .serialize import to_json
+from .store import Store
+
+
+def person_history(store: Store, recipient_id: str) -> dict[str, Any]:
+    """Everything stored about one recipient: facts, messages with attempts, ledger entries."""
+    messages = store.messages_for(recipient_id)
+    attempts = store.attempts_for([m["id"] for m in messages])
+    with store.engine.connect() as conn:
+        person = conn.execute(
+            select(schema.recipients).where(schema.recipients.c.id == recipient_id)
+        ).mappings().first()
+        ledger = conn.execute(
+            select(schema.consents).where(schema.consents.c.recipient_id == recipient_id)
+            .order_by(schema.consents.c.at, schema.consents.c.id)
+        ).mappings().all()
+    out_messages = []
+    for message in messages:
+        content = message.pop("content") or {}
+        message["parts"] = content.get("parts")
+        message["inputs"] = content.get("inputs")
+        message["attempts"] = attempts.get(message["id"], [])
+        out_messages.append(message)
+    return {
+        "recipient_id": recipient_id,
+        "recipient": dict(person) if person else None,
+        "messages": out_messages,
+        "consents": [dict(e) for e in ledger],
+    }
+
+
+def export_history(store: Store, recipient_id: str) -> dict[str, Any]:
+    """:func:`person_history` as JSON-compatible data (dates as ISO strings)."""
+    return to_json(person_history(store, recipient_id))
+
+
+@dataclass
+class PurgeResult:
+    recipients: int
+    messages: int
+    attempts: int
+    consents: int
+    kept_statutory: int
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+def expired_recipients(store: Store, policy: PolicyConfig, today: date) -> list[str]:
+    """Ids of prospects and former customers past their retention period on ``today``."""
+    t = schema.recipients
+    out = []
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            select(t.c.id, t.c.status, t.c.last_invoice_paid_on, t.c.data_verified_on, t.c.last_seen_at)
+            .where(t.c.status.in_(("prospect", "former")))
+        ).all()
+    for rid, status, paid, verified, seen in rows:
+        if status == "prospect":
+            start = verified or seen.date()
+            if today > add_months(start, policy.prospect_retention_months):
+                out.append(rid)
+        elif paid is not None and today > add_months(paid, policy.former_retention_months):
+            out.append(rid)
+    return out
+
+
+def purge(store: Store, policy: PolicyConfig, now: datetime, *, dry_run: bool = False) -> PurgeResult:
+    """Delete the history of recipients past retention; keep statutory records and objections."""
+    ids = expired_recipients(store, policy, now.date())
+    m, a, c, r = schema.messages, schema.delivery_attempts, schema.consents, schema.recipients
+    statutory_until = now - timedelta(days=365 * policy.statutory_retention_years)
+    removable = and_(
+        m.c.recipient_id.in_(ids),
+        or_(m.c.category != "statutory", m.c.decided_at < statutory_until),
+    )
+    result = PurgeResult(len(ids), 0, 0, 0, 0)
+    if not ids:
+        return result
+    with store.engine.begin() as conn:
+        message_ids = [row[0] for row in conn.execute(select(m.c.id).where(removable))]
+        result.messages = len(message_ids)
+        kept_statutory = select(m.c.id).where(
+            m.c.recipient_id.in_(ids), m.c.category == "statutory", m.c.decided_at >= statutory_until
+        )
+        result.kept_statutory = len(conn.execute(kept_statutory).all())
+        grants = and_(c.c.recipient_id.in_(ids), c.c.granted.is_(True))
+        result.consents = len(conn.execute(select(c.c.id).where(grants)).all())
+        for start in range(0, len(message_ids), 900):
+            chunk = message_ids[start : start + 900]
+            result.attempts += len(conn.execute(select(a.c.id).where(a.c.message_id.in_(chunk))).all())
+            if not dry_run:
+                conn.execute(delete(a).where(a.c.message_id.in_(chunk)))
+                conn.execute(delete(m).where(m.c.id.in_(chunk)))
+        if not dry_run:
+            conn.execute(delete(c).where(grants))
+            kept = {row[0] for row in conn.execute(select(m.c.recipient_id).where(m.c.recipient_id.in_(ids)))}
+            gone = [rid for rid in ids if rid not in kept]
+            for start in range(0, len(gone), 900):
+                conn.execute(delete(r).where(r.c.id.in_(gone[start : start + 900])))
+    return result

@@ -1,0 +1,55 @@
+"""Shared fixtures: every test runs in its own folder with the embedded defaults."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dispatch import Dispatcher
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+_ENV = ("DISPATCH_CONFIG", "DISPATCH_STORE_URL", "DISPATCH_BROKER_URL", "DISPATCH_LINK_SECRET",
+        "DISPATCH_SMTP_PASSWORD", "TWILIO_AUTH_TOKEN", "DISPATCH_PLUGINS", "DISPATCH_DISABLE_PLUGIN_AUTOLOAD")
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Run in a fresh folder, with no dispatch settings leaking in from the environment."""
+    monkeypatch.chdir(tmp_path)
+    for name in _ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def make_dispatcher(tmp_path: Path) -> Iterator[Callable[..., Dispatcher]]:
+    """Build dispatchers on the embedded defaults in ``tmp_path``; all are closed afterwards."""
+    made: list[Dispatcher] = []
+
+    def make(overrides: dict[str, Any] | None = None, **kwargs: Any) -> Dispatcher:
+        base: dict[str, Any] = {
+            "store": {"url": f"sqlite:///{tmp_path / 'dispatch.db'}"},
+            "outbox": str(tmp_path / "outbox"),
+            "links": {"base_url": "https://energia.example.fi/dispatch", "secret": "test-secret"},
+            "broker": {"min_backoff_ms": 50, "max_backoff_ms": 200, "max_retries": 2, "drain_timeout": 60},
+        }
+        for key, value in (overrides or {}).items():
+            if isinstance(value, dict) and isinstance(base.get(key), dict):
+                base[key] = {**base[key], **value}
+            else:
+                base[key] = value
+        d = Dispatcher.from_config(overrides=base, **kwargs)
+        made.append(d)
+        return d
+
+    yield make
+    for d in made:
+        d.close()
+
+
+@pytest.fixture
+def dispatcher(make_dispatcher) -> Dispatcher:
+    return make_dispatcher()

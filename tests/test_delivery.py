@@ -1,0 +1,147 @@
+"""The worker side through the in-process queue: retries, bounces, fallback, opt-outs, hooks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from dispatch import Channel, DeliveryResult, hookimpl
+from dispatch.errors import PermanentDeliveryError, RecipientOptedOut, TransientDeliveryError
+
+
+@dataclass
+class PigeonSettings:
+    script: str = ""
+
+
+class Pigeon(Channel):
+    """A test channel whose outcomes follow a script: ok, transient, permanent, optout."""
+
+    name = "pigeon"
+    parts = {"text": "pigeon.txt"}  # noqa: RUF012
+    settings_class = PigeonSettings
+    address_kind = "email"
+    outcomes: list[str] = []  # noqa: RUF012
+    delivered: list[str] = []  # noqa: RUF012
+
+    async def deliver(self, message):
+        outcome = Pigeon.outcomes.pop(0) if Pigeon.outcomes else "ok"
+        if outcome == "transient":
+            raise TransientDeliveryError("451 try later", code="451")
+        if outcome == "permanent":
+            raise PermanentDeliveryError("550 no such user", code="550")
+        if outcome == "optout":
+            raise RecipientOptedOut("21610 unsubscribed", code="21610")
+        Pigeon.delivered.append(message.parts["text"])
+        return DeliveryResult(provider_id=f"pigeon-{len(Pigeon.delivered)}")
+
+
+class Observer:
+    seen: list[tuple[str, bool]] = []  # noqa: RUF012
+
+    @hookimpl
+    def dispatch_channels(self, register):
+        register(Pigeon)
+
+    @hookimpl
+    def dispatch_delivery_attempted(self, message, result, error):
+        Observer.seen.append((message.id, error is None))
+
+
+@pytest.fixture
+def pigeon_dispatcher(make_dispatcher, tmp_path: Path):
+    Pigeon.outcomes, Pigeon.delivered, Observer.seen = [], [], []
+    for language in ("fi", "en"):
+        folder = tmp_path / "tpl" / language / "notice"
+        folder.mkdir(parents=True)
+        (folder / "pigeon.txt").write_text("Notice {{ day | date }} to {{ recipient.id }}", encoding="utf-8")
+        (folder / "letter.html").write_text("<p>Notice {{ day | date }}</p>", encoding="utf-8")
+    return make_dispatcher(
+        {
+            "templates": {"paths": [str(tmp_path / "tpl")]},
+            "message_types": {"notice": {"category": "statutory", "fields": {"day": "date"},
+                                         "channels": ["pigeon", "letter"]}},
+        },
+        plugins=[Observer()],
+    )
+
+
+PERSON = {"id": "C-7", "country": "FI", "email": "a@example.fi",
+          "address": {"name": "Aino Virtanen", "street": "Koulukatu 1", "postal_code": "90100", "city": "Oulu"}}
+
+
+def test_a_transient_failure_is_retried_until_delivered(pigeon_dispatcher):
+    Pigeon.outcomes = ["transient", "transient"]
+    receipt = pigeon_dispatcher.dispatch("notice", PERSON, {"day": "2027-05-01"})
+    assert receipt.channel == "pigeon" and receipt.queue == "pigeon"
+    assert pigeon_dispatcher.join(30)
+    stored = pigeon_dispatcher.store.message(receipt.message_id)
+    assert stored["status"] == "delivered" and stored["attempts"] == 3
+    attempts = pigeon_dispatcher.store.attempts_for([receipt.message_id])[receipt.message_id]
+    assert [a["outcome"] for a in attempts] == ["transient", "transient", "delivered"]
+    assert attempts[0]["detail"] == {"code": "451"}
+    assert Pigeon.delivered == ["Notice 1.5.2027 to C-7"]
+    assert [ok for mid, ok in Observer.seen if mid == receipt.message_id] == [False, False, True]
+
+
+def test_retries_run_out_into_a_dead_letter(pigeon_dispatcher):
+    Pigeon.outcomes = ["transient"] * 10
+    receipt = pigeon_dispatcher.dispatch("notice", PERSON, {"day": "2027-05-01"})
+    assert pigeon_dispatcher.join(30)
+    stored = pigeon_dispatcher.store.message(receipt.message_id)
+    assert stored["status"] == "dead"
+    assert stored["attempts"] == 3  # max_retries=2 in the test configuration
+    assert [r["id"] for r in pigeon_dispatcher.store.dead_letters()] == [receipt.message_id]
+
+
+def test_a_statutory_bounce_is_sent_again_by_letter(pigeon_dispatcher, tmp_path):
+    Pigeon.outcomes = ["permanent"]
+    receipt = pigeon_dispatcher.dispatch("notice", PERSON, {"day": "2027-05-01"})
+    assert pigeon_dispatcher.join(30) and pigeon_dispatcher.join(30)
+    history = pigeon_dispatcher.store.messages_for("C-7")
+    assert [(m["channel"], m["status"]) for m in history] == [("pigeon", "failed"), ("letter", "delivered")]
+    letter = history[1]
+    assert letter["fallback_of"] == receipt.message_id
+    assert "pigeon failed for good: 550 no such user" in letter["notes"]["fallback"]
+    assert (tmp_path / "outbox" / "letter" / f"{letter['id']}.pdf").is_file()
+
+
+def test_a_provider_opt_out_is_recorded_in_the_consent_ledger(pigeon_dispatcher):
+    Pigeon.outcomes = ["optout"]
+    receipt = pigeon_dispatcher.dispatch("notice", PERSON, {"day": "2027-05-01"})
+    assert pigeon_dispatcher.join(30)
+    entries = pigeon_dispatcher.consents.history("C-7")
+    assert [(e["purpose"], e["channel"], e["granted"], e["source"]) for e in entries] == [
+        ("marketing", "pigeon", False, "provider")]
+    assert receipt.message_id in entries[0]["evidence"]
+
+
+def test_a_message_is_delivered_once_even_if_enqueued_twice(pigeon_dispatcher):
+    receipt = pigeon_dispatcher.dispatch("notice", PERSON, {"day": "2027-05-01"})
+    pigeon_dispatcher.queues.enqueue("pigeon", receipt.message_id)
+    pigeon_dispatcher.queues.enqueue("pigeon", receipt.message_id)
+    assert pigeon_dispatcher.join(30)
+    assert len(Pigeon.delivered) == 1
+    assert pigeon_dispatcher.store.message(receipt.message_id)["attempts"] == 1
+
+
+def test_what_was_not_delivered_before_exit_goes_out_on_the_next_run(make_dispatcher, pigeon_dispatcher, tmp_path):
+    # Record without a worker: the message is stored but never handed to the queue.
+    d = pigeon_dispatcher
+    d._start_worker = lambda: None  # type: ignore[method-assign]
+    d.queues.enqueue_many = lambda items: None  # type: ignore[method-assign]
+    receipt = d.dispatch("notice", PERSON, {"day": "2027-05-01"})
+    d.close()
+    assert Pigeon.delivered == []
+    again = make_dispatcher(
+        {"templates": {"paths": [str(tmp_path / "tpl")]},
+         "message_types": {"notice": {"category": "statutory", "fields": {"day": "date"},
+                                      "channels": ["pigeon", "letter"]}}},
+        plugins=[Observer()],
+    )
+    again.store  # opening the store relays what is left  # noqa: B018
+    assert again.join(30)
+    assert again.store.message(receipt.message_id)["status"] == "delivered"
+    assert Pigeon.delivered == ["Notice 1.5.2027 to C-7"]
