@@ -128,6 +128,11 @@ class SmtpPool:
         )
         try:
             await smtp.connect()
+            if smtp.is_ehlo_or_helo_needed:  # learn the extensions (SIZE, SMTPUTF8) now
+                try:
+                    await smtp.ehlo()
+                except aiosmtplib.SMTPHeloError:
+                    await smtp.helo()
         except BaseException:
             smtp.close()
             raise

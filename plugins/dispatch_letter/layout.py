@@ -2,12 +2,16 @@
 
 All measures in millimetres from the top-left corner of the page:
 
-- address field: 20 mm from the left, 45 mm from the top, 85 × 45 mm; its first
-  17.7 mm hold the return address line, the recipient's address starts at 62.7 mm;
-- information block (date, place, customer number): 125 mm from the left, 50 mm down;
+- address field (the envelope window): 20 mm from the left, 45 mm from the top,
+  85 × 45 mm. Its first 17.7 mm hold the return-address line (just above the
+  recipient), the recipient's address starts at 62.7 mm; both are set 5 mm in
+  from the window's edge so that they stay visible when the sheet shifts in the
+  envelope, and both are shrunk to fit the window (never clipped by it);
+- information block (date and place, customer number): 125 mm from the left, 50 mm down;
 - folding marks at 105 and 210 mm, the hole mark at 148.5 mm;
-- body from 98.46 mm, 25 mm left and 20 mm right margins; page numbers "1/2"
-  bottom right.
+- body from 98.46 mm, 25 mm left and 20 mm right margins; it breaks onto the next
+  page 25 mm above the bottom edge, above the footer (company line and the page
+  number "1/2" on every page).
 """
 
 from __future__ import annotations
@@ -19,18 +23,31 @@ from fpdf import FPDF
 
 FONTS = Path(__file__).parent / "fonts"
 
+PAGE_WIDTH = 210.0
+PAGE_HEIGHT = 297.0
 ADDRESS_LEFT = 20.0
 ADDRESS_TOP = 45.0
 ADDRESS_WIDTH = 85.0
 ADDRESS_HEIGHT = 45.0
+ADDRESS_INSET = 5.0
 RETURN_LINE_HEIGHT = 17.7
 INFO_LEFT = 125.0
 INFO_TOP = 50.0
 BODY_TOP = 98.46
 LEFT_MARGIN = 25.0
 RIGHT_MARGIN = 20.0
+TOP_MARGIN = 20.0
+#: The body breaks onto a new page this far above the bottom edge.
+BOTTOM_MARGIN = 25.0
+#: The footer's top edge, below the body's lowest line.
+FOOTER_TOP = PAGE_HEIGHT - 15.0
+PAGE_NUMBER_WIDTH = 16.0
 FOLD_MARKS = (105.0, 210.0)
 HOLE_MARK = 148.5
+ADDRESS_LINE = 4.6
+#: Font sizes (pt): the recipient's address shrinks down to MIN before a line is cut.
+ADDRESS_FONT, ADDRESS_FONT_MIN = 10.5, 8.0
+RETURN_FONT, RETURN_FONT_MIN = 6.5, 5.0
 
 
 @dataclass(frozen=True)
@@ -45,7 +62,7 @@ class LetterHead:
 
 
 class LetterPDF(FPDF):
-    """FPDF with the letter's footer (page numbers) and fonts."""
+    """FPDF with the letter's footer (company line and page number) and fonts."""
 
     def __init__(self, footer: str) -> None:
         super().__init__(orientation="P", unit="mm", format="A4")
@@ -54,18 +71,38 @@ class LetterPDF(FPDF):
         self.add_font("dejavu", "B", str(FONTS / "DejaVuSans-Bold.ttf"))
         self.add_font("dejavu", "I", str(FONTS / "DejaVuSans-Oblique.ttf"))
         self.add_font("dejavu", "BI", str(FONTS / "DejaVuSans-BoldOblique.ttf"))
-        self.set_margins(LEFT_MARGIN, 20, RIGHT_MARGIN)
-        self.set_auto_page_break(auto=True, margin=25)
+        self.set_margins(LEFT_MARGIN, TOP_MARGIN, RIGHT_MARGIN)
+        self.set_auto_page_break(auto=True, margin=BOTTOM_MARGIN)
         self.alias_nb_pages("{nb}")
 
     def footer(self) -> None:
-        self.set_y(-15)
-        self.set_font("dejavu", "", 7)
+        """Company line on the left, "page/pages" on the right; they never overlap."""
+        text_width = PAGE_WIDTH - LEFT_MARGIN - RIGHT_MARGIN - PAGE_NUMBER_WIDTH - 4
         self.set_text_color(90, 90, 90)
-        self.cell(0, 4, self._footer_text, align="L")
-        self.set_xy(-RIGHT_MARGIN - 20, -15)
-        self.cell(20, 4, f"{self.page_no()}/{{nb}}", align="R")
+        self.set_xy(LEFT_MARGIN, FOOTER_TOP)
+        fit_font(self, self._footer_text, text_width, 7, 5)
+        self.cell(text_width, 4, clip(self, self._footer_text, text_width))
+        self.set_font("dejavu", "", 8)
+        self.set_xy(PAGE_WIDTH - RIGHT_MARGIN - PAGE_NUMBER_WIDTH, FOOTER_TOP)
+        self.cell(PAGE_NUMBER_WIDTH, 4, f"{self.page_no()}/{{nb}}", align="R")
         self.set_text_color(0, 0, 0)
+
+
+def fit_font(pdf: FPDF, text: str, width: float, size: float, smallest: float, style: str = "") -> None:
+    """Set the largest font size from ``size`` down to ``smallest`` at which ``text`` fits ``width``."""
+    pdf.set_font("dejavu", style, size)
+    while size > smallest and pdf.get_string_width(text) > width:
+        size = max(smallest, size - 0.25)
+        pdf.set_font_size(size)
+
+
+def clip(pdf: FPDF, text: str, width: float) -> str:
+    """``text`` cut (with an ellipsis) to fit ``width`` at the current font: it must not leave the window."""
+    if pdf.get_string_width(text) <= width:
+        return text
+    while text and pdf.get_string_width(text + "…") > width:
+        text = text[:-1]
+    return text.rstrip() + "…"
 
 
 def render_letter(head: LetterHead, body_html: str) -> tuple[bytes, int]:
@@ -75,35 +112,59 @@ def render_letter(head: LetterHead, body_html: str) -> tuple[bytes, int]:
     pdf.set_creator("dispatch")
     pdf.add_page()
     _marks(pdf)
-    pdf.set_font("dejavu", "B", 10)
-    pdf.set_xy(LEFT_MARGIN, 12)
-    for line in head.sender_lines[:1]:
-        pdf.cell(0, 5, line, new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("dejavu", "", 8)
-    for line in head.sender_lines[1:]:
-        pdf.cell(0, 3.8, line, new_x="LMARGIN", new_y="NEXT")
-    # Return address: one small line at the top of the address field.
-    pdf.set_font("dejavu", "", 6.5)
-    pdf.set_xy(ADDRESS_LEFT + 5, ADDRESS_TOP + RETURN_LINE_HEIGHT - 5)
-    pdf.cell(ADDRESS_WIDTH - 5, 3, head.return_line[:90])
-    # Recipient address: from 62.7 mm, 5 mm in from the field's edge.
-    pdf.set_font("dejavu", "", 10.5)
-    y = ADDRESS_TOP + RETURN_LINE_HEIGHT
-    for line in head.recipient_lines:
-        pdf.set_xy(ADDRESS_LEFT + 5, y)
-        pdf.cell(ADDRESS_WIDTH - 5, 4.6, line)
-        y += 4.6
-    # Information block: date and place, reference.
-    pdf.set_font("dejavu", "", 9)
-    y = INFO_TOP
-    for line in head.info_lines:
-        pdf.set_xy(INFO_LEFT, y)
-        pdf.cell(75, 4.6, line)
-        y += 4.6
+    _sender(pdf, head.sender_lines)
+    _address_field(pdf, head.return_line, head.recipient_lines)
+    _information(pdf, head.info_lines)
     pdf.set_xy(LEFT_MARGIN, BODY_TOP)
     pdf.set_font("dejavu", "", 10)
     pdf.write_html(body_html, font_family="dejavu", tag_styles=None)
     return bytes(pdf.output()), pdf.pages_count
+
+
+def _sender(pdf: FPDF, lines: list[str]) -> None:
+    width = PAGE_WIDTH - LEFT_MARGIN - RIGHT_MARGIN
+    pdf.set_xy(LEFT_MARGIN, 12)
+    for i, line in enumerate(lines[:5]):
+        if i == 0:
+            fit_font(pdf, line, width, 10, 7, "B")
+            pdf.cell(width, 5, clip(pdf, line, width), new_x="LMARGIN", new_y="NEXT")
+        else:
+            fit_font(pdf, line, width, 8, 6)
+            pdf.cell(width, 3.8, clip(pdf, line, width), new_x="LMARGIN", new_y="NEXT")
+
+
+def _address_field(pdf: FPDF, return_line: str, recipient_lines: list[str]) -> None:
+    left = ADDRESS_LEFT + ADDRESS_INSET
+    width = ADDRESS_WIDTH - 2 * ADDRESS_INSET
+    # Return address: one small line at the bottom of the 17.7 mm zone, above the recipient.
+    if return_line:
+        fit_font(pdf, return_line, width, RETURN_FONT, RETURN_FONT_MIN)
+        pdf.set_xy(left, ADDRESS_TOP + RETURN_LINE_HEIGHT - 4)
+        pdf.cell(width, 3, clip(pdf, return_line, width))
+    # Recipient: from 62.7 mm. One font size for the block (the widest line decides);
+    # more lines than the zone holds at 4.6 mm get tighter spacing, none is dropped.
+    zone = ADDRESS_HEIGHT - RETURN_LINE_HEIGHT
+    step = min(ADDRESS_LINE, zone / max(1, len(recipient_lines)))
+    size = ADDRESS_FONT
+    for line in recipient_lines:
+        fit_font(pdf, line, width, size, ADDRESS_FONT_MIN)
+        size = pdf.font_size_pt
+    pdf.set_font("dejavu", "", size)
+    y = ADDRESS_TOP + RETURN_LINE_HEIGHT
+    for line in recipient_lines:
+        pdf.set_xy(left, y)
+        pdf.cell(width, step, clip(pdf, line, width))
+        y += step
+
+
+def _information(pdf: FPDF, lines: list[str]) -> None:
+    width = PAGE_WIDTH - RIGHT_MARGIN - INFO_LEFT
+    y = INFO_TOP
+    for line in lines:
+        fit_font(pdf, line, width, 9, 7)
+        pdf.set_xy(INFO_LEFT, y)
+        pdf.cell(width, ADDRESS_LINE, clip(pdf, line, width))
+        y += ADDRESS_LINE
 
 
 def _marks(pdf: FPDF) -> None:

@@ -1,12 +1,25 @@
-"""The phone channel: a call task per message, into a JSON-lines task list (and a CRM webhook)."""
+"""The phone channel: a call task per message, into a JSON-lines task list (and a CRM webhook).
+
+Delivery is idempotent: a task goes into ``tasks.jsonl`` once per message id, even
+when the queue hands the message over again after a webhook failure or a crash.
+The list is appended under an exclusive file lock, so worker processes sharing
+the outbox do not interleave or duplicate lines either.
+"""
 
 from __future__ import annotations
 
 import json
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import IO, Any, ClassVar
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: the thread lock alone guards the list
+    fcntl = None  # type: ignore[assignment]
 
 from dispatch.channels import Channel
 from dispatch.models import DeliveryResult, OutgoingMessage
@@ -44,6 +57,7 @@ class PhoneChannel(Channel):
         super().__init__(settings, context)
         self.outbox = context.config.path(settings.outbox) if settings.outbox else context.outbox
         self._lock = threading.Lock()
+        self._task_list = TaskList(self.outbox / "tasks.jsonl")
 
     def task(self, message: OutgoingMessage) -> dict[str, Any]:
         window_opens = message.send_after or now_utc()
@@ -67,13 +81,72 @@ class PhoneChannel(Channel):
 
     async def deliver(self, message: OutgoingMessage) -> DeliveryResult:
         task = self.task(message)
-        self.outbox.mkdir(parents=True, exist_ok=True)
-        path = self.outbox / "tasks.jsonl"
-        with self._lock, path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(task, ensure_ascii=False) + "\n")
-        detail: dict[str, Any] = {"task_list": str(path), "due": task["due"]}
+        with self._lock:
+            task, added = self._task_list.add(task)
+        path = self._task_list.path
+        detail: dict[str, Any] = {"task_list": str(path), "due": task["due"], "added": added}
         if self.settings.webhook_url:
             from .webhook import post_task
 
+            # The task as first written: a retry posts the very same body.
             detail["webhook_status"] = await post_task(self.settings, task)
         return DeliveryResult(provider_id=f"{path.name}:{message.id}", detail=detail)
+
+
+class TaskList:
+    """A JSON-lines task list that holds each task id once.
+
+    The file is read once, then only what other processes appended since (it only
+    grows), so adding stays cheap for long lists; memory holds an offset per id.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._offsets: dict[str, int] = {}
+        self._end = 0
+
+    def add(self, task: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """Append ``task`` unless its id is listed; returns the listed task and whether it was added."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a+b") as handle, _locked(handle):
+            self._catch_up(handle)
+            offset = self._offsets.get(str(task["id"]))
+            if offset is not None:
+                handle.seek(offset)
+                return json.loads(handle.readline()), False
+            line = (json.dumps(task, ensure_ascii=False) + "\n").encode("utf-8")
+            handle.seek(0, 2)
+            self._offsets[str(task["id"])] = handle.tell()
+            handle.write(line)
+            handle.flush()
+            self._end = handle.tell()
+        return task, True
+
+    def _catch_up(self, handle: IO[bytes]) -> None:
+        handle.seek(0, 2)
+        if handle.tell() < self._end:  # the list was rotated or emptied: read it again
+            self._offsets.clear()
+            self._end = 0
+        handle.seek(self._end)
+        for raw in handle:
+            if not raw.endswith(b"\n"):
+                break  # a line still being written by someone without the lock
+            start, self._end = self._end, self._end + len(raw)
+            try:
+                task = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(task, dict) and "id" in task:
+                self._offsets.setdefault(str(task["id"]), start)
+
+
+@contextmanager
+def _locked(handle: IO[bytes]):
+    if fcntl is None:
+        yield
+        return
+    fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

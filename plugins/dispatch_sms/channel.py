@@ -1,8 +1,19 @@
-"""The SMS channel: JSON lines in the outbox, or Twilio's Messages API when configured."""
+"""The SMS channel: JSON lines in the outbox, or Twilio's Messages API when configured.
+
+Each message's segment count (GSM-7 with its extension table, or UCS-2) is stored
+when it is queued and returned with the delivery result. A text over its type's
+``max_segments`` is *not* refused at send time: ``dispatch templates check``
+reports it to translators before anything is sent, and refusing at send time
+would turn a price notice that grew one segment (a long name, a ``€``) into a
+failed delivery — and for a statutory message a letter. It goes out, the result
+says ``over_limit``, and a warning is logged. Twilio itself refuses bodies over
+1,600 characters (error 21617), which maps to a permanent failure.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from collections.abc import Mapping
@@ -14,6 +25,8 @@ from dispatch.messages import MessageType
 from dispatch.models import DeliveryResult, OutgoingMessage
 from dispatch.segments import count_segments, non_gsm_characters
 from dispatch.store import now_utc
+
+logger = logging.getLogger("dispatch.sms")
 
 
 @dataclass
@@ -48,6 +61,11 @@ class SmsChannel(Channel):
         self.outbox = context.config.path(settings.outbox) if settings.outbox else context.outbox
         self.auth_token = os.environ.get("TWILIO_AUTH_TOKEN") or settings.auth_token
         self._lock = threading.Lock()
+        self._twilio: Any = None
+        if settings.account_sid and not (settings.sender or settings.messaging_service_sid):
+            from dispatch.errors import ConfigError
+
+            raise ConfigError("channels.sms needs sender (a number or alphanumeric id) or messaging_service_sid")
 
     @property
     def embedded(self) -> bool:
@@ -57,7 +75,8 @@ class SmsChannel(Channel):
         return self.settings.max_segments.get(message_type.name, message_type.sms_max_segments)
 
     def prepare(self, message_type: MessageType, parts: Mapping[str, str]) -> dict[str, Any]:
-        return count_segments(parts.get("text", "")).as_dict()
+        """The segment count, stored with the message, and the type's limit (checked at delivery)."""
+        return {**count_segments(parts.get("text", "")).as_dict(), "max_segments": self.max_segments(message_type)}
 
     def check_rendered(self, message_type: MessageType, parts: Mapping[str, str]) -> list[str]:
         count = count_segments(parts.get("text", ""))
@@ -74,10 +93,22 @@ class SmsChannel(Channel):
         text = message.parts.get("text", "")
         count = count_segments(text)
         if self.embedded:
-            return self._write_line(message, text, count)
-        from .twilio_send import send_with_twilio
+            result = self._write_line(message, text, count)
+        else:
+            from .twilio_send import send_with_twilio
 
-        return await send_with_twilio(self, message, text, count)
+            result = await send_with_twilio(self, message, text, count)
+        limit = message.meta.get("max_segments")
+        if isinstance(limit, int) and count.segments > limit:
+            logger.warning("SMS %s (%s) took %d segments, more than the %d allowed for its type",
+                           message.id, message.message_type, count.segments, limit)
+            result.detail.update(over_limit=True, max_segments=limit)
+        return result
+
+    async def aclose(self) -> None:
+        sender, self._twilio = self._twilio, None
+        if sender is not None:
+            await sender.close()
 
     def _write_line(self, message: OutgoingMessage, text: str, count) -> DeliveryResult:
         record = {

@@ -19,6 +19,7 @@ from .context import RESERVED
 from .errors import DispatchError
 from .messages import MessageType, PriceElement
 from .samples import sample_data, sample_recipient
+from .segments import non_gsm_characters
 
 if TYPE_CHECKING:
     from .dispatcher import Dispatcher
@@ -123,6 +124,10 @@ def _check_one(d: Dispatcher, report: CheckReport, mtype: MessageType, channel_n
         if channel_name == "sms":
             meta = channel.prepare(mtype, parts)
             report.segments[(language, mtype.name, country)] = int(meta.get("segments", 0))
+            if meta.get("encoding") == "UCS-2":
+                chars = "".join(non_gsm_characters(parts.get("text", "")))
+                problem(channel.parts["text"], f"({country}) not GSM-7 because of {chars!r}: the SMS would be "
+                        "sent as UCS-2, with less than half the characters per segment")
 
 
 def _sample(mtype: MessageType, country: str) -> dict[str, Any]:

@@ -56,11 +56,12 @@ _DOMAINS = {"FI": "example.fi", "SE": "example.se", "NO": "example.no"}
 def _phone(rng: random.Random, country: str, mobile: bool = True) -> str:
     if country == "FI":
         return f"0{rng.choice(['40', '44', '45', '50'])} {rng.randint(100, 999)} {rng.randint(1000, 9999)}" if mobile \
-            else f"09 {rng.randint(100, 999)} {rng.randint(1000, 9999)}"
+            else f"09 {rng.randint(2000, 8999)} {rng.randint(1000, 9999)}"
     if country == "SE":
         return f"07{rng.choice('0236')}-{rng.randint(100, 999)} {rng.randint(10, 99)} {rng.randint(10, 99)}" if mobile \
             else f"08-{rng.randint(100, 999)} {rng.randint(10, 99)} {rng.randint(10, 99)}"
-    return f"{rng.choice('49')}{rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(100, 999)}" if mobile \
+    return f"{rng.choice(['41', '46', '90', '92', '98'])}{rng.randint(0, 9)} {rng.randint(10, 99)} {rng.randint(100, 999)}" \
+        if mobile \
         else f"22 {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)}"
 
 

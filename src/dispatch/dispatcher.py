@@ -71,7 +71,8 @@ class Dispatcher:
             fallback={k: tuple(v) for k, v in config.languages.fallback.items()},
             statutory={k: tuple(v) for k, v in config.languages.statutory.items()},
         )
-        roots = [config.path(p) for p in config.templates.paths] + [builtin_template_dir()]
+        roots = [config.path(p) for p in config.templates.paths] + registered.template_roots
+        roots.append(builtin_template_dir())
         self.renderer = Renderer(roots, locales=config.languages.locales, extra_filters=registered.filters)
         self.channels = self._build_channels(registered.channels)
         self._check_types()

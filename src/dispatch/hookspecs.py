@@ -12,6 +12,7 @@ channels are plugins of the same shape (see ``plugins/``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -68,6 +69,17 @@ def dispatch_template_filters(register: Callable[[str, Callable[..., Any]], None
 
     Filters run inside the sandbox; a name that clashes with a built-in filter is
     an error.
+    """
+
+
+@hookspec
+def dispatch_template_roots(register: Callable[[Path], None]) -> None:
+    """Register folders of templates by calling ``register(path)``.
+
+    Each folder holds ``fi/``, ``sv/``, ``en/`` like the built-in ``templates/``; a
+    plugin that adds message types or channels ships their templates this way.
+    Configured ``[templates] paths`` come first, then plugin folders, then the
+    built-in set, so a deployment can override any file.
     """
 
 

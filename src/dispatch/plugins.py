@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import pluggy
@@ -51,6 +52,7 @@ def get_plugin_manager(extra_plugins: Iterable[Any] = (), *, autoload: bool | No
         pm.register(module, name=name.removeprefix("dispatch_").removeprefix("dispatch."))
     if autoload is None:
         autoload = not os.environ.get("DISPATCH_DISABLE_PLUGIN_AUTOLOAD")
+    versions: dict[str, str] = {}
     if autoload:
         only = {n.strip() for n in os.environ.get("DISPATCH_PLUGINS", "").split(",") if n.strip()}
         for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
@@ -65,6 +67,9 @@ def get_plugin_manager(extra_plugins: Iterable[Any] = (), *, autoload: bool | No
             if any(p is plugin for p in pm.get_plugins()):
                 continue
             pm.register(plugin, name=ep.name)
+            if ep.dist is not None:
+                versions[ep.name] = ep.dist.version
+    pm.dispatch_versions = versions  # type: ignore[attr-defined]
     for plugin in extra_plugins:
         pm.register(plugin)
     try:
@@ -85,6 +90,7 @@ class Registered:
     message_types: list[MessageType]
     registers: dict[str, type[Register]]
     filters: dict[str, Callable[..., Any]]
+    template_roots: list[Path]
 
 
 def collect(pm: pluggy.PluginManager, builtin_filters: Iterable[str] = ()) -> Registered:
@@ -116,6 +122,15 @@ def collect(pm: pluggy.PluginManager, builtin_filters: Iterable[str] = ()) -> Re
             raise PluginError(f"register {cls.name!r} is registered twice")
         registers[cls.name] = cls
 
+    roots: list[Path] = []
+
+    def register_root(path: Path | str) -> None:
+        folder = Path(path)
+        if not folder.is_dir():
+            raise PluginError(f"template folder {str(folder)!r} does not exist")
+        if folder not in roots:
+            roots.append(folder)
+
     def register_filter(name: str, function: Callable[..., Any]) -> None:
         if name in filters or name in reserved_filters:
             raise PluginError(f"template filter {name!r} is registered twice")
@@ -127,22 +142,22 @@ def collect(pm: pluggy.PluginManager, builtin_filters: Iterable[str] = ()) -> Re
     pm.hook.dispatch_message_types(register=register_type)
     pm.hook.dispatch_registers(register=register_register)
     pm.hook.dispatch_template_filters(register=register_filter)
-    return Registered(channels, list(types.values()), registers, filters)
+    pm.hook.dispatch_template_roots(register=register_root)
+    return Registered(channels, list(types.values()), registers, filters, roots)
 
 
 def plugin_info(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
     """Loaded plugins with their hooks and distribution versions (for ``dispatch plugins``)."""
-    dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
+    versions = getattr(pm, "dispatch_versions", {})
     out = []
     for plugin in pm.get_plugins():
         name = pm.get_name(plugin) or repr(plugin)
         hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
-        dist = dists.get(id(plugin))
         out.append(
             {
                 "name": name,
                 "hooks": hooks,
-                "version": dist.version if dist else None,
+                "version": versions.get(name),
                 "builtin": name in {b.removeprefix("dispatch_").removeprefix("dispatch.") for b in BUILTIN_PLUGINS},
             }
         )

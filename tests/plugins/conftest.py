@@ -63,6 +63,8 @@ class Received:
     data: bytes
     peer: tuple[str, int]
     mail_options: list[str]
+    #: The session ran over TLS (implicit or STARTTLS).
+    tls: bool = False
 
 
 #: Local-part cues: ``<stage><code>...@`` makes the server answer ``code`` at ``stage``.
@@ -93,27 +95,28 @@ class RecordingHandler:
         self.logins: list[tuple[str, str]] = []
         self._lock = threading.Lock()
 
-    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802 - aiosmtpd hook names
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
         with self._lock:
             self.peers.add(tuple(session.peer[:2]))
         return responses
 
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         reply = cue(address, "RCPT")
         if reply:
             return reply
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+    async def handle_DATA(self, server, session, envelope):
         reply = cue(envelope.rcpt_tos[0], "DATA") if envelope.rcpt_tos else None
         if reply:
             return reply
         data = envelope.original_content or envelope.content
         with self._lock:
             self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), data,
-                                          tuple(session.peer[:2]), list(envelope.mail_options)))
+                                          tuple(session.peer[:2]), list(envelope.mail_options),
+                                          tls=server.transport.get_extra_info("ssl_object") is not None))
             number = len(self.messages)
         return f"250 2.0.0 Ok: queued as Q{number:06d}"
 
@@ -123,7 +126,8 @@ class RecordingHandler:
         login, password = auth_data.login.decode(), auth_data.password.decode()
         with self._lock:
             self.logins.append((login, password))
-        return AuthResult(success=(login, password) == ("dispatch", "s3cret"))
+        ok = (login, password) == ("dispatch", "s3cret")
+        return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 235 or 535
 
 
 class SmtpServer:
@@ -162,16 +166,21 @@ class SmtpServer:
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
-    def stop(self) -> None:
-        async def shutdown() -> None:
-            assert self._server is not None
-            self._server.close()
+    def drop_connections(self) -> None:
+        """Close every open client connection from the server side (like an idle timeout)."""
+
+        async def drop() -> None:
             for protocol in self._sessions:
                 if protocol.transport is not None:
                     protocol.transport.close()
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.05)
 
-        asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(10)
+        asyncio.run_coroutine_threadsafe(drop(), self.loop).result(10)
+
+    def stop(self) -> None:
+        assert self._server is not None
+        self.loop.call_soon_threadsafe(self._server.close)
+        self.drop_connections()
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
 
@@ -316,6 +325,8 @@ class StubRequest:
     path: str
     headers: dict[str, str]
     body: bytes
+    #: The client's (host, port): the same port means the same (kept-alive) connection.
+    client: tuple[str, int] = ("", 0)
 
     def form(self) -> dict[str, list[str]]:
         from urllib.parse import parse_qs
@@ -350,9 +361,10 @@ class HttpStub:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                request = StubRequest("POST", self.path, dict(self.headers.items()), self.rfile.read(length))
+                request = StubRequest("POST", self.path, dict(self.headers.items()), self.rfile.read(length),
+                                      tuple(self.client_address[:2]))
                 with stub._lock:
                     stub.requests.append(request)
                     reply = stub.replies.popleft() if stub.replies else None
@@ -381,6 +393,10 @@ class HttpStub:
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
+
+    def answer_by_default(self, status: int, body: Any) -> None:
+        """What to answer when no reply is queued."""
+        self.default = lambda request: StubReply(status, body)
 
     def reply(self, status: int, body: Any = None, *, delay: float = 0.0) -> None:
         """Queue the answer to the next request."""

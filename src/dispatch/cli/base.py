@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,12 @@ from rich.console import Console
 
 from ..errors import InputError
 
-console = Console()
+def _width() -> int | None:
+    """The terminal's width, or a wide page when the output goes to a file or pipe (no cut tables)."""
+    return None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "200"))
+
+
+console = Console(width=_width())
 err_console = Console(stderr=True)
 
 
