@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,7 @@ from typing import Any
 import pytest
 
 from dispatch import Dispatcher
+from servers import PostgresServer, RedisServer, free_port
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 _ENV = ("DISPATCH_CONFIG", "DISPATCH_STORE_URL", "DISPATCH_BROKER_URL", "DISPATCH_LINK_SECRET",
@@ -53,3 +56,42 @@ def make_dispatcher(tmp_path: Path) -> Iterator[Callable[..., Dispatcher]]:
 @pytest.fixture
 def dispatcher(make_dispatcher) -> Dispatcher:
     return make_dispatcher()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory) -> Iterator[RedisServer]:
+    """A real redis-server on a free port (skipped loudly if not installed; fails in CI)."""
+    server = RedisServer(free_port(), tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The session's Redis, emptied for this test."""
+    if redis_server.process is None or redis_server.process.poll() is not None:
+        redis_server.start()
+    import redis
+
+    redis.Redis.from_url(redis_server.url).flushall()
+    return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL cluster on a free port, in a temporary folder."""
+    folder = Path(tempfile.mkdtemp(prefix="dispatch-pg-"))
+    server = PostgresServer(free_port(), folder)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """A fresh, empty PostgreSQL database for this test."""
+    return postgres_server.new_database()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from email.message import EmailMessage
 from email.utils import parseaddr
 from functools import cache
 from pathlib import Path
@@ -16,7 +15,7 @@ from dispatch.errors import ConfigError, DeliveryError
 from dispatch.models import DeliveryResult, OutgoingMessage
 from dispatch.store import now_utc
 
-from .mime import build_email, check_header, envelope_address
+from .mime import BuiltEmail, build_email, check_header, envelope_address
 
 logger = logging.getLogger("dispatch.email")
 
@@ -79,6 +78,7 @@ class EmailChannel(Channel):
                 self._dkim_key = path.read_bytes()
             except OSError as exc:
                 raise ConfigError(f"channels.email.dkim_key_file: cannot read {str(path)!r}: {exc}") from None
+            _check_dkim_key(self._dkim_key, str(path))
 
     @property
     def embedded(self) -> bool:
@@ -98,8 +98,8 @@ class EmailChannel(Channel):
         """The DKIM private key (PEM), or None when signing is not configured."""
         return self._dkim_key
 
-    def build(self, message: OutgoingMessage) -> EmailMessage:
-        """The MIME message for ``message`` (CSS inlined into the HTML part)."""
+    def build(self, message: OutgoingMessage) -> BuiltEmail:
+        """The message bytes for ``message`` (CSS inlined into the HTML part)."""
         html = message.parts.get("html")
         if html and self.settings.inline_css:
             html = inline_css(html)
@@ -120,7 +120,7 @@ class EmailChannel(Channel):
 
         return await send_via_pool(self, message, email)
 
-    def _write_eml(self, message: OutgoingMessage, email: EmailMessage) -> DeliveryResult:
+    def _write_eml(self, message: OutgoingMessage, email: BuiltEmail) -> DeliveryResult:
         self.outbox.mkdir(parents=True, exist_ok=True)
         path = self.outbox / f"{message.id}.eml"
         tmp = path.with_suffix(".eml.tmp")
@@ -162,6 +162,17 @@ def _check_settings(settings: EmailSettings, context: ChannelContext) -> None:
             problems.append(f"{key}: {exc}")
     if problems:
         raise ConfigError("channels.email is not usable:", problems)
+
+
+def _check_dkim_key(key: bytes, path: str) -> None:
+    try:
+        from dkim.crypto import UnparsableKeyError, parse_pem_private_key
+    except ImportError:
+        raise ConfigError("DKIM signing needs dkimpy: pip install 'dispatch[email]'") from None
+    try:
+        parse_pem_private_key(key)
+    except UnparsableKeyError as exc:
+        raise ConfigError(f"channels.email.dkim_key_file: {path!r} is not an RSA private key in PEM: {exc}") from None
 
 
 @cache

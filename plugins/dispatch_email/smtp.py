@@ -23,7 +23,6 @@ import asyncio
 import logging
 import re
 from dataclasses import dataclass
-from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
 import aiosmtplib
@@ -31,7 +30,7 @@ import aiosmtplib
 from dispatch.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from dispatch.models import DeliveryResult, OutgoingMessage
 
-from .mime import envelope_address, needs_smtputf8
+from .mime import BuiltEmail, needs_smtputf8
 
 if TYPE_CHECKING:
     from .channel import EmailChannel, EmailSettings
@@ -259,12 +258,10 @@ def _error(exc: BaseException, stage: str) -> DeliveryError:
     return TransientDeliveryError(f"SMTP error at {stage}: {type(exc).__name__}: {exc}", code="smtp")
 
 
-async def send_via_pool(channel: EmailChannel, message: OutgoingMessage, email: EmailMessage) -> DeliveryResult:
+async def send_via_pool(channel: EmailChannel, message: OutgoingMessage, email: BuiltEmail) -> DeliveryResult:
     """Send ``email`` over the channel's pool; returns the server's queue id (or the Message-ID)."""
     settings = channel.settings
-    recipient = envelope_address(str(message.address))
-    sender = envelope_address(email["From"].addresses[0].addr_spec)
-    data = email.as_bytes()
+    data = email.data
     key = channel.dkim_key()
     if key is not None:
         # Pure-Python RSA: keep the ~10 ms off the event loop the other channels share.
@@ -272,15 +269,14 @@ async def send_via_pool(channel: EmailChannel, message: OutgoingMessage, email: 
             dkim_sign, data, selector=settings.dkim_selector, domain=settings.dkim_domain, key=key
         )
     try:
-        reply = await pool_for(channel).send(sender, recipient, data)
+        reply = await pool_for(channel).send(email.sender, email.recipient, data)
     except DeliveryError:
         raise
     except Exception as exc:  # every failure becomes transient or permanent
         raise _error(exc, _stage(exc)) from exc
-    message_id = str(email["Message-ID"])
     return DeliveryResult(
-        provider_id=queue_id(reply.message) or message_id,
-        detail={"smtp_code": reply.code, "smtp_reply": reply.message, "message_id": message_id},
+        provider_id=queue_id(reply.message) or email.message_id,
+        detail={"smtp_code": reply.code, "smtp_reply": reply.message, "message_id": email.message_id},
     )
 
 

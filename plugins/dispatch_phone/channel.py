@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any, ClassVar
+from urllib.parse import urlsplit
 
 try:
     import fcntl
@@ -22,6 +23,7 @@ except ImportError:  # pragma: no cover - Windows: the thread lock alone guards 
     fcntl = None  # type: ignore[assignment]
 
 from dispatch.channels import Channel
+from dispatch.errors import ConfigError
 from dispatch.models import DeliveryResult, OutgoingMessage
 from dispatch.store import now_utc
 
@@ -58,6 +60,9 @@ class PhoneChannel(Channel):
         self.outbox = context.config.path(settings.outbox) if settings.outbox else context.outbox
         self._lock = threading.Lock()
         self._task_list = TaskList(self.outbox / "tasks.jsonl")
+        if settings.webhook_url and urlsplit(settings.webhook_url).scheme not in ("http", "https"):
+            raise ConfigError(f"channels.phone.webhook_url must be an http:// or https:// URL, "
+                              f"not {settings.webhook_url!r}")
 
     def task(self, message: OutgoingMessage) -> dict[str, Any]:
         window_opens = message.send_after or now_utc()

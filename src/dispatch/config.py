@@ -57,6 +57,8 @@ class WorkerConfig:
 class TemplatesConfig:
     #: Extra template folders searched before the built-in ones (each holds fi/, sv/, en/).
     paths: list[str] = field(default_factory=list)
+    #: Render each variant once and fill in per-recipient values (see dispatch.render_cache).
+    render_cache: bool = True
 
 
 @dataclass

@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 import pluggy
+from dramatiq import Retry
 from dramatiq.middleware import CurrentMessage
 
 from .channels import Channel
@@ -66,7 +67,11 @@ class Deliverer:
         return self._store()
 
     def __call__(self, message_id: str) -> None:
-        self.deliver(message_id, retries=_current_retries())
+        """The queue actor: a transient failure becomes a quiet :class:`dramatiq.Retry` with backoff."""
+        try:
+            self.deliver(message_id, retries=_current_retries())
+        except TransientDeliveryError as exc:
+            raise Retry(f"transient failure ({exc.code or type(exc.__cause__ or exc).__name__})") from None
 
     def deliver(self, message_id: str, *, retries: int = 0) -> str:
         """Deliver one message; returns the state it ends in (or ``skipped``)."""
@@ -101,9 +106,12 @@ class Deliverer:
             final = retries >= self.max_retries
             self._finish(row, worker, started, "dead" if final else "queued", error=error)
             self._notify(message, None, error)
+            code = getattr(error, "code", None) or type(exc).__name__
             if final:
-                logger.warning("message %s dead after %d attempts: %s", message_id, row["attempts"], error)
+                logger.warning("message %s dead after %d attempts (%s)", message_id, row["attempts"], code)
                 return "dead"
+            logger.info("message %s: transient failure (%s), attempt %d; retrying", message_id, code,
+                        row["attempts"])
             if error is exc:
                 raise
             raise error from exc

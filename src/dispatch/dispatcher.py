@@ -45,6 +45,7 @@ from .queue import AsyncRunner, Queues, build_broker, queue_name
 from .recipients import parse_recipient
 from .register_book import RegisterBook
 from .render import Renderer, builtin_template_dir
+from .render_cache import VariantRenderer
 from .serialize import custom_types, data_to_json
 from .store import DuplicateKey, Store, now_utc
 
@@ -74,6 +75,8 @@ class Dispatcher:
         roots = [config.path(p) for p in config.templates.paths] + registered.template_roots
         roots.append(builtin_template_dir())
         self.renderer = Renderer(roots, locales=config.languages.locales, extra_filters=registered.filters)
+        self._variants = VariantRenderer(self.renderer)
+        self._companies: dict[tuple[str, str | None], dict[str, Any]] = {}
         self.channels = self._build_channels(registered.channels)
         self._check_types()
         self._store: Store | None = None
@@ -358,7 +361,7 @@ class Dispatcher:
         channel = self.channels[decision.channel]
         chain = self.chains.chain(decision.language, decision.category)
         chain = (decision.language,) + tuple(lang for lang in chain if lang != decision.language)
-        locale = locale_for(decision.language, person.country, self.config.languages.locales)
+        locale = self.renderer.formatter(decision.language, person.country).locale
         signer = links or self.links
         unsubscribe = signer.unsubscribe_url(message_id) if needs_unsubscribe(mtype, decision.category) else None
         tz = self.policy.countries[person.country].tz
@@ -372,10 +375,15 @@ class Dispatcher:
             locale=locale,
             currency=CURRENCY.get(person.country, "EUR"),
             today=now.astimezone(tz).date(),
-            company=self.company(person.country, decision.language),
+            company=self._company(person.country, decision.language),
             unsubscribe_url=unsubscribe,
         )
-        parts = self.renderer.render_parts(mtype.name, channel.parts, decision.language, person.country, context)
+        if self.config.templates.render_cache:
+            parts = self._variants.render(mtype.name, channel.parts, decision.language, person.country, context,
+                                          values.render_cache)
+        else:
+            parts = self.renderer.render_parts(mtype.name, channel.parts, decision.language, person.country,
+                                               context)
         meta = channel.prepare(mtype, parts)
         return parts, meta, locale
 
@@ -539,6 +547,14 @@ class Dispatcher:
             missing = [c for c in message_type.channels if c not in self.channels]
             if missing:
                 logger.debug("message type %s names channels not installed: %s", message_type.name, missing)
+
+    def _company(self, country: str, language: str | None) -> dict[str, Any]:
+        """:meth:`company`, built once per country and language (render variants key on it)."""
+        key = (country, language)
+        company = self._companies.get(key)
+        if company is None:
+            company = self._companies[key] = self.company(country, language)
+        return company
 
     def company(self, country: str, language: str | None = None) -> dict[str, Any]:
         """Sender details for ``country``: ``[company]`` with ``[company.countries.XX]`` applied.

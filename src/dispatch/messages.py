@@ -215,12 +215,14 @@ BUILTIN_TYPES: tuple[MessageType, ...] = (
 class MessageData(dict):
     """Validated message data: required fields parsed (dates, decimals), extras kept as given."""
 
-    __slots__ = ("_localized", "message_type")
+    __slots__ = ("_localized", "message_type", "render_cache")
 
     def __init__(self, message_type: str, values: Mapping[str, Any]) -> None:
         super().__init__(values)
         self.message_type = message_type
         self._localized: dict[tuple[str, ...], dict[str, Any]] = {}
+        #: Rendered variants of this data (see dispatch.render_cache); lives as long as the data.
+        self.render_cache: dict = {}
 
     def localized(self, chain: tuple[str, ...]) -> dict[str, Any]:
         """The data with every language mapping resolved along ``chain`` (cached)."""

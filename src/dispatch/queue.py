@@ -72,10 +72,12 @@ def build_broker(config: BrokerConfig, *, retry_when: Callable[[int, BaseExcepti
         return broker
     if url.startswith(("redis://", "rediss://", "unix://")):
         try:
-            from dramatiq.brokers.redis import RedisBroker
+            from .redis_broker import PipelinedRedisBroker
         except ImportError as exc:  # pragma: no cover - the redis extra is missing
-            raise ConfigError("broker.url is redis:// but the redis package is missing: pip install 'dispatch[redis]'") from exc
-        return RedisBroker(url=url, middleware=middleware)
+            raise ConfigError(
+                "broker.url is redis:// but the redis package is missing: pip install 'dispatch[redis]'"
+            ) from exc
+        return PipelinedRedisBroker(url=url, middleware=middleware)
     if url.startswith(("amqp://", "amqps://")):
         try:
             from dramatiq.brokers.rabbitmq import RabbitmqBroker
@@ -117,17 +119,9 @@ class Queues:
 
     def enqueue_many(self, items: list[tuple[str, str, int | None]]) -> None:
         """Enqueue (queue, message id, delay ms) triples; Redis gets one pipeline round trip."""
-        client = getattr(self.broker, "client", None)
-        if client is not None and hasattr(client, "pipeline") and len(items) > 1:
-            pipe = client.pipeline(transaction=False)
-            original = self.broker.client
-            self.broker.client = pipe  # the broker's enqueue script runs on the pipeline
-            try:
-                for queue, message_id, delay in items:
-                    self.enqueue(queue, message_id, delay_ms=delay)
-                pipe.execute()
-            finally:
-                self.broker.client = original
+        bulk = getattr(self.broker, "enqueue_many", None)
+        if bulk is not None and len(items) > 1:
+            bulk([(self.actors[queue].message(message_id), delay or None) for queue, message_id, delay in items])
             return
         for queue, message_id, delay in items:
             self.enqueue(queue, message_id, delay_ms=delay)

@@ -19,9 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from jinja2 import StrictUndefined, meta, select_autoescape
+from jinja2 import StrictUndefined, meta, nodes, pass_eval_context, select_autoescape
+from jinja2.compiler import CodeGenerator
+from jinja2.filters import do_join
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from . import render_cache
 from .errors import TemplateError, TemplateNotFound
 from .formatting import Formatter, locale_for
 
@@ -35,6 +38,42 @@ def builtin_template_dir() -> Path:
     if packaged.is_dir():
         return packaged
     return Path(__file__).resolve().parents[2] / "templates"
+
+
+class _CodeGenerator(CodeGenerator):
+    """Jinja's code generator, with ``~`` routed through :func:`render_cache.concat`."""
+
+    def visit_Concat(self, node: nodes.Concat, frame) -> None:  # noqa: N802 - Jinja's visitor name
+        if frame.eval_ctx.volatile:
+            autoescape = "context.eval_ctx.autoescape"
+        else:
+            autoescape = repr(bool(frame.eval_ctx.autoescape))
+        self.write("environment.dispatch_concat((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write(f"), {autoescape})")
+
+
+def _finalize(value: Any) -> Any:
+    """Printing a placeholder prints its token (see :mod:`dispatch.render_cache`)."""
+    if type(value) is render_cache.Placeholder:
+        return str.__str__(value)
+    return value
+
+
+@pass_eval_context
+def _join(eval_ctx, value, d: str = "", attribute=None):
+    """Jinja's ``join``, keeping placeholders opaque."""
+    items = list(value)
+    try:
+        return render_cache.join(items, d, attribute)
+    except render_cache._UseDefault:
+        return do_join(eval_ctx, items, d, attribute)
+
+
+class _Environment(ImmutableSandboxedEnvironment):
+    code_generator_class = _CodeGenerator
 
 
 class Renderer:
@@ -60,6 +99,7 @@ class Renderer:
         self._formatters: dict[tuple[str, str], Formatter] = {}
         self._lock = threading.Lock()
         self._exists = lru_cache(maxsize=4096)(self._exists_uncached)
+        self._plugin_filter_use: dict[tuple[str, str], bool] = {}
 
     # -- finding templates -----------------------------------------------------------
 
@@ -114,7 +154,7 @@ class Renderer:
         with self._lock:
             env = self._envs.get(key)
             if env is None:
-                env = ImmutableSandboxedEnvironment(
+                env = _Environment(
                     loader=jinja2.FileSystemLoader(
                         [str(root / language) for root in self.roots] + [str(root / SHARED) for root in self.roots]
                     ),
@@ -125,7 +165,10 @@ class Renderer:
                     keep_trailing_newline=False,
                     auto_reload=False,
                     cache_size=1000,
+                    finalize=_finalize,
                 )
+                env.dispatch_concat = render_cache.concat  # type: ignore[attr-defined]
+                env.filters["join"] = _join
                 env.filters.update(self.formatter(language, country).filters())
                 env.filters.update(self.extra_filters)
                 env.globals.update(self.extra_globals)
@@ -141,6 +184,8 @@ class Renderer:
         language: str,
         country: str,
         context: Mapping[str, Any],
+        *,
+        tidy: bool = True,
     ) -> dict[str, str]:
         """Render every part; a failure raises :class:`TemplateError` naming the file."""
         env = self.environment(language, country)
@@ -160,10 +205,54 @@ class Renderer:
                 raise TemplateError(f"template {language}/{name}: {exc.message}") from None
             except jinja2.exceptions.SecurityError as exc:
                 raise TemplateError(f"template {language}/{name}: not allowed in the sandbox: {exc}") from None
+            except render_cache.Uncacheable:
+                raise
             except (TypeError, ValueError, AttributeError, ArithmeticError, LookupError) as exc:
                 raise TemplateError(f"template {language}/{name}: {type(exc).__name__}: {exc}") from None
-            out[part] = _tidy(text, filename)
+            out[part] = _tidy(text, filename) if tidy else text
         return out
+
+    @staticmethod
+    def tidy(text: str, filename: str) -> str:
+        """The whitespace clean-up every rendered part gets."""
+        return _tidy(text, filename)
+
+    def uses_plugin_filters(self, language: str, name: str) -> bool:
+        """True when a template (or what it extends or includes) uses a filter a plugin registered."""
+        if not self.extra_filters:
+            return False
+        key = (language, name)
+        found = self._plugin_filter_use.get(key)
+        if found is None:
+            env = self.environment(language, "FI")
+            found = False
+            for current in self._referenced(language, name):
+                try:
+                    source, _ = self.source(language, current)
+                except jinja2.TemplateNotFound:
+                    continue
+                used = {f.name for f in env.parse(source).find_all(nodes.Filter)}
+                if used & set(self.extra_filters):
+                    found = True
+                    break
+            self._plugin_filter_use[key] = found
+        return found
+
+    def _referenced(self, language: str, name: str) -> list[str]:
+        env = self.environment(language, "FI")
+        seen: list[str] = []
+        pending = [name]
+        while pending:
+            current = pending.pop()
+            if current in seen:
+                continue
+            seen.append(current)
+            try:
+                source, _ = self.source(language, current)
+            except jinja2.TemplateNotFound:
+                continue
+            pending.extend(n for n in meta.find_referenced_templates(env.parse(source)) if n)
+        return seen
 
     def source(self, language: str, name: str) -> tuple[str, str]:
         """The source and file path of a template (for checks and previews)."""
@@ -175,21 +264,13 @@ class Renderer:
     def undeclared_variables(self, language: str, name: str) -> set[str]:
         """Top-level variables a template (and what it extends or includes) reads."""
         env = self.environment(language, "FI")
-        seen: set[str] = set()
         names: set[str] = set()
-        pending = [name]
-        while pending:
-            current = pending.pop()
-            if current in seen:
-                continue
-            seen.add(current)
+        for current in self._referenced(language, name):
             try:
                 source, _ = self.source(language, current)
             except jinja2.TemplateNotFound:
                 continue
-            ast = env.parse(source)
-            names |= meta.find_undeclared_variables(ast)
-            pending.extend(n for n in meta.find_referenced_templates(ast) if n)
+            names |= meta.find_undeclared_variables(env.parse(source))
         return names - set(env.globals)
 
 

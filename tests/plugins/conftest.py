@@ -425,7 +425,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def prism() -> Iterator[str]:
+def prism(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Prism mocking Twilio's API 2010 from its OpenAPI description; yields the base URL."""
     binary = NODE_DIR / "node_modules" / ".bin" / "prism"
     if not shutil.which("node"):
@@ -435,7 +435,7 @@ def prism() -> Iterator[str]:
     if not TWILIO_SPEC.is_file():
         need_peer(f"Twilio's OpenAPI description is missing at {TWILIO_SPEC}")
     port = _free_port()
-    log = open(NODE_DIR / "prism.log", "w")  # noqa: SIM115 - closed after the process ends
+    log = open(tmp_path_factory.mktemp("prism") / "prism.log", "w")  # noqa: SIM115 - closed after the process ends
     process = subprocess.Popen(
         [str(binary), "mock", str(TWILIO_SPEC), "-p", str(port), "-h", "127.0.0.1", "--errors"],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,

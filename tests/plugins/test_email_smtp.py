@@ -417,3 +417,11 @@ def test_a_bounced_statutory_email_falls_back_to_a_letter(smtp_server, make_disp
     assert smtp_server.handler.messages == []
     letters = list((tmp_path / "outbox" / "letter").glob("*.pdf"))
     assert len(letters) == 1
+
+
+def test_a_dkim_key_that_is_not_a_key_fails_at_start_up(make_dispatcher, tmp_path):
+    bad = tmp_path / "dkim.pem"
+    bad.write_text("-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n")
+    with pytest.raises(ConfigError, match="not an RSA private key"):
+        make_dispatcher({"email": {"host": "127.0.0.1", "dkim_selector": "s1", "dkim_domain": "example.fi",
+                                   "dkim_key_file": str(bad)}})

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dispatch.errors import PermanentDeliveryError, TransientDeliveryError
+from dispatch.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
 from dispatch_phone.webhook import verify_signature
 
 SECRET = "crm-shared-secret-åäö"
@@ -143,3 +143,9 @@ def test_due_time_is_the_window_plus_due_hours_without_a_deadline(make_dispatche
     opens = datetime(2027, 3, 2, 7, tzinfo=UTC)
     run_delivery(d, "phone", call(outgoing, send_after=opens, deadline=None))
     assert task_lines(tmp_path)[0]["due"] == (opens + timedelta(hours=48)).isoformat()
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://crm.example.fi/tasks", "crm.example.fi/tasks"])
+def test_webhook_url_must_be_http(make_dispatcher, url):
+    with pytest.raises(ConfigError, match="webhook_url"):
+        make_dispatcher({"phone": {"webhook_url": url}})

@@ -184,9 +184,28 @@ def test_statutory_and_service_messages_are_never_capped(kit, type_name):
     assert (d.allowed, d.reasons) == (True, [])
 
 
-def test_contacts_after_now_do_not_count(kit):
-    d = kit.decide("marketing", person(), NOW, history=contacts(NOW + timedelta(hours=1)))
-    assert d.reasons == []
+@pytest.mark.parametrize(("ahead", "reasons"), [
+    (timedelta(hours=1), ["frequency_cap"]),  # e.g. an SMS waiting for the morning
+    (timedelta(days=3), ["frequency_cap"]),  # a call waiting for Easter to pass
+    (timedelta(days=7), []),
+])
+def test_a_marketing_message_scheduled_for_later_counts(kit, ahead, reasons):
+    d = kit.decide("marketing", person(), NOW, history=contacts(NOW + ahead))
+    assert d.reasons == reasons
+
+
+@pytest.mark.parametrize(("ahead", "reasons"), [
+    (10, ["frequency_cap"]),  # 300 days ago to 10 days ahead: five messages within 365 days
+    (66, []),  # 300 days ago to 66 days ahead is more than 365 days
+])
+def test_scheduled_messages_count_in_the_365_day_window(kit, ahead, reasons):
+    history = contacts(*days_before(NOW, 300, 200, 100, -ahead))
+    assert kit.decide("marketing", person(), NOW, history=history).reasons == reasons
+
+
+def test_messages_more_than_a_year_ahead_do_not_count(kit):
+    history = contacts(*days_before(NOW, -366, -400, -500, -600))
+    assert kit.decide("marketing", person(), NOW, history=history).reasons == []
 
 
 def test_frequency_cap_is_the_same_whatever_time_zone_now_is_given_in(kit):

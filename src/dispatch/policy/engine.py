@@ -11,21 +11,31 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 from typing import Any
 
-from ..errors import InputError, TemplateNotFound, UnsupportedCountry
+from ..errors import InputError, PluginError, TemplateNotFound, UnsupportedCountry
 from ..messages import MessageData, MessageType
-from ..models import Decision, Recipient
+from ..models import CATEGORIES, Decision, Recipient
 from .calendar import next_window_start, quiet_until
 from .facts import NO_FACTS, ConsentView, Facts, RegisterInfo
-from .rules import RULES, Situation
+from .rules import ELECTRONIC, MARKETING, RULES, Rule, Situation
 from .settings import PolicySettings
 
 #: ``has_parts(message_type, channel, language) -> bool``: are the templates there?
 TemplateProbe = Callable[[str, str, str], bool]
 #: ``address(channel, recipient) -> address or None``
 AddressProbe = Callable[[str, Recipient], Any]
+
+#: ``now`` must leave a year of calendar arithmetic on either side of it.
+EARLIEST_NOW = datetime(2, 1, 1, tzinfo=UTC)
+LATEST_NOW = datetime(9998, 1, 1, tzinfo=UTC)
+#: The rules that apply to each category, in the order their reasons are listed.
+RULES_BY_CATEGORY: dict[str, tuple[tuple[str, Rule], ...]] = {
+    category: tuple((code, rule) for code, categories, rule in RULES if category in categories)
+    for category in CATEGORIES
+}
+_NO_CONSENTS = ConsentView()
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,14 +124,17 @@ def decide(
     registers: Mapping[str, RegisterInfo] | None = None,
 ) -> Decision:
     """Decide whether, how and when ``message_type`` may go to ``recipient`` (SPEC §4)."""
-    if now.tzinfo is None:
-        raise InputError("now must be a timezone-aware datetime")
+    now_utc = _checked_utc(now)
     country = settings.countries.get(recipient.country)
     if country is None:
         raise UnsupportedCountry(f"no policy for country {recipient.country!r}")
     category = effective_category(message_type, data)
+    rules = RULES_BY_CATEGORY.get(category)
+    if rules is None:
+        raise PluginError(f"message type {message_type.name!r} has unknown category {category!r}")
     channel = choose_channel(recipient, message_type, category, address)
     language = choose_language(recipient, message_type, category, channel, chains, has_parts)
+    local_now = now_utc.astimezone(country.tz)
     situation = Situation(
         recipient=recipient,
         message_type=message_type,
@@ -129,11 +142,14 @@ def decide(
         data=data,
         channel=channel,
         now=now,
-        today=now.astimezone(country.tz).date(),
+        now_utc=now_utc,
+        local_now=local_now,
+        today=local_now.date(),
         country=country,
         settings=settings,
         facts=facts,
-        consents=ConsentView(recipient.consents, facts.ledger),
+        # Statutory rules never read consents: do not merge and sort them for nothing.
+        consents=_NO_CONSENTS if category == "statutory" else ConsentView(recipient.consents, facts.ledger),
         registers=registers or {},
     )
     reasons: list[str] = []
@@ -142,9 +158,7 @@ def decide(
         reasons.append("no_address")
         allowed_channels = ", ".join(message_type.channels)
         notes["no_address"] = f"no usable address on {allowed_channels}"
-    for code, categories, rule in RULES:
-        if category not in categories:
-            continue
+    for code, rule in rules:
         note = rule(situation)
         if note is not None:
             reasons.append(code)
@@ -167,14 +181,32 @@ def decide(
     )
 
 
+def _checked_utc(now: datetime) -> datetime:
+    """``now`` in UTC; an :class:`InputError` if it is naive or at the ends of the calendar."""
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise InputError("now must be a timezone-aware datetime")
+    try:
+        now_utc = now.astimezone(UTC)
+    except OverflowError:
+        now_utc = None
+    if now_utc is None or not EARLIEST_NOW <= now_utc < LATEST_NOW:
+        raise InputError(f"now {now.isoformat()} is outside the range the policy calendar supports (years 2 to 9997)")
+    return now_utc
+
+
 def _legal_basis(s: Situation, reasons: list[str]) -> str | None:
-    if s.category != "marketing":
+    """The type's basis; for marketing, what the message may rely on on its channel.
+
+    None when there is nothing to rely on: no channel, no consent, or an objection
+    or withdrawal (which ends soft opt-in and legitimate interest alike).
+    """
+    if s.category != MARKETING:
         return s.message_type.legal_basis
-    if "no_consent" in reasons:
+    if s.channel is None or "no_consent" in reasons or "opted_out" in reasons:
         return None
-    if s.channel and s.consents.granted("marketing", s.channel):
+    if s.consents.granted(MARKETING, s.channel):
         return "consent"
-    if s.channel in ("email", "sms"):
+    if s.channel in ELECTRONIC:
         return "soft_opt_in"
     return "legitimate_interest"
 
@@ -182,10 +214,13 @@ def _legal_basis(s: Situation, reasons: list[str]) -> str | None:
 def _send_after(s: Situation) -> datetime | None:
     c = s.country
     if s.channel == "phone":
-        return next_window_start(s.now, c.tz, c.calling_days, c.calling_start, c.calling_end, c.calendar)
-    if s.channel == "sms" and s.category == "marketing":
-        return quiet_until(s.now, c.tz, s.settings.sms_quiet_start, s.settings.sms_quiet_end)
+        return next_window_start(s.local_now, c.calling_days, c.calling_start, c.calling_end, c.calendar)
+    if s.channel == "sms" and s.category == MARKETING:
+        return quiet_until(s.local_now, s.settings.sms_quiet_start, s.settings.sms_quiet_end)
     return None
+
+
+_END_OF_DAY = time(23, 59, 59)
 
 
 def _deadline(s: Situation) -> datetime | None:
@@ -194,4 +229,4 @@ def _deadline(s: Situation) -> datetime | None:
         return None
     start = s.data[mt.deadline_field]
     last_day = s.country.calendar.add_working_days(start, mt.deadline_working_days)
-    return datetime.combine(last_day, time(23, 59, 59), tzinfo=s.country.tz)
+    return datetime.combine(last_day, _END_OF_DAY, tzinfo=s.country.tz)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 
 from ..models import ALL_CHANNELS, Consent
 
@@ -43,6 +44,7 @@ class Facts:
 
 
 NO_FACTS = Facts()
+_AT = attrgetter("at")
 
 
 class ConsentView:
@@ -53,7 +55,7 @@ class ConsentView:
     def __init__(self, *sources: Iterable[Consent]) -> None:
         entries = [c for source in sources for c in source]
         # Stable sort: equal timestamps keep source order (the ledger comes last and wins).
-        entries.sort(key=lambda c: c.at)
+        entries.sort(key=_AT)
         self._entries = entries
 
     def latest(self, purpose: str, channel: str) -> Consent | None:

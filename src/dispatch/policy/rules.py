@@ -10,7 +10,7 @@ apply to; statutory messages are only ever subject to ``no_address`` and
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from ..messages import MessageData, MessageType
@@ -21,11 +21,17 @@ from .settings import CountryPolicy, PolicySettings
 
 ELECTRONIC = frozenset({"email", "sms"})
 MARKETING = "marketing"
+_YEAR = timedelta(days=365)
 
 
 @dataclass(slots=True)
 class Situation:
-    """Everything a rule may look at for one decision."""
+    """Everything a rule may look at for one decision.
+
+    ``now`` is the moment as the caller gave it; ``now_utc`` the same instant in UTC
+    (for durations: 7 days are 7 × 24 hours, also across a switch to summer time);
+    ``local_now`` and ``today`` are the recipient's clock and calendar day.
+    """
 
     recipient: Recipient
     message_type: MessageType
@@ -33,13 +39,14 @@ class Situation:
     data: MessageData
     channel: str | None
     now: datetime
+    now_utc: datetime
+    local_now: datetime
     today: date
     country: CountryPolicy
     settings: PolicySettings
     facts: Facts
     consents: ConsentView
     registers: Mapping[str, RegisterInfo]
-    notes: dict[str, str] = field(default_factory=dict)
 
 
 Rule = Callable[[Situation], "str | None"]
@@ -49,13 +56,12 @@ def no_consent(s: Situation) -> str | None:
     """Electronic marketing needs consent, or soft opt-in for an active customer."""
     if s.channel not in ELECTRONIC:
         return None
-    granted = s.consents.granted(MARKETING, s.channel)
-    if granted:
+    if s.consents.latest(MARKETING, s.channel) is not None:
+        return None  # consent given, or withdrawn: a withdrawal is reported as opted_out
+    if s.recipient.status == "active":
+        # Soft opt-in: own customer, similar products, opt-out in every message. An
+        # objection (marketing_blocked) ends it, and is reported as opted_out.
         return None
-    if granted is None and s.recipient.status == "active" and not s.recipient.marketing_blocked:
-        return None  # soft opt-in: own customer, similar products, opt-out in every message
-    if granted is False:
-        return None  # a withdrawal is reported as opted_out
     return f"no marketing consent for {s.channel} and not an active customer (soft opt-in)"
 
 
@@ -143,25 +149,32 @@ def retention_expired(s: Situation) -> str | None:
 
 
 def frequency_cap(s: Situation) -> str | None:
-    """At most N marketing messages per rolling 365 days and 1 per 7 days, all channels."""
+    """At most N marketing messages in any 365 days and 1 per 7 days, across all channels.
+
+    Earlier messages count, and so do messages already decided but scheduled for
+    later (a call waiting for calling hours, an SMS waiting for the morning).
+    """
     history = s.facts.history
     if not history:
         return None
-    year_ago = s.now - timedelta(days=365)
-    gap = s.now - timedelta(days=s.settings.marketing_min_days_between)
-    in_year = 0
-    recent = None
-    for contact in history:
-        if contact.category != MARKETING or contact.at > s.now:
-            continue
-        if contact.at > year_ago:
-            in_year += 1
-        if contact.at > gap and (recent is None or contact.at > recent):
-            recent = contact.at
-    if in_year >= s.settings.marketing_per_year:
-        return f"{in_year} marketing messages in the last 365 days (limit {s.settings.marketing_per_year})"
-    if recent is not None:
-        return f"a marketing message on {recent.date()} (at most 1 per {s.settings.marketing_min_days_between} days)"
+    now = s.now_utc
+    limit = s.settings.marketing_per_year
+    gap = timedelta(days=s.settings.marketing_min_days_between)
+    times = sorted(c.at for c in history if c.category == MARKETING and now - _YEAR < c.at < now + _YEAR)
+    if not times:
+        return None
+    past = [t for t in times if t <= now]
+    # The 365-day windows that hold ``now`` start after now - 365 days and at the latest at
+    # ``now``; the busiest one starts right after now - 365 days or at an earlier message.
+    busiest = len(past)
+    if len(past) < len(times):
+        for start in past:
+            busiest = max(busiest, sum(1 for t in times if start <= t < start + _YEAR))
+    if busiest >= limit:
+        return f"{busiest} marketing messages within 365 days (limit {limit})"
+    near = [t for t in times if abs(t - now) < gap]
+    if near:
+        return f"a marketing message on {near[-1].date()} (at most 1 per {gap.days} days)"
     return None
 
 
@@ -196,4 +209,4 @@ RULES: tuple[tuple[str, frozenset[str], Rule], ...] = (
 )
 
 #: Every reason code a decision can carry (SPEC §4).
-REASON_CODES: tuple[str, ...] = tuple(code for code, _, _ in RULES) + ("no_address",)
+REASON_CODES: tuple[str, ...] = (*(code for code, _, _ in RULES), "no_address")

@@ -1,0 +1,203 @@
+"""Intake benchmark: a price-change campaign from a recipients file into the queue (issue 5).
+
+    .venv/bin/python benchmarks/bench_intake.py                 # 1,000,000 lines, Redis + PostgreSQL
+    .venv/bin/python benchmarks/bench_intake.py --lines 100000 --backends embedded,redis-postgres
+
+For each backend it writes the recipients CSV once, runs ``dispatch campaign price_change`` as a
+separate process (the command an operator runs), and reports messages per second and the
+process's peak RSS. In the same run it measures the baseline the issue names: a naive loop that
+renders the same templates with the same Babel filters and calls ``actor.send()`` per message
+(on a sample, since it is slow), and prints the ratio. Redis and PostgreSQL are started on free
+ports in temporary folders (the test suite's fixtures), so nothing else is needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from servers import PostgresServer, RedisServer, free_port  # noqa: E402
+
+BIN = Path(sys.executable).parent / "dispatch"
+FIRST = ["Matti", "Anna", "Juha", "Laura", "Mikko", "Sanna", "Aino", "Ville", "Tiina", "Pekka"]
+LAST = ["Virtanen", "Korhonen", "Mäkinen", "Nieminen", "Mäkelä", "Hämäläinen", "Laine", "Koskinen"]
+STREETS = [("Mannerheimintie", "00100", "Helsinki"), ("Hämeenkatu", "33100", "Tampere"),
+           ("Aurakatu", "20100", "Turku"), ("Isokatu", "90100", "Oulu")]
+
+
+def write_recipients(path: Path, lines: int) -> None:
+    """Finnish household customers; one in ten prefers SMS, one in twenty has no email (letter)."""
+    rng = random.Random(5)
+    columns = ["id", "country", "language", "status", "email", "phone", "preferred_channels.price_change",
+               "address.name", "address.street", "address.postal_code", "address.city"]
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        for n in range(lines):
+            first, last = rng.choice(FIRST), rng.choice(LAST)
+            street, postal, city = rng.choice(STREETS)
+            language = "sv" if n % 9 == 0 else ("en" if n % 31 == 0 else "fi")
+            email = "" if n % 20 == 0 else f"asiakas{n}@example.fi"
+            phone = f"04{rng.choice('0456')} {rng.randint(100, 999)} {rng.randint(1000, 9999)}"
+            writer.writerow([f"C-{n:07d}", "FI", language, "active", email, phone,
+                             "sms" if n % 10 == 0 else "", f"{first} {last}", f"{street} {n % 90 + 1}",
+                             postal, city])
+
+
+def data_file(path: Path) -> Path:
+    from dispatch.samples import sample_data
+
+    data = sample_data("price_change", "FI")
+    data["effective_on"] = "2027-09-01"
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def run_campaign(config: Path, recipients: Path, data: Path, workdir: Path) -> dict:
+    """Run the CLI; peak RSS is sampled over the campaign process and its children."""
+    import psutil
+
+    started = time.perf_counter()
+    out, err = workdir / "campaign.out", workdir / "campaign.err"
+    with out.open("w") as stdout, err.open("w") as stderr:
+        process = subprocess.Popen(
+            [str(BIN), "--config", str(config), "campaign", "price_change", "--recipients", str(recipients),
+             "--data", str(data), "--id", f"bench-{int(time.time())}", "--json"],
+            stdout=stdout, stderr=stderr, cwd=workdir,
+        )
+        watched = psutil.Process(process.pid)
+        peak = 0
+        while process.poll() is None:
+            try:
+                rss = watched.memory_info().rss + sum(c.memory_info().rss for c in watched.children(recursive=True))
+                peak = max(peak, rss)
+            except psutil.Error:
+                pass
+            time.sleep(0.2)
+    elapsed = time.perf_counter() - started
+    if process.returncode != 0:
+        raise SystemExit(f"campaign failed:\n{err.read_text()[-3000:]}")
+    summary = json.loads(out.read_text())
+    return {"summary": summary, "seconds": elapsed, "peak_rss_mb": peak / 2**20}
+
+
+def naive_loop(config: Path, recipients: Path, data: Path, sample: int) -> float:
+    """Render the same templates with the same Babel filters, then actor.send() — per message."""
+    import dramatiq
+    from jinja2 import FileSystemLoader, StrictUndefined, select_autoescape
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    from dispatch.config import load_config
+    from dispatch.formatting import Formatter
+    from dispatch.messages import BUILTIN_TYPES, validate_data
+    from dispatch.queue import build_broker
+    from dispatch.recipient_files import read_recipients
+
+    settings = load_config(config)
+    broker = build_broker(settings.broker)
+    actor = dramatiq.Actor(lambda mid, parts: None, broker=broker, actor_name="naive_send", queue_name="naive",
+                           priority=0, options={})
+    mtype = {t.name: t for t in BUILTIN_TYPES}["price_change"]
+    values = validate_data(mtype, json.loads(data.read_text(encoding="utf-8")))
+    envs = {}
+    for language in ("fi", "sv", "en"):
+        env = ImmutableSandboxedEnvironment(
+            loader=FileSystemLoader([str(ROOT / "templates" / language), str(ROOT / "templates" / "_shared")]),
+            autoescape=select_autoescape(["html"]), undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+        locale = {"fi": "fi_FI", "sv": "sv_FI", "en": "en_GB"}[language]
+        env.filters.update(Formatter(locale, "FI").filters())
+        envs[language] = env
+    company = {"name": "Pohjolan Energia Oy", "email": "a@example.fi", "phone": "+358 9 1", "website": "https://x",
+               "address": ["Sähkötie 1", "00100 Helsinki"], "business_id": "1", "service_hours": "8-16"}
+    started = time.perf_counter()
+    count = 0
+    for _, row in read_recipients(recipients):
+        language = row.get("language", "fi")
+        env = envs[language]
+        context = dict(values.localized((language, "en")))
+        context.update(recipient={"name": row["address"]["name"], "id": row["id"], "kind": "household",
+                                  "country": "FI", "language": language},
+                       company=company, message={"id": row["id"], "type": "price_change", "language": language,
+                                                 "country": "FI", "unsubscribe_url": None, "channel": "email",
+                                                 "category": "statutory"})
+        parts = {name: env.get_template(f"price_change/{name}").render(context)
+                 for name in ("email.subject.txt", "email.html", "email.txt")}
+        actor.send(row["id"], {k: len(v) for k, v in parts.items()})
+        count += 1
+        if count >= sample:
+            break
+    rate = count / (time.perf_counter() - started)
+    broker.close()
+    return rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--backends", default="redis-postgres,embedded")
+    parser.add_argument("--naive-sample", type=int, default=20_000)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="dispatch-bench-"))
+    recipients = work / "recipients.csv"
+    print(f"writing {args.lines:,} recipients to {recipients} ...", flush=True)
+    write_recipients(recipients, args.lines)
+    data = data_file(work / "data.json")
+    results = {}
+    redis = postgres = None
+    try:
+        for backend in args.backends.split(","):
+            folder = work / backend
+            folder.mkdir()
+            if backend == "embedded":
+                store, broker_url = f"sqlite:///{folder / 'dispatch.db'}", "memory://"
+            else:
+                redis = redis or RedisServer(free_port(), work / "redis")
+                (work / "redis").mkdir(exist_ok=True)
+                if redis.process is None:
+                    redis.start()
+                if postgres is None:
+                    postgres = PostgresServer(free_port(), Path(tempfile.mkdtemp(prefix="dispatch-bench-pg-")))
+                    postgres.start()
+                store, broker_url = postgres.new_database(), redis.url
+            config = folder / "dispatch.toml"
+            config.write_text(f'outbox = "{folder / "outbox"}"\n[store]\nurl = "{store}"\n[broker]\n'
+                              f'url = "{broker_url}"\ndrain_timeout = 0\n[links]\nsecret = "bench"\n',
+                              encoding="utf-8")
+            print(f"[{backend}] dispatch campaign price_change --recipients ({args.lines:,} lines) ...", flush=True)
+            outcome = run_campaign(config, recipients, data, folder)
+            rate = outcome["summary"]["total"] / outcome["seconds"]
+            results[backend] = (rate, outcome)
+            print(f"[{backend}] {outcome['summary']['total']:,} messages in {outcome['seconds']:.1f} s = "
+                  f"{rate:,.0f} messages/s; peak RSS {outcome['peak_rss_mb']:.0f} MB; queued "
+                  f"{outcome['summary']['queued']:,}", flush=True)
+            naive_config = config
+        print(f"naive loop (render + actor.send per message, {args.naive_sample:,} messages) ...", flush=True)
+        naive = naive_loop(naive_config, recipients, data, args.naive_sample)
+        print(f"naive loop: {naive:,.0f} messages/s")
+        for backend, (rate, outcome) in results.items():
+            print(f"RESULT {backend}: {rate:,.0f} messages/s = {rate / naive:.2f}x the naive loop; "
+                  f"peak RSS {outcome['peak_rss_mb']:.0f} MB (goal: >= 5,500/s, >= 2x, <= 250 MB)")
+    finally:
+        if redis is not None:
+            redis.stop()
+        if postgres is not None:
+            postgres.stop()
+        if os.environ.get("KEEP_BENCH") is None:
+            import shutil
+
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
