@@ -92,6 +92,16 @@ def test_a_template_that_transforms_a_persons_text_falls_back_to_plain_rendering
         cached, plain = render_both(d, "survey", {**person, "preferred_channels": {"survey": "sms"}},
                                     sample_data("survey"), "sms", "fi")
         assert cached == plain
+
+
+def test_a_refused_template_is_not_tried_from_the_cache_again(make_dispatcher, tmp_path):
+    folder = tmp_path / "tpl" / "fi" / "survey"
+    folder.mkdir(parents=True)
+    (folder / "sms.txt").write_text("{{ recipient.name | upper }} {{ survey_url }} {{ message.unsubscribe_url }}")
+    d = make_dispatcher({"templates": {"paths": [str(tmp_path / "tpl")]}})
+    cached, plain = render_both(d, "survey", {**sample_recipient("fi", "FI"), "preferred_channels": {"survey": "sms"}},
+                                sample_data("survey"), "sms", "fi")
+    assert cached == plain and cached["text"].startswith("MATTI MEIKÄLÄINEN")
     assert ("fi", "survey/sms.txt") in d._variants.refused
 
 
