@@ -34,10 +34,40 @@ def store(tmp_path):
     s.close()
 
 
-def test_content_round_trips_compressed():
-    blob = encode_content({"parts": {"text": "Hyvä asiakas " * 50}})
+def test_content_round_trips_compressed_when_large():
+    blob = encode_content({"parts": {"text": "Hyvä asiakas " * 100}})
     assert blob[:1] == b"z" and len(blob) < 200
-    assert decode_content(blob) == {"parts": {"text": "Hyvä asiakas " * 50}}
+    assert decode_content(blob) == {"parts": {"text": "Hyvä asiakas " * 100}}
+    small = encode_content({"parts": {"text": "Hei"}})
+    assert small[:1] == b"j" and decode_content(small) == {"parts": {"text": "Hei"}}
+
+
+def test_messages_of_one_variant_share_its_text_and_are_rebuilt_exactly(dispatcher):
+    from dispatch.samples import sample_data, sample_recipient
+
+    data = dispatcher.validate_data("price_change", sample_data("price_change"))
+    people = [{**sample_recipient("fi", "FI"), "id": f"V-{n}", "address": {
+        "name": f"Asiakas <{n}> & Co", "street": "Katu 1", "postal_code": "00100", "city": "Helsinki"}}
+        for n in range(3)]
+    summary = dispatcher.campaign("price_change", people, data, now=NOW)
+    assert summary.queued == 3
+    from sqlalchemy import func, select
+
+    from dispatch import schema
+
+    with dispatcher.store.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(schema.variants)).scalar() == 1
+        sizes = [len(blob) for (blob,) in conn.execute(select(schema.messages.c.content))]
+    assert max(sizes) < 1500  # the 3 KB HTML is stored once, not per message
+    for n in range(3):
+        [row] = dispatcher.store.messages_for(f"V-{n}")
+        parts = row["content"]["parts"]
+        assert f"Asiakas &lt;{n}&gt; &amp; Co" in parts["html"] and f"Hei Asiakas <{n}> & Co" in parts["text"]
+        dispatcher.config.templates.render_cache = False
+        plain = dispatcher.preview("price_change", people[n], data, channel="email", now=NOW)
+        dispatcher.config.templates.render_cache = True
+        assert parts["text"] == plain["text"] and parts["subject"] == plain["subject"]
+        assert parts["html"].replace(row["id"], "X") == plain["html"].replace("PREVIEW0000000000000000000", "X")
 
 
 def test_only_one_of_many_concurrent_claims_wins(store):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from email.utils import parseaddr
 from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar
@@ -15,7 +14,7 @@ from dispatch.errors import ConfigError, DeliveryError
 from dispatch.models import DeliveryResult, OutgoingMessage
 from dispatch.store import now_utc
 
-from .mime import BuiltEmail, build_email, check_header, envelope_address
+from .mime import BuiltEmail, build_email, mailbox_header
 
 logger = logging.getLogger("dispatch.email")
 
@@ -123,7 +122,7 @@ class EmailChannel(Channel):
     def _write_eml(self, message: OutgoingMessage, email: BuiltEmail) -> DeliveryResult:
         self.outbox.mkdir(parents=True, exist_ok=True)
         path = self.outbox / f"{message.id}.eml"
-        tmp = path.with_suffix(".eml.tmp")
+        tmp = path.with_suffix(f".eml.{os.getpid()}.tmp")
         tmp.write_bytes(email.as_bytes())
         os.replace(tmp, path)  # a reader never sees half a file; a re-send replaces it
         return DeliveryResult(provider_id=str(path), detail={"file": str(path)})
@@ -156,8 +155,7 @@ def _check_settings(settings: EmailSettings, context: ChannelContext) -> None:
         if not value:
             continue
         try:
-            check_header(key, value)
-            envelope_address(parseaddr(value)[1])
+            mailbox_header("From", value)
         except DeliveryError as exc:
             problems.append(f"{key}: {exc}")
     if problems:

@@ -136,6 +136,7 @@ class SmtpPool:
             smtp.close()
             raise
         self.opened += 1
+        logger.debug("SMTP connection %d to %s:%s opened", self.opened, s.host, s.port)
         return _Connection(smtp)
 
     async def _transaction(

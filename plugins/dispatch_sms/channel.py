@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from dispatch.channels import Channel
+from dispatch.errors import ConfigError
 from dispatch.messages import MessageType
 from dispatch.models import DeliveryResult, OutgoingMessage
 from dispatch.segments import count_segments, non_gsm_characters
@@ -43,7 +44,7 @@ class SmsSettings:
     #: A local Twilio-compatible API (tests, Prism): e.g. http://127.0.0.1:4010
     base_url: str | None = None
     timeout: float = 15.0
-    #: Most segments a message of each type may take (templates check and at send).
+    #: Most segments a message of each type may take: `templates check` refuses more; at send it is only flagged.
     max_segments: dict[str, int] = field(default_factory=dict)
     outbox: str | None = None
 
@@ -63,8 +64,6 @@ class SmsChannel(Channel):
         self._lock = threading.Lock()
         self._twilio: Any = None
         if settings.account_sid and not (settings.sender or settings.messaging_service_sid):
-            from dispatch.errors import ConfigError
-
             raise ConfigError("channels.sms needs sender (a number or alphanumeric id) or messaging_service_sid")
 
     @property

@@ -190,6 +190,6 @@ def _run_batch(d: Dispatcher, mtype, values, batch, campaign_id: str, now: datet
         else:
             summary.suppressed += 1
             summary.reasons.update(decision.reasons)
-    d.store.insert_messages(rows)
+    d.store.insert_messages(rows, d._variants.variants)
     d.store.upsert_recipients(fresh, now)
     d._enqueue([r for r in rows if r["allowed"]], now)

@@ -232,7 +232,7 @@ class Dispatcher:
         message_id = str(ULID())
         row = self._row(mtype, person, values, decision, message_id, moment, idempotency_key)
         try:
-            self.store.insert_message(row)
+            self.store.insert_message(row, self._variants.variants)
             self.store.upsert_recipients([person], moment)
         except DuplicateKey:
             return _receipt_from_row(self.store.find_by_key(idempotency_key or ""), status="duplicate")
@@ -424,7 +424,7 @@ class Dispatcher:
                 address=self.channels[decision.channel].address(person),
                 meta=meta or None,
                 content={
-                    "parts": parts,
+                    **(getattr(parts, "compact", None) or {"parts": dict(parts)}),
                     "inputs": {"recipient": person.as_dict(), "data": None if campaign_id else data_to_json(values)},
                 },
             )
@@ -623,7 +623,7 @@ class Dispatcher:
         message_id = str(ULID())
         new_row = self._row(mtype, person, values, decision, message_id, now, None, row.get("campaign_id"))
         new_row["fallback_of"] = row["id"]
-        self.store.insert_message(new_row)
+        self.store.insert_message(new_row, self._variants.variants)
         self._enqueue([new_row], now)
         return message_id
 

@@ -21,8 +21,11 @@ ours to vet). ``[templates] render_cache = false`` switches all of this off.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from markupsafe import Markup, escape
@@ -220,59 +223,106 @@ def _plain_values(values: Mapping[str, str]) -> bool:
     return all("\n" not in v and "\r" not in v and v == v.strip() for v in values.values())
 
 
+class Rendered(dict):
+    """Rendered parts; when every part came from one cached variant, ``compact`` says how to
+    rebuild them: ``{"v": variant id, "t": token values, "ta": tidy after filling}``."""
+
+    compact: dict[str, Any] | None = None
+
+
+@dataclass
+class Variant:
+    """One rendered variant: per part, the pieces (tidied, and raw for values that need tidying)."""
+
+    id: str
+    record: dict[str, dict[str, Any]]
+
+
+def assemble(record: Mapping[str, Mapping[str, Any]], values: Mapping[str, str], tidy_after: bool,
+             tidy) -> dict[str, str]:
+    """Rebuild the parts of a message from its variant record and its own values."""
+    out = {}
+    for part, spec in record.items():
+        pieces = spec["raw"] if tidy_after else spec["tidied"]
+        text = fill(pieces, values, html=spec["html"])
+        if text is None:
+            raise ValueError(f"variant part {part} has a token without a value")
+        out[part] = tidy(text, spec["filename"]) if tidy_after else text
+    return out
+
+
 class VariantRenderer:
     """Renders through the variant cache, falling back to a plain render part by part."""
 
     def __init__(self, renderer: Any) -> None:
         self.renderer = renderer
         self.refused: set[tuple[str, str]] = set()
+        #: Complete variants by id, for the store to keep next to the messages that use them.
+        self.variants: dict[str, dict[str, Any]] = {}
 
     def render(self, message_type: str, parts: Mapping[str, str], language: str, country: str,
-               context: Mapping[str, Any], cache: dict) -> dict[str, str]:
-        variant, values = mask_context(context)
-        key = (message_type, id(parts), language, country, variant)
-        entry = cache.get(key)
-        if entry is None:
-            entry = self._render_variant(message_type, parts, language, country, masked_context(context))
+               context: Mapping[str, Any], cache: dict) -> Rendered:
+        variant_key, values = mask_context(context)
+        key = (message_type, id(parts), language, country, variant_key)
+        variant = cache.get(key)
+        if variant is None:
+            variant = self._render_variant(message_type, parts, language, country, masked_context(context))
             if len(cache) >= MAX_VARIANTS:
                 cache.clear()
-            cache[key] = entry
-        tidy_first = _plain_values(values)
-        out: dict[str, str] = {}
+            cache[key] = variant
+        tidy_after = not _plain_values(values)
+        out = Rendered()
         plain: dict[str, str] = {}
         for part, filename in parts.items():
-            cached = entry.get(part)
+            spec = variant.record.get(part)
             text = None
-            if cached is not None:
-                raw, tidied = cached
-                html = filename.endswith((".html", ".htm"))
-                text = fill(tidied, values, html=html) if tidy_first else fill(raw, values, html=html)
-                if text is not None and not tidy_first:
+            if spec is not None:
+                text = fill(spec["raw"] if tidy_after else spec["tidied"], values, html=spec["html"])
+                if text is not None and tidy_after:
                     text = self.renderer.tidy(text, filename)
-
             if text is None:
                 plain[part] = filename
             else:
                 out[part] = text
         if plain:
             out.update(self.renderer.render_parts(message_type, plain, language, country, context))
-        return {part: out[part] for part in parts}
+        elif variant.id:
+            used = {token: values[token] for spec in variant.record.values() for token in spec["raw"][1::2]
+                    if token in values}
+            out.compact = {"v": variant.id, "t": used, "ta": tidy_after}
+        ordered = Rendered((part, out[part]) for part in parts)
+        ordered.compact = out.compact
+        return ordered
 
-    def _render_variant(self, message_type, parts, language, country, masked) -> dict[str, tuple[str, str] | None]:
-        entry: dict[str, tuple[str, str] | None] = {}
+    def _render_variant(self, message_type, parts, language, country, masked) -> Variant:
+        record: dict[str, dict[str, Any]] = {}
+        complete = True
         for part, filename in parts.items():
             name = self.renderer.template_name(message_type, filename)
             if (language, name) in self.refused or self.renderer.uses_plugin_filters(language, name):
-                entry[part] = None
+                complete = False
                 continue
             try:
                 raw = self.renderer.render_parts(message_type, {part: filename}, language, country, masked,
                                                  tidy=False)[part]
-                pieces, tidied = split(raw), split(self.renderer.tidy(raw, filename))
-                entry[part] = (pieces, tidied) if pieces is not None and tidied is not None else None
             except Uncacheable:
                 self.refused.add((language, name))
-                entry[part] = None
+                complete = False
+                continue
             except Exception:  # the plain render raises the real error, with the real values
-                entry[part] = None
-        return entry
+                complete = False
+                continue
+            pieces, tidied = split(raw), split(self.renderer.tidy(raw, filename))
+            if pieces is None or tidied is None:
+                complete = False
+                continue
+            record[part] = {"raw": pieces, "tidied": tidied, "html": filename.endswith((".html", ".htm")),
+                            "filename": filename}
+        variant_id = ""
+        if complete:
+            digest = hashlib.sha256(json.dumps(record, sort_keys=True, ensure_ascii=False).encode("utf-8"))
+            variant_id = digest.hexdigest()[:32]
+            if len(self.variants) >= MAX_VARIANTS:
+                self.variants.clear()
+            self.variants[variant_id] = record
+        return Variant(variant_id, record)

@@ -76,7 +76,8 @@ messages = Table(
     Column("deadline", UTCDateTime, nullable=True),
     Column("queue", String(64), nullable=True),
     Column("address", JSON, nullable=True),
-    #: zlib-compressed JSON: {"parts": {...}, "inputs": {...}}
+    #: JSON, zlib-compressed when large: {"parts": {...}} or {"v": variant, "t": values, "ta": bool},
+    #: plus {"inputs": {"recipient": ..., "data": ...}}
     Column("content", LargeBinary, nullable=True),
     Column("meta", JSON, nullable=True),
     Column("attempts", Integer, nullable=False, default=0),
@@ -102,6 +103,16 @@ recipients = Table(
     Column("last_invoice_paid_on", Date, nullable=True),
     Column("data_verified_on", Date, nullable=True),
     Column("last_seen_at", UTCDateTime, nullable=False),
+)
+
+#: Rendered variants shared by many messages (dispatch.render_cache): a message stores only
+#: its variant id and its own values; the parts are rebuilt byte for byte when read.
+variants = Table(
+    "variants",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("record", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
 )
 
 #: Every delivery attempt and its outcome.

@@ -17,7 +17,7 @@ import os
 import secrets
 import socket
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -48,11 +48,14 @@ def worker_identity() -> str:
     return f"{HOSTNAME}:{os.getpid()}"
 
 
+COMPRESS_OVER = 1024
+
+
 def encode_content(value: dict[str, Any] | None, compress: bool = True) -> bytes | None:
     if value is None:
         return None
     raw = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
-    return b"z" + zlib.compress(raw, 1) if compress else b"j" + raw
+    return b"z" + zlib.compress(raw, 1) if compress and len(raw) > COMPRESS_OVER else b"j" + raw
 
 
 def decode_content(blob: bytes | None) -> dict[str, Any] | None:
@@ -101,6 +104,8 @@ class Store:
         except OperationalError as exc:
             raise StoreError(f"cannot open the store at {_safe_url(url)}: {exc.orig}") from None
         self.dialect = self.engine.dialect.name
+        self._known_variants: set[str] = set()
+        self._variant_cache: dict[str, dict[str, Any]] = {}
 
     def close(self) -> None:
         self.engine.dispose()
@@ -144,25 +149,69 @@ class Store:
                 out.update({k: i for k, i in rows})
         return out
 
-    def insert_message(self, row: dict[str, Any]) -> None:
+    def insert_message(self, row: dict[str, Any], variants: Mapping[str, Any] | None = None) -> None:
         """Store one message; raises :class:`DuplicateKey` if its idempotency key is taken."""
         try:
             with self.engine.begin() as conn:
+                saved = self._save_variants(conn, [row], variants)
                 conn.execute(schema.messages.insert(), [self._prepare(row)])
+            self._known_variants |= saved
         except IntegrityError:
             key = row.get("idempotency_key")
             if key and self.find_by_key(key):
                 raise DuplicateKey(key) from None
             raise
 
-    def insert_messages(self, rows: list[dict[str, Any]], campaign: dict[str, Any] | None = None) -> None:
+    def insert_messages(self, rows: list[dict[str, Any]], variants: Mapping[str, Any] | None = None) -> None:
         """Store a batch in one transaction (the caller has removed used keys)."""
         if not rows:
             return
         with self.engine.begin() as conn:
-            if campaign is not None:
-                self._upsert_campaign(conn, campaign)
+            saved = self._save_variants(conn, rows, variants)
             conn.execute(schema.messages.insert(), [self._prepare(r) for r in rows])
+        self._known_variants |= saved
+
+    def _save_variants(self, conn, rows: list[dict[str, Any]], variants: Mapping[str, Any] | None) -> set[str]:
+        """Store the variants ``rows`` refer to that the store does not have yet (same transaction)."""
+        wanted = {r["content"]["v"] for r in rows if r.get("content") and "v" in r["content"]}
+        wanted -= self._known_variants
+        if not wanted:
+            return wanted
+        t = schema.variants
+        present = {i for (i,) in conn.execute(select(t.c.id).where(t.c.id.in_(list(wanted))))}
+        missing = wanted - present
+        if missing:
+            if variants is None or not missing <= set(variants):
+                raise StoreError("a message refers to a rendered variant that was not handed to the store")
+            now = now_utc()
+            conn.execute(t.insert(), [{"id": i, "record": encode_content(variants[i], True), "created_at": now}
+                                      for i in missing])
+        return wanted
+
+    def _variant(self, variant_id: str) -> dict[str, Any]:
+        record = self._variant_cache.get(variant_id)
+        if record is None:
+            t = schema.variants
+            with self.engine.connect() as conn:
+                blob = conn.execute(select(t.c.record).where(t.c.id == variant_id)).scalar()
+            if blob is None:
+                raise StoreError(f"rendered variant {variant_id} is missing from the store")
+            record = decode_content(blob)
+            if len(self._variant_cache) > 1024:
+                self._variant_cache.clear()
+            self._variant_cache[variant_id] = record
+        return record
+
+    def content(self, blob: bytes | None) -> dict[str, Any] | None:
+        """A message's stored content with its parts rebuilt (from its variant if it has one)."""
+        content = decode_content(blob)
+        if content and "v" in content:
+            from .render import Renderer
+            from .render_cache import assemble
+
+            record = self._variant(content["v"])
+            content["parts"] = assemble(record, content["t"], content["ta"], Renderer.tidy)
+        return content
 
     def _prepare(self, row: dict[str, Any]) -> dict[str, Any]:
         out = dict(row)
@@ -247,7 +296,7 @@ class Store:
                 return None
             row = conn.execute(select(t).where(t.c.id == message_id)).mappings().first()
         out = dict(row)
-        out["content"] = decode_content(out["content"])
+        out["content"] = self.content(out["content"])
         return out
 
     def finish(
@@ -354,7 +403,7 @@ class Store:
         if not row:
             return None
         out = dict(row)
-        out["content"] = decode_content(out["content"]) if content else None
+        out["content"] = self.content(out["content"]) if content else None
         return out
 
     def messages_for(self, recipient_id: str) -> list[dict[str, Any]]:
@@ -366,7 +415,7 @@ class Store:
         out = []
         for row in rows:
             item = dict(row)
-            item["content"] = decode_content(item["content"])
+            item["content"] = self.content(item["content"])
             out.append(item)
         return out
 

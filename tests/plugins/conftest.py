@@ -41,7 +41,16 @@ from dispatch.models import OutgoingMessage
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_DIR = ROOT / "tests" / "node"
-TWILIO_SPEC = Path(os.environ.get("DISPATCH_TWILIO_SPEC", "/work/shared/twilio/twilio_api_v2010.json"))
+def _twilio_spec() -> Path:
+    """Twilio's OpenAPI description (twilio/twilio-oai, MIT): $DISPATCH_TWILIO_SPEC, else a copy in
+    tests/node/twilio/, else the team's shared copy."""
+    if os.environ.get("DISPATCH_TWILIO_SPEC"):
+        return Path(os.environ["DISPATCH_TWILIO_SPEC"])
+    candidates = [NODE_DIR / "twilio" / "twilio_api_v2010.json", Path("/work/shared/twilio/twilio_api_v2010.json")]
+    return next((p for p in candidates if p.is_file()), candidates[0])
+
+
+TWILIO_SPEC = _twilio_spec()
 
 
 def need_peer(reason: str) -> None:

@@ -190,6 +190,7 @@ def test_print_batch_holds_every_pdf_and_a_manifest(make_dispatcher, outgoing, r
     assert [e["message_id"] for e in listed["letters"]] == [m.id for m in messages]
     assert listed["batch"]["letters"] == 3
     assert {r["recipient_id"]: r["pages"] for r in rows} == {"C-1001": "1", "C-2001": "1", "C-3001": "2"}
+    assert [r["postal_country"] for r in rows] == ["FI", "SE", "FI"]
     assert channel.finish_batch() is None  # the batch was handed over; nothing is listed twice
 
 
