@@ -23,7 +23,9 @@ first command to the last 250:
   notification); it sends the first ``--apprise-messages`` of the same messages.
 
 The contenders alternate for ``--rounds`` rounds and the best round of each
-counts, so a busy neighbour on the machine hurts them alike. Goal: EmailChannel ≥
+counts, so a busy neighbour on the machine hurts them alike. Next to messages/s
+it prints the CPU time this process spent per message (all threads): on a shared
+machine that is the steadier measure of what each way costs. Goal: EmailChannel ≥
 0.75 × the bare loop sending the same bytes, far ahead of apprise.
 """
 
@@ -39,6 +41,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
@@ -128,17 +131,42 @@ def make_messages(parts: dict[str, str], n: int) -> list[Any]:
     return out
 
 
-# -- the three ways to send ----------------------------------------------------------------
+# -- the ways to send ---------------------------------------------------------------------
 
 
-def bench_channel(port: int, messages: list[Any], pool: int) -> float:
+@dataclass
+class Clock:
+    """Wall time and this process's CPU time (all its threads) of a timed section, per message."""
+
+    count: int = 0
+    wall: float = 0.0
+    cpu: float = 0.0
+
+    def __enter__(self) -> Clock:
+        self.wall, self.cpu = -time.perf_counter(), -time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall += time.perf_counter()
+        self.cpu += time.process_time()
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.wall
+
+    @property
+    def cpu_us(self) -> float:
+        return self.cpu / self.count * 1e6
+
+
+def bench_channel(port: int, messages: list[Any], pool: int) -> Clock:
     """EmailChannel.deliver() from 8 concurrent tasks on one event loop (the pool of 8 shared)."""
     from dispatch_email.channel import EmailChannel, EmailSettings
 
     channel = EmailChannel(EmailSettings(host="127.0.0.1", port=port, sender=SENDER, pool_size=pool,
                                          local_hostname="bench.test.invalid"), _context())
 
-    async def main() -> float:
+    async def main() -> Clock:
         await channel.deliver(messages[0])  # warm up: imports, the first connection
         work = iter(messages[1:])
 
@@ -146,16 +174,15 @@ def bench_channel(port: int, messages: list[Any], pool: int) -> float:
             for message in work:
                 await channel.deliver(message)
 
-        started = time.perf_counter()
-        await asyncio.gather(*(task() for _ in range(pool)))
-        elapsed = time.perf_counter() - started
+        with Clock(len(messages) - 1) as clock:
+            await asyncio.gather(*(task() for _ in range(pool)))
         await channel.aclose()
-        return (len(messages) - 1) / elapsed
+        return clock
 
     return asyncio.run(main())
 
 
-def bench_worker(port: int, messages: list[Any], pool: int, threads: int) -> float:
+def bench_worker(port: int, messages: list[Any], pool: int, threads: int) -> Clock:
     """EmailChannel.deliver() as `dispatch worker` calls it: worker threads → the shared delivery loop."""
     from dispatch import Dispatcher
 
@@ -180,16 +207,14 @@ def bench_worker(port: int, messages: list[Any], pool: int, threads: int) -> flo
                     return
                 runner.run(channel.deliver(message), timeout=60)
 
-        started = time.perf_counter()
-        with ThreadPoolExecutor(threads) as executor:
+        with Clock(len(messages) - 1) as clock, ThreadPoolExecutor(threads) as executor:
             for future in [executor.submit(worker) for _ in range(threads)]:
                 future.result()
-        elapsed = time.perf_counter() - started
         dispatcher.close()
-    return (len(messages) - 1) / elapsed
+    return clock
 
 
-async def _bare_loop(port: int, items: list[Any], pool: int, send: Any) -> float:
+async def _bare_loop(port: int, items: list[Any], pool: int, send: Any) -> Clock:
     """8 aiosmtplib connections opened before the clock starts, 8 tasks draining one queue."""
     import aiosmtplib
 
@@ -207,15 +232,14 @@ async def _bare_loop(port: int, items: list[Any], pool: int, send: Any) -> float
         while not queue.empty():
             await send(smtp, queue.get_nowait())
 
-    started = time.perf_counter()
-    await asyncio.gather(*(sender(s) for s in connections))
-    elapsed = time.perf_counter() - started
+    with Clock(len(items)) as clock:
+        await asyncio.gather(*(sender(s) for s in connections))
     for smtp in connections:
         await smtp.quit()
-    return len(items) / elapsed
+    return clock
 
 
-def bench_bare_bytes(port: int, messages: list[Any], pool: int) -> float:
+def bench_bare_bytes(port: int, messages: list[Any], pool: int) -> Clock:
     """Baseline A: the very bytes EmailChannel sends, built before the clock starts; only SMTP is timed."""
     from dispatch_email.channel import EmailChannel, EmailSettings
 
@@ -228,7 +252,7 @@ def bench_bare_bytes(port: int, messages: list[Any], pool: int) -> float:
     return asyncio.run(_bare_loop(port, built, pool, send))
 
 
-def bench_bare_build(port: int, messages: list[Any], pool: int) -> float:
+def bench_bare_build(port: int, messages: list[Any], pool: int) -> Clock:
     """Baseline B: a hand-written loop building an EmailMessage per message (CSS inlined beforehand)."""
     from dispatch_email.channel import inline_css
 
@@ -254,7 +278,7 @@ def _context() -> Any:
     return ChannelContext(outbox=Path(tempfile.gettempdir()), config=Config(), company={})
 
 
-def bench_apprise(port: int, messages: list[Any], threads: int) -> float:
+def bench_apprise(port: int, messages: list[Any], threads: int) -> Clock:
     """apprise: one Apprise.notify() per message (a new SMTP connection each), 8 threads."""
     import apprise
 
@@ -267,10 +291,9 @@ def bench_apprise(port: int, messages: list[Any], threads: int) -> float:
                                body_format=apprise.NotifyFormat.HTML):
             raise SystemExit("apprise failed to send")
 
-    started = time.perf_counter()
-    with ThreadPoolExecutor(threads) as executor:
+    with Clock(len(messages)) as clock, ThreadPoolExecutor(threads) as executor:
         list(executor.map(send, messages))
-    return len(messages) / (time.perf_counter() - started)
+    return clock
 
 
 def main() -> None:
@@ -306,38 +329,42 @@ def main() -> None:
         "bare aiosmtplib + EmailMessage": (lambda: bench_bare_build(sink.port, messages, args.pool), len(messages)),
         "apprise": (lambda: bench_apprise(sink.port, apprise_messages, args.threads), len(apprise_messages)),
     }
-    results: dict[str, float] = {}
+    best: dict[str, Clock] = {}
     rounds: dict[str, list[float]] = {name: [] for name in runs}
     total = 0
     try:
         # Rounds alternate the contenders so that a noisy neighbour hurts them alike; the best round counts.
         for round_number in range(1, args.rounds + 1):
             for name, run in runs.items():
-                rate = run()
+                clock = run()
                 total += len(messages)
                 sink.wait_for(total)
-                rounds[name].append(rate)
-                results[name] = max(rounds[name])
-                print(f"  round {round_number}: {name:<32} {rate:8.0f} messages/s")
+                rounds[name].append(clock.rate)
+                if name not in best or clock.rate > best[name].rate:
+                    best[name] = clock
+                print(f"  round {round_number}: {name:<32} {clock.rate:8.0f} messages/s  "
+                      f"{clock.cpu_us:5.0f} us CPU/message")
         for name, (run, count) in once.items():
-            results[name] = run()
+            best[name] = run()
             total += count
             sink.wait_for(total)
-            print(f"  once:    {name:<32} {results[name]:8.0f} messages/s ({count} messages)")
+            print(f"  once:    {name:<32} {best[name].rate:8.0f} messages/s  {best[name].cpu_us:5.0f} us CPU/message"
+                  f"  ({count} messages)")
     finally:
         sink.close()
-    channel = results["EmailChannel"]
-    print("best of each (median of the rounds):")
-    for name, rate in results.items():
-        median = f"  ({statistics.median(rounds[name]):.0f})" if name in rounds else ""
-        print(f"  {name:<32} {rate:8.0f} messages/s{median}")
-    same_bytes, by_hand = results["bare aiosmtplib, same bytes"], results["bare aiosmtplib + EmailMessage"]
-    print(f"EmailChannel / bare aiosmtplib (same bytes):     {channel / same_bytes:.2f}x   (goal >= 0.75x)")
-    print(f"EmailChannel / bare aiosmtplib + EmailMessage:   {channel / by_hand:.2f}x")
-    worker = results["EmailChannel via worker threads"]
-    print(f"EmailChannel via worker threads / same bytes:    {worker / same_bytes:.2f}x   (adds the core's "
-          "thread -> event loop hand-off per message)")
-    print(f"EmailChannel / apprise:                          {channel / results['apprise']:.1f}x")
+    print("best round of each (median rate of the rounds); CPU: this process, all threads, per message:")
+    for name, clock in best.items():
+        median = f"({statistics.median(rounds[name]):.0f})" if name in rounds else ""
+        print(f"  {name:<32} {clock.rate:8.0f} messages/s {median:>7}  {clock.cpu_us:5.0f} us CPU")
+    channel, worker = best["EmailChannel"], best["EmailChannel via worker threads"]
+    same, by_hand = best["bare aiosmtplib, same bytes"], best["bare aiosmtplib + EmailMessage"]
+    print(f"EmailChannel / bare aiosmtplib, same bytes:      {channel.rate / same.rate:.2f}x throughput, "
+          f"{same.cpu_us / channel.cpu_us:.2f}x by CPU per message   (goal >= 0.75x)")
+    print(f"EmailChannel / bare aiosmtplib + EmailMessage:   {channel.rate / by_hand.rate:.2f}x throughput, "
+          f"{by_hand.cpu_us / channel.cpu_us:.2f}x by CPU per message")
+    print(f"EmailChannel via worker threads / same bytes:    {worker.rate / same.rate:.2f}x throughput "
+          "(adds the core's thread -> event loop hand-off per message)")
+    print(f"EmailChannel / apprise:                          {channel.rate / best['apprise'].rate:.1f}x throughput")
     print(f"the sink received {sink.count.value} messages, all of them")
 
 

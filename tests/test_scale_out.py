@@ -77,3 +77,25 @@ def test_a_message_with_send_after_waits_on_the_broker_until_then(tmp_path, redi
             assert (finished - started).total_seconds() >= 2.9
     finally:
         stop(worker)
+
+
+def test_a_channel_rate_limit_is_shared_by_all_worker_processes(tmp_path, redis_url, postgres_url):
+    config = write_config(tmp_path / "dispatch.toml", store=postgres_url, broker=redis_url, outbox=tmp_path / "out")
+    config.write_text(config.read_text().replace("[links]", "rate_limits = { sms = 4 }\n[links]"))
+    with Dispatcher.from_config(config) as d:
+        texters = [{**p, "preferred_channels": {"price_change": "sms"}} for p in people(16, "T")]
+        assert d.campaign("price_change", texters, sample_data("price_change"), campaign_id="pc",
+                          now=NOW).by_channel_language == {("sms", "fi"): 16}
+    worker = start_worker(config, processes=2, threads=4)
+    try:
+        with Dispatcher.from_config(config) as d:
+            wait_until(lambda: d.store.status_counts().get("delivered") == 16, 60, what="16 SMS")
+            finished = [d.store.messages_for(f"T-{i}")[0]["finished_at"] for i in range(16)]
+    finally:
+        stop(worker)
+    per_second = {}
+    for moment in finished:
+        per_second[int(moment.timestamp())] = per_second.get(int(moment.timestamp()), 0) + 1
+    assert max(per_second.values()) <= 4, per_second
+    assert len(per_second) >= 4  # 16 messages at 4 per second need four different seconds
+    assert (max(finished) - min(finished)).total_seconds() > 2.0

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import binascii
 import re
-import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from email.headerregistry import Address, HeaderRegistry, UnstructuredHeader
@@ -264,7 +263,7 @@ def build_email(
     text = message.parts.get("text", "")
     body = html if html is not None else message.parts.get("html")
     if body:
-        boundary = f"=_dispatch_{secrets.token_hex(12)}"  # "=_" never occurs in quoted-printable text
+        boundary = f"=_dispatch_{message.id}"  # "=_" never occurs in quoted-printable text
         lines.append(f'Content-Type: multipart/alternative; boundary="{boundary}"{CRLF}')
         lines.append(f"Content-Language: {language}{CRLF}{CRLF}")
         delimiter = f"--{boundary}{CRLF}".encode("ascii")

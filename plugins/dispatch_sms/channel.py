@@ -44,7 +44,7 @@ class SmsSettings:
     #: A local Twilio-compatible API (tests, Prism): e.g. http://127.0.0.1:4010
     base_url: str | None = None
     timeout: float = 15.0
-    #: Most segments a message of each type may take: `templates check` refuses more; at send it is only flagged.
+    #: Most segments a message of each type may take: `templates check` reports more; at send it is only flagged.
     max_segments: dict[str, int] = field(default_factory=dict)
     outbox: str | None = None
 

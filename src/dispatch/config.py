@@ -44,6 +44,8 @@ class BrokerConfig:
     max_backoff_ms: int = 3_600_000
     #: Seconds ``close()`` waits for the embedded worker to deliver what was queued.
     drain_timeout: float = 600.0
+    #: Messages per second per channel, shared by every worker (on Redis), e.g. {sms = 10}.
+    rate_limits: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass

@@ -22,7 +22,7 @@ from dramatiq.middleware import CurrentMessage
 from .channels import Channel
 from .errors import PermanentDeliveryError, RecipientOptedOut, TransientDeliveryError
 from .models import DeliveryResult, OutgoingMessage
-from .queue import AsyncRunner
+from .queue import AsyncRunner, RateLimits
 from .store import Store, now_utc, worker_identity
 
 logger = logging.getLogger("dispatch.delivery")
@@ -53,6 +53,7 @@ class Deliverer:
         *,
         max_retries: int,
         timeout: float = 300.0,
+        rate_limits: RateLimits | None = None,
     ) -> None:
         self._store = store
         self.channels = channels
@@ -61,6 +62,7 @@ class Deliverer:
         self.hooks = hooks
         self.max_retries = max_retries
         self.timeout = timeout
+        self.rate_limits = rate_limits
 
     @property
     def store(self) -> Store:
@@ -76,6 +78,10 @@ class Deliverer:
     def deliver(self, message_id: str, *, retries: int = 0) -> str:
         """Deliver one message; returns the state it ends in (or ``skipped``)."""
         worker = f"{worker_identity()}/{uuid.uuid4().hex[:8]}"
+        if self.rate_limits is not None and self.rate_limits.limiters:
+            channel_name = self.store.channel_of(message_id)
+            if channel_name:
+                self.rate_limits.wait(channel_name)
         started = now_utc()
         row = self.store.claim(message_id, worker, started)
         if row is None:

@@ -41,7 +41,7 @@ from .models import Decision, Receipt, Recipient
 from .plugins import collect, get_plugin_manager
 from .policy import Facts, LanguageChains, PolicySettings, RegisterInfo, decide
 from .policy.engine import choose_language, effective_category
-from .queue import AsyncRunner, Queues, build_broker, queue_name
+from .queue import AsyncRunner, Queues, RateLimits, build_broker, queue_name
 from .recipients import parse_recipient
 from .register_book import RegisterBook
 from .render import Renderer, builtin_template_dir
@@ -78,6 +78,9 @@ class Dispatcher:
         self._variants = VariantRenderer(self.renderer)
         self._companies: dict[tuple[str, str | None], dict[str, Any]] = {}
         self.channels = self._build_channels(registered.channels)
+        unknown = sorted(set(config.broker.rate_limits) - set(self.channels))
+        if unknown:
+            raise ConfigError(f"broker.rate_limits names unknown channel(s): {', '.join(unknown)}")
         self._check_types()
         self._store: Store | None = None
         self._links: LinkSigner | None = None
@@ -97,6 +100,7 @@ class Dispatcher:
             self.pm,
             DeliveryHooks(fallback=self._fallback, opted_out=self._record_opt_out, unsubscribe_url=self._unsubscribe_for_row),
             max_retries=config.broker.max_retries,
+            rate_limits=RateLimits(config.broker.rate_limits, self.broker),
         )
         self.queues = Queues(self.broker, self.channels, _actor_function(self.deliverer), permanent)
         self._worker: dramatiq.Worker | None = None

@@ -66,7 +66,7 @@ class Recipient:
     country: str
     language: str
     kind: str = "household"
-    status: str = "active"
+    status: str | None = None
     birth_date: date | None = None
     last_invoice_paid_on: date | None = None
     data_verified_on: date | None = None

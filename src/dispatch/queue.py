@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable, Coroutine, Iterable
 from concurrent.futures import Future
 from typing import Any
@@ -32,7 +33,7 @@ from dramatiq.middleware import (
 )
 
 from .config import BrokerConfig
-from .errors import ConfigError
+from .errors import ConfigError, TransientDeliveryError
 
 logger = logging.getLogger("dispatch.queue")
 
@@ -125,6 +126,49 @@ class Queues:
             return
         for queue, message_id, delay in items:
             self.enqueue(queue, message_id, delay_ms=delay)
+
+
+class RateLimits:
+    """Per-channel messages-per-second limits, shared by all workers through the broker's Redis.
+
+    Uses Dramatiq's :class:`WindowRateLimiter` (one-second windows). A worker that finds the
+    window full waits for the next second rather than failing the message.
+    """
+
+    def __init__(self, limits: dict[str, int], broker: dramatiq.Broker) -> None:
+        from dramatiq.rate_limits import WindowRateLimiter
+
+        self.limiters = {}
+        if not limits:
+            return
+        client = getattr(broker, "client", None)
+        if client is not None:
+            from dramatiq.rate_limits.backends import RedisBackend
+
+            backend = RedisBackend(client=client)
+        else:
+            from dramatiq.rate_limits.backends import StubBackend
+
+            backend = StubBackend()
+        for channel, per_second in limits.items():
+            if isinstance(per_second, bool) or not isinstance(per_second, int) or per_second < 1:
+                raise ConfigError(f"broker.rate_limits.{channel} must be a positive whole number of messages/s")
+            self.limiters[channel] = WindowRateLimiter(backend, f"dispatch-rate-{channel}", limit=per_second,
+                                                       window=1)
+
+    def wait(self, channel: str, timeout: float = 60.0) -> None:
+        """Block until ``channel`` may send one more message (or ``timeout`` seconds pass)."""
+        limiter = self.limiters.get(channel)
+        if limiter is None:
+            return
+        deadline = time.monotonic() + timeout
+        while True:
+            with limiter.acquire(raise_on_failure=False) as acquired:
+                if acquired:
+                    return
+            if time.monotonic() > deadline:
+                raise TransientDeliveryError(f"rate limit of {channel} still full after {timeout:.0f} s")
+            time.sleep(min(0.05, 1.0 - (time.time() % 1.0) + 0.001))
 
 
 class AsyncRunner:

@@ -280,6 +280,12 @@ class Store:
             for chunk in _chunks(list(ids), 900):
                 conn.execute(update(t).where(t.c.id.in_(chunk), t.c.status == "queued").values(enqueued_at=at))
 
+    def channel_of(self, message_id: str) -> str | None:
+        """The channel of a message that is still queued (None otherwise)."""
+        t = schema.messages
+        with self.engine.connect() as conn:
+            return conn.execute(select(t.c.channel).where(t.c.id == message_id, t.c.status == "queued")).scalar()
+
     def claim(self, message_id: str, worker: str, now: datetime) -> dict[str, Any] | None:
         """Move a queued message to ``sending`` for ``worker``; None if it is not queued.
 
