@@ -36,7 +36,7 @@ def test_postgresql_upgrades_to_the_schema_the_code_declares(postgres_url):
 def test_an_existing_store_is_upgraded_in_place_and_keeps_its_data(tmp_path):
     url = f"sqlite:///{tmp_path / 'old.db'}"
     engine = create_engine(url)
-    upgrade_schema(engine, "0001")
+    upgrade_schema(engine, "0001")  # the first released schema
     with engine.begin() as conn:
         conn.exec_driver_sql("INSERT INTO settings (key, value) VALUES ('link_secret', 'kept')")
     engine.dispose()

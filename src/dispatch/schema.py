@@ -90,6 +90,7 @@ messages = Table(
     Column("fallback_of", String(26), nullable=True),
     Column("possible_duplicate", Boolean, nullable=False, default=False),
     Index("ix_messages_recipient", "recipient_id", "decided_at"),
+    Index("ix_messages_provider", "provider_id"),
     Index("ix_messages_status", "status", "send_after"),
 )
 

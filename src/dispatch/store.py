@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, create_engine, event, func, or_, select, update
+from sqlalchemy import Text, and_, cast, create_engine, event, func, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import StaticPool
@@ -399,6 +399,53 @@ class Store:
                 update(t).where(condition).values(status="queued", enqueued_at=None, claimed_by=None, claimed_at=None)
             )
         return result.rowcount
+
+    def message_by_provider_id(self, provider_id: str) -> dict[str, Any] | None:
+        t = schema.messages
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t).where(t.c.provider_id == provider_id)).mappings().first()
+        if not row:
+            return None
+        out = dict(row)
+        out["content"] = None
+        return out
+
+    def record_provider_status(self, message_id: str, status: str, code: str | None, now: datetime) -> None:
+        """A provider's later report on a message (e.g. Twilio's status callback), kept as an attempt row."""
+        t = schema.messages
+        with self.engine.begin() as conn:
+            attempts = conn.execute(select(t.c.attempts, t.c.meta).where(t.c.id == message_id)).first()
+            if attempts is None:
+                return
+            meta = {**(attempts[1] or {}), "provider_status": status}
+            if code:
+                meta["provider_error"] = code
+            conn.execute(update(t).where(t.c.id == message_id).values(meta=meta))
+            conn.execute(schema.delivery_attempts.insert(), [{
+                "message_id": message_id, "attempt": attempts[0], "worker": "provider", "started_at": now,
+                "finished_at": now, "outcome": "callback", "provider_id": None,
+                "error": code, "detail": {"status": status, "code": code},
+            }])
+
+    def mark_failed_after_delivery(self, message_id: str, error: str, now: datetime) -> bool:
+        """A provider reports a message it had accepted as failed: delivered → failed, once."""
+        t = schema.messages
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(t).where(t.c.id == message_id, t.c.status == "delivered")
+                .values(status="failed", error=error, finished_at=now)
+            )
+        return result.rowcount == 1
+
+    def recipients_by_address(self, channel: str, address: str) -> list[str]:
+        """Recipients we have sent to at ``address`` on ``channel`` (e.g. who owns a phone number)."""
+        t = schema.messages
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(t.c.recipient_id).distinct()
+                .where(t.c.channel == channel, cast(t.c.address, Text) == json.dumps(address))
+            )
+            return [r for (r,) in rows]
 
     # -- reading -----------------------------------------------------------------------
 

@@ -45,7 +45,7 @@ def main() -> None:
 
 
 def _register_commands() -> None:
-    from . import campaign, consents, demo, history, queue, registers, send, templates, worker  # noqa: F401
+    from . import campaign, consents, demo, history, queue, registers, send, serve, templates, worker  # noqa: F401
 
 
 _register_commands()

@@ -1,0 +1,183 @@
+"""The links and webhooks messages point back to, over real HTTP (and a real browser)."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from datetime import UTC, datetime
+
+import pytest
+from werkzeug.serving import make_server
+
+from dispatch.samples import sample_data, sample_recipient
+from dispatch.web import WebApp
+from servers import IN_CI, free_port
+
+NOW = datetime(2027, 1, 11, 9, 30, tzinfo=UTC)
+TOKEN = "twilio-test-token"
+
+
+@pytest.fixture
+def site(make_dispatcher, monkeypatch):
+    """A dispatcher and its web app served on 127.0.0.1, with [links] base_url pointing at it."""
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", TOKEN)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    d = make_dispatcher({"links": {"base_url": base}})
+    server = make_server("127.0.0.1", port, WebApp(d), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield d, base
+    server.shutdown()
+
+
+def post(url: str, fields: dict[str, str], headers: dict[str, str] | None = None) -> tuple[int, str]:
+    request = urllib.request.Request(url, data=urllib.parse.urlencode(fields).encode(), method="POST",
+                                     headers={"Content-Type": "application/x-www-form-urlencoded", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def marketing_to(d, language="fi", country="FI", **extra):
+    person = {**sample_recipient(language, country), "language": language, **extra}
+    receipt = d.dispatch("marketing", person, sample_data("marketing", country), now=NOW)
+    assert receipt.status == "queued"
+    return person, receipt
+
+
+def test_one_click_unsubscribe_records_the_withdrawal_and_stops_the_next_message(site):
+    d, base = site
+    person, receipt = marketing_to(d)
+    url = d.links.unsubscribe_url(receipt.message_id)
+    assert url.startswith(base + "/u/")
+    status, _ = post(url, {"List-Unsubscribe": "One-Click"})
+    assert status == 200
+    [entry] = d.consents.history(person["id"])
+    assert (entry["purpose"], entry["channel"], entry["granted"], entry["source"]) == (
+        "marketing", "email", False, "unsubscribe_link")
+    assert "one-click" in entry["evidence"]
+    assert post(url, {"List-Unsubscribe": "One-Click"})[0] == 200  # a second click changes nothing
+    assert len(d.consents.history(person["id"])) == 1
+    decision = d.decide("marketing", person, sample_data("marketing"), now=NOW)
+    assert "opted_out" in decision.reasons and not decision.allowed
+
+
+def test_the_unsubscribe_page_speaks_the_messages_language(site):
+    d, _ = site
+    _, receipt = marketing_to(d, "sv", "SE")
+    status, page = get(d.links.unsubscribe_url(receipt.message_id))
+    assert status == 200 and 'lang="sv"' in page and "Tacka nej till marknadsföring" in page
+    status, page = post(d.links.unsubscribe_url(receipt.message_id), {})
+    assert status == 200 and "Klart" in page
+
+
+def test_newsletter_links_unsubscribe_from_the_newsletter_only(site):
+    d, _ = site
+    person = sample_recipient("fi", "FI")
+    receipt = d.dispatch("newsletter", person, sample_data("newsletter"), now=NOW)
+    post(d.links.unsubscribe_url(receipt.message_id), {"List-Unsubscribe": "One-Click"})
+    assert d.decide("newsletter", person, sample_data("newsletter"), now=NOW).reasons == ["unsubscribed"]
+    assert d.decide("marketing", person, sample_data("marketing"), now=NOW).allowed
+
+
+def test_forged_or_altered_links_are_refused(site):
+    d, base = site
+    _, receipt = marketing_to(d)
+    url = d.links.unsubscribe_url(receipt.message_id)
+    assert get(url[:-2] + ("AA" if not url.endswith("AA") else "BB"))[0] == 404
+    assert get(f"{base}/u/{receipt.message_id}.forged")[0] == 404
+    assert d.consents.history(sample_recipient("fi", "FI")["id"]) == []
+
+
+def twilio_signature(url: str, params: dict[str, str]) -> str:
+    from twilio.request_validator import RequestValidator
+
+    return RequestValidator(TOKEN).compute_signature(url, params)
+
+
+def test_a_failed_statutory_sms_reported_by_twilio_goes_again_by_letter(site):
+    d, base = site
+    person = {**sample_recipient("fi", "FI"), "preferred_channels": {"price_change": "sms"}}
+    receipt = d.dispatch("price_change", person, sample_data("price_change"), now=NOW)
+    assert d.join(30)
+    sid = "SM" + "0" * 32
+    from sqlalchemy import update
+
+    from dispatch import schema
+
+    with d.store.engine.begin() as conn:  # what the Twilio channel records as the provider id
+        conn.execute(update(schema.messages).where(schema.messages.c.id == receipt.message_id).values(provider_id=sid))
+    params = {"MessageSid": sid, "MessageStatus": "undelivered", "ErrorCode": "30003"}
+    url = f"{base}/twilio/status"
+    assert post(url, params, {"X-Twilio-Signature": "bad"})[0] == 403
+    assert post(url, params, {"X-Twilio-Signature": twilio_signature(url, params)})[0] == 204
+    assert d.join(30)
+    history = {m["channel"]: m for m in d.store.messages_for(person["id"])}
+    assert {c: m["status"] for c, m in history.items()} == {"sms": "failed", "letter": "delivered"}
+    assert history["letter"]["fallback_of"] == receipt.message_id
+    assert history["sms"]["meta"]["provider_status"] == "undelivered"
+
+
+def test_sms_stop_withdraws_sms_marketing_for_that_number(site):
+    d, base = site
+    person = {**sample_recipient("fi", "FI"), "preferred_channels": {"survey": "sms"}}
+    d.dispatch("survey", person, sample_data("survey"), now=NOW)
+    url = f"{base}/twilio/inbound"
+    params = {"From": "+358401234567", "Body": "stop", "MessageSid": "SM1"}
+    assert post(url, params, {"X-Twilio-Signature": twilio_signature(url, params)})[0] == 200
+    [entry] = d.consents.history(person["id"])
+    assert (entry["channel"], entry["granted"], entry["source"]) == ("sms", False, "sms_stop")
+    other = {"From": "+358401234567", "Body": "Kiitos!", "MessageSid": "SM2"}
+    post(url, other, {"X-Twilio-Signature": twilio_signature(url, other)})
+    assert len(d.consents.history(person["id"])) == 1
+
+
+def test_twilio_webhooks_without_a_configured_token_are_refused(site, monkeypatch):
+    d, base = site
+    monkeypatch.delenv("TWILIO_AUTH_TOKEN")
+    assert post(f"{base}/twilio/inbound", {"From": "+358401234567", "Body": "STOP"})[0] == 403
+
+
+def test_a_person_unsubscribes_in_a_real_browser(site):
+    if not (shutil.which("chromium") and shutil.which("chromedriver")):
+        message = "chromium and chromium-driver are not installed: run scripts/test (it installs them)"
+        pytest.fail(message) if IN_CI else pytest.skip(message)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+
+    d, _ = site
+    person, receipt = marketing_to(d, "en", "NO")
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium")
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--no-first-run"):
+        options.add_argument(flag)
+    browser = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    try:
+        browser.get(d.links.unsubscribe_url(receipt.message_id))
+        assert "Stop marketing messages" in browser.find_element(By.TAG_NAME, "h1").text
+        browser.find_element(By.ID, "confirm").click()
+        from selenium.webdriver.support import expected_conditions
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        done = WebDriverWait(browser, 10).until(expected_conditions.presence_of_element_located((By.ID, "done")))
+        assert done.text == "Done"
+    finally:
+        browser.quit()
+    assert [e["granted"] for e in d.consents.history(person["id"])] == [False]
