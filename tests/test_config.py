@@ -84,3 +84,12 @@ def test_unknown_channel_section_is_an_error(make_dispatcher):
         make_dispatcher({"channels": {"fax": {"number": "1"}}})
     with pytest.raises(ConfigError, match="unknown configuration key.*channels.email.hostname"):
         make_dispatcher({"channels": {"email": {"hostname": "x"}}})
+
+
+def test_the_spec_s_from_key_sets_the_channel_sender(make_dispatcher):
+    d = make_dispatcher({"channels": {"email": {"from": "Energia Oy <asiakaspalvelu@example.fi>"},
+                                      "sms": {"from": "+358401234567"}}})
+    assert d.channels["email"].settings.sender == "Energia Oy <asiakaspalvelu@example.fi>"
+    assert d.channels["sms"].settings.sender == "+358401234567"
+    with pytest.raises(ConfigError, match="give `from` or `sender`, not both"):
+        make_dispatcher({"channels": {"sms": {"from": "+358401234567", "sender": "x"}}})

@@ -34,3 +34,10 @@ def test_nordic_letters_stay_gsm7_but_others_switch_to_ucs2():
     assert count_segments("x" * 70 + "–").segments == 2
     assert count_segments("x" * 69 + "–").segments == 1
     assert non_gsm_characters("a – b “c”") == ["–", "“", "”"]
+
+
+def test_a_character_outside_the_bmp_is_never_split_across_ucs2_segments():
+    text = "x" * 66 + "😀" + "x" * 10  # the emoji would straddle units 67 and 68
+    assert count_segments(text).units == 78
+    assert count_segments(text).segments == 2
+    assert count_segments("x" * 67 + "😀" * 34).segments == 3  # 67 | 33 pairs = 66 | 1 pair

@@ -542,7 +542,12 @@ class Dispatcher:
         outbox = self.config.path(self.config.outbox)
         out: dict[str, Channel] = {}
         for name, cls in classes.items():
-            settings = build_section(cls.settings_class, self.config.channels.get(name, {}), f"channels.{name}")
+            raw = dict(self.config.channels.get(name, {}))
+            if "from" in raw:  # SPEC §8 writes the sender as `from`, a Python keyword: it is `sender` here
+                if "sender" in raw:
+                    raise ConfigError(f"channels.{name}: give `from` or `sender`, not both")
+                raw["sender"] = raw.pop("from")
+            settings = build_section(cls.settings_class, raw, f"channels.{name}")
             out[name] = cls(settings, ChannelContext(outbox=outbox / name, config=self.config, company=company))
         return out
 

@@ -191,8 +191,16 @@ class AsyncRunner:
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
     def run(self, coro: Coroutine[Any, Any, Any], timeout: float | None = None) -> Any:
-        """Run ``coro`` on the loop and wait for its result."""
-        return self.submit(coro).result(timeout)
+        """Run ``coro`` on the loop and wait for its result; on timeout the task is cancelled.
+
+        Cancelling matters: a send that is reported as failed must not still go out later.
+        """
+        future = self.submit(coro)
+        try:
+            return future.result(timeout)
+        except TimeoutError:  # concurrent.futures.TimeoutError is TimeoutError on 3.11
+            future.cancel()
+            raise
 
     def stop(self) -> None:
         if self.loop.is_closed():

@@ -35,20 +35,25 @@ def count_segments(text: str) -> SegmentCount:
     try:
         septets = text.encode("gsm03.38")
     except UnicodeEncodeError:
-        units = len(text.encode("utf-16-le")) // 2
-        return SegmentCount("UCS-2", units, _segments(units, UCS2_SINGLE, UCS2_MULTI))
+        return _ucs2(text)
     units = len(septets)
     if units <= GSM_SINGLE:
         return SegmentCount("GSM-7", units, 1 if units else 0)
     return SegmentCount("GSM-7", units, _gsm_segments(septets))
 
 
-def _segments(units: int, single: int, multi: int) -> int:
-    if units == 0:
-        return 0
-    if units <= single:
-        return 1
-    return -(-units // multi)
+def _ucs2(text: str) -> SegmentCount:
+    """UCS-2 (UTF-16) units; a character outside the BMP is a pair that is never split."""
+    widths = [2 if ord(c) > 0xFFFF else 1 for c in text]
+    units = sum(widths)
+    if units <= UCS2_SINGLE:
+        return SegmentCount("UCS-2", units, 1 if units else 0)
+    segments, used = 1, 0
+    for width in widths:
+        if used + width > UCS2_MULTI:
+            segments, used = segments + 1, 0
+        used += width
+    return SegmentCount("UCS-2", units, segments)
 
 
 def _gsm_segments(septets: bytes) -> int:
