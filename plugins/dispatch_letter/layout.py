@@ -16,10 +16,14 @@ All measures in millimetres from the top-left corner of the page:
 
 from __future__ import annotations
 
+import copy
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from fontTools import ttLib
 from fpdf import FPDF
+from fpdf.fonts import SubsetMap, TTFFont
 
 FONTS = Path(__file__).parent / "fonts"
 
@@ -50,6 +54,51 @@ ADDRESS_FONT, ADDRESS_FONT_MIN = 10.5, 8.0
 RETURN_FONT, RETURN_FONT_MIN = 6.5, 5.0
 
 
+#: DejaVu Sans cut down to the scripts letters need (scripts/build_letter_fonts.py).
+FONT_FILES = {
+    "": "DejaVuSans-Letter.ttf",
+    "B": "DejaVuSans-Letter-Bold.ttf",
+    "I": "DejaVuSans-Letter-Oblique.ttf",
+    "BI": "DejaVuSans-Letter-BoldOblique.ttf",
+}
+_parsed_fonts: dict[tuple[str, str], TTFFont] = {}
+_parsed_lock = threading.Lock()
+
+
+def add_cached_font(pdf: FPDF, family: str, style: str, path: Path) -> None:
+    """``pdf.add_font`` without re-reading the TrueType file for every letter.
+
+    fpdf2 parses the whole font (metrics, character map) on each ``add_font``: about
+    50 ms per font, four fonts per letter. The parsed metrics are read-only and are
+    shared here; each document still gets its own lazily opened font file and its
+    own glyph subset, because fpdf2 subsets the font object in place when it writes
+    the PDF. If fpdf2's internals ever change, this falls back to a plain ``add_font``.
+    """
+    key = (style, str(path))
+    with _parsed_lock:
+        parsed = _parsed_fonts.get(key)
+    if parsed is None:
+        pdf.add_font(family, style, str(path))
+        fontkey = f"{family.lower()}{style}"
+        snapshot = copy.copy(pdf.fonts[fontkey])
+        snapshot.ttfont = None  # the document's own copy is subset in place; never share it
+        with _parsed_lock:
+            _parsed_fonts[key] = snapshot
+        return
+    try:
+        font = copy.copy(parsed)
+        font.i = len(pdf.fonts) + 1
+        font.ttfont = ttLib.TTFont(path, recalcTimestamp=False, lazy=True)
+        font.subset = SubsetMap(font)
+        font.missing_glyphs = []
+        font.biggest_size_pt = 0
+        font._hbfont = None
+        font.color_font = None
+        pdf.fonts[font.fontkey] = font
+    except (AttributeError, TypeError):  # pragma: no cover - a changed fpdf2
+        pdf.add_font(family, style, str(path))
+
+
 @dataclass(frozen=True)
 class LetterHead:
     """What goes around the body: sender, recipient, date line and reference."""
@@ -67,10 +116,8 @@ class LetterPDF(FPDF):
     def __init__(self, footer: str) -> None:
         super().__init__(orientation="P", unit="mm", format="A4")
         self._footer_text = footer
-        self.add_font("dejavu", "", str(FONTS / "DejaVuSans.ttf"))
-        self.add_font("dejavu", "B", str(FONTS / "DejaVuSans-Bold.ttf"))
-        self.add_font("dejavu", "I", str(FONTS / "DejaVuSans-Oblique.ttf"))
-        self.add_font("dejavu", "BI", str(FONTS / "DejaVuSans-BoldOblique.ttf"))
+        for style, filename in FONT_FILES.items():
+            add_cached_font(self, "dejavu", style, FONTS / filename)
         self.set_margins(LEFT_MARGIN, TOP_MARGIN, RIGHT_MARGIN)
         self.set_auto_page_break(auto=True, margin=BOTTOM_MARGIN)
         self.alias_nb_pages("{nb}")

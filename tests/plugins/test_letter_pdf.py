@@ -21,6 +21,7 @@ from dispatch_letter.layout import (
     ADDRESS_TOP,
     ADDRESS_WIDTH,
     BOTTOM_MARGIN,
+    FONT_FILES,
     FONTS,
     FOOTER_TOP,
     PAGE_HEIGHT,
@@ -49,7 +50,7 @@ def fragments(page) -> list[tuple[float, float, str, float]]:
 
 def text_width(text: str, size: float) -> float:
     pdf = FPDF(unit="mm")
-    pdf.add_font("dejavu", "", str(FONTS / "DejaVuSans.ttf"))
+    pdf.add_font("dejavu", "", str(FONTS / FONT_FILES[""]))
     pdf.set_font("dejavu", "", size)
     return pdf.get_string_width(text)
 
@@ -227,3 +228,17 @@ def test_long_company_details_stay_in_the_window_and_clear_of_the_page_number(ma
     company, number = footer[0], footer[-1]
     assert number[2] == "1/1"
     assert company[0] + text_width(company[2], company[3]) < number[0]
+
+
+def test_fonts_parsed_once_give_the_same_pdf_text_for_later_letters():
+    from dispatch_letter.layout import LetterHead, render_letter
+
+    head = LetterHead(["Energia Oy", "Sähkötie 1", "00100 Helsinki"], "Energia Oy, Sähkötie 1",
+                      ["Иван Петров", "Łódzka 3 Ŋ", "00100 Helsinki"], ["Helsinki, 1.5.2027", "C-1"], "Energia Oy")
+    texts = []
+    for _ in range(3):  # the first letter parses the fonts, the others reuse the parsed metrics
+        pdf, pages = render_letter(head, "<p>Hinta 8,90 € <b>lihava</b> <i>kursiivi</i> – “lainaus”</p>")
+        texts.append(PdfReader(io.BytesIO(pdf)).pages[0].extract_text())
+    assert texts[0] == texts[1] == texts[2]
+    for fragment in ("Иван Петров", "Łódzka 3 Ŋ", "8,90 €", "lihava", "kursiivi", "– “lainaus”"):
+        assert fragment in texts[2]
