@@ -37,6 +37,9 @@ class LetterSettings:
     batch_format: str = "zip"
     #: The place printed beside the date ("Helsinki, 1.5.2027"); default: the company's city.
     place: str | None = None
+    #: Processes that draw PDFs beside the worker (drawing is CPU-bound Python, so threads
+    #: cannot share it out); 0 draws them in the worker process itself.
+    render_processes: int = 1
 
 
 class LetterChannel(Channel):
@@ -51,6 +54,8 @@ class LetterChannel(Channel):
         super().__init__(settings, context)
         if settings.batch_format not in ("zip", "pdf"):
             raise ConfigError("channels.letter.batch_format must be \"zip\" or \"pdf\"")
+        if settings.render_processes < 0:
+            raise ConfigError("channels.letter.render_processes must be 0 or more")
         self.outbox = context.config.path(settings.outbox) if settings.outbox else context.outbox
         self._lock = threading.Lock()
         #: This run's letters by message id (a redelivered letter is listed once).
@@ -90,7 +95,12 @@ class LetterChannel(Channel):
         except ImportError as exc:  # the letter extra is missing: keep the letter queued
             raise TransientDeliveryError(f"letters need fpdf2: pip install 'dispatch[letter]' ({exc})") from exc
         head = self.head(message, now_utc())
-        pdf, pages = await asyncio.to_thread(render_letter, head, message.parts.get("html", ""))
+        pool = self._pool()
+        loop = asyncio.get_running_loop()
+        if pool is None:
+            pdf, pages = await asyncio.to_thread(render_letter, head, message.parts.get("html", ""))
+        else:
+            pdf, pages = await loop.run_in_executor(pool, render_letter, head, message.parts.get("html", ""))
         self.outbox.mkdir(parents=True, exist_ok=True)
         path = self.outbox / f"{message.id}.pdf"
         tmp = path.with_suffix(f".pdf.{os.getpid()}.tmp")
@@ -109,6 +119,27 @@ class LetterChannel(Channel):
         with self._lock:
             self._batch[message.id] = entry
         return DeliveryResult(provider_id=str(path), detail={"pages": pages, "file": str(path)})
+
+    def _pool(self):
+        """The process pool that draws PDFs, started on first use (spawned: no fork of a threaded worker)."""
+        if self.settings.render_processes <= 0:
+            return None
+        with self._lock:
+            if getattr(self, "_executor", None) is None:
+                import multiprocessing
+                from concurrent.futures import ProcessPoolExecutor
+
+                self._executor = ProcessPoolExecutor(
+                    max_workers=self.settings.render_processes,
+                    mp_context=multiprocessing.get_context("spawn"),
+                )
+            return self._executor
+
+    async def aclose(self) -> None:
+        executor = getattr(self, "_executor", None)
+        if executor is not None:
+            self._executor = None
+            await asyncio.to_thread(executor.shutdown)
 
     def finish_batch(self) -> dict[str, Any] | None:
         """Write this run's print batch: the PDFs (zip or merged) and a CSV/JSON manifest."""

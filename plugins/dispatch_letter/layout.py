@@ -17,12 +17,14 @@ All measures in millimetres from the top-left corner of the page:
 from __future__ import annotations
 
 import copy
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from fontTools import ttLib
 from fpdf import FPDF
+from fpdf.errors import FPDFException
 from fpdf.fonts import SubsetMap, TTFFont
 
 FONTS = Path(__file__).parent / "fonts"
@@ -61,6 +63,7 @@ FONT_FILES = {
     "I": "DejaVuSans-Letter-Oblique.ttf",
     "BI": "DejaVuSans-Letter-BoldOblique.ttf",
 }
+_ITALIC = re.compile(r"<(i|em|cite|var|dfn|address)\b", re.IGNORECASE)
 _parsed_fonts: dict[tuple[str, str], TTFFont] = {}
 _parsed_lock = threading.Lock()
 
@@ -113,11 +116,11 @@ class LetterHead:
 class LetterPDF(FPDF):
     """FPDF with the letter's footer (company line and page number) and fonts."""
 
-    def __init__(self, footer: str) -> None:
+    def __init__(self, footer: str, styles: tuple[str, ...] = tuple(FONT_FILES)) -> None:
         super().__init__(orientation="P", unit="mm", format="A4")
         self._footer_text = footer
-        for style, filename in FONT_FILES.items():
-            add_cached_font(self, "dejavu", style, FONTS / filename)
+        for style in styles:
+            add_cached_font(self, "dejavu", style, FONTS / FONT_FILES[style])
         self.set_margins(LEFT_MARGIN, TOP_MARGIN, RIGHT_MARGIN)
         self.set_auto_page_break(auto=True, margin=BOTTOM_MARGIN)
         self.alias_nb_pages("{nb}")
@@ -153,8 +156,23 @@ def clip(pdf: FPDF, text: str, width: float) -> str:
 
 
 def render_letter(head: LetterHead, body_html: str) -> tuple[bytes, int]:
-    """The PDF bytes and page count for one letter."""
-    pdf = LetterPDF(head.footer)
+    """The PDF bytes and page count for one letter.
+
+    Every embedded font costs time when the PDF is written, so the italic faces are
+    added only when the body uses italics (and the letter is drawn again with all
+    four faces if fpdf2 asks for one that is missing).
+    """
+    styles = tuple(FONT_FILES) if _ITALIC.search(body_html) else ("", "B")
+    try:
+        return _render(head, body_html, styles)
+    except FPDFException as exc:
+        if "undefined font" not in str(exc).lower() or len(styles) == len(FONT_FILES):
+            raise
+        return _render(head, body_html, tuple(FONT_FILES))
+
+
+def _render(head: LetterHead, body_html: str, styles: tuple[str, ...]) -> tuple[bytes, int]:
+    pdf = LetterPDF(head.footer, styles)
     pdf.set_title(head.recipient_lines[0] if head.recipient_lines else "letter")
     pdf.set_creator("dispatch")
     pdf.add_page()

@@ -164,19 +164,17 @@ class Deliverer:
         if error is not None and getattr(error, "code", None):
             detail["code"] = error.code
         outcome = {"delivered": "delivered", "queued": "transient", "dead": "transient"}.get(status, "permanent")
-        self.store.record_attempt(
-            {
-                "message_id": row["id"],
-                "attempt": row["attempts"],
-                "worker": worker,
-                "started_at": started,
-                "finished_at": finished,
-                "outcome": outcome,
-                "provider_id": provider_id,
-                "error": str(error) if error else None,
-                "detail": detail or None,
-            }
-        )
+        attempt = {
+            "message_id": row["id"],
+            "attempt": row["attempts"],
+            "worker": worker,
+            "started_at": started,
+            "finished_at": finished,
+            "outcome": outcome,
+            "provider_id": provider_id,
+            "error": str(error) if error else None,
+            "detail": detail or None,
+        }
         ok = self.store.finish(
             row["id"],
             worker,
@@ -185,6 +183,7 @@ class Deliverer:
             provider_id=provider_id,
             error=str(error) if error else None,
             meta=detail or None,
+            attempt=attempt,
         )
         if not ok:
             logger.warning("message %s: claim lost before recording %s", row["id"], status)

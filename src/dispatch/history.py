@@ -99,7 +99,7 @@ def purge(store: Store, policy: PolicyConfig, now: datetime, *, dry_run: bool = 
     result = PurgeResult(len(ids), 0, 0, 0, 0)
     if not ids:
         return result
-    with store.engine.begin() as conn:
+    with store.transaction() as conn:
         message_ids = [row[0] for row in conn.execute(select(m.c.id).where(removable))]
         result.messages = len(message_ids)
         kept_statutory = select(m.c.id).where(

@@ -75,7 +75,7 @@ class ConsentLedger:
             "evidence": evidence,
             "recorded_at": now_utc(),
         }
-        with self.store.engine.begin() as conn:
+        with self.store.transaction() as conn:
             conn.execute(schema.consents.insert(), [row])
         return row
 

@@ -55,7 +55,7 @@ class RegisterBook:
             raise RegisterError(f"{source}: the file holds no entries; the previous load is kept")
         loaded_at = now or now_utc()
         r, e = schema.registers, schema.register_entries
-        with self.store.engine.begin() as conn:
+        with self.store.transaction() as conn:
             current = conn.execute(select(r.c.generation).where(r.c.name == name)).scalar()
             generation = (current or 0) + 1
             rows = [{"register": name, "generation": generation, "kind": k, "key": v} for k, v in entries]

@@ -55,6 +55,7 @@ def demo(cli_ctx, customers: int, seed: int) -> None:
                 progress=lambda n: progress.advance(deciding, n),
             ))
         progress.update(deciding, description="Decided and queued")
+        decided_in = time.perf_counter() - started
         queued = sum(s.queued for s in summaries)
         delivering = progress.add_task("Delivering", total=queued)
         while True:
@@ -66,10 +67,10 @@ def demo(cli_ctx, customers: int, seed: int) -> None:
         progress.update(delivering, completed=queued - scheduled, description="Delivered")
     elapsed = time.perf_counter() - started
     batch = d.channels["letter"].finish_batch() if "letter" in d.channels else None
-    _report(d, run, summaries, elapsed, batch)
+    _report(d, run, summaries, (decided_in, elapsed), batch)
 
 
-def _report(d, run: str, summaries, elapsed: float, batch) -> None:
+def _report(d, run: str, summaries, timing: tuple[float, float], batch) -> None:
     rows = d.store.summary(campaign_prefix=run)
     sent: Counter = Counter()
     held: Counter = Counter()
@@ -109,7 +110,10 @@ def _report(d, run: str, summaries, elapsed: float, batch) -> None:
         console.print(f"[yellow]{len(invalid)} recipient(s) rejected as invalid[/yellow], e.g.: {invalid[0]}",
                       highlight=False)
     total = sum(s.total for s in summaries)
-    console.print(f"{total} decisions in {elapsed:.1f} s ({total / elapsed:.0f}/s).")
+    decided_in, elapsed = timing
+    delivered = sum(sent.values())
+    console.print(f"{total} decisions in {decided_in:.1f} s ({total / decided_in:.0f}/s); "
+                  f"{delivered} messages delivered, all done in {elapsed:.1f} s.")
     if sum(held.values()):
         console.print(f"{sum(held.values())} message(s) wait for calling hours or SMS quiet hours to end; "
                       "they stay in the store and go out on a later run (or `dispatch worker`).")
