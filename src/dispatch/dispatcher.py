@@ -425,6 +425,7 @@ class Dispatcher:
             row.update(
                 locale=locale,
                 queue=queue_name(decision.channel, decision.category),
+                enqueued_at=None if self._held(decision.send_after, now) else now_utc(),
                 address=self.channels[decision.channel].address(person),
                 meta=meta or None,
                 content={
@@ -434,24 +435,36 @@ class Dispatcher:
             )
         return row
 
-    def _enqueue(self, rows: list[dict[str, Any]], now: datetime) -> None:
-        """Hand stored messages to the queue. A failure leaves them for the relay."""
+    def _held(self, send_after: datetime | None, now: datetime) -> bool:
+        """Embedded mode keeps messages due later in the store; the relay enqueues them when due."""
+        return self.embedded and bool(_delay_ms(send_after, now))
+
+    def _enqueue(self, rows: list[dict[str, Any]], now: datetime, *, fresh: bool = True) -> None:
+        """Hand stored messages to the queue. A failure leaves them for the relay.
+
+        ``fresh`` rows were stored with ``enqueued_at`` already set (saving an UPDATE per
+        message); if the broker refuses them, that mark is cleared so the relay takes them
+        at once. Rows from the relay are marked after they are enqueued.
+        """
         items = []
         for row in rows:
-            delay = _delay_ms(row.get("send_after"), now)
-            if self.embedded and delay:
-                continue  # held in the store; the relay enqueues it when it is due
-            items.append((row["queue"], row["id"], delay))
+            if self._held(row.get("send_after"), now):
+                continue
+            items.append((row["queue"], row["id"], _delay_ms(row.get("send_after"), now)))
         if not items:
             return
         if self.embedded:
             self._start_worker()
+        ids = [mid for _, mid, _ in items]
         try:
             self.queues.enqueue_many(items)
         except Exception as exc:  # the broker is down: the store has them, the relay retries
             logger.warning("could not enqueue %d message(s), the relay will retry: %s", len(items), exc)
+            if fresh:
+                self.store.clear_enqueued(ids)
             return
-        self.store.mark_enqueued([mid for _, mid, _ in items], now_utc())
+        if not fresh:
+            self.store.mark_enqueued(ids, now_utc())
 
     def relay(self, now: datetime | None = None, *, stuck_after: timedelta | None = None) -> int:
         """Re-enqueue what the queue may have lost: never enqueued, stuck, or claimed by a dead worker.
@@ -470,7 +483,7 @@ class Dispatcher:
             row["queue"] = row["queue"] or queue_name(row["channel"], row["category"])
         if rows:
             logger.info("relay: re-enqueueing %d message(s)", len(rows))
-            self._enqueue(rows, now)
+            self._enqueue(rows, now, fresh=False)
         return len(rows)
 
     # -- internals: the embedded worker ------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Mapping
 from datetime import UTC, date, datetime, time
+from functools import lru_cache
 from typing import Any
 
 import phonenumbers
@@ -196,14 +197,28 @@ def _bool(value: Mapping[str, Any], key: str, problems: list[str]) -> bool:
     return False
 
 
+#: A plain ASCII dot-atom local part (RFC 5322), the overwhelmingly common case.
+_DOT_ATOM = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+
+
+@lru_cache(maxsize=8192)
+def _email_domain(domain: str) -> str:
+    """email-validator's verdict on a domain (normalised), cached: a bulk file has few domains."""
+    return validate_email("a@" + domain, check_deliverability=False).domain
+
+
 def _email(raw: Any, problems: list[str]) -> str | None:
     if raw is None or (isinstance(raw, str) and raw.strip() == ""):
         return None
     if not isinstance(raw, str):
         problems.append(f"email {raw!r} must be a string")
         return None
+    text = raw.strip()
+    local, at, domain = text.rpartition("@")
     try:
-        return validate_email(raw.strip(), check_deliverability=False).normalized
+        if at and len(local) <= 64 and len(text) <= 254 and _DOT_ATOM.match(local):
+            return f"{local}@{_email_domain(domain)}"
+        return validate_email(text, check_deliverability=False).normalized
     except EmailNotValidError as exc:
         problems.append(f"email {raw!r} is invalid: {exc}")
         return None

@@ -51,6 +51,8 @@ def worker_identity() -> str:
 
 
 COMPRESS_OVER = 1024
+#: Batches this large go to PostgreSQL with COPY rather than INSERT.
+COPY_OVER = 50
 
 
 def encode_content(value: dict[str, Any] | None, compress: bool = True) -> bytes | None:
@@ -173,14 +175,42 @@ class Store:
                 raise DuplicateKey(key) from None
             raise
 
-    def insert_messages(self, rows: list[dict[str, Any]], variants: Mapping[str, Any] | None = None) -> None:
-        """Store a batch in one transaction (the caller has removed used keys)."""
+    def insert_messages(self, rows: list[dict[str, Any]], variants: Mapping[str, Any] | None = None) -> set[str]:
+        """Store a batch in one transaction; returns the ids stored.
+
+        The caller has removed keys already used; if another process took one of them
+        meanwhile, the batch is stored again without the taken ones, which are left out
+        of the returned ids (they must not be enqueued).
+        """
         if not rows:
-            return
+            return set()
+        prepared = [self._prepare(r) for r in rows]
+        try:
+            with self.transaction() as conn:
+                saved = self._save_variants(conn, rows, variants)
+                if self.dialect == "postgresql" and len(prepared) >= COPY_OVER:
+                    _copy_rows(conn, schema.messages, prepared)
+                else:
+                    conn.execute(schema.messages.insert(), prepared)
+            self._known_variants |= saved
+            return {r["id"] for r in rows}
+        except IntegrityError:
+            return self._insert_skipping_taken_keys(prepared, rows, variants)
+
+    def _insert_skipping_taken_keys(self, prepared, rows, variants) -> set[str]:
+        t = schema.messages
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        statement = insert(t).on_conflict_do_nothing(index_elements=[t.c.idempotency_key]).returning(t.c.id)
+        inserted: set[str] = set()
         with self.transaction() as conn:
             saved = self._save_variants(conn, rows, variants)
-            conn.execute(schema.messages.insert(), [self._prepare(r) for r in rows])
+            for row in prepared:
+                inserted.update(conn.execute(statement, row).scalars())
         self._known_variants |= saved
+        return inserted
 
     def _save_variants(self, conn, rows: list[dict[str, Any]], variants: Mapping[str, Any] | None) -> set[str]:
         """Store the variants ``rows`` refer to that the store does not have yet (same transaction)."""
@@ -296,6 +326,13 @@ class Store:
         t = schema.messages
         with self.engine.connect() as conn:
             return conn.execute(select(t.c.channel).where(t.c.id == message_id, t.c.status == "queued")).scalar()
+
+    def clear_enqueued(self, ids: Sequence[str]) -> None:
+        """Forget that messages were enqueued (the broker refused them): the relay takes them next."""
+        t = schema.messages
+        with self.transaction() as conn:
+            for chunk in _chunks(list(ids), 900):
+                conn.execute(update(t).where(t.c.id.in_(chunk), t.c.status == "queued").values(enqueued_at=None))
 
     def claim(self, message_id: str, worker: str, now: datetime) -> dict[str, Any] | None:
         """Move a queued message to ``sending`` for ``worker``; None if it is not queued.
@@ -569,6 +606,24 @@ class Store:
                 {"status": s, "channel": c, "language": lang, "reasons": r, "count": n}
                 for s, c, lang, r, n in conn.execute(query)
             ]
+
+
+def _copy_rows(conn, table, rows: list[dict[str, Any]]) -> None:
+    """Write rows with PostgreSQL's COPY (psycopg 3): far less work per row than INSERT."""
+    columns = [c for c in table.columns]
+    names = ", ".join(f'"{c.name}"' for c in columns)
+    json_columns = {c.name for c in columns if isinstance(c.type, schema.JSON)}
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([
+                    json.dumps(row.get(c.name), separators=(",", ":"), default=str)
+                    if c.name in json_columns and row.get(c.name) is not None else row.get(c.name)
+                    for c in columns
+                ])
+    finally:
+        cursor.close()
 
 
 def now_utc() -> datetime:
