@@ -99,3 +99,29 @@ def test_a_channel_rate_limit_is_shared_by_all_worker_processes(tmp_path, redis_
     assert max(per_second.values()) <= 4, per_second
     assert len(per_second) >= 4  # 16 messages at 4 per second need four different seconds
     assert (max(finished) - min(finished)).total_seconds() > 2.0
+
+
+def test_a_campaign_over_two_processes_records_each_recipient_once_and_resumes(tmp_path, redis_url, postgres_url):
+    import json
+    import subprocess
+
+    from scale_helpers import BIN
+
+    config = write_config(tmp_path / "dispatch.toml", store=postgres_url, broker=redis_url, outbox=tmp_path / "out")
+    lines = [json.dumps({**sample_recipient("fi", "FI"), "id": f"P-{i % 2500}", "email": f"p{i}@example.fi"})
+             for i in range(2600)]  # 100 ids appear twice, in different batches
+    (tmp_path / "people.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (tmp_path / "data.json").write_text(json.dumps(sample_data("price_change")), encoding="utf-8")
+    command = [str(BIN), "--config", str(config), "campaign", "price_change", "--recipients",
+               str(tmp_path / "people.jsonl"), "--data", str(tmp_path / "data.json"), "--id", "pc-par",
+               "--processes", "2", "--batch-size", "100", "--json"]
+    first = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+    assert (first["total"], first["queued"], first["duplicates"]) == (2600, 2500, 100)
+    again = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+    assert (again["queued"], again["duplicates"]) == (0, 2600)
+    with Dispatcher.from_config(config) as d:
+        assert d.store.status_counts() == {"queued": 2500}
+        import redis
+
+        client = redis.Redis.from_url(redis_url)
+        assert client.llen("dramatiq:email") == 2500  # each stored message enqueued exactly once
