@@ -145,3 +145,22 @@ def test_what_was_not_delivered_before_exit_goes_out_on_the_next_run(make_dispat
     assert again.join(30)
     assert again.store.message(receipt.message_id)["status"] == "delivered"
     assert Pigeon.delivered == ["Notice 1.5.2027 to C-7"]
+
+
+def test_drain_timeout_zero_returns_at_once_and_leaves_work_in_the_store(make_dispatcher):
+    import time
+
+    from dispatch.samples import sample_data, sample_recipient
+
+    d = make_dispatcher({"broker": {"drain_timeout": 0}})
+    people = [{**sample_recipient("fi", "FI"), "id": f"Z{i}"} for i in range(300)]
+    d.campaign("price_change", people, sample_data("price_change"))
+    started = time.perf_counter()
+    d.close()
+    assert time.perf_counter() - started < 5
+    from dispatch.store import Store
+
+    store = Store(d.config.store.url)
+    counts = store.status_counts()
+    store.close()
+    assert counts.get("delivered", 0) + counts.get("queued", 0) == 300  # what was not delivered waits

@@ -501,10 +501,12 @@ class Dispatcher:
         """Embedded mode: wait until what was queued is delivered. True when all was."""
         if not self.embedded or self._worker is None:
             return True
-        deadline = None if timeout is None else timeout * 1000
+        if timeout is not None and timeout <= 0:
+            return self.store.pending_counts(now_utc())[0] == 0
         try:
             for queue in self.queues.queue_names:
-                self.broker.join(queue, timeout=int(deadline) if deadline else None, fail_fast=False)
+                self.broker.join(queue, timeout=None if timeout is None else max(1, int(timeout * 1000)),
+                                 fail_fast=False)
             self._worker.join()
         except dramatiq.QueueJoinTimeout:
             return False
