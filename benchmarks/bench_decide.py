@@ -274,8 +274,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def run_decide() -> list:
         return [
-            decide(mt, person, data, now, settings=settings, chains=chains, address=address,
-                   has_parts=has_parts, facts=facts, registers=registers)
+            decide(
+                mt,
+                person,
+                data,
+                now,
+                settings=settings,
+                chains=chains,
+                address=address,
+                has_parts=has_parts,
+                facts=facts,
+                registers=registers,
+            )
             for mt, person, data, now, facts in cases
         ]
 
@@ -284,8 +294,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def run_parse_and_decide() -> list:
         return [
-            decide(mt, parse_recipient(mapping), data, now, settings=settings, chains=chains, address=address,
-                   has_parts=has_parts, facts=facts, registers=registers)
+            decide(
+                mt,
+                parse_recipient(mapping),
+                data,
+                now,
+                settings=settings,
+                chains=chains,
+                address=address,
+                has_parts=has_parts,
+                facts=facts,
+                registers=registers,
+            )
             for mt, mapping, data, now, facts in raw_cases
         ]
 
@@ -311,17 +331,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     channels = Counter(d.channel for d in decisions)
 
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"python {sys.version.split()[0]}, one core, {n:,} decisions per run, best of {args.repeat} "
-          f"(machine load average {load} on {os.cpu_count()} cores)")
+    print(
+        f"python {sys.version.split()[0]}, one core, {n:,} decisions per run, best of {args.repeat} "
+        f"(machine load average {load} on {os.cpu_count()} cores)"
+    )
     print(f"mix: {', '.join(f'{k} {v:,}' for k, v in types.most_common())}")
     print(f"channels: {', '.join(f'{k} {v:,}' for k, v in channels.most_common())}")
-    print(f"allowed {allowed:,} ({allowed / n:.0%}); "
-          f"reasons: {', '.join(f'{k} {v:,}' for k, v in reasons.most_common())}")
-    print(f"send_after set on {sum(d.send_after is not None for d in decisions):,}, "
-          f"deadline on {sum(d.deadline is not None for d in decisions):,}")
+    print(
+        f"allowed {allowed:,} ({allowed / n:.0%}); reasons: {', '.join(f'{k} {v:,}' for k, v in reasons.most_common())}"
+    )
+    print(
+        f"send_after set on {sum(d.send_after is not None for d in decisions):,}, "
+        f"deadline on {sum(d.deadline is not None for d in decisions):,}"
+    )
     print()
-    print(f"decide():                   {rate:>10,.0f} decisions/s   ({1e6 / rate:5.1f} µs each; "
-          f"median run {n / statistics.median(decide_times):,.0f}/s)")
+    print(
+        f"decide():                   {rate:>10,.0f} decisions/s   ({1e6 / rate:5.1f} µs each; "
+        f"median run {n / statistics.median(decide_times):,.0f}/s)"
+    )
     print(f"baseline (read fields):     {base_rate:>10,.0f} calls/s       ({1e6 / base_rate:5.2f} µs each)")
     print(f"ratio decide / baseline:    {base_rate / rate:>10.1f}x the baseline's time")
     print(f"parse_recipient alone:      {n / parse_seconds:>10,.0f} recipients/s")

@@ -110,8 +110,13 @@ def rendered_parts(dispatcher: Any) -> dict[str, str]:
 
     recipient = sample_recipient("en", "FI")
     recipient["address"]["name"] = "NAME_PLACEHOLDER"
-    return dispatcher.preview("price_change", recipient, sample_data("price_change", "FI"), channel="email",
-                              now=datetime(2027, 3, 1, 10, tzinfo=UTC))
+    return dispatcher.preview(
+        "price_change",
+        recipient,
+        sample_data("price_change", "FI"),
+        channel="email",
+        now=datetime(2027, 3, 1, 10, tzinfo=UTC),
+    )
 
 
 def make_messages(parts: dict[str, str], n: int) -> list[Any]:
@@ -123,11 +128,20 @@ def make_messages(parts: dict[str, str], n: int) -> list[Any]:
     for i in range(n):
         name = f"{FIRST[i % len(FIRST)]} {LAST[i % len(LAST)]}"
         personal = {k: v.replace("NAME_PLACEHOLDER", name) for k, v in parts.items()}
-        out.append(OutgoingMessage(
-            id=str(ULID()), message_type="price_change", category="statutory", channel="email",
-            language="en", locale="en_GB", country="FI", recipient_id=f"C-{100000 + i}",
-            address=f"customer{i}@example.fi", parts=personal,
-        ))
+        out.append(
+            OutgoingMessage(
+                id=str(ULID()),
+                message_type="price_change",
+                category="statutory",
+                channel="email",
+                language="en",
+                locale="en_GB",
+                country="FI",
+                recipient_id=f"C-{100000 + i}",
+                address=f"customer{i}@example.fi",
+                parts=personal,
+            )
+        )
     return out
 
 
@@ -163,8 +177,10 @@ def bench_channel(port: int, messages: list[Any], pool: int) -> Clock:
     """EmailChannel.deliver() from 8 concurrent tasks on one event loop (the pool of 8 shared)."""
     from dispatch_email.channel import EmailChannel, EmailSettings
 
-    channel = EmailChannel(EmailSettings(host="127.0.0.1", port=port, sender=SENDER, pool_size=pool,
-                                         local_hostname="bench.test.invalid"), _context())
+    channel = EmailChannel(
+        EmailSettings(host="127.0.0.1", port=port, sender=SENDER, pool_size=pool, local_hostname="bench.test.invalid"),
+        _context(),
+    )
 
     async def main() -> Clock:
         await channel.deliver(messages[0])  # warm up: imports, the first connection
@@ -187,12 +203,21 @@ def bench_worker(port: int, messages: list[Any], pool: int, threads: int) -> Clo
     from dispatch import Dispatcher
 
     with tempfile.TemporaryDirectory() as folder:
-        dispatcher = Dispatcher.from_config(overrides={
-            "store": {"url": f"sqlite:///{folder}/bench.db"},
-            "outbox": str(Path(folder) / "outbox"),
-            "channels": {"email": {"host": "127.0.0.1", "port": port, "sender": SENDER, "pool_size": pool,
-                                   "local_hostname": "bench.test.invalid"}},
-        })
+        dispatcher = Dispatcher.from_config(
+            overrides={
+                "store": {"url": f"sqlite:///{folder}/bench.db"},
+                "outbox": str(Path(folder) / "outbox"),
+                "channels": {
+                    "email": {
+                        "host": "127.0.0.1",
+                        "port": port,
+                        "sender": SENDER,
+                        "pool_size": pool,
+                        "local_hostname": "bench.test.invalid",
+                    }
+                },
+            }
+        )
         channel = dispatcher.channels["email"]
         runner = dispatcher.runner
         runner.run(channel.deliver(messages[0]))  # warm up: imports, the first connection
@@ -283,12 +308,15 @@ def bench_apprise(port: int, messages: list[Any], threads: int) -> Clock:
     import apprise
 
     def send(message: Any) -> None:
-        url = (f"mailto://127.0.0.1:{port}?smtp=127.0.0.1&mode=insecure&from={SENDER_ADDRESS}"
-               f"&to={message.address}&name=Pohjolan%20Energia%20Oy")
+        url = (
+            f"mailto://127.0.0.1:{port}?smtp=127.0.0.1&mode=insecure&from={SENDER_ADDRESS}"
+            f"&to={message.address}&name=Pohjolan%20Energia%20Oy"
+        )
         notifier = apprise.Apprise()
         notifier.add(url)
-        if not notifier.notify(body=message.parts["html"], title=message.parts["subject"],
-                               body_format=apprise.NotifyFormat.HTML):
+        if not notifier.notify(
+            body=message.parts["html"], title=message.parts["subject"], body_format=apprise.NotifyFormat.HTML
+        ):
             raise SystemExit("apprise failed to send")
 
     with Clock(len(messages)) as clock, ThreadPoolExecutor(threads) as executor:
@@ -302,22 +330,30 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=8)
     parser.add_argument("--threads", type=int, default=8, help="worker threads (dispatch worker's default is 8)")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--apprise-messages", type=int, default=1000,
-                        help="apprise opens a connection per message (~25-45/s here): it sends the first N")
+    parser.add_argument(
+        "--apprise-messages",
+        type=int,
+        default=1000,
+        help="apprise opens a connection per message (~25-45/s here): it sends the first N",
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
     os.environ.pop("DISPATCH_SMTP_PASSWORD", None)
 
     from dispatch import Dispatcher
 
-    with tempfile.TemporaryDirectory() as folder, \
-            Dispatcher.from_config(overrides={"store": {"url": f"sqlite:///{folder}/r.db"}}) as renderer:
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        Dispatcher.from_config(overrides={"store": {"url": f"sqlite:///{folder}/r.db"}}) as renderer,
+    ):
         parts = rendered_parts(renderer)
     messages = make_messages(parts, args.messages)
     apprise_messages = messages[: args.apprise_messages]
-    print(f"{args.messages} price-change emails (~{len(messages[0].parts['html']) // 1024} KB of HTML each), "
-          f"pool of {args.pool}, {args.threads} worker threads, aiosmtpd sink in its own process; "
-          f"{os.cpu_count()} CPUs")
+    print(
+        f"{args.messages} price-change emails (~{len(messages[0].parts['html']) // 1024} KB of HTML each), "
+        f"pool of {args.pool}, {args.threads} worker threads, aiosmtpd sink in its own process; "
+        f"{os.cpu_count()} CPUs"
+    )
 
     sink = SinkProcess()
     runs = {
@@ -342,14 +378,18 @@ def main() -> None:
                 rounds[name].append(clock.rate)
                 if name not in best or clock.rate > best[name].rate:
                     best[name] = clock
-                print(f"  round {round_number}: {name:<32} {clock.rate:8.0f} messages/s  "
-                      f"{clock.cpu_us:5.0f} us CPU/message")
+                print(
+                    f"  round {round_number}: {name:<32} {clock.rate:8.0f} messages/s  "
+                    f"{clock.cpu_us:5.0f} us CPU/message"
+                )
         for name, (run, count) in once.items():
             best[name] = run()
             total += count
             sink.wait_for(total)
-            print(f"  once:    {name:<32} {best[name].rate:8.0f} messages/s  {best[name].cpu_us:5.0f} us CPU/message"
-                  f"  ({count} messages)")
+            print(
+                f"  once:    {name:<32} {best[name].rate:8.0f} messages/s  {best[name].cpu_us:5.0f} us CPU/message"
+                f"  ({count} messages)"
+            )
     finally:
         sink.close()
     print("best round of each (median rate of the rounds); CPU: this process, all threads, per message:")
@@ -358,12 +398,18 @@ def main() -> None:
         print(f"  {name:<32} {clock.rate:8.0f} messages/s {median:>7}  {clock.cpu_us:5.0f} us CPU")
     channel, worker = best["EmailChannel"], best["EmailChannel via worker threads"]
     same, by_hand = best["bare aiosmtplib, same bytes"], best["bare aiosmtplib + EmailMessage"]
-    print(f"EmailChannel / bare aiosmtplib, same bytes:      {channel.rate / same.rate:.2f}x throughput, "
-          f"{same.cpu_us / channel.cpu_us:.2f}x by CPU per message   (goal >= 0.75x)")
-    print(f"EmailChannel / bare aiosmtplib + EmailMessage:   {channel.rate / by_hand.rate:.2f}x throughput, "
-          f"{by_hand.cpu_us / channel.cpu_us:.2f}x by CPU per message")
-    print(f"EmailChannel via worker threads / same bytes:    {worker.rate / same.rate:.2f}x throughput "
-          "(adds the core's thread -> event loop hand-off per message)")
+    print(
+        f"EmailChannel / bare aiosmtplib, same bytes:      {channel.rate / same.rate:.2f}x throughput, "
+        f"{same.cpu_us / channel.cpu_us:.2f}x by CPU per message   (goal >= 0.75x)"
+    )
+    print(
+        f"EmailChannel / bare aiosmtplib + EmailMessage:   {channel.rate / by_hand.rate:.2f}x throughput, "
+        f"{by_hand.cpu_us / channel.cpu_us:.2f}x by CPU per message"
+    )
+    print(
+        f"EmailChannel via worker threads / same bytes:    {worker.rate / same.rate:.2f}x throughput "
+        "(adds the core's thread -> event loop hand-off per message)"
+    )
     print(f"EmailChannel / apprise:                          {channel.rate / best['apprise'].rate:.1f}x throughput")
     print(f"the sink received {sink.count.value} messages, all of them")
 

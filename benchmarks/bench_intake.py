@@ -32,15 +32,30 @@ from servers import PostgresServer, RedisServer, free_port  # noqa: E402
 BIN = Path(sys.executable).parent / "dispatch"
 FIRST = ["Matti", "Anna", "Juha", "Laura", "Mikko", "Sanna", "Aino", "Ville", "Tiina", "Pekka"]
 LAST = ["Virtanen", "Korhonen", "Mäkinen", "Nieminen", "Mäkelä", "Hämäläinen", "Laine", "Koskinen"]
-STREETS = [("Mannerheimintie", "00100", "Helsinki"), ("Hämeenkatu", "33100", "Tampere"),
-           ("Aurakatu", "20100", "Turku"), ("Isokatu", "90100", "Oulu")]
+STREETS = [
+    ("Mannerheimintie", "00100", "Helsinki"),
+    ("Hämeenkatu", "33100", "Tampere"),
+    ("Aurakatu", "20100", "Turku"),
+    ("Isokatu", "90100", "Oulu"),
+]
 
 
 def write_recipients(path: Path, lines: int) -> None:
     """Finnish household customers; one in ten prefers SMS, one in twenty has no email (letter)."""
     rng = random.Random(5)
-    columns = ["id", "country", "language", "status", "email", "phone", "preferred_channels.price_change",
-               "address.name", "address.street", "address.postal_code", "address.city"]
+    columns = [
+        "id",
+        "country",
+        "language",
+        "status",
+        "email",
+        "phone",
+        "preferred_channels.price_change",
+        "address.name",
+        "address.street",
+        "address.postal_code",
+        "address.city",
+    ]
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(columns)
@@ -50,9 +65,21 @@ def write_recipients(path: Path, lines: int) -> None:
             language = "sv" if n % 9 == 0 else ("en" if n % 31 == 0 else "fi")
             email = "" if n % 20 == 0 else f"asiakas{n}@example.fi"
             phone = f"04{rng.choice('0456')} {rng.randint(100, 999)} {rng.randint(1000, 9999)}"
-            writer.writerow([f"C-{n:07d}", "FI", language, "active", email, phone,
-                             "sms" if n % 10 == 0 else "", f"{first} {last}", f"{street} {n % 90 + 1}",
-                             postal, city])
+            writer.writerow(
+                [
+                    f"C-{n:07d}",
+                    "FI",
+                    language,
+                    "active",
+                    email,
+                    phone,
+                    "sms" if n % 10 == 0 else "",
+                    f"{first} {last}",
+                    f"{street} {n % 90 + 1}",
+                    postal,
+                    city,
+                ]
+            )
 
 
 def data_file(path: Path) -> Path:
@@ -72,9 +99,23 @@ def run_campaign(config: Path, recipients: Path, data: Path, workdir: Path) -> d
     out, err = workdir / "campaign.out", workdir / "campaign.err"
     with out.open("w") as stdout, err.open("w") as stderr:
         process = subprocess.Popen(
-            [str(BIN), "--config", str(config), "campaign", "price_change", "--recipients", str(recipients),
-             "--data", str(data), "--id", f"bench-{int(time.time())}", "--json"],
-            stdout=stdout, stderr=stderr, cwd=workdir,
+            [
+                str(BIN),
+                "--config",
+                str(config),
+                "campaign",
+                "price_change",
+                "--recipients",
+                str(recipients),
+                "--data",
+                str(data),
+                "--id",
+                f"bench-{int(time.time())}",
+                "--json",
+            ],
+            stdout=stdout,
+            stderr=stderr,
+            cwd=workdir,
         )
         watched = psutil.Process(process.pid)
         peak = 0
@@ -106,33 +147,61 @@ def naive_loop(config: Path, recipients: Path, data: Path, sample: int) -> float
 
     settings = load_config(config)
     broker = build_broker(settings.broker)
-    actor = dramatiq.Actor(lambda mid, parts: None, broker=broker, actor_name="naive_send", queue_name="naive",
-                           priority=0, options={})
+    actor = dramatiq.Actor(
+        lambda mid, parts: None, broker=broker, actor_name="naive_send", queue_name="naive", priority=0, options={}
+    )
     mtype = {t.name: t for t in BUILTIN_TYPES}["price_change"]
     values = validate_data(mtype, json.loads(data.read_text(encoding="utf-8")))
     envs = {}
     for language in ("fi", "sv", "en"):
         env = ImmutableSandboxedEnvironment(
             loader=FileSystemLoader([str(ROOT / "templates" / language), str(ROOT / "templates" / "_shared")]),
-            autoescape=select_autoescape(["html"]), undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+            autoescape=select_autoescape(["html"]),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
         locale = {"fi": "fi_FI", "sv": "sv_FI", "en": "en_GB"}[language]
         env.filters.update(Formatter(locale, "FI").filters())
         envs[language] = env
-    company = {"name": "Pohjolan Energia Oy", "email": "a@example.fi", "phone": "+358 9 1", "website": "https://x",
-               "address": ["Sähkötie 1", "00100 Helsinki"], "business_id": "1", "service_hours": "8-16"}
+    company = {
+        "name": "Pohjolan Energia Oy",
+        "email": "a@example.fi",
+        "phone": "+358 9 1",
+        "website": "https://x",
+        "address": ["Sähkötie 1", "00100 Helsinki"],
+        "business_id": "1",
+        "service_hours": "8-16",
+    }
     started = time.perf_counter()
     count = 0
     for _, row in read_recipients(recipients):
         language = row.get("language", "fi")
         env = envs[language]
         context = dict(values.localized((language, "en")))
-        context.update(recipient={"name": row["address"]["name"], "id": row["id"], "kind": "household",
-                                  "country": "FI", "language": language},
-                       company=company, message={"id": row["id"], "type": "price_change", "language": language,
-                                                 "country": "FI", "unsubscribe_url": None, "channel": "email",
-                                                 "category": "statutory"})
-        parts = {name: env.get_template(f"price_change/{name}").render(context)
-                 for name in ("email.subject.txt", "email.html", "email.txt")}
+        context.update(
+            recipient={
+                "name": row["address"]["name"],
+                "id": row["id"],
+                "kind": "household",
+                "country": "FI",
+                "language": language,
+            },
+            company=company,
+            message={
+                "id": row["id"],
+                "type": "price_change",
+                "language": language,
+                "country": "FI",
+                "unsubscribe_url": None,
+                "channel": "email",
+                "category": "statutory",
+            },
+        )
+        parts = {
+            name: env.get_template(f"price_change/{name}").render(context)
+            for name in ("email.subject.txt", "email.html", "email.txt")
+        }
         actor.send(row["id"], {k: len(v) for k, v in parts.items()})
         count += 1
         if count >= sample:
@@ -171,24 +240,34 @@ def main() -> None:
                     postgres.start()
                 store, broker_url = postgres.new_database(), redis.url
             config = folder / "dispatch.toml"
-            config.write_text(f'outbox = "{folder / "outbox"}"\n[store]\nurl = "{store}"\n[broker]\n'
-                              f'url = "{broker_url}"\ndrain_timeout = 0\n[links]\nsecret = "bench"\n',
-                              encoding="utf-8")
+            config.write_text(
+                f'outbox = "{folder / "outbox"}"\n[store]\nurl = "{store}"\n[broker]\n'
+                f'url = "{broker_url}"\ndrain_timeout = 0\n[links]\nsecret = "bench"\n',
+                encoding="utf-8",
+            )
             print(f"[{backend}] dispatch campaign price_change --recipients ({args.lines:,} lines) ...", flush=True)
             outcome = run_campaign(config, recipients, data, folder)
             rate = outcome["summary"]["total"] / outcome["seconds"]
-            print(f"[{backend}] {outcome['summary']['total']:,} messages in {outcome['seconds']:.1f} s = "
-                  f"{rate:,.0f} messages/s; peak RSS {outcome['peak_rss_mb']:.0f} MB; queued "
-                  f"{outcome['summary']['queued']:,}", flush=True)
-            print(f"[{backend}] naive loop (render + actor.send per message on the same broker, "
-                  f"{args.naive_sample:,} messages) ...", flush=True)
+            print(
+                f"[{backend}] {outcome['summary']['total']:,} messages in {outcome['seconds']:.1f} s = "
+                f"{rate:,.0f} messages/s; peak RSS {outcome['peak_rss_mb']:.0f} MB; queued "
+                f"{outcome['summary']['queued']:,}",
+                flush=True,
+            )
+            print(
+                f"[{backend}] naive loop (render + actor.send per message on the same broker, "
+                f"{args.naive_sample:,} messages) ...",
+                flush=True,
+            )
             naive = naive_loop(config, recipients, data, args.naive_sample)
             print(f"[{backend}] naive loop: {naive:,.0f} messages/s", flush=True)
             results[backend] = (rate, outcome, naive)
         for backend, (rate, outcome, naive) in results.items():
-            print(f"RESULT {backend}: {rate:,.0f} messages/s = {rate / naive:.2f}x the naive loop "
-                  f"({naive:,.0f}/s); peak RSS {outcome['peak_rss_mb']:.0f} MB "
-                  f"(goal: >= 5,500/s, >= 2x, <= 250 MB)")
+            print(
+                f"RESULT {backend}: {rate:,.0f} messages/s = {rate / naive:.2f}x the naive loop "
+                f"({naive:,.0f}/s); peak RSS {outcome['peak_rss_mb']:.0f} MB "
+                f"(goal: >= 5,500/s, >= 2x, <= 250 MB)"
+            )
     finally:
         if redis is not None:
             redis.stop()

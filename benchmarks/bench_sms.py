@@ -67,13 +67,23 @@ def run_server(ready: Any, count: Any, stop: Any) -> None:
                         length = int(value)
                 if len(self.buffer) < end + 4 + length:
                     return
-                self.buffer = self.buffer[end + 4 + length:]
+                self.buffer = self.buffer[end + 4 + length :]
                 count.value += 1
                 sid = f"SM{count.value:032x}"
-                body = json.dumps({"sid": sid, "account_sid": ACCOUNT, "status": "queued", "num_segments": "1",
-                                   "direction": "outbound-api", "api_version": "2010-04-01"}).encode()
-                self.transport.write(b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
-                                     b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+                body = json.dumps(
+                    {
+                        "sid": sid,
+                        "account_sid": ACCOUNT,
+                        "status": "queued",
+                        "num_segments": "1",
+                        "direction": "outbound-api",
+                        "api_version": "2010-04-01",
+                    }
+                ).encode()
+                self.transport.write(
+                    b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+                )
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -116,16 +126,29 @@ def bench_channel(url: str, n: int, threads: int) -> float:
     from dispatch import Dispatcher
     from dispatch.models import OutgoingMessage
 
-    messages = [OutgoingMessage(id=str(ULID()), message_type="price_change", category="statutory", channel="sms",
-                                language="fi", locale="fi_FI", country="FI", recipient_id=f"C-{i}", address=to,
-                                parts={"text": TEXTS[i % len(TEXTS)]})
-                for i, to in enumerate(numbers(n + 1))]
+    messages = [
+        OutgoingMessage(
+            id=str(ULID()),
+            message_type="price_change",
+            category="statutory",
+            channel="sms",
+            language="fi",
+            locale="fi_FI",
+            country="FI",
+            recipient_id=f"C-{i}",
+            address=to,
+            parts={"text": TEXTS[i % len(TEXTS)]},
+        )
+        for i, to in enumerate(numbers(n + 1))
+    ]
     with tempfile.TemporaryDirectory() as folder:
-        dispatcher = Dispatcher.from_config(overrides={
-            "store": {"url": f"sqlite:///{folder}/bench.db"},
-            "outbox": str(Path(folder) / "outbox"),
-            "channels": {"sms": {"account_sid": ACCOUNT, "auth_token": TOKEN, "sender": SENDER, "base_url": url}},
-        })
+        dispatcher = Dispatcher.from_config(
+            overrides={
+                "store": {"url": f"sqlite:///{folder}/bench.db"},
+                "outbox": str(Path(folder) / "outbox"),
+                "channels": {"sms": {"account_sid": ACCOUNT, "auth_token": TOKEN, "sender": SENDER, "base_url": url}},
+            }
+        )
         channel, runner = dispatcher.channels["sms"], dispatcher.runner
         runner.run(channel.deliver(messages[0]))  # warm up: imports, the client, the first connection
         work = iter(messages[1:])
@@ -183,8 +206,10 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
     os.environ.pop("TWILIO_AUTH_TOKEN", None)
-    print(f"{args.messages} SMS, {args.threads} worker threads, local Twilio-compatible server in its own "
-          f"process; {os.cpu_count()} CPUs")
+    print(
+        f"{args.messages} SMS, {args.threads} worker threads, local Twilio-compatible server in its own "
+        f"process; {os.cpu_count()} CPUs"
+    )
     server = ServerProcess()
     try:
         base = bench_requests(server.url, args.messages, 1)
@@ -198,8 +223,10 @@ def main() -> None:
             raise SystemExit(f"the server answered {server.count.value} requests, expected {expected}")
     finally:
         server.close()
-    print(f"SmsChannel / bare requests loop: {channel / base:.2f}x   (goal: >= 500 messages/s: "
-          f"{'met' if channel >= 500 else 'NOT met'})")
+    print(
+        f"SmsChannel / bare requests loop: {channel / base:.2f}x   (goal: >= 500 messages/s: "
+        f"{'met' if channel >= 500 else 'NOT met'})"
+    )
     print(f"SmsChannel / bare requests, {args.threads} threads: {channel / threaded:.2f}x")
 
 

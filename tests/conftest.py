@@ -10,13 +10,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from dispatch import Dispatcher
 from servers import PostgresServer, RedisServer, free_port
 
+from dispatch import Dispatcher
+
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-_ENV = ("DISPATCH_CONFIG", "DISPATCH_STORE_URL", "DISPATCH_BROKER_URL", "DISPATCH_LINK_SECRET",
-        "DISPATCH_SMTP_PASSWORD", "TWILIO_AUTH_TOKEN", "DISPATCH_PLUGINS", "DISPATCH_DISABLE_PLUGIN_AUTOLOAD")
+_ENV = (
+    "DISPATCH_CONFIG",
+    "DISPATCH_STORE_URL",
+    "DISPATCH_BROKER_URL",
+    "DISPATCH_LINK_SECRET",
+    "DISPATCH_SMTP_PASSWORD",
+    "TWILIO_AUTH_TOKEN",
+    "DISPATCH_PLUGINS",
+    "DISPATCH_DISABLE_PLUGIN_AUTOLOAD",
+)
 
 
 @pytest.fixture(autouse=True)

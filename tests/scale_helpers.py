@@ -17,20 +17,33 @@ def write_config(path: Path, *, store: str, broker: str, outbox: Path, extra: st
         f'outbox = "{outbox}"\n'
         f'[store]\nurl = "{store}"\n'
         f'[broker]\nurl = "{broker}"\nmin_backoff_ms = 100\nmax_backoff_ms = 1000\nmax_retries = 30\n'
-        f'stuck_after = 5\n'
+        f"stuck_after = 5\n"
         f'[links]\nsecret = "test"\nbase_url = "https://energia.example.fi/d"\n' + extra,
         encoding="utf-8",
     )
     return path
 
 
-def start_worker(config: Path, *, processes: int = 1, threads: int = 4, relay_interval: float = 1.0,
-                 log: Path | None = None) -> subprocess.Popen:
+def start_worker(
+    config: Path, *, processes: int = 1, threads: int = 4, relay_interval: float = 1.0, log: Path | None = None
+) -> subprocess.Popen:
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
     return subprocess.Popen(
-        [str(BIN), "--config", str(config), "worker", "--processes", str(processes), "--threads", str(threads),
-         "--relay-interval", str(relay_interval)],
-        stdout=out, stderr=out, start_new_session=True,
+        [
+            str(BIN),
+            "--config",
+            str(config),
+            "worker",
+            "--processes",
+            str(processes),
+            "--threads",
+            str(threads),
+            "--relay-interval",
+            str(relay_interval),
+        ],
+        stdout=out,
+        stderr=out,
+        start_new_session=True,
     )
 
 

@@ -61,9 +61,25 @@ class RedisServer:
         if binary is None:
             missing("redis-server")
         self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
-             "--save", "", "--appendonly", "yes", "--appendfsync", "everysec", "--protected-mode", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.folder),
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "everysec",
+                "--protected-mode",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         wait_for_port(self.port)
 
@@ -118,12 +134,22 @@ class PostgresServer:
             user = pwd.getpwnam("postgres")
             os.chown(self.folder, user.pw_uid, user.pw_gid)
         self._run(initdb, "-D", str(data), "-U", "dispatch", "--auth=trust", "-E", "UTF8", "--no-sync")
-        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder} -c fsync=off " \
-                  "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder} -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
         self._run(pg_ctl, "-D", str(data), "-o", options, "-l", str(self.folder / "log"), "-w", "start")
         self.process_started = True
-        self._run(_postgres_bin("createdb") or "createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U",
-                  "dispatch", "dispatch")
+        self._run(
+            _postgres_bin("createdb") or "createdb",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            "dispatch",
+            "dispatch",
+        )
 
     def stop(self) -> None:
         if self.process_started:

@@ -8,7 +8,6 @@ from collections import Counter
 from email import policy
 
 from aiosmtpd.controller import Controller
-
 from servers import free_port
 
 

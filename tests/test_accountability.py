@@ -12,8 +12,9 @@ NOW = datetime(2027, 1, 11, 9, 30, tzinfo=UTC)
 
 def test_every_decision_is_stored_with_reasons_basis_and_rules_version(dispatcher):
     sent = dispatcher.dispatch("price_change", sample_recipient("fi", "FI"), sample_data("price_change"), now=NOW)
-    held = dispatcher.dispatch("marketing", {**sample_recipient("fi", "FI"), "marketing_blocked": True},
-                               sample_data("marketing"), now=NOW)
+    held = dispatcher.dispatch(
+        "marketing", {**sample_recipient("fi", "FI"), "marketing_blocked": True}, sample_data("marketing"), now=NOW
+    )
     for receipt in (sent, held):
         row = dispatcher.store.message(receipt.message_id)
         assert row["reasons"] == receipt.reasons
@@ -24,25 +25,39 @@ def test_every_decision_is_stored_with_reasons_basis_and_rules_version(dispatche
 
 
 def test_the_ledger_is_merged_with_the_mapping_and_the_newest_entry_wins(dispatcher):
-    person = {**sample_recipient("fi", "FI"), "status": "prospect", "data_verified_on": "2026-12-01",
-              "consents": [{"purpose": "marketing", "channel": "email", "granted": True, "at": "2026-06-01"}]}
+    person = {
+        **sample_recipient("fi", "FI"),
+        "status": "prospect",
+        "data_verified_on": "2026-12-01",
+        "consents": [{"purpose": "marketing", "channel": "email", "granted": True, "at": "2026-06-01"}],
+    }
     data = sample_data("marketing")
     assert dispatcher.decide("marketing", person, data, now=NOW).legal_basis == "consent"
-    dispatcher.consents.record(person["id"], "marketing", False, channel="email", at="2026-09-01",
-                               source="unsubscribe_link")
+    dispatcher.consents.record(
+        person["id"], "marketing", False, channel="email", at="2026-09-01", source="unsubscribe_link"
+    )
     assert dispatcher.decide("marketing", person, data, now=NOW).reasons == ["opted_out"]
-    newer = {**person, "consents": person["consents"] + [
-        {"purpose": "marketing", "channel": "email", "granted": True, "at": "2026-10-01", "source": "web_form"}]}
+    newer = {
+        **person,
+        "consents": person["consents"]
+        + [{"purpose": "marketing", "channel": "email", "granted": True, "at": "2026-10-01", "source": "web_form"}],
+    }
     assert dispatcher.decide("marketing", newer, data, now=NOW).allowed
 
 
 def test_frequency_caps_count_what_was_sent_across_channels_but_never_statutory(dispatcher):
-    person = {**sample_recipient("fi", "FI"), "consents": [
-        {"purpose": "marketing", "channel": "all", "granted": True, "at": "2026-01-01"}]}
+    person = {
+        **sample_recipient("fi", "FI"),
+        "consents": [{"purpose": "marketing", "channel": "all", "granted": True, "at": "2026-01-01"}],
+    }
     data = dispatcher.validate_data("marketing", sample_data("marketing"))
     for days_ago, channel in ((300, "email"), (200, "sms"), (100, "email"), (10, "sms")):
-        receipt = dispatcher.dispatch("marketing", {**person, "preferred_channels": {"marketing": channel}}, data,
-                                      now=NOW - timedelta(days=days_ago))
+        receipt = dispatcher.dispatch(
+            "marketing",
+            {**person, "preferred_channels": {"marketing": channel}},
+            data,
+            now=NOW - timedelta(days=days_ago),
+        )
         assert receipt.status == "queued", (days_ago, receipt.reasons)
     for _ in range(3):
         dispatcher.dispatch("price_change", person, sample_data("price_change"), now=NOW)
@@ -53,8 +68,13 @@ def test_frequency_caps_count_what_was_sent_across_channels_but_never_statutory(
 
 
 def test_purge_removes_expired_prospects_but_keeps_statutory_records_and_objections(dispatcher):
-    prospect = {**sample_recipient("fi", "FI"), "id": "P-1", "status": "prospect", "data_verified_on": "2026-01-05",
-                "consents": [{"purpose": "marketing", "channel": "email", "granted": True, "at": "2026-01-05"}]}
+    prospect = {
+        **sample_recipient("fi", "FI"),
+        "id": "P-1",
+        "status": "prospect",
+        "data_verified_on": "2026-01-05",
+        "consents": [{"purpose": "marketing", "channel": "email", "granted": True, "at": "2026-01-05"}],
+    }
     customer = {**sample_recipient("fi", "FI"), "id": "C-1"}
     early = datetime(2026, 2, 1, 10, tzinfo=UTC)
     dispatcher.dispatch("marketing", prospect, sample_data("marketing"), now=early)

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from outbox_readers import json_lines
 
 from dispatch.cli import cli
 from dispatch.samples import sample_data, sample_recipient
-from outbox_readers import json_lines
 
 BIN = Path(sys.executable).parent / "dispatch"
 
@@ -92,8 +92,24 @@ def test_templates_check_fails_on_a_missing_file(tmp_path):
 
 
 def test_consents_record_and_show(tmp_path):
-    assert run("consents", "record", "C-1", "marketing", "grant", "--channel", "email", "--source", "web_form",
-               "--at", "2026-01-02", "--wording", "v3").exit_code == 0
+    assert (
+        run(
+            "consents",
+            "record",
+            "C-1",
+            "marketing",
+            "grant",
+            "--channel",
+            "email",
+            "--source",
+            "web_form",
+            "--at",
+            "2026-01-02",
+            "--wording",
+            "v3",
+        ).exit_code
+        == 0
+    )
     assert run("consents", "record", "C-1", "marketing", "withdraw", "--source", "sms_stop").exit_code == 0
     shown = run("consents", "show", "C-1")
     assert shown.exit_code == 0
@@ -115,14 +131,34 @@ def test_campaign_from_csv_resumes_without_sending_twice(tmp_path):
     rows.append("C-31,FI,fi,active,not-an-email,,,,")
     (tmp_path / "people.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     data = write_json(tmp_path / "d.json", sample_data("price_change"))
-    first = run("campaign", "price_change", "--recipients", str(tmp_path / "people.csv"), "--data", data,
-                "--id", "pc-test", "--json")
+    first = run(
+        "campaign",
+        "price_change",
+        "--recipients",
+        str(tmp_path / "people.csv"),
+        "--data",
+        data,
+        "--id",
+        "pc-test",
+        "--json",
+    )
     assert first.exit_code == 0, first.output
     summary = json.loads(first.output)
     assert (summary["queued"], summary["invalid"], summary["duplicates"]) == (30, 1, 0)
     assert "line 32" in summary["errors"][0] and "not-an-email" in summary["errors"][0]
-    second = json.loads(run("campaign", "price_change", "--recipients", str(tmp_path / "people.csv"), "--data",
-                            data, "--id", "pc-test", "--json").output)
+    second = json.loads(
+        run(
+            "campaign",
+            "price_change",
+            "--recipients",
+            str(tmp_path / "people.csv"),
+            "--data",
+            data,
+            "--id",
+            "pc-test",
+            "--json",
+        ).output
+    )
     assert (second["queued"], second["duplicates"]) == (0, 30)
     assert len(list((tmp_path / "outbox" / "email").glob("*.eml"))) == 30
 
@@ -155,8 +191,9 @@ def test_history_show_export_and_queue_status(tmp_path):
 
 @pytest.mark.slow
 def test_demo_runs_end_to_end_as_a_new_user_would(tmp_path):
-    result = subprocess.run([str(BIN), "demo", "--customers", "120"], capture_output=True, text=True,
-                            timeout=300, cwd=tmp_path)
+    result = subprocess.run(
+        [str(BIN), "demo", "--customers", "120"], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "Sent per channel and language" in out and "Suppressed, and why" in out

@@ -7,12 +7,12 @@ import subprocess
 from datetime import UTC, datetime
 
 import pytest
-
-from dispatch import Dispatcher
-from dispatch.samples import sample_data, sample_recipient
 from scale_helpers import start_worker, stop, wait_until, write_config
 from servers import RedisServer, free_port
 from smtp_sink import SmtpSink
+
+from dispatch import Dispatcher
+from dispatch.samples import sample_data, sample_recipient
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 NOW = datetime(2027, 1, 11, 9, 30, tzinfo=UTC)
@@ -41,13 +41,16 @@ def expected_ids(d: Dispatcher, prefix: str = "pc") -> dict[str, str]:
 
 
 def test_sigkill_of_a_worker_mid_campaign_loses_nothing_and_doubles_at_most_what_was_in_flight(
-        tmp_path, redis_url, postgres_url):
+    tmp_path, redis_url, postgres_url
+):
     sink = SmtpSink().start()
     try:
         config = smtp_config(tmp_path, postgres_url, redis_url, sink.port)
         with Dispatcher.from_config(config) as d:
-            assert d.campaign("price_change", people(2000), sample_data("price_change"), campaign_id="pc",
-                              now=NOW).queued == 2000
+            assert (
+                d.campaign("price_change", people(2000), sample_data("price_change"), campaign_id="pc", now=NOW).queued
+                == 2000
+            )
         first = start_worker(config, processes=2, threads=4, log=tmp_path / "w1.log")
         try:
             wait_until(lambda: len(sink.recorder.message_ids) >= 400, 120, interval=0.05, what="400 emails")
@@ -60,8 +63,11 @@ def test_sigkill_of_a_worker_mid_campaign_loses_nothing_and_doubles_at_most_what
             with Dispatcher.from_config(config) as d:
                 wait_until(lambda: d.store.status_counts().get("delivered") == 2000, 240, what="2000 deliveries")
                 expected = expected_ids(d)
-                flagged = {row_id for row_id in expected.values() if d.store.message(row_id, content=False)[
-                    "possible_duplicate"]}
+                flagged = {
+                    row_id
+                    for row_id in expected.values()
+                    if d.store.message(row_id, content=False)["possible_duplicate"]
+                }
         finally:
             stop(second)
         counts = sink.recorder.counts()
@@ -82,17 +88,20 @@ def test_a_redis_restart_without_persistence_mid_campaign_loses_nothing(tmp_path
     sink = SmtpSink().start()
     worker = None
     try:
-        subprocess.run(["redis-cli", "-p", str(redis.port), "config", "set", "appendonly", "no"],
-                       capture_output=True, check=False)
+        subprocess.run(
+            ["redis-cli", "-p", str(redis.port), "config", "set", "appendonly", "no"], capture_output=True, check=False
+        )
         config = smtp_config(tmp_path, postgres_url, redis.url, sink.port)
         worker = start_worker(config, processes=1, threads=4, log=tmp_path / "w.log")
         with Dispatcher.from_config(config) as d:
-            first = d.campaign("price_change", people(1000)[:500], sample_data("price_change"), campaign_id="pc",
-                               now=NOW)
+            first = d.campaign(
+                "price_change", people(1000)[:500], sample_data("price_change"), campaign_id="pc", now=NOW
+            )
             redis.stop()  # the queue, and whatever was on it, is gone
             redis.start()
-            second = d.campaign("price_change", people(1000)[500:], sample_data("price_change"),
-                                campaign_id="pc", now=NOW)
+            second = d.campaign(
+                "price_change", people(1000)[500:], sample_data("price_change"), campaign_id="pc", now=NOW
+            )
             assert first.queued + second.queued == 1000
             wait_until(lambda: d.store.status_counts().get("delivered") == 1000, 240, what="1000 deliveries")
             expected = expected_ids(d)
@@ -111,8 +120,11 @@ def test_smtp_down_for_a_while_then_everything_is_delivered(tmp_path, redis_url,
     try:
         with Dispatcher.from_config(config) as d:
             d.campaign("price_change", people(300), sample_data("price_change"), campaign_id="pc", now=NOW)
-            wait_until(lambda: any(a for a in d.store.attempts_for([m["id"] for m in d.store.messages_for("C-0")])
-                                   .values()), 60, what="a failed first attempt")
+            wait_until(
+                lambda: any(a for a in d.store.attempts_for([m["id"] for m in d.store.messages_for("C-0")]).values()),
+                60,
+                what="a failed first attempt",
+            )
             assert d.store.status_counts().get("delivered", 0) == 0
             sink.start()
             wait_until(lambda: d.store.status_counts().get("delivered") == 300, 240, what="300 deliveries")

@@ -61,15 +61,20 @@ def pigeon_dispatcher(make_dispatcher, tmp_path: Path):
     return make_dispatcher(
         {
             "templates": {"paths": [str(tmp_path / "tpl")]},
-            "message_types": {"notice": {"category": "statutory", "fields": {"day": "date"},
-                                         "channels": ["pigeon", "letter"]}},
+            "message_types": {
+                "notice": {"category": "statutory", "fields": {"day": "date"}, "channels": ["pigeon", "letter"]}
+            },
         },
         plugins=[Observer()],
     )
 
 
-PERSON = {"id": "C-7", "country": "FI", "email": "a@example.fi",
-          "address": {"name": "Aino Virtanen", "street": "Koulukatu 1", "postal_code": "90100", "city": "Oulu"}}
+PERSON = {
+    "id": "C-7",
+    "country": "FI",
+    "email": "a@example.fi",
+    "address": {"name": "Aino Virtanen", "street": "Koulukatu 1", "postal_code": "90100", "city": "Oulu"},
+}
 
 
 def test_a_transient_failure_is_retried_until_delivered(pigeon_dispatcher):
@@ -114,7 +119,8 @@ def test_a_provider_opt_out_is_recorded_in_the_consent_ledger(pigeon_dispatcher)
     assert pigeon_dispatcher.join(30)
     entries = pigeon_dispatcher.consents.history("C-7")
     assert [(e["purpose"], e["channel"], e["granted"], e["source"]) for e in entries] == [
-        ("marketing", "pigeon", False, "provider")]
+        ("marketing", "pigeon", False, "provider")
+    ]
     assert receipt.message_id in entries[0]["evidence"]
 
 
@@ -136,9 +142,12 @@ def test_what_was_not_delivered_before_exit_goes_out_on_the_next_run(make_dispat
     d.close()
     assert Pigeon.delivered == []
     again = make_dispatcher(
-        {"templates": {"paths": [str(tmp_path / "tpl")]},
-         "message_types": {"notice": {"category": "statutory", "fields": {"day": "date"},
-                                      "channels": ["pigeon", "letter"]}}},
+        {
+            "templates": {"paths": [str(tmp_path / "tpl")]},
+            "message_types": {
+                "notice": {"category": "statutory", "fields": {"day": "date"}, "channels": ["pigeon", "letter"]}
+            },
+        },
         plugins=[Observer()],
     )
     again.store  # opening the store relays what is left  # noqa: B018

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from outbox_readers import email_parts, json_lines, pdf_text, read_eml
 
 import dispatch
 from dispatch.errors import (
@@ -18,12 +19,17 @@ from dispatch.errors import (
 from dispatch.samples import sample_data, sample_recipient
 from dispatch.segments import count_segments
 
-from outbox_readers import email_parts, json_lines, pdf_text, read_eml
-
 NOW = datetime(2027, 1, 11, 9, 30, tzinfo=UTC)  # a Monday, inside calling hours everywhere
 CASES = [("fi", "FI"), ("sv", "FI"), ("sv", "SE"), ("en", "NO")]
-EMAIL_TYPES = ["contract_confirmation", "price_change", "terms_change", "renewal_offer", "newsletter",
-               "marketing", "survey"]
+EMAIL_TYPES = [
+    "contract_confirmation",
+    "price_change",
+    "terms_change",
+    "renewal_offer",
+    "newsletter",
+    "marketing",
+    "survey",
+]
 
 
 def person(language, country, **extra):
@@ -33,11 +39,13 @@ def person(language, country, **extra):
 @pytest.mark.parametrize("message_type", EMAIL_TYPES)
 @pytest.mark.parametrize(("language", "country"), CASES)
 def test_every_type_goes_out_by_email_in_every_language(dispatcher, tmp_path, message_type, language, country):
-    receipt = dispatcher.dispatch(message_type, person(language, country), sample_data(message_type, country),
-                                  now=NOW)
+    receipt = dispatcher.dispatch(message_type, person(language, country), sample_data(message_type, country), now=NOW)
     assert receipt.status == "queued", receipt.reasons
     assert (receipt.channel, receipt.language, receipt.queue) == (
-        "email", language, "email" if receipt.category == "statutory" else "email.bulk")
+        "email",
+        language,
+        "email" if receipt.category == "statutory" else "email.bulk",
+    )
     assert dispatcher.join(60)
     message = read_eml(tmp_path / "outbox" / "email" / f"{receipt.message_id}.eml")
     assert message["Content-Language"] == language
@@ -76,7 +84,9 @@ def test_a_price_notice_by_sms_counts_the_euro_sign_twice(dispatcher, tmp_path):
     assert "€" in line["body"] and "8,90 c/kWh" in line["body"]
     expected = count_segments(line["body"])
     assert expected.encoding == "GSM-7"
-    assert line["units"] == len(line["body"]) + line["body"].count("€") + sum(line["body"].count(c) for c in "[]{}|^~\\")
+    assert line["units"] == len(line["body"]) + line["body"].count("€") + sum(
+        line["body"].count(c) for c in "[]{}|^~\\"
+    )
     assert (line["segments"], line["encoding"]) == (expected.segments, "GSM-7")
     assert dispatcher.store.message(receipt.message_id)["meta"]["segments"] == expected.segments
 
@@ -150,15 +160,26 @@ def test_decide_is_pure(dispatcher, tmp_path):
     [
         ("price_chnage", {"id": "1", "country": "FI"}, {}, UnknownMessageType, "unknown message type 'price_chnage'"),
         ("price_change", {"id": "1", "country": "FI"}, {"reason": "x"}, InvalidData, "effective_on is missing"),
-        ("price_change", {"id": "1", "country": "FI", "phone": "0401"}, sample_data("price_change"),
-         InvalidRecipient, "phone '0401'"),
-        ("price_change", {"id": "1", "country": "FI", "language": "de"}, sample_data("price_change"),
-         UnsupportedLanguage, "language 'de' is not supported"),
+        (
+            "price_change",
+            {"id": "1", "country": "FI", "phone": "0401"},
+            sample_data("price_change"),
+            InvalidRecipient,
+            "phone '0401'",
+        ),
+        (
+            "price_change",
+            {"id": "1", "country": "FI", "language": "de"},
+            sample_data("price_change"),
+            UnsupportedLanguage,
+            "language 'de' is not supported",
+        ),
         ("price_change", {"id": "1", "country": "FI", "language": "de"}, {}, InputError, "effective_on is missing"),
     ],
 )
-def test_bad_input_names_the_problem_and_writes_nothing(dispatcher, tmp_path, message_type, recipient, data,
-                                                        error, text):
+def test_bad_input_names_the_problem_and_writes_nothing(
+    dispatcher, tmp_path, message_type, recipient, data, error, text
+):
     with pytest.raises(error, match=text):
         dispatcher.dispatch(message_type, recipient, data, now=NOW)
     assert dispatcher.store.status_counts() == {}
@@ -170,7 +191,7 @@ def test_a_broken_template_raises_and_writes_nothing(make_dispatcher, tmp_path):
     broken.mkdir(parents=True)
     (broken / "email.txt").write_text("{{ effective_on | date }} {{ no_such_variable }}", encoding="utf-8")
     d = make_dispatcher({"templates": {"paths": [str(tmp_path / "custom")]}})
-    with pytest.raises(TemplateError, match="fi/price_change/email.txt: 'no_such_variable' is undefined"):
+    with pytest.raises(TemplateError, match=r"fi/price_change/email\.txt: 'no_such_variable' is undefined"):
         d.dispatch("price_change", person("fi", "FI"), sample_data("price_change"), now=NOW)
     assert d.store.status_counts() == {}
     assert not (tmp_path / "outbox").exists()

@@ -25,16 +25,26 @@ def test_the_seven_types_of_spec_section_2():
     }
     assert TYPES["price_change"].required == ("effective_on", "reason", "price_elements")
     assert TYPES["marketing"].required == (
-        "campaign", "product", "duration", "offer_ends_on", "after_offer", "price_elements")
+        "campaign",
+        "product",
+        "duration",
+        "offer_ends_on",
+        "after_offer",
+        "price_elements",
+    )
     assert set(TYPES["contract_confirmation"].channels) == {"email", "letter"}
 
 
 def test_valid_data_is_parsed_into_dates_and_decimals():
-    data = validate_data(TYPES["price_change"], {
-        "effective_on": "2027-05-01", "reason": "costs rose",
-        "price_elements": [{"name": "Energia", "unit": "c/kWh", "old": "7.49", "new": "8.90"}],
-        "extra_field": "kept",
-    })
+    data = validate_data(
+        TYPES["price_change"],
+        {
+            "effective_on": "2027-05-01",
+            "reason": "costs rose",
+            "price_elements": [{"name": "Energia", "unit": "c/kWh", "old": "7.49", "new": "8.90"}],
+            "extra_field": "kept",
+        },
+    )
     assert data["effective_on"] == date(2027, 5, 1)
     element = data["price_elements"][0]
     assert (element.old, element.new, element.unit) == (Decimal("7.49"), Decimal("8.90"), "c/kWh")
@@ -43,10 +53,16 @@ def test_valid_data_is_parsed_into_dates_and_decimals():
 
 def test_all_missing_and_malformed_fields_are_named_at_once():
     with pytest.raises(InvalidData) as caught:
-        validate_data(TYPES["price_change"], {
-            "effective_on": "1.5.2027",
-            "price_elements": [{"name": "Energia", "unit": "c/kWh", "new": 8.9}, {"name": "Perusmaksu", "new": "3,90"}],
-        })
+        validate_data(
+            TYPES["price_change"],
+            {
+                "effective_on": "1.5.2027",
+                "price_elements": [
+                    {"name": "Energia", "unit": "c/kWh", "new": 8.9},
+                    {"name": "Perusmaksu", "new": "3,90"},
+                ],
+            },
+        )
     problems = caught.value.problems
     assert "effective_on '1.5.2027' is not a date (use YYYY-MM-DD)" in problems
     assert any(p.startswith("reason is missing") for p in problems)
@@ -58,10 +74,14 @@ def test_all_missing_and_malformed_fields_are_named_at_once():
 
 
 def test_localized_texts_resolve_along_the_language_chain():
-    data = validate_data(TYPES["terms_change"], {
-        "effective_on": "2027-06-01", "reason": {"fi": "laki muuttuu", "en": "the law changes"},
-        "changes": [{"fi": "A", "sv": "B"}, "plain"],
-    })
+    data = validate_data(
+        TYPES["terms_change"],
+        {
+            "effective_on": "2027-06-01",
+            "reason": {"fi": "laki muuttuu", "en": "the law changes"},
+            "changes": [{"fi": "A", "sv": "B"}, "plain"],
+        },
+    )
     assert data.localized(("sv", "en"))["reason"] == "the law changes"
     assert data.localized(("sv", "en"))["changes"] == ["B", "plain"]
     assert data.localized(("fi",))["reason"] == "laki muuttuu"
@@ -70,8 +90,13 @@ def test_localized_texts_resolve_along_the_language_chain():
 
 
 def test_duration_accepts_months_and_iso_durations():
-    base = {"campaign": "c", "product": "p", "offer_ends_on": "2027-01-31", "after_offer": "normal prices",
-            "price_elements": [{"name": "E", "unit": "c/kWh", "new": "5.00"}]}
+    base = {
+        "campaign": "c",
+        "product": "p",
+        "offer_ends_on": "2027-01-31",
+        "after_offer": "normal prices",
+        "price_elements": [{"name": "E", "unit": "c/kWh", "new": "5.00"}],
+    }
     assert validate_data(TYPES["marketing"], {**base, "duration": "P24M"})["duration"] == 24
     assert validate_data(TYPES["marketing"], {**base, "duration": 12})["duration"] == 12
     with pytest.raises(InvalidData, match="duration 'two years'"):
@@ -85,7 +110,7 @@ def test_survey_url_must_be_http():
 
 def test_registry_names_the_known_types_and_refuses_duplicates():
     registry = MessageTypeRegistry(BUILTIN_TYPES)
-    with pytest.raises(UnknownMessageType, match="unknown message type 'price_chnage'.*price_change"):
+    with pytest.raises(UnknownMessageType, match=r"unknown message type 'price_chnage'.*price_change"):
         registry.get("price_chnage")
     with pytest.raises(PluginError, match="registered twice"):
         registry.register(TYPES["survey"])

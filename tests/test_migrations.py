@@ -20,7 +20,8 @@ def assert_matches_code(url: str) -> None:
         differences = compare_metadata(MigrationContext.configure(conn), metadata)
     assert differences == [], differences
     assert {"messages", "variants", "consents", "registers", "register_entries", "recipients"} <= set(
-        inspect(engine).get_table_names())
+        inspect(engine).get_table_names()
+    )
     engine.dispose()
 
 

@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from outbox_readers import json_lines
 
 from dispatch import hookimpl, hookspecs
 from dispatch.checks import check_templates
 from dispatch.errors import PluginError
 from dispatch.plugins import get_plugin_manager, plugin_info
-from outbox_readers import json_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "dispatch_push"
@@ -105,14 +105,17 @@ def installed_example(tmp_path, monkeypatch):
     sys.modules.pop("dispatch_push", None)
 
 
-def test_the_example_plugin_is_found_through_its_entry_point_and_delivers(installed_example, make_dispatcher,
-                                                                          tmp_path):
+def test_the_example_plugin_is_found_through_its_entry_point_and_delivers(installed_example, make_dispatcher, tmp_path):
     d = make_dispatcher()
     assert "push" in d.channels and "outage_notice" in d.types
     info = {p["name"]: p for p in plugin_info(d.pm)}
     assert info["push"]["version"] == "0.1.0" and not info["push"]["builtin"]
-    receipt = d.dispatch("outage_notice", {"id": "C-5", "country": "FI"},
-                         {"area": "Kallio", "outage_on": "2027-02-03", "hours": "9-12"}, now=NOW)
+    receipt = d.dispatch(
+        "outage_notice",
+        {"id": "C-5", "country": "FI"},
+        {"area": "Kallio", "outage_on": "2027-02-03", "hours": "9-12"},
+        now=NOW,
+    )
     assert (receipt.channel, receipt.status, receipt.category) == ("push", "queued", "service")
     assert d.join(30)
     [line] = json_lines(tmp_path / "outbox" / "push" / "push.jsonl")
@@ -138,8 +141,11 @@ def test_message_types_from_a_plugin_hook(make_dispatcher):
     class Types:
         @hookimpl
         def dispatch_message_types(self, register):
-            register(MessageType("meter_reading", "service", (FieldSpec("read_by", "date"),), ("email",),
-                                 ("email",), "contract"))
+            register(
+                MessageType(
+                    "meter_reading", "service", (FieldSpec("read_by", "date"),), ("email",), ("email",), "contract"
+                )
+            )
 
     d = make_dispatcher(plugins=[Types()])
     assert d.message_type("meter_reading").category == "service"

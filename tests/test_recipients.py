@@ -32,10 +32,20 @@ def test_language_defaults_by_country():
 
 
 def test_dates_emails_and_address_are_parsed():
-    person = parse_recipient({
-        "id": "C-1", "country": "SE", "birth_date": "1990-05-01", "email": "Karin@Example.SE",
-        "address": {"name": "Karin  Andersson", "street": "Storgatan 5", "postal_code": "114 51", "city": "Stockholm"},
-    })
+    person = parse_recipient(
+        {
+            "id": "C-1",
+            "country": "SE",
+            "birth_date": "1990-05-01",
+            "email": "Karin@Example.SE",
+            "address": {
+                "name": "Karin  Andersson",
+                "street": "Storgatan 5",
+                "postal_code": "114 51",
+                "city": "Stockholm",
+            },
+        }
+    )
     assert person.birth_date == date(1990, 5, 1)
     assert person.email == "Karin@example.se"  # the domain is normalised, the local part kept
     assert person.address.postal_code == "11451"
@@ -45,14 +55,27 @@ def test_dates_emails_and_address_are_parsed():
 
 def test_every_problem_is_named_at_once():
     with pytest.raises(InvalidRecipient) as caught:
-        parse_recipient({
-            "id": "C-9", "country": "FI", "phone": "12345", "email": "not-an-email",
-            "birth_date": "31.12.1990", "status": "customer", "kind": "company",
-            "address": {"name": "A", "street": "", "postal_code": "1", "city": "X"},
-        })
+        parse_recipient(
+            {
+                "id": "C-9",
+                "country": "FI",
+                "phone": "12345",
+                "email": "not-an-email",
+                "birth_date": "31.12.1990",
+                "status": "customer",
+                "kind": "company",
+                "address": {"name": "A", "street": "", "postal_code": "1", "city": "X"},
+            }
+        )
     message = str(caught.value)
-    for fragment in ("phone '12345'", "email 'not-an-email'", "birth_date", "status 'customer'",
-                     "kind 'company'", "address is missing street"):
+    for fragment in (
+        "phone '12345'",
+        "email 'not-an-email'",
+        "birth_date",
+        "status 'customer'",
+        "kind 'company'",
+        "address is missing street",
+    ):
         assert fragment in message
     assert len(caught.value.problems) == 6
     assert message.startswith("recipient 'C-9' is invalid:")
@@ -73,22 +96,28 @@ def test_postal_codes_are_checked_per_country():
 
 
 def test_consents_are_parsed_and_checked():
-    person = parse_recipient({"id": "1", "country": "FI", "consents": [
-        {"purpose": "marketing", "channel": "email", "granted": True, "at": "2026-01-01"},
-        {"purpose": "marketing", "granted": False, "at": "2026-02-01T10:00:00+02:00", "source": "web_form"},
-    ]})
+    person = parse_recipient(
+        {
+            "id": "1",
+            "country": "FI",
+            "consents": [
+                {"purpose": "marketing", "channel": "email", "granted": True, "at": "2026-01-01"},
+                {"purpose": "marketing", "granted": False, "at": "2026-02-01T10:00:00+02:00", "source": "web_form"},
+            ],
+        }
+    )
     assert [c.granted for c in person.consents] == [True, False]
     assert person.consents[1].channel == "all"
     assert person.consents[0].at.tzinfo is not None
     with pytest.raises(InvalidRecipient, match=r"consents\[0\]\.granted must be true or false"):
-        parse_recipient({"id": "1", "country": "FI", "consents": [{"purpose": "marketing", "granted": "yes",
-                                                                    "at": "2026-01-01"}]})
+        parse_recipient(
+            {"id": "1", "country": "FI", "consents": [{"purpose": "marketing", "granted": "yes", "at": "2026-01-01"}]}
+        )
 
 
 def test_preferred_channels_are_checked_against_known_channels():
     channels = {"email", "sms", "letter", "phone"}
-    person = parse_recipient({"id": "1", "country": "FI", "preferred_channels": {"default": "sms"}},
-                             channels=channels)
+    person = parse_recipient({"id": "1", "country": "FI", "preferred_channels": {"default": "sms"}}, channels=channels)
     assert person.preferred_channels == {"default": "sms"}
     with pytest.raises(InvalidRecipient, match="unknown channel 'fax'"):
         parse_recipient({"id": "1", "country": "FI", "preferred_channels": {"default": "fax"}}, channels=channels)

@@ -14,13 +14,19 @@ NOW = datetime(2027, 1, 11, 9, 30, tzinfo=UTC)
 
 
 def letter_person(language="fi", country="FI", **extra):
-    return {**sample_recipient(language, country), "email": None, "phone": None,
-            "preferred_channels": {"marketing": "letter"}, **extra}
+    return {
+        **sample_recipient(language, country),
+        "email": None,
+        "phone": None,
+        "preferred_channels": {"marketing": "letter"},
+        **extra,
+    }
 
 
 def test_an_asml_listed_address_gets_no_marketing_letter(dispatcher, tmp_path):
-    (tmp_path / "asml.csv").write_text("nimi;katuosoite;postinumero\nMATTI  MEIKÄLÄINEN;Mannerheimintie 12 b 7;00100\n",
-                                       encoding="utf-8")
+    (tmp_path / "asml.csv").write_text(
+        "nimi;katuosoite;postinumero\nMATTI  MEIKÄLÄINEN;Mannerheimintie 12 b 7;00100\n", encoding="utf-8"
+    )
     result = dispatcher.registers.import_file("asml", tmp_path / "asml.csv", now=NOW)
     assert result["entries"] == 1
     decision = dispatcher.decide("marketing", letter_person(), sample_data("marketing"), now=NOW)
@@ -37,18 +43,23 @@ def test_swedish_active_customers_are_exempt_but_prospects_are_not(dispatcher, t
     assert active.allowed
     prospect = letter_person("sv", "SE", status="prospect", data_verified_on="2026-12-01")
     assert dispatcher.decide("marketing", prospect, sample_data("marketing", "SE"), now=NOW).reasons == [
-        "do_not_contact"]
+        "do_not_contact"
+    ]
 
 
 def test_a_new_import_replaces_the_old_one_and_a_bad_file_changes_nothing(dispatcher, tmp_path):
     (tmp_path / "one.csv").write_text("phone\n040 123 4567\n", encoding="utf-8")
     (tmp_path / "two.csv").write_text("phone\n050 765 4321\n", encoding="utf-8")
     (tmp_path / "bad.csv").write_text("phone\n050 111 2222\nnot-a-number\n", encoding="utf-8")
-    phone_person = {**sample_recipient("fi", "FI"), "email": None, "preferred_channels": {"marketing": "phone"},
-                    "status": "prospect", "data_verified_on": "2026-12-01"}
+    phone_person = {
+        **sample_recipient("fi", "FI"),
+        "email": None,
+        "preferred_channels": {"marketing": "phone"},
+        "status": "prospect",
+        "data_verified_on": "2026-12-01",
+    }
     dispatcher.registers.import_file("asml", tmp_path / "one.csv", now=NOW)
-    assert dispatcher.decide("marketing", phone_person, sample_data("marketing"), now=NOW).reasons == [
-        "do_not_contact"]
+    assert dispatcher.decide("marketing", phone_person, sample_data("marketing"), now=NOW).reasons == ["do_not_contact"]
     dispatcher.registers.import_file("asml", tmp_path / "two.csv", now=NOW)
     assert dispatcher.decide("marketing", phone_person, sample_data("marketing"), now=NOW).allowed
     with pytest.raises(RegisterError, match="line 3: phone 'not-a-number' cannot be parsed"):
@@ -61,15 +72,24 @@ def test_a_new_import_replaces_the_old_one_and_a_bad_file_changes_nothing(dispat
 
 def test_register_age_is_reported_and_a_stale_register_is_logged_on_use(dispatcher, tmp_path, caplog):
     (tmp_path / "res.csv").write_text("telefonnummer\n412 34 567\n", encoding="utf-8")
-    dispatcher.registers.import_file("reservasjonsregisteret", tmp_path / "res.csv",
-                                     file_date=datetime(2026, 11, 1, tzinfo=UTC), now=NOW)
+    dispatcher.registers.import_file(
+        "reservasjonsregisteret", tmp_path / "res.csv", file_date=datetime(2026, 11, 1, tzinfo=UTC), now=NOW
+    )
     [status] = [s for s in dispatcher.registers.status(NOW) if s["name"] == "reservasjonsregisteret"]
     assert status["stale"] is True and status["age_days"] == 71 and status["refresh_days"] == 31
-    fresh = [s for s in dispatcher.registers.status(datetime(2026, 11, 20, tzinfo=UTC))
-             if s["name"] == "reservasjonsregisteret"]
+    fresh = [
+        s
+        for s in dispatcher.registers.status(datetime(2026, 11, 20, tzinfo=UTC))
+        if s["name"] == "reservasjonsregisteret"
+    ]
     assert fresh[0]["stale"] is False
-    person = {**sample_recipient("en", "NO"), "email": None, "status": "former", "last_invoice_paid_on": "2026-01-01",
-              "preferred_channels": {"marketing": "phone"}}
+    person = {
+        **sample_recipient("en", "NO"),
+        "email": None,
+        "status": "former",
+        "last_invoice_paid_on": "2026-01-01",
+        "preferred_channels": {"marketing": "phone"},
+    }
     with caplog.at_level(logging.WARNING, logger="dispatch.registers"):
         decision = dispatcher.decide("marketing", person, sample_data("marketing", "NO"), now=NOW)
     assert decision.reasons == ["do_not_contact"]

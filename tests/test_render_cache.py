@@ -15,8 +15,14 @@ from dispatch.samples import sample_data, sample_recipient
 NOW = datetime(2027, 1, 11, 9, 30, tzinfo=UTC)
 ODD_PEOPLE = [
     {},
-    {"address": {"name": "Åsa O'Brien <b>&\"x\"</b>", "street": "Tie 1 & 2", "postal_code": "POSTAL",
-                 "city": "Helsinki"}},
+    {
+        "address": {
+            "name": 'Åsa O\'Brien <b>&"x"</b>',
+            "street": "Tie 1 & 2",
+            "postal_code": "POSTAL",
+            "city": "Helsinki",
+        }
+    },
     {"address": None, "kind": "business"},
     {"email": "first.last+tag@example.fi", "status": "former", "last_invoice_paid_on": "2020-01-01"},
 ]
@@ -61,36 +67,52 @@ def test_every_shipped_template_renders_the_same_from_the_cache(dispatcher):
 def test_the_cache_is_actually_used_and_fills_in_each_person(dispatcher):
     data = dispatcher.validate_data("price_change", sample_data("price_change"))
     first = dispatcher.dispatch("price_change", {**sample_recipient("fi", "FI"), "id": "A"}, data, now=NOW)
-    second = dispatcher.dispatch("price_change", {**sample_recipient("fi", "FI"), "id": "B", "address": {
-        "name": "Liisa <Laine>", "street": "Katu 2", "postal_code": "00100", "city": "Helsinki"}}, data, now=NOW)
+    second = dispatcher.dispatch(
+        "price_change",
+        {
+            **sample_recipient("fi", "FI"),
+            "id": "B",
+            "address": {"name": "Liisa <Laine>", "street": "Katu 2", "postal_code": "00100", "city": "Helsinki"},
+        },
+        data,
+        now=NOW,
+    )
     assert len(data.render_cache) == 1  # one variant: the two people differ only in per-person text
     texts = [dispatcher.store.message(r.message_id)["content"]["parts"] for r in (first, second)]
     assert "Hei Matti Meikäläinen" in texts[0]["text"]
     assert "Hei Liisa <Laine>" in texts[1]["text"] and "Liisa &lt;Laine&gt;" in texts[1]["html"]
 
 
-@pytest.mark.parametrize("expression", [
-    "{{ recipient.name | upper }}",
-    "{{ recipient.name | replace('ä', 'a') }}",
-    "{{ recipient.name | length }}",
-    "{% if recipient.name == 'Matti Meikäläinen' %}VIP{% endif %}",
-    "{{ recipient.name[:3] }}",
-    "{{ ('Hei ' ~ recipient.name) | title }}",
-    "{{ '%s!' % recipient.name }}",
-    "{{ recipient.name.split()[0] }}",
-])
-def test_a_template_that_transforms_a_persons_text_falls_back_to_plain_rendering(make_dispatcher, tmp_path,
-                                                                                 expression):
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "{{ recipient.name | upper }}",
+        "{{ recipient.name | replace('ä', 'a') }}",
+        "{{ recipient.name | length }}",
+        "{% if recipient.name == 'Matti Meikäläinen' %}VIP{% endif %}",
+        "{{ recipient.name[:3] }}",
+        "{{ ('Hei ' ~ recipient.name) | title }}",
+        "{{ '%s!' % recipient.name }}",
+        "{{ recipient.name.split()[0] }}",
+    ],
+)
+def test_a_template_that_transforms_a_persons_text_falls_back_to_plain_rendering(make_dispatcher, tmp_path, expression):
     folder = tmp_path / "tpl" / "fi" / "survey"
     folder.mkdir(parents=True)
     (folder / "sms.txt").write_text(expression + " {{ survey_url }} {{ message.unsubscribe_url }}")
     d = make_dispatcher({"templates": {"paths": [str(tmp_path / "tpl")]}})
-    people = [{**sample_recipient("fi", "FI"), "id": "A"},
-              {**sample_recipient("fi", "FI"), "id": "B", "address": {"name": "Ärjä Öljynen", "street": "Katu 2",
-                                                                       "postal_code": "00100", "city": "Oulu"}}]
+    people = [
+        {**sample_recipient("fi", "FI"), "id": "A"},
+        {
+            **sample_recipient("fi", "FI"),
+            "id": "B",
+            "address": {"name": "Ärjä Öljynen", "street": "Katu 2", "postal_code": "00100", "city": "Oulu"},
+        },
+    ]
     for person in people:
-        cached, plain = render_both(d, "survey", {**person, "preferred_channels": {"survey": "sms"}},
-                                    sample_data("survey"), "sms", "fi")
+        cached, plain = render_both(
+            d, "survey", {**person, "preferred_channels": {"survey": "sms"}}, sample_data("survey"), "sms", "fi"
+        )
         assert cached == plain
 
 
@@ -99,16 +121,30 @@ def test_a_refused_template_is_not_tried_from_the_cache_again(make_dispatcher, t
     folder.mkdir(parents=True)
     (folder / "sms.txt").write_text("{{ recipient.name | upper }} {{ survey_url }} {{ message.unsubscribe_url }}")
     d = make_dispatcher({"templates": {"paths": [str(tmp_path / "tpl")]}})
-    cached, plain = render_both(d, "survey", {**sample_recipient("fi", "FI"), "preferred_channels": {"survey": "sms"}},
-                                sample_data("survey"), "sms", "fi")
+    cached, plain = render_both(
+        d,
+        "survey",
+        {**sample_recipient("fi", "FI"), "preferred_channels": {"survey": "sms"}},
+        sample_data("survey"),
+        "sms",
+        "fi",
+    )
     assert cached == plain and cached["text"].startswith("MATTI MEIKÄLÄINEN")
     assert ("fi", "survey/sms.txt") in d._variants.refused
 
 
 def test_placeholders_refuse_everything_but_printing():
     p = Placeholder("\ue000qa\ue001")
-    for attempt in (lambda: p.upper(), lambda: len(p), lambda: p == "x", lambda: str(p), lambda: p[0],
-                    lambda: f"{p}", lambda: "x" in p, lambda: p.encode()):
+    for attempt in (
+        lambda: p.upper(),
+        lambda: len(p),
+        lambda: p == "x",
+        lambda: str(p),
+        lambda: p[0],
+        lambda: f"{p}",
+        lambda: "x" in p,
+        lambda: p.encode(),
+    ):
         with pytest.raises(Uncacheable):
             attempt()
     assert isinstance("Hei " + p, Placeholder) and isinstance(p + "!", Placeholder)
@@ -129,7 +165,11 @@ def test_templates_using_plugin_filters_are_never_cached(make_dispatcher, tmp_pa
     d = make_dispatcher({"templates": {"paths": [str(tmp_path / "tpl")]}}, plugins=[Counter()])
     data = d.validate_data("survey", sample_data("survey"))
     for n in range(3):
-        d.dispatch("survey", {**sample_recipient("fi", "FI"), "id": f"P{n}", "preferred_channels": {"survey": "sms"}},
-                   data, now=NOW)
+        d.dispatch(
+            "survey",
+            {**sample_recipient("fi", "FI"), "id": f"P{n}", "preferred_channels": {"survey": "sms"}},
+            data,
+            now=NOW,
+        )
     assert [str(c) for c in calls] == ["P0", "P1", "P2"]  # the filter saw every real value
     assert Path(tmp_path).exists()

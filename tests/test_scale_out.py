@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from scale_helpers import start_worker, stop, wait_until, write_config
 
 from dispatch import Dispatcher
 from dispatch.samples import sample_data, sample_recipient
-from scale_helpers import start_worker, stop, wait_until, write_config
 
 pytestmark = pytest.mark.server
 NOW = datetime(2027, 1, 11, 9, 30, tzinfo=UTC)
@@ -39,8 +39,10 @@ def test_statutory_messages_overtake_a_marketing_backlog(tmp_path, redis_url, po
     config = write_config(tmp_path / "dispatch.toml", store=postgres_url, broker=redis_url, outbox=tmp_path / "out")
     with Dispatcher.from_config(config) as d:
         marketing = sample_data("marketing")
-        crowd = [{**p, "consents": [{"purpose": "marketing", "channel": "email", "granted": True, "at": "2026-01-01"}]}
-                 for p in people(300, "M")]
+        crowd = [
+            {**p, "consents": [{"purpose": "marketing", "channel": "email", "granted": True, "at": "2026-01-01"}]}
+            for p in people(300, "M")
+        ]
         d.campaign("marketing", crowd, marketing, campaign_id="spring", now=NOW)
         notices = d.campaign("price_change", people(5, "S"), sample_data("price_change"), campaign_id="pc", now=NOW)
         assert notices.queued == 5
@@ -49,7 +51,8 @@ def test_statutory_messages_overtake_a_marketing_backlog(tmp_path, redis_url, po
         with Dispatcher.from_config(config) as d:
             wait_until(lambda: d.store.status_counts().get("delivered") == 305, 120, what="305 deliveries")
             order = sorted(
-                (m["finished_at"], m["category"]) for rid in [f"M-{i}" for i in range(300)] + [f"S-{i}" for i in range(5)]
+                (m["finished_at"], m["category"])
+                for rid in [f"M-{i}" for i in range(300)] + [f"S-{i}" for i in range(5)]
                 for m in d.store.messages_for(rid)
             )
     finally:
@@ -71,8 +74,9 @@ def test_a_message_with_send_after_waits_on_the_broker_until_then(tmp_path, redi
             # broker really holds a delayed message, with a short delay so the test can wait for it.
             started = datetime.now(UTC)
             d.queues.enqueue(receipt.queue, receipt.message_id, delay_ms=3000)
-            wait_until(lambda: d.store.message(receipt.message_id)["status"] == "delivered", 60,
-                       what="the delayed call task")
+            wait_until(
+                lambda: d.store.message(receipt.message_id)["status"] == "delivered", 60, what="the delayed call task"
+            )
             finished = d.store.message(receipt.message_id)["finished_at"]
             assert (finished - started).total_seconds() >= 2.9
     finally:
@@ -84,8 +88,9 @@ def test_a_channel_rate_limit_is_shared_by_all_worker_processes(tmp_path, redis_
     config.write_text(config.read_text().replace("[links]", "rate_limits = { sms = 4 }\n[links]"))
     with Dispatcher.from_config(config) as d:
         texters = [{**p, "preferred_channels": {"price_change": "sms"}} for p in people(16, "T")]
-        assert d.campaign("price_change", texters, sample_data("price_change"), campaign_id="pc",
-                          now=NOW).by_channel_language == {("sms", "fi"): 16}
+        assert d.campaign(
+            "price_change", texters, sample_data("price_change"), campaign_id="pc", now=NOW
+        ).by_channel_language == {("sms", "fi"): 16}
     worker = start_worker(config, processes=2, threads=4)
     try:
         with Dispatcher.from_config(config) as d:
@@ -108,13 +113,30 @@ def test_a_campaign_over_two_processes_records_each_recipient_once_and_resumes(t
     from scale_helpers import BIN
 
     config = write_config(tmp_path / "dispatch.toml", store=postgres_url, broker=redis_url, outbox=tmp_path / "out")
-    lines = [json.dumps({**sample_recipient("fi", "FI"), "id": f"P-{i % 2500}", "email": f"p{i}@example.fi"})
-             for i in range(2600)]  # 100 ids appear twice, in different batches
+    lines = [
+        json.dumps({**sample_recipient("fi", "FI"), "id": f"P-{i % 2500}", "email": f"p{i}@example.fi"})
+        for i in range(2600)
+    ]  # 100 ids appear twice, in different batches
     (tmp_path / "people.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (tmp_path / "data.json").write_text(json.dumps(sample_data("price_change")), encoding="utf-8")
-    command = [str(BIN), "--config", str(config), "campaign", "price_change", "--recipients",
-               str(tmp_path / "people.jsonl"), "--data", str(tmp_path / "data.json"), "--id", "pc-par",
-               "--processes", "2", "--batch-size", "100", "--json"]
+    command = [
+        str(BIN),
+        "--config",
+        str(config),
+        "campaign",
+        "price_change",
+        "--recipients",
+        str(tmp_path / "people.jsonl"),
+        "--data",
+        str(tmp_path / "data.json"),
+        "--id",
+        "pc-par",
+        "--processes",
+        "2",
+        "--batch-size",
+        "100",
+        "--json",
+    ]
     first = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
     assert (first["total"], first["queued"], first["duplicates"]) == (2600, 2500, 100)
     again = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)

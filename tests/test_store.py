@@ -16,12 +16,31 @@ NOW = datetime(2027, 1, 11, 10, 0, tzinfo=UTC)
 
 def row(message_id: str, **extra):
     base = {
-        "id": message_id, "idempotency_key": None, "campaign_id": None, "recipient_id": "C-1", "country": "FI",
-        "message_type": "price_change", "category": "statutory", "channel": "email", "language": "fi",
-        "locale": "fi_FI", "status": "queued", "allowed": True, "reasons": [], "notes": {},
-        "legal_basis": "legal_obligation", "rules_version": "t", "requested_language": None, "decided_at": NOW,
-        "send_after": None, "deadline": None, "queue": "email", "address": "a@example.fi",
-        "content": {"parts": {"text": "hei"}}, "meta": None, "enqueued_at": None,
+        "id": message_id,
+        "idempotency_key": None,
+        "campaign_id": None,
+        "recipient_id": "C-1",
+        "country": "FI",
+        "message_type": "price_change",
+        "category": "statutory",
+        "channel": "email",
+        "language": "fi",
+        "locale": "fi_FI",
+        "status": "queued",
+        "allowed": True,
+        "reasons": [],
+        "notes": {},
+        "legal_basis": "legal_obligation",
+        "rules_version": "t",
+        "requested_language": None,
+        "decided_at": NOW,
+        "send_after": None,
+        "deadline": None,
+        "queue": "email",
+        "address": "a@example.fi",
+        "content": {"parts": {"text": "hei"}},
+        "meta": None,
+        "enqueued_at": None,
     }
     base.update(extra)
     return base
@@ -46,9 +65,14 @@ def test_messages_of_one_variant_share_its_text_and_are_rebuilt_exactly(dispatch
     from dispatch.samples import sample_data, sample_recipient
 
     data = dispatcher.validate_data("price_change", sample_data("price_change"))
-    people = [{**sample_recipient("fi", "FI"), "id": f"V-{n}", "address": {
-        "name": f"Asiakas <{n}> & Co", "street": "Katu 1", "postal_code": "00100", "city": "Helsinki"}}
-        for n in range(3)]
+    people = [
+        {
+            **sample_recipient("fi", "FI"),
+            "id": f"V-{n}",
+            "address": {"name": f"Asiakas <{n}> & Co", "street": "Katu 1", "postal_code": "00100", "city": "Helsinki"},
+        }
+        for n in range(3)
+    ]
     summary = dispatcher.campaign("price_change", people, data, now=NOW)
     assert summary.queued == 3
     from sqlalchemy import func, select
@@ -115,8 +139,9 @@ def test_relay_finds_never_enqueued_and_stuck_messages_but_not_fresh_or_future_o
     store.insert_message(row("DONE", status="delivered"))
     due = store.due_for_relay(NOW, stuck_after=timedelta(minutes=10), lease=timedelta(minutes=5))
     assert sorted(r["id"] for r in due) == ["NEVER", "STUCK"]
-    with_horizon = store.due_for_relay(NOW, stuck_after=timedelta(minutes=10), lease=timedelta(minutes=5),
-                                       horizon=timedelta(days=1))
+    with_horizon = store.due_for_relay(
+        NOW, stuck_after=timedelta(minutes=10), lease=timedelta(minutes=5), horizon=timedelta(days=1)
+    )
     assert "LATER" in {r["id"] for r in with_horizon}
 
 
@@ -132,8 +157,9 @@ def test_relay_releases_claims_of_dead_processes_and_marks_them(store):
     assert [r["id"] for r in due] == ["M1"]
     assert store.message("M1")["possible_duplicate"] is True
     assert store.message("M2")["status"] == "sending"
-    later = store.due_for_relay(NOW + timedelta(minutes=6), stuck_after=timedelta(minutes=10),
-                                lease=timedelta(minutes=5))
+    later = store.due_for_relay(
+        NOW + timedelta(minutes=6), stuck_after=timedelta(minutes=10), lease=timedelta(minutes=5)
+    )
     assert "M2" in [r["id"] for r in later]  # the lease ran out
 
 

@@ -10,11 +10,11 @@ import urllib.request
 from datetime import UTC, datetime
 
 import pytest
+from servers import IN_CI, free_port
 from werkzeug.serving import make_server
 
 from dispatch.samples import sample_data, sample_recipient
 from dispatch.web import WebApp
-from servers import IN_CI, free_port
 
 NOW = datetime(2027, 1, 11, 9, 30, tzinfo=UTC)
 TOKEN = "twilio-test-token"
@@ -35,8 +35,12 @@ def site(make_dispatcher, monkeypatch):
 
 
 def post(url: str, fields: dict[str, str], headers: dict[str, str] | None = None) -> tuple[int, str]:
-    request = urllib.request.Request(url, data=urllib.parse.urlencode(fields).encode(), method="POST",
-                                     headers={"Content-Type": "application/x-www-form-urlencoded", **(headers or {})})
+    request = urllib.request.Request(
+        url,
+        data=urllib.parse.urlencode(fields).encode(),
+        method="POST",
+        headers={"Content-Type": "application/x-www-form-urlencoded", **(headers or {})},
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, response.read().decode()
@@ -68,7 +72,11 @@ def test_one_click_unsubscribe_records_the_withdrawal_and_stops_the_next_message
     assert status == 200
     [entry] = d.consents.history(person["id"])
     assert (entry["purpose"], entry["channel"], entry["granted"], entry["source"]) == (
-        "marketing", "email", False, "unsubscribe_link")
+        "marketing",
+        "email",
+        False,
+        "unsubscribe_link",
+    )
     assert "one-click" in entry["evidence"]
     assert post(url, {"List-Unsubscribe": "One-Click"})[0] == 200  # a second click changes nothing
     assert len(d.consents.history(person["id"])) == 1
@@ -147,7 +155,7 @@ def test_sms_stop_withdraws_sms_marketing_for_that_number(site):
 
 
 def test_twilio_webhooks_without_a_configured_token_are_refused(site, monkeypatch):
-    d, base = site
+    _d, base = site
     monkeypatch.delenv("TWILIO_AUTH_TOKEN")
     assert post(f"{base}/twilio/inbound", {"From": "+358401234567", "Body": "STOP"})[0] == 403
 
@@ -164,9 +172,16 @@ def test_a_person_unsubscribes_in_a_real_browser(site):
     person, receipt = marketing_to(d, "en", "NO")
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+    ):
         options.add_argument(flag)
     browser = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
     try:

@@ -136,8 +136,9 @@ def _ascii_domain(domain: str) -> str:
     try:
         return domain.encode("idna").decode("ascii")
     except UnicodeError as exc:
-        raise InvalidAddress(f"domain {domain!r} is not a valid internationalised domain name",
-                             code="invalid_address") from exc
+        raise InvalidAddress(
+            f"domain {domain!r} is not a valid internationalised domain name", code="invalid_address"
+        ) from exc
 
 
 def envelope_address(address: str) -> str:
@@ -148,8 +149,17 @@ def envelope_address(address: str) -> str:
     """
     check_header("To", address)
     local, at, domain = address.strip().rpartition("@")
-    if not at or not local or not domain or _ADDR_FORBIDDEN.search(local) or _ADDR_FORBIDDEN.search(domain) \
-            or "@" in local or domain.startswith(".") or domain.endswith(".") or ".." in domain:
+    if (
+        not at
+        or not local
+        or not domain
+        or _ADDR_FORBIDDEN.search(local)
+        or _ADDR_FORBIDDEN.search(domain)
+        or "@" in local
+        or domain.startswith(".")
+        or domain.endswith(".")
+        or ".." in domain
+    ):
         raise InvalidAddress(f"{address!r} is not one email address", code="invalid_address")
     return f"{local}@{_ascii_domain(domain)}"
 
@@ -197,14 +207,16 @@ def list_unsubscribe(url: str, mailto: str | None, message_id: str) -> tuple[str
     """The List-Unsubscribe value and whether it allows RFC 8058 one-click (an HTTPS URI)."""
     check_header("List-Unsubscribe", url)
     if not url.isascii() or any(c in url for c in " <>,"):
-        raise HeaderInjection(f"unsubscribe URL {url!r} must be an ASCII URI without spaces, <, > or commas",
-                              code="header_injection")
+        raise HeaderInjection(
+            f"unsubscribe URL {url!r} must be an ASCII URI without spaces, <, > or commas", code="header_injection"
+        )
     targets = [f"<{url}>"]
     if mailto:
         check_header("List-Unsubscribe", mailto)
         if not mailto.isascii() or any(c in mailto for c in " <>,?"):
-            raise HeaderInjection(f"unsubscribe mailbox {mailto!r} must be a plain ASCII address",
-                                  code="header_injection")
+            raise HeaderInjection(
+                f"unsubscribe mailbox {mailto!r} must be a plain ASCII address", code="header_injection"
+            )
         targets.append(f"<mailto:{mailto}?subject=unsubscribe%20{message_id}>")
     return ", ".join(targets), urlsplit(url).scheme == "https"
 
@@ -216,8 +228,9 @@ def quoted_printable(text: str) -> bytes:
 
 
 def _text_part(subtype: str, text: str) -> bytes:
-    head = (f'Content-Type: text/{subtype}; charset="utf-8"{CRLF}'
-            f"Content-Transfer-Encoding: quoted-printable{CRLF}{CRLF}").encode("ascii")
+    head = (
+        f'Content-Type: text/{subtype}; charset="utf-8"{CRLF}Content-Transfer-Encoding: quoted-printable{CRLF}{CRLF}'
+    ).encode("ascii")
     body = quoted_printable(text)
     # The CRLF before the next boundary belongs to the boundary (RFC 2046 §5.1.1).
     return head + body + b"\r\n"
@@ -267,8 +280,13 @@ def build_email(
         lines.append(f'Content-Type: multipart/alternative; boundary="{boundary}"{CRLF}')
         lines.append(f"Content-Language: {language}{CRLF}{CRLF}")
         delimiter = f"--{boundary}{CRLF}".encode("ascii")
-        payload = (delimiter + _text_part("plain", text) + delimiter + _text_part("html", body)
-                   + f"--{boundary}--{CRLF}".encode("ascii"))
+        payload = (
+            delimiter
+            + _text_part("plain", text)
+            + delimiter
+            + _text_part("html", body)
+            + f"--{boundary}--{CRLF}".encode("ascii")
+        )
     else:
         lines.append(f'Content-Type: text/plain; charset="utf-8"{CRLF}')
         lines.append(f"Content-Transfer-Encoding: quoted-printable{CRLF}")

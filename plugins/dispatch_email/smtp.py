@@ -40,8 +40,17 @@ logger = logging.getLogger("dispatch.email")
 #: Headers the DKIM signature covers. RFC 8058 §4: List-Unsubscribe and
 #: List-Unsubscribe-Post MUST be covered.
 DKIM_HEADERS = (
-    "From", "To", "Reply-To", "Subject", "Date", "Message-ID", "MIME-Version", "Content-Type",
-    "Content-Language", "List-Unsubscribe", "List-Unsubscribe-Post",
+    "From",
+    "To",
+    "Reply-To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "MIME-Version",
+    "Content-Type",
+    "Content-Language",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
 )
 #: Signed once more than they occur, so that a copy added on the way breaks the signature.
 DKIM_OVERSIGN = ("From", "Subject", "List-Unsubscribe", "List-Unsubscribe-Post")
@@ -220,8 +229,11 @@ def dkim_sign(data: bytes, *, selector: str, domain: str, key: bytes) -> bytes:
     """``data`` with a DKIM-Signature header (relaxed/simple, rsa-sha256) in front."""
     import dkim
 
-    present = {line.split(b":", 1)[0].strip().lower().decode("ascii", "replace")
-               for line in data.split(b"\r\n\r\n", 1)[0].split(b"\r\n") if line[:1] not in (b" ", b"\t")}
+    present = {
+        line.split(b":", 1)[0].strip().lower().decode("ascii", "replace")
+        for line in data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+        if line[:1] not in (b" ", b"\t")
+    }
     include = [h for h in DKIM_HEADERS if h.lower() in present]
     include += [h for h in DKIM_OVERSIGN if h.lower() in present]
     signature = dkim.sign(

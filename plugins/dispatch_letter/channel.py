@@ -53,7 +53,7 @@ class LetterChannel(Channel):
     def __init__(self, settings: LetterSettings, context) -> None:
         super().__init__(settings, context)
         if settings.batch_format not in ("zip", "pdf"):
-            raise ConfigError("channels.letter.batch_format must be \"zip\" or \"pdf\"")
+            raise ConfigError('channels.letter.batch_format must be "zip" or "pdf"')
         if settings.render_processes < 0:
             raise ConfigError("channels.letter.render_processes must be 0 or more")
         self.outbox = context.config.path(settings.outbox) if settings.outbox else context.outbox
@@ -73,8 +73,11 @@ class LetterChannel(Channel):
         # Finnish letters date "1.3.2027"; Swedish and English spell the month out.
         written = formatter.date(today, "medium" if message.language == "fi" else "long")
         date_line = f"{place}, {written}" if place else written
-        lines = [address.get("name", ""), address.get("street", ""),
-                 f"{address.get('postal_code', '')} {address.get('city', '')}".strip()]
+        lines = [
+            address.get("name", ""),
+            address.get("street", ""),
+            f"{address.get('postal_code', '')} {address.get('city', '')}".strip(),
+        ]
         country = address.get("country")
         if country and country != message.country:  # abroad: the country's name, in capitals, last
             lines.append(_country_name(country, locale).upper())
@@ -84,8 +87,10 @@ class LetterChannel(Channel):
             sender_lines=[s for s in sender if s],
             return_line=", ".join(s for s in sender if s),
             recipient_lines=[line for line in lines if line],
-            info_lines=[date_line, f"{CUSTOMER_NUMBER.get(message.language, 'Customer number')}: "
-                                   f"{message.recipient_id}"],
+            info_lines=[
+                date_line,
+                f"{CUSTOMER_NUMBER.get(message.language, 'Customer number')}: {message.recipient_id}",
+            ],
             footer=" · ".join(x for x in (company.get("name"), company.get("business_id"), contact) if x),
         )
 

@@ -61,8 +61,9 @@ class PhoneChannel(Channel):
         self._lock = threading.Lock()
         self._task_list = TaskList(self.outbox / "tasks.jsonl")
         if settings.webhook_url and urlsplit(settings.webhook_url).scheme not in ("http", "https"):
-            raise ConfigError(f"channels.phone.webhook_url must be an http:// or https:// URL, "
-                              f"not {settings.webhook_url!r}")
+            raise ConfigError(
+                f"channels.phone.webhook_url must be an http:// or https:// URL, not {settings.webhook_url!r}"
+            )
 
     def task(self, message: OutgoingMessage) -> dict[str, Any]:
         window_opens = message.send_after or now_utc()

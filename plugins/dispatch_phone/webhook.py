@@ -88,8 +88,7 @@ def _send(request: urllib.request.Request, timeout: float) -> int:
         raise TransientDeliveryError(f"webhook {url} did not answer within {timeout:g} s", code="timeout") from exc
     except urllib.error.URLError as exc:
         if isinstance(exc.reason, TimeoutError):
-            raise TransientDeliveryError(f"webhook {url} did not answer within {timeout:g} s",
-                                         code="timeout") from exc
+            raise TransientDeliveryError(f"webhook {url} did not answer within {timeout:g} s", code="timeout") from exc
         raise TransientDeliveryError(f"cannot reach webhook {url}: {exc.reason}", code="connection") from exc
     except OSError as exc:  # reset while reading, and the like
         raise TransientDeliveryError(f"webhook {url} failed: {exc}", code="connection") from exc

@@ -99,8 +99,13 @@ class SmsChannel(Channel):
             result = await send_with_twilio(self, message, text, count)
         limit = message.meta.get("max_segments")
         if isinstance(limit, int) and count.segments > limit:
-            logger.warning("SMS %s (%s) took %d segments, more than the %d allowed for its type",
-                           message.id, message.message_type, count.segments, limit)
+            logger.warning(
+                "SMS %s (%s) took %d segments, more than the %d allowed for its type",
+                message.id,
+                message.message_type,
+                count.segments,
+                limit,
+            )
             result.detail.update(over_limit=True, max_segments=limit)
         return result
 

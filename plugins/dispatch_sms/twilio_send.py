@@ -50,8 +50,9 @@ class TwilioSender:
         self.loop = asyncio.get_running_loop()
         self.timeout = settings.timeout
         self.http = AsyncTwilioHttpClient(timeout=settings.timeout)
-        self.client = Client(settings.account_sid, channel.auth_token, account_sid=settings.account_sid,
-                             http_client=self.http)
+        self.client = Client(
+            settings.account_sid, channel.auth_token, account_sid=settings.account_sid, http_client=self.http
+        )
         if settings.base_url:
             self.client.api.base_url = settings.base_url.rstrip("/")
         self.messages = self.client.api.v2010.account.messages
@@ -81,8 +82,9 @@ def sender_for(channel: SmsChannel) -> TwilioSender:
     return sender
 
 
-async def send_with_twilio(channel: SmsChannel, message: OutgoingMessage, text: str,
-                           count: SegmentCount) -> DeliveryResult:
+async def send_with_twilio(
+    channel: SmsChannel, message: OutgoingMessage, text: str, count: SegmentCount
+) -> DeliveryResult:
     """Send one SMS through Twilio; the result carries the SID and the segment count."""
     to = str(message.address or "")
     if not E164.match(to):
@@ -90,8 +92,9 @@ async def send_with_twilio(channel: SmsChannel, message: OutgoingMessage, text: 
     if not text.strip():
         raise PermanentDeliveryError("the SMS text is empty", code="empty_body")
     if not channel.auth_token:  # workers may get it later (TWILIO_AUTH_TOKEN); keep the message queued
-        raise TransientDeliveryError("no Twilio auth token: set TWILIO_AUTH_TOKEN or channels.sms.auth_token",
-                                     code="configuration")
+        raise TransientDeliveryError(
+            "no Twilio auth token: set TWILIO_AUTH_TOKEN or channels.sms.auth_token", code="configuration"
+        )
     try:
         created = await sender_for(channel).send(to, text)
     except DeliveryError:

@@ -232,9 +232,16 @@ def _work(batch: list[tuple[int, Any]]) -> dict[str, Any]:
 def _batch_result(d, mtype, values, batch, campaign_id: str, now: datetime) -> dict[str, Any]:
     part = CampaignSummary(campaign_id, mtype.name)
     _run_batch(d, mtype, values, batch, campaign_id, now, part)
-    return {"total": part.total, "queued": part.queued, "suppressed": part.suppressed,
-            "duplicates": part.duplicates, "invalid": part.invalid, "errors": part.errors[:20],
-            "by_channel_language": dict(part.by_channel_language), "reasons": dict(part.reasons)}
+    return {
+        "total": part.total,
+        "queued": part.queued,
+        "suppressed": part.suppressed,
+        "duplicates": part.duplicates,
+        "invalid": part.invalid,
+        "errors": part.errors[:20],
+        "by_channel_language": dict(part.by_channel_language),
+        "reasons": dict(part.reasons),
+    }
 
 
 def run_campaign_parallel(
@@ -262,8 +269,10 @@ def run_campaign_parallel(
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     if d.embedded or d.config.store.url.startswith("sqlite"):
-        raise InputError("several intake processes need a real broker and PostgreSQL (the embedded default "
-                         "has an in-process queue and a single-writer SQLite file)")
+        raise InputError(
+            "several intake processes need a real broker and PostgreSQL (the embedded default "
+            "has an in-process queue and a single-writer SQLite file)"
+        )
     d._ensure_open()
     mtype = d.types.get(message_type)
     values = d.validate_data(message_type, data)
@@ -273,8 +282,16 @@ def run_campaign_parallel(
     moment = now or now_utc()
     preflight(d, mtype.name, values)
     plain_data = data_to_json(values)
-    d.store.save_campaign({"id": campaign_id, "message_type": mtype.name, "data": plain_data, "source": source,
-                           "created_at": moment, "updated_at": moment})
+    d.store.save_campaign(
+        {
+            "id": campaign_id,
+            "message_type": mtype.name,
+            "data": plain_data,
+            "source": source,
+            "created_at": moment,
+            "updated_at": moment,
+        }
+    )
     summary = CampaignSummary(campaign_id, mtype.name)
     started = time.perf_counter()
 
@@ -289,8 +306,12 @@ def run_campaign_parallel(
 
     context = multiprocessing.get_context("spawn")
     helpers = processes - 1
-    with ProcessPoolExecutor(helpers, mp_context=context, initializer=_init_worker,
-                             initargs=(d.config, message_type, plain_data, campaign_id, moment)) as pool:
+    with ProcessPoolExecutor(
+        helpers,
+        mp_context=context,
+        initializer=_init_worker,
+        initargs=(d.config, message_type, plain_data, campaign_id, moment),
+    ) as pool:
         pending: set = set()
         for index, batch in enumerate(_batches(_numbered(recipients), batch_size)):
             if index % processes == 0:

@@ -126,8 +126,11 @@ def _check_one(d: Dispatcher, report: CheckReport, mtype: MessageType, channel_n
             report.segments[(language, mtype.name, country)] = int(meta.get("segments", 0))
             if meta.get("encoding") == "UCS-2":
                 chars = "".join(non_gsm_characters(parts.get("text", "")))
-                problem(channel.parts["text"], f"({country}) not GSM-7 because of {chars!r}: the SMS would be "
-                        "sent as UCS-2, with less than half the characters per segment")
+                problem(
+                    channel.parts["text"],
+                    f"({country}) not GSM-7 because of {chars!r}: the SMS would be "
+                    "sent as UCS-2, with less than half the characters per segment",
+                )
 
 
 def _sample(mtype: MessageType, country: str) -> dict[str, Any]:

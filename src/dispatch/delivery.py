@@ -106,8 +106,10 @@ class Deliverer:
             self._finish(row, worker, started, "failed", error=exc)
             self._fallback(row, exc)
         except Exception as exc:  # transient, including timeouts and unexpected provider errors
-            error = exc if isinstance(exc, TransientDeliveryError) else TransientDeliveryError(
-                f"{type(exc).__name__}: {exc}"
+            error = (
+                exc
+                if isinstance(exc, TransientDeliveryError)
+                else TransientDeliveryError(f"{type(exc).__name__}: {exc}")
             )
             final = retries >= self.max_retries
             self._finish(row, worker, started, "dead" if final else "queued", error=error)
@@ -116,8 +118,7 @@ class Deliverer:
             if final:
                 logger.warning("message %s dead after %d attempts (%s)", message_id, row["attempts"], code)
                 return "dead"
-            logger.info("message %s: transient failure (%s), attempt %d; retrying", message_id, code,
-                        row["attempts"])
+            logger.info("message %s: transient failure (%s), attempt %d; retrying", message_id, code, row["attempts"])
             if error is exc:
                 raise
             raise error from exc

@@ -18,10 +18,38 @@ from .samples import sample_data
 
 _NAMES = {
     ("FI", "fi"): (
-        ["Matti", "Anna", "Juha", "Laura", "Mikko", "Sanna", "Jari", "Tiina", "Ville", "Emilia", "Pekka", "Aino",
-         "Antti", "Johanna", "Heikki", "Riikka"],
-        ["Virtanen", "Korhonen", "Mäkinen", "Nieminen", "Mäkelä", "Hämäläinen", "Laine", "Heikkinen", "Koskinen",
-         "Järvinen", "Lehtonen", "Saarinen"],
+        [
+            "Matti",
+            "Anna",
+            "Juha",
+            "Laura",
+            "Mikko",
+            "Sanna",
+            "Jari",
+            "Tiina",
+            "Ville",
+            "Emilia",
+            "Pekka",
+            "Aino",
+            "Antti",
+            "Johanna",
+            "Heikki",
+            "Riikka",
+        ],
+        [
+            "Virtanen",
+            "Korhonen",
+            "Mäkinen",
+            "Nieminen",
+            "Mäkelä",
+            "Hämäläinen",
+            "Laine",
+            "Heikkinen",
+            "Koskinen",
+            "Järvinen",
+            "Lehtonen",
+            "Saarinen",
+        ],
     ),
     ("FI", "sv"): (
         ["Johan", "Anna", "Erik", "Maria", "Fredrik", "Sofia", "Mikael", "Linnea"],
@@ -41,28 +69,51 @@ _NAMES = {
     ),
 }
 _PLACES = {
-    "FI": [("Mannerheimintie", "00100", "Helsinki"), ("Hämeenkatu", "33100", "Tampere"),
-           ("Aurakatu", "20100", "Turku"), ("Kauppakatu", "40100", "Jyväskylä"), ("Isokatu", "90100", "Oulu"),
-           ("Hovioikeudenpuistikko", "65100", "Vaasa"), ("Länsiväylä", "02160", "Espoo")],
-    "SE": [("Storgatan", "11451", "Stockholm"), ("Kungsgatan", "41119", "Göteborg"),
-           ("Södra Förstadsgatan", "21143", "Malmö"), ("Dragarbrunnsgatan", "75320", "Uppsala"),
-           ("Rådhusgatan", "90326", "Umeå")],
-    "NO": [("Karl Johans gate", "0159", "Oslo"), ("Torgallmenningen", "5014", "Bergen"),
-           ("Munkegata", "7011", "Trondheim"), ("Kirkegata", "4006", "Stavanger"), ("Storgata", "9008", "Tromsø")],
+    "FI": [
+        ("Mannerheimintie", "00100", "Helsinki"),
+        ("Hämeenkatu", "33100", "Tampere"),
+        ("Aurakatu", "20100", "Turku"),
+        ("Kauppakatu", "40100", "Jyväskylä"),
+        ("Isokatu", "90100", "Oulu"),
+        ("Hovioikeudenpuistikko", "65100", "Vaasa"),
+        ("Länsiväylä", "02160", "Espoo"),
+    ],
+    "SE": [
+        ("Storgatan", "11451", "Stockholm"),
+        ("Kungsgatan", "41119", "Göteborg"),
+        ("Södra Förstadsgatan", "21143", "Malmö"),
+        ("Dragarbrunnsgatan", "75320", "Uppsala"),
+        ("Rådhusgatan", "90326", "Umeå"),
+    ],
+    "NO": [
+        ("Karl Johans gate", "0159", "Oslo"),
+        ("Torgallmenningen", "5014", "Bergen"),
+        ("Munkegata", "7011", "Trondheim"),
+        ("Kirkegata", "4006", "Stavanger"),
+        ("Storgata", "9008", "Tromsø"),
+    ],
 }
 _DOMAINS = {"FI": "example.fi", "SE": "example.se", "NO": "example.no"}
 
 
 def _phone(rng: random.Random, country: str, mobile: bool = True) -> str:
     if country == "FI":
-        return f"0{rng.choice(['40', '44', '45', '50'])} {rng.randint(100, 999)} {rng.randint(1000, 9999)}" if mobile \
+        return (
+            f"0{rng.choice(['40', '44', '45', '50'])} {rng.randint(100, 999)} {rng.randint(1000, 9999)}"
+            if mobile
             else f"09 {rng.randint(2000, 8999)} {rng.randint(1000, 9999)}"
+        )
     if country == "SE":
-        return f"07{rng.choice('0236')}-{rng.randint(100, 999)} {rng.randint(10, 99)} {rng.randint(10, 99)}" if mobile \
+        return (
+            f"07{rng.choice('0236')}-{rng.randint(100, 999)} {rng.randint(10, 99)} {rng.randint(10, 99)}"
+            if mobile
             else f"08-{rng.randint(100, 999)} {rng.randint(10, 99)} {rng.randint(10, 99)}"
-    return f"{rng.choice(['41', '46', '90', '92', '98'])}{rng.randint(0, 9)} {rng.randint(10, 99)} {rng.randint(100, 999)}" \
-        if mobile \
+        )
+    return (
+        f"{rng.choice(['41', '46', '90', '92', '98'])}{rng.randint(0, 9)} {rng.randint(10, 99)} {rng.randint(100, 999)}"
+        if mobile
         else f"22 {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)}"
+    )
 
 
 def generate_customers(count: int, *, today: date, seed: int = 7) -> list[dict[str, Any]]:
@@ -71,9 +122,11 @@ def generate_customers(count: int, *, today: date, seed: int = 7) -> list[dict[s
     out = []
     for n in range(1, count + 1):
         country = rng.choices(["FI", "SE", "NO"], weights=[50, 30, 20])[0]
-        language = {"FI": rng.choices(["fi", "sv", "en"], weights=[82, 12, 6])[0],
-                    "SE": rng.choices(["sv", "en"], weights=[92, 8])[0],
-                    "NO": "en"}[country]
+        language = {
+            "FI": rng.choices(["fi", "sv", "en"], weights=[82, 12, 6])[0],
+            "SE": rng.choices(["sv", "en"], weights=[92, 8])[0],
+            "NO": "en",
+        }[country]
         first_names, last_names = _NAMES.get((country, language)) or _NAMES[("*", "en")]
         first, last = rng.choice(first_names), rng.choice(last_names)
         street, postal, city = rng.choice(_PLACES[country])
@@ -86,10 +139,13 @@ def generate_customers(count: int, *, today: date, seed: int = 7) -> list[dict[s
             "kind": "business" if rng.random() < 0.06 else "household",
             "status": status,
             "birth_date": (today - timedelta(days=age_days)).isoformat(),
-            "email": None if rng.random() < 0.1 else
-            f"{first}.{last}{n}@{_DOMAINS[country]}".lower().replace("ä", "a").replace("ö", "o").replace("å", "a"),
+            "email": None
+            if rng.random() < 0.1
+            else f"{first}.{last}{n}@{_DOMAINS[country]}".lower().replace("ä", "a").replace("ö", "o").replace("å", "a"),
             "phone": _phone(rng, country, mobile=rng.random() > 0.08),
-            "address": None if rng.random() < 0.03 else {
+            "address": None
+            if rng.random() < 0.03
+            else {
                 "name": f"{first} {last}",
                 "street": f"{street} {rng.randint(1, 80)}",
                 "postal_code": postal,
@@ -105,15 +161,35 @@ def generate_customers(count: int, *, today: date, seed: int = 7) -> list[dict[s
         consents = []
         if rng.random() < 0.4:
             at = today - timedelta(days=rng.randint(30, 900))
-            consents.append({"purpose": "marketing", "channel": "email", "granted": True, "at": at.isoformat(),
-                             "source": "web_form"})
+            consents.append(
+                {
+                    "purpose": "marketing",
+                    "channel": "email",
+                    "granted": True,
+                    "at": at.isoformat(),
+                    "source": "web_form",
+                }
+            )
             if rng.random() < 0.1:
-                consents.append({"purpose": "marketing", "channel": "email", "granted": False,
-                                 "at": (at + timedelta(days=rng.randint(1, 25))).isoformat(),
-                                 "source": "unsubscribe_link"})
+                consents.append(
+                    {
+                        "purpose": "marketing",
+                        "channel": "email",
+                        "granted": False,
+                        "at": (at + timedelta(days=rng.randint(1, 25))).isoformat(),
+                        "source": "unsubscribe_link",
+                    }
+                )
         if rng.random() < 0.2:
-            consents.append({"purpose": "marketing", "channel": "sms", "granted": True,
-                             "at": (today - timedelta(days=rng.randint(30, 600))).isoformat(), "source": "web_form"})
+            consents.append(
+                {
+                    "purpose": "marketing",
+                    "channel": "sms",
+                    "granted": True,
+                    "at": (today - timedelta(days=rng.randint(30, 600))).isoformat(),
+                    "source": "web_form",
+                }
+            )
         if consents:
             person["consents"] = consents
         roll = rng.random()
@@ -150,8 +226,11 @@ def demo_steps(today: date, rng_seed: int = 11) -> list[DemoStep]:
     for country in ("FI", "SE", "NO"):
         data = sample_data("price_change", country)
         data["effective_on"] = effective.isoformat()
-        steps.append(DemoStep(f"Price change notice ({country})", "price_change", data, country,
-                              lambda c: c.get("status") == "active"))
+        steps.append(
+            DemoStep(
+                f"Price change notice ({country})", "price_change", data, country, lambda c: c.get("status") == "active"
+            )
+        )
     for country in ("FI", "SE", "NO"):
         data = sample_data("marketing", country)
         data["offer_ends_on"] = (today + timedelta(days=30)).isoformat()
@@ -159,19 +238,40 @@ def demo_steps(today: date, rng_seed: int = 11) -> list[DemoStep]:
     steps.append(DemoStep("Newsletter", "newsletter", sample_data("newsletter"), None, lambda c: True))
     survey = sample_data("survey")
     survey["contact_on"] = (today - timedelta(days=1)).isoformat()
-    steps.append(DemoStep("Customer survey", "survey", survey, None,
-                          lambda c, r=rng: c.get("status") == "active" and r.random() < 0.05))
+    steps.append(
+        DemoStep(
+            "Customer survey",
+            "survey",
+            survey,
+            None,
+            lambda c, r=rng: c.get("status") == "active" and r.random() < 0.05,
+        )
+    )
     for country in ("FI", "SE", "NO"):
         confirmation = sample_data("contract_confirmation", country)
         confirmation["signed_on"] = (today - timedelta(days=1)).isoformat()
         confirmation["starts_on"] = add_months(today, 1).isoformat()
-        steps.append(DemoStep(f"Contract confirmations ({country})", "contract_confirmation", confirmation, country,
-                              lambda c, r=rng: c.get("status") == "active" and r.random() < 0.03))
+        steps.append(
+            DemoStep(
+                f"Contract confirmations ({country})",
+                "contract_confirmation",
+                confirmation,
+                country,
+                lambda c, r=rng: c.get("status") == "active" and r.random() < 0.03,
+            )
+        )
         renewal = sample_data("renewal_offer", country)
         renewal["current_ends_on"] = add_months(today, 2).isoformat()
         renewal["respond_by"] = (add_months(today, 2) - timedelta(days=14)).isoformat()
-        steps.append(DemoStep(f"Renewal offers ({country})", "renewal_offer", renewal, country,
-                              lambda c, r=rng: c.get("status") == "active" and r.random() < 0.08))
+        steps.append(
+            DemoStep(
+                f"Renewal offers ({country})",
+                "renewal_offer",
+                renewal,
+                country,
+                lambda c, r=rng: c.get("status") == "active" and r.random() < 0.08,
+            )
+        )
     return steps
 
 

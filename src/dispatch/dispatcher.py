@@ -33,7 +33,7 @@ from .errors import (
     RecipientOptedOut,
     UnknownChannel,
 )
-from .formatting import CURRENCY, Formatter, locale_for
+from .formatting import CURRENCY, Formatter
 from .ledger import ConsentLedger
 from .links import LinkSigner
 from .messages import MessageData, MessageType, MessageTypeRegistry, validate_data
@@ -91,14 +91,18 @@ class Dispatcher:
         }
         self.embedded = config.broker.url.startswith("memory:")
         self.runner = AsyncRunner()
-        permanent = tuple({e for ch in self.channels.values() for e in ch.permanent_errors}) or (PermanentDeliveryError,)
+        permanent = tuple({e for ch in self.channels.values() for e in ch.permanent_errors}) or (
+            PermanentDeliveryError,
+        )
         self.broker = build_broker(config.broker)
         self.deliverer = Deliverer(
             lambda: self.store,
             self.channels,
             self.runner,
             self.pm,
-            DeliveryHooks(fallback=self._fallback, opted_out=self._record_opt_out, unsubscribe_url=self._unsubscribe_for_row),
+            DeliveryHooks(
+                fallback=self._fallback, opted_out=self._record_opt_out, unsubscribe_url=self._unsubscribe_for_row
+            ),
             max_retries=config.broker.max_retries,
             rate_limits=RateLimits(config.broker.rate_limits, self.broker),
         )
@@ -242,9 +246,7 @@ class Dispatcher:
             return _receipt_from_row(self.store.find_by_key(idempotency_key or ""), status="duplicate")
         if decision.allowed:
             self._enqueue([row], moment)
-        return Receipt.from_decision(
-            decision, message_id=message_id, status=row["status"], queue=row["queue"]
-        )
+        return Receipt.from_decision(decision, message_id=message_id, status=row["status"], queue=row["queue"])
 
     def campaign(
         self,
@@ -287,10 +289,18 @@ class Dispatcher:
             raise InputError(f"{mtype.name} is not sent by {channel} (allowed: {', '.join(mtype.channels)})")
         category = effective_category(mtype, values)
         language = language or person.language
-        decision = Decision(True, mtype.name, category, channel, language, [], mtype.legal_basis,
-                            recipient_id=person.id)
-        parts, _, _ = self._render(mtype, person, values, decision, "PREVIEW0000000000000000000", moment,
-                                   links=LinkSigner("preview", self.config.links.base_url))
+        decision = Decision(
+            True, mtype.name, category, channel, language, [], mtype.legal_basis, recipient_id=person.id
+        )
+        parts, _, _ = self._render(
+            mtype,
+            person,
+            values,
+            decision,
+            "PREVIEW0000000000000000000",
+            moment,
+            links=LinkSigner("preview", self.config.links.base_url),
+        )
         return parts
 
     # -- internals: inputs and decisions -------------------------------------------------
@@ -318,7 +328,9 @@ class Dispatcher:
             raise InputError("now must be timezone-aware (e.g. datetime.now(UTC))")
         return mtype, person, values, moment
 
-    def _facts(self, mtype: MessageType, values: MessageData, people: list[Recipient], now: datetime) -> dict[str, Facts]:
+    def _facts(
+        self, mtype: MessageType, values: MessageData, people: list[Recipient], now: datetime
+    ) -> dict[str, Facts]:
         """History, ledger and register matches for ``people`` — only what the rules will read."""
         category = effective_category(mtype, values)
         if category == "statutory":
@@ -360,11 +372,12 @@ class Dispatcher:
 
     # -- internals: rendering and recording ----------------------------------------------
 
-    def _render(self, mtype, person, values, decision: Decision, message_id: str, now: datetime,
-                links: LinkSigner | None = None):
+    def _render(
+        self, mtype, person, values, decision: Decision, message_id: str, now: datetime, links: LinkSigner | None = None
+    ):
         channel = self.channels[decision.channel]
         chain = self.chains.chain(decision.language, decision.category)
-        chain = (decision.language,) + tuple(lang for lang in chain if lang != decision.language)
+        chain = (decision.language, *tuple(lang for lang in chain if lang != decision.language))
         locale = self.renderer.formatter(decision.language, person.country).locale
         signer = links or self.links
         unsubscribe = signer.unsubscribe_url(message_id) if needs_unsubscribe(mtype, decision.category) else None
@@ -383,16 +396,25 @@ class Dispatcher:
             unsubscribe_url=unsubscribe,
         )
         if self.config.templates.render_cache:
-            parts = self._variants.render(mtype.name, channel.parts, decision.language, person.country, context,
-                                          values.render_cache)
+            parts = self._variants.render(
+                mtype.name, channel.parts, decision.language, person.country, context, values.render_cache
+            )
         else:
-            parts = self.renderer.render_parts(mtype.name, channel.parts, decision.language, person.country,
-                                               context)
+            parts = self.renderer.render_parts(mtype.name, channel.parts, decision.language, person.country, context)
         meta = channel.prepare(mtype, parts)
         return parts, meta, locale
 
-    def _row(self, mtype, person, values, decision: Decision, message_id: str, now: datetime,
-             idempotency_key: str | None, campaign_id: str | None = None) -> dict[str, Any]:
+    def _row(
+        self,
+        mtype,
+        person,
+        values,
+        decision: Decision,
+        message_id: str,
+        now: datetime,
+        idempotency_key: str | None,
+        campaign_id: str | None = None,
+    ) -> dict[str, Any]:
         row: dict[str, Any] = {
             "id": message_id,
             "idempotency_key": idempotency_key,
@@ -505,8 +527,9 @@ class Dispatcher:
             return self.store.pending_counts(now_utc())[0] == 0
         try:
             for queue in self.queues.queue_names:
-                self.broker.join(queue, timeout=None if timeout is None else max(1, int(timeout * 1000)),
-                                 fail_fast=False)
+                self.broker.join(
+                    queue, timeout=None if timeout is None else max(1, int(timeout * 1000)), fail_fast=False
+                )
             self._worker.join()
         except dramatiq.QueueJoinTimeout:
             return False
@@ -521,8 +544,10 @@ class Dispatcher:
             if self.embedded and self._worker is not None:
                 drained = self.join(self.config.broker.drain_timeout if timeout is None else timeout)
                 if not drained:
-                    logger.warning("not everything was delivered before closing; it stays queued in the store "
-                                   "and goes out on the next run")
+                    logger.warning(
+                        "not everything was delivered before closing; it stays queued in the store "
+                        "and goes out on the next run"
+                    )
                 self._worker.stop(timeout=10_000)
             for channel in self.channels.values():
                 try:
@@ -611,7 +636,11 @@ class Dispatcher:
 
     def _record_opt_out(self, row: dict[str, Any], error: RecipientOptedOut) -> None:
         self.consents.record(
-            row["recipient_id"], "marketing", False, channel=row["channel"], source="provider",
+            row["recipient_id"],
+            "marketing",
+            False,
+            channel=row["channel"],
+            source="provider",
             evidence=f"message {row['id']}: {error.code or error}",
         )
 
@@ -623,8 +652,9 @@ class Dispatcher:
         person = self.parse_recipient(inputs.get("recipient") or {})
         mtype = self.types.get(row["message_type"])
         if "letter" not in mtype.channels or self.channels["letter"].address(person) is None:
-            logger.error("statutory message %s failed and %s has no postal address for a letter",
-                         row["id"], row["recipient_id"])
+            logger.error(
+                "statutory message %s failed and %s has no postal address for a letter", row["id"], row["recipient_id"]
+            )
             return None
         data = inputs.get("data")
         if data is None and row.get("campaign_id"):

@@ -29,13 +29,18 @@ def person_history(store: Store, recipient_id: str) -> dict[str, Any]:
     messages = store.messages_for(recipient_id)
     attempts = store.attempts_for([m["id"] for m in messages])
     with store.engine.connect() as conn:
-        person = conn.execute(
-            select(schema.recipients).where(schema.recipients.c.id == recipient_id)
-        ).mappings().first()
-        ledger = conn.execute(
-            select(schema.consents).where(schema.consents.c.recipient_id == recipient_id)
-            .order_by(schema.consents.c.at, schema.consents.c.id)
-        ).mappings().all()
+        person = (
+            conn.execute(select(schema.recipients).where(schema.recipients.c.id == recipient_id)).mappings().first()
+        )
+        ledger = (
+            conn.execute(
+                select(schema.consents)
+                .where(schema.consents.c.recipient_id == recipient_id)
+                .order_by(schema.consents.c.at, schema.consents.c.id)
+            )
+            .mappings()
+            .all()
+        )
     out_messages = []
     for message in messages:
         content = message.pop("content") or {}
@@ -74,8 +79,9 @@ def expired_recipients(store: Store, policy: PolicyConfig, today: date) -> list[
     out = []
     with store.engine.connect() as conn:
         rows = conn.execute(
-            select(t.c.id, t.c.status, t.c.last_invoice_paid_on, t.c.data_verified_on, t.c.last_seen_at)
-            .where(t.c.status.in_(("prospect", "former")))
+            select(t.c.id, t.c.status, t.c.last_invoice_paid_on, t.c.data_verified_on, t.c.last_seen_at).where(
+                t.c.status.in_(("prospect", "former"))
+            )
         ).all()
     for rid, status, paid, verified, seen in rows:
         if status == "prospect":

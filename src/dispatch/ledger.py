@@ -83,9 +83,11 @@ class ConsentLedger:
         """Every entry for a recipient, oldest first."""
         t = schema.consents
         with self.store.engine.connect() as conn:
-            rows = conn.execute(
-                select(t).where(t.c.recipient_id == recipient_id).order_by(t.c.at, t.c.id)
-            ).mappings().all()
+            rows = (
+                conn.execute(select(t).where(t.c.recipient_id == recipient_id).order_by(t.c.at, t.c.id))
+                .mappings()
+                .all()
+            )
         return [dict(r) for r in rows]
 
     def for_recipients(self, recipient_ids: Iterable[str]) -> dict[str, tuple[Consent, ...]]:
@@ -97,8 +99,9 @@ class ConsentLedger:
             for start in range(0, len(ids), 900):
                 chunk = ids[start : start + 900]
                 rows = conn.execute(
-                    select(t.c.recipient_id, t.c.purpose, t.c.channel, t.c.granted, t.c.at, t.c.source,
-                           t.c.wording_version)
+                    select(
+                        t.c.recipient_id, t.c.purpose, t.c.channel, t.c.granted, t.c.at, t.c.source, t.c.wording_version
+                    )
                     .where(t.c.recipient_id.in_(chunk))
                     .order_by(t.c.at, t.c.id)
                 )

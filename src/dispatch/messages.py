@@ -152,9 +152,7 @@ BUILTIN_TYPES: tuple[MessageType, ...] = (
     MessageType(
         name="renewal_offer",
         category="service",
-        fields=_fields(
-            current_ends_on="date", product="text", respond_by="date", price_elements="price_elements"
-        ),
+        fields=_fields(current_ends_on="date", product="text", respond_by="date", price_elements="price_elements"),
         channels=("email", "sms", "letter", "phone"),
         default_order=("email", "letter"),
         legal_basis="contract",
@@ -270,9 +268,7 @@ class MessageTypeRegistry:
     def register(self, message_type: MessageType, *, replace: bool = False) -> None:
         """Add a type; registering an existing name again is an error unless ``replace``."""
         if message_type.category not in CATEGORIES:
-            raise PluginError(
-                f"message type {message_type.name!r} has unknown category {message_type.category!r}"
-            )
+            raise PluginError(f"message type {message_type.name!r} has unknown category {message_type.category!r}")
         if not set(message_type.default_order) <= set(message_type.channels):
             raise PluginError(f"message type {message_type.name!r}: default_order must be within channels")
         for spec in message_type.fields:
@@ -362,8 +358,8 @@ def _check_months(name: str, raw: Any, problems: list[str]) -> Any:
 def _decimal(where: str, raw: Any, problems: list[str]) -> Decimal | None:
     if isinstance(raw, Decimal):
         return raw
-    if isinstance(raw, bool) or isinstance(raw, float):
-        problems.append(f"{where} {raw!r} must be a decimal string like \"8.90\", not a float")
+    if isinstance(raw, (bool, float)):
+        problems.append(f'{where} {raw!r} must be a decimal string like "8.90", not a float')
         return None
     if isinstance(raw, int):
         return Decimal(raw)
@@ -372,7 +368,7 @@ def _decimal(where: str, raw: Any, problems: list[str]) -> Decimal | None:
             return Decimal(raw.strip())
         except InvalidOperation:  # pragma: no cover - the pattern admits only valid numbers
             pass
-    problems.append(f"{where} {raw!r} is not a decimal string like \"8.90\"")
+    problems.append(f'{where} {raw!r} is not a decimal string like "8.90"')
     return None
 
 

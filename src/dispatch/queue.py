@@ -50,7 +50,9 @@ def actor_name(queue: str) -> str:
     return "dispatch_deliver_" + queue.replace(".", "_")
 
 
-def build_broker(config: BrokerConfig, *, retry_when: Callable[[int, BaseException], bool] | None = None) -> dramatiq.Broker:
+def build_broker(
+    config: BrokerConfig, *, retry_when: Callable[[int, BaseException], bool] | None = None
+) -> dramatiq.Broker:
     """The broker named by ``[broker] url``, with dispatch's middleware."""
     url = config.url
     middleware = [
@@ -91,8 +93,13 @@ def build_broker(config: BrokerConfig, *, retry_when: Callable[[int, BaseExcepti
 class Queues:
     """The delivery actors of one dispatcher, bound to its broker."""
 
-    def __init__(self, broker: dramatiq.Broker, channels: Iterable[str], deliver: Callable[[str], None],
-                 permanent_errors: tuple[type[BaseException], ...]) -> None:
+    def __init__(
+        self,
+        broker: dramatiq.Broker,
+        channels: Iterable[str],
+        deliver: Callable[[str], None],
+        permanent_errors: tuple[type[BaseException], ...],
+    ) -> None:
         self.broker = broker
         self.actors: dict[str, dramatiq.Actor] = {}
         for channel in channels:
@@ -153,8 +160,7 @@ class RateLimits:
         for channel, per_second in limits.items():
             if isinstance(per_second, bool) or not isinstance(per_second, int) or per_second < 1:
                 raise ConfigError(f"broker.rate_limits.{channel} must be a positive whole number of messages/s")
-            self.limiters[channel] = WindowRateLimiter(backend, f"dispatch-rate-{channel}", limit=per_second,
-                                                       window=1)
+            self.limiters[channel] = WindowRateLimiter(backend, f"dispatch-rate-{channel}", limit=per_second, window=1)
 
     def wait(self, channel: str, timeout: float = 60.0) -> None:
         """Block until ``channel`` may send one more message (or ``timeout`` seconds pass)."""

@@ -26,9 +26,7 @@ _POSTAL_CODE = {
     "NO": re.compile(r"^\d{4}$"),
 }
 _POSTAL_PREFIX = re.compile(r"^(FI|SE|S|NO|N)-")
-_MOBILE_TYPES = frozenset(
-    {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
-)
+_MOBILE_TYPES = frozenset({phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE})
 _TRUE = {"true", "1", "yes", "y"}
 _FALSE = {"false", "0", "no", "n", ""}
 

@@ -45,8 +45,9 @@ class RegisterBook:
             known = ", ".join(sorted(self.classes)) or "none"
             raise RegisterError(f"unknown register {name!r} (known: {known})") from None
 
-    def import_file(self, name: str, path: str | Path, *, file_date: datetime | None = None,
-                    now: datetime | None = None) -> dict[str, Any]:
+    def import_file(
+        self, name: str, path: str | Path, *, file_date: datetime | None = None, now: datetime | None = None
+    ) -> dict[str, Any]:
         """Replace register ``name`` with the entries of ``path``, atomically."""
         cls = self.get(name)
         source = Path(path)
@@ -139,6 +140,8 @@ class RegisterBook:
             if item["name"] in pending and item["stale"]:
                 logger.warning(
                     "register %s is stale: file date %s is older than %d days; import a fresh copy",
-                    item["name"], item["file_date"], item["refresh_days"],
+                    item["name"],
+                    item["file_date"],
+                    item["refresh_days"],
                 )
             self._warned.add(item["name"])

@@ -64,14 +64,32 @@ class Register:
     channels: ClassVar[tuple[str, ...]] = ()
 
     PHONE_COLUMNS: ClassVar[tuple[str, ...]] = (
-        "phone", "telephone", "puhelin", "puhelinnumero", "telefon", "telefonnummer", "nummer", "msisdn",
+        "phone",
+        "telephone",
+        "puhelin",
+        "puhelinnumero",
+        "telefon",
+        "telefonnummer",
+        "nummer",
+        "msisdn",
     )
     NAME_COLUMNS: ClassVar[tuple[str, ...]] = ("name", "nimi", "namn", "navn")
     STREET_COLUMNS: ClassVar[tuple[str, ...]] = (
-        "street", "address", "osoite", "katuosoite", "adress", "gatuadress", "adresse", "gateadresse",
+        "street",
+        "address",
+        "osoite",
+        "katuosoite",
+        "adress",
+        "gatuadress",
+        "adresse",
+        "gateadresse",
     )
     POSTAL_COLUMNS: ClassVar[tuple[str, ...]] = (
-        "postal_code", "zip", "postinumero", "postnummer", "postnr",
+        "postal_code",
+        "zip",
+        "postinumero",
+        "postnummer",
+        "postnr",
     )
 
     def read(self, path: Path) -> Iterator[RegisterEntry]:

@@ -43,11 +43,8 @@ def builtin_template_dir() -> Path:
 class _CodeGenerator(CodeGenerator):
     """Jinja's code generator, with ``~`` routed through :func:`render_cache.concat`."""
 
-    def visit_Concat(self, node: nodes.Concat, frame) -> None:  # noqa: N802 - Jinja's visitor name
-        if frame.eval_ctx.volatile:
-            autoescape = "context.eval_ctx.autoescape"
-        else:
-            autoescape = repr(bool(frame.eval_ctx.autoescape))
+    def visit_Concat(self, node: nodes.Concat, frame) -> None:
+        autoescape = "context.eval_ctx.autoescape" if frame.eval_ctx.volatile else repr(bool(frame.eval_ctx.autoescape))
         self.write("environment.dispatch_concat((")
         for arg in node.nodes:
             self.visit(arg, frame)
@@ -113,9 +110,7 @@ class Renderer:
         """True when every part file exists for ``language``."""
         return all(self._exists(language, self.template_name(message_type, f)) for f in parts.values())
 
-    def resolve_language(
-        self, message_type: str, channel: str, parts: Mapping[str, str], chain: Iterable[str]
-    ) -> str:
+    def resolve_language(self, message_type: str, channel: str, parts: Mapping[str, str], chain: Iterable[str]) -> str:
         """The first language of ``chain`` with every part; raises :class:`TemplateNotFound`."""
         tried = []
         for language in chain:

@@ -72,10 +72,30 @@ class Placeholder(str):
 
 
 _ALLOWED = {
-    "__new__", "__init__", "__repr__", "__hash__", "__bool__", "__html__", "__add__", "__radd__",
-    "__getattribute__", "__setattr__", "__delattr__", "__class__", "__init_subclass__", "__subclasshook__",
-    "__dir__", "__sizeof__", "__reduce__", "__reduce_ex__", "__getnewargs__", "__doc__", "__slots__",
-    "__module__", "__qualname__", "__ne__",
+    "__new__",
+    "__init__",
+    "__repr__",
+    "__hash__",
+    "__bool__",
+    "__html__",
+    "__add__",
+    "__radd__",
+    "__getattribute__",
+    "__setattr__",
+    "__delattr__",
+    "__class__",
+    "__init_subclass__",
+    "__subclasshook__",
+    "__dir__",
+    "__sizeof__",
+    "__reduce__",
+    "__reduce_ex__",
+    "__getnewargs__",
+    "__doc__",
+    "__slots__",
+    "__module__",
+    "__qualname__",
+    "__ne__",
 }
 for _name in dir(str):
     if _name not in _ALLOWED and callable(getattr(str, _name)):
@@ -238,8 +258,9 @@ class Variant:
     record: dict[str, dict[str, Any]]
 
 
-def assemble(record: Mapping[str, Mapping[str, Any]], values: Mapping[str, str], tidy_after: bool,
-             tidy) -> dict[str, str]:
+def assemble(
+    record: Mapping[str, Mapping[str, Any]], values: Mapping[str, str], tidy_after: bool, tidy
+) -> dict[str, str]:
     """Rebuild the parts of a message from its variant record and its own values."""
     out = {}
     for part, spec in record.items():
@@ -260,8 +281,15 @@ class VariantRenderer:
         #: Complete variants by id, for the store to keep next to the messages that use them.
         self.variants: dict[str, dict[str, Any]] = {}
 
-    def render(self, message_type: str, parts: Mapping[str, str], language: str, country: str,
-               context: Mapping[str, Any], cache: dict) -> Rendered:
+    def render(
+        self,
+        message_type: str,
+        parts: Mapping[str, str],
+        language: str,
+        country: str,
+        context: Mapping[str, Any],
+        cache: dict,
+    ) -> Rendered:
         variant_key, values = mask_context(context)
         key = (message_type, id(parts), language, country, variant_key)
         variant = cache.get(key)
@@ -287,8 +315,12 @@ class VariantRenderer:
         if plain:
             out.update(self.renderer.render_parts(message_type, plain, language, country, context))
         elif variant.id:
-            used = {token: values[token] for spec in variant.record.values() for token in spec["raw"][1::2]
-                    if token in values}
+            used = {
+                token: values[token]
+                for spec in variant.record.values()
+                for token in spec["raw"][1::2]
+                if token in values
+            }
             out.compact = {"v": variant.id, "t": used, "ta": tidy_after}
         ordered = Rendered((part, out[part]) for part in parts)
         ordered.compact = out.compact
@@ -303,8 +335,9 @@ class VariantRenderer:
                 complete = False
                 continue
             try:
-                raw = self.renderer.render_parts(message_type, {part: filename}, language, country, masked,
-                                                 tidy=False)[part]
+                raw = self.renderer.render_parts(message_type, {part: filename}, language, country, masked, tidy=False)[
+                    part
+                ]
             except Uncacheable:
                 self.refused.add((language, name))
                 complete = False
@@ -316,8 +349,12 @@ class VariantRenderer:
             if pieces is None or tidied is None:
                 complete = False
                 continue
-            record[part] = {"raw": pieces, "tidied": tidied, "html": filename.endswith((".html", ".htm")),
-                            "filename": filename}
+            record[part] = {
+                "raw": pieces,
+                "tidied": tidied,
+                "html": filename.endswith((".html", ".htm")),
+                "filename": filename,
+            }
         variant_id = ""
         if complete:
             digest = hashlib.sha256(json.dumps(record, sort_keys=True, ensure_ascii=False).encode("utf-8"))

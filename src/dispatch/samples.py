@@ -32,8 +32,12 @@ SAMPLE_RECIPIENTS: dict[tuple[str, str], dict[str, Any]] = {
         "status": "active",
         "email": "matti.meikalainen@example.fi",
         "phone": "040 123 4567",
-        "address": {"name": "Matti Meikäläinen", "street": "Mannerheimintie 12 B 7",
-                    "postal_code": "00100", "city": "Helsinki"},
+        "address": {
+            "name": "Matti Meikäläinen",
+            "street": "Mannerheimintie 12 B 7",
+            "postal_code": "00100",
+            "city": "Helsinki",
+        },
         "newsletter": True,
     },
     ("sv", "FI"): {
@@ -43,8 +47,7 @@ SAMPLE_RECIPIENTS: dict[tuple[str, str], dict[str, Any]] = {
         "status": "active",
         "email": "anna.lindqvist@example.fi",
         "phone": "050 765 4321",
-        "address": {"name": "Anna Lindqvist", "street": "Strandgatan 4",
-                    "postal_code": "65100", "city": "Vasa"},
+        "address": {"name": "Anna Lindqvist", "street": "Strandgatan 4", "postal_code": "65100", "city": "Vasa"},
         "newsletter": True,
     },
     ("sv", "SE"): {
@@ -54,8 +57,7 @@ SAMPLE_RECIPIENTS: dict[tuple[str, str], dict[str, Any]] = {
         "status": "active",
         "email": "karin.andersson@example.se",
         "phone": "070-123 45 67",
-        "address": {"name": "Karin Andersson", "street": "Storgatan 5",
-                    "postal_code": "114 51", "city": "Stockholm"},
+        "address": {"name": "Karin Andersson", "street": "Storgatan 5", "postal_code": "114 51", "city": "Stockholm"},
         "newsletter": True,
     },
     ("en", "NO"): {
@@ -65,8 +67,7 @@ SAMPLE_RECIPIENTS: dict[tuple[str, str], dict[str, Any]] = {
         "status": "active",
         "email": "ola.nordmann@example.no",
         "phone": "412 34 567",
-        "address": {"name": "Ola Nordmann", "street": "Karl Johans gate 22",
-                    "postal_code": "0159", "city": "Oslo"},
+        "address": {"name": "Ola Nordmann", "street": "Karl Johans gate 22", "postal_code": "0159", "city": "Oslo"},
         "newsletter": True,
     },
     ("en", "FI"): {
@@ -76,8 +77,7 @@ SAMPLE_RECIPIENTS: dict[tuple[str, str], dict[str, Any]] = {
         "status": "active",
         "email": "john.smith@example.fi",
         "phone": "+358 44 987 6543",
-        "address": {"name": "John Smith", "street": "Hämeenkatu 3 A 5",
-                    "postal_code": "33100", "city": "Tampere"},
+        "address": {"name": "John Smith", "street": "Hämeenkatu 3 A 5", "postal_code": "33100", "city": "Tampere"},
         "newsletter": True,
     },
 }
@@ -153,7 +153,11 @@ def sample_data(message_type: str, country: str = "FI") -> dict[str, Any]:
             "title": {"fi": "Kevään energiauutiset", "sv": "Vårens energinyheter", "en": "Spring energy news"},
             "sections": [
                 {
-                    "heading": {"fi": "Säästä sähköä keväällä", "sv": "Spara el i vår", "en": "Save energy this spring"},
+                    "heading": {
+                        "fi": "Säästä sähköä keväällä",
+                        "sv": "Spara el i vår",
+                        "en": "Save energy this spring",
+                    },
                     "body": {
                         "fi": "Pienillä muutoksilla voit pienentää sähkölaskuasi.",
                         "sv": "Med små förändringar kan du sänka din elräkning.",
@@ -172,12 +176,13 @@ def sample_data(message_type: str, country: str = "FI") -> dict[str, Any]:
         },
         "marketing": {
             "campaign": "spring-2027",
-            "product": "Tuuli 12" if country == "FI" else ("Vind 12" if country == "SE" else "Vind 12"),
+            "product": "Tuuli 12" if country == "FI" else "Vind 12",
             "duration": 12,
             "offer_ends_on": "2027-04-30",
             "after_offer": _elements(country, with_old=False),
             "price_elements": [
-                {**e, "new": promo} for e, promo in zip(_elements(country, with_old=False), _PROMO[country])
+                {**e, "new": promo}
+                for e, promo in zip(_elements(country, with_old=False), _PROMO[country], strict=True)
             ],
         },
         "survey": {

@@ -38,9 +38,20 @@ def data_to_json(data: MessageData) -> dict[str, Any]:
 
 
 _TYPE_KEYS = {
-    "category", "fields", "channels", "default_order", "legal_basis", "notice_field", "deadline_field",
-    "deadline_working_days", "subscription", "objection", "marketing_if_other_product", "unsubscribe",
-    "sms_max_segments", "description",
+    "category",
+    "fields",
+    "channels",
+    "default_order",
+    "legal_basis",
+    "notice_field",
+    "deadline_field",
+    "deadline_working_days",
+    "subscription",
+    "objection",
+    "marketing_if_other_product",
+    "unsubscribe",
+    "sms_max_segments",
+    "description",
 }
 _LEGAL_BASES = ("contract", "legal_obligation", "consent", "soft_opt_in", "legitimate_interest")
 
@@ -67,8 +78,10 @@ def custom_types(tables: Mapping[str, Mapping[str, Any]]) -> list[MessageType]:
         order = table.get("default_order", channels)
         if not isinstance(order, list) or not set(order) <= set(channels):
             raise ConfigError(f"{where}.default_order must list channels from {where}.channels")
-        basis = table.get("legal_basis", {"statutory": "legal_obligation", "service": "legitimate_interest",
-                                          "marketing": "consent"}[category])
+        basis = table.get(
+            "legal_basis",
+            {"statutory": "legal_obligation", "service": "legitimate_interest", "marketing": "consent"}[category],
+        )
         if basis not in _LEGAL_BASES:
             raise ConfigError(f"{where}.legal_basis must be one of {', '.join(_LEGAL_BASES)}")
         try:

@@ -16,8 +16,8 @@ import contextlib
 import json
 import os
 import secrets
-import threading
 import socket
+import threading
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -225,8 +225,9 @@ class Store:
             if variants is None or not missing <= set(variants):
                 raise StoreError("a message refers to a rendered variant that was not handed to the store")
             now = now_utc()
-            conn.execute(t.insert(), [{"id": i, "record": encode_content(variants[i], True), "created_at": now}
-                                      for i in missing])
+            conn.execute(
+                t.insert(), [{"id": i, "record": encode_content(variants[i], True), "created_at": now} for i in missing]
+            )
         return wanted
 
     def _variant(self, variant_id: str) -> dict[str, Any]:
@@ -307,8 +308,10 @@ class Store:
         statement = insert(t)
         statement = statement.on_conflict_do_update(
             index_elements=[t.c.id],
-            set_={c: statement.excluded[c] for c in ("country", "status", "last_invoice_paid_on",
-                                                      "data_verified_on", "last_seen_at")},
+            set_={
+                c: statement.excluded[c]
+                for c in ("country", "status", "last_invoice_paid_on", "data_verified_on", "last_seen_at")
+            },
         )
         with self.transaction() as conn:
             conn.execute(statement, list(rows.values()))
@@ -341,12 +344,16 @@ class Store:
         """
         t = schema.messages
         with self.transaction() as conn:
-            row = conn.execute(
-                update(t)
-                .where(t.c.id == message_id, t.c.status == "queued")
-                .values(status="sending", claimed_at=now, claimed_by=worker, attempts=t.c.attempts + 1)
-                .returning(*t.c)  # one round trip: the winner gets the row, the loser nothing
-            ).mappings().first()
+            row = (
+                conn.execute(
+                    update(t)
+                    .where(t.c.id == message_id, t.c.status == "queued")
+                    .values(status="sending", claimed_at=now, claimed_by=worker, attempts=t.c.attempts + 1)
+                    .returning(*t.c)  # one round trip: the winner gets the row, the loser nothing
+                )
+                .mappings()
+                .first()
+            )
         if row is None:
             return None
         out = dict(row)
@@ -382,7 +389,9 @@ class Store:
                 current = conn.execute(select(t.c.meta).where(t.c.id == message_id)).scalar() or {}
                 values["meta"] = {**current, **meta}
             result = conn.execute(
-                update(t).where(t.c.id == message_id, t.c.status == "sending", t.c.claimed_by == worker).values(**values)
+                update(t)
+                .where(t.c.id == message_id, t.c.status == "sending", t.c.claimed_by == worker)
+                .values(**values)
             )
             if attempt is not None:
                 conn.execute(schema.delivery_attempts.insert(), [attempt])
@@ -407,39 +416,46 @@ class Store:
         t = schema.messages
         stale_claim = now - lease
         with self.transaction() as conn:
-            claims = conn.execute(
-                select(t.c.id, t.c.claimed_by, t.c.claimed_at).where(t.c.status == "sending")
-            ).all()
+            claims = conn.execute(select(t.c.id, t.c.claimed_by, t.c.claimed_at).where(t.c.status == "sending")).all()
             stale = [mid for mid, who, at in claims if at is None or at < stale_claim or _claimant_dead(who)]
             for chunk in _chunks(stale, 900):
                 conn.execute(
                     update(t)
                     .where(t.c.id.in_(chunk), t.c.status == "sending")
-                    .values(status="queued", claimed_by=None, claimed_at=None, enqueued_at=None,
-                            possible_duplicate=True)
+                    .values(
+                        status="queued", claimed_by=None, claimed_at=None, enqueued_at=None, possible_duplicate=True
+                    )
                 )
-            rows = conn.execute(
-                select(t.c.id, t.c.channel, t.c.category, t.c.queue, t.c.send_after)
-                .where(
-                    t.c.status == "queued",
-                    or_(t.c.enqueued_at.is_(None), t.c.enqueued_at < now - stuck_after),
-                    or_(t.c.send_after.is_(None), t.c.send_after <= now + horizon),
+            rows = (
+                conn.execute(
+                    select(t.c.id, t.c.channel, t.c.category, t.c.queue, t.c.send_after)
+                    .where(
+                        t.c.status == "queued",
+                        or_(t.c.enqueued_at.is_(None), t.c.enqueued_at < now - stuck_after),
+                        or_(t.c.send_after.is_(None), t.c.send_after <= now + horizon),
+                    )
+                    .order_by(t.c.id)
+                    .limit(limit)
                 )
-                .order_by(t.c.id)
-                .limit(limit)
-            ).mappings().all()
+                .mappings()
+                .all()
+            )
         return [dict(r) for r in rows]
 
     def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
         """Messages that failed for good or ran out of retries, newest first."""
         t = schema.messages
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(t.c.id, t.c.recipient_id, t.c.message_type, t.c.channel, t.c.status, t.c.attempts, t.c.error)
-                .where(t.c.status.in_(("dead", "failed")))
-                .order_by(t.c.finished_at.desc())
-                .limit(limit)
-            ).mappings().all()
+            rows = (
+                conn.execute(
+                    select(t.c.id, t.c.recipient_id, t.c.message_type, t.c.channel, t.c.status, t.c.attempts, t.c.error)
+                    .where(t.c.status.in_(("dead", "failed")))
+                    .order_by(t.c.finished_at.desc())
+                    .limit(limit)
+                )
+                .mappings()
+                .all()
+            )
         return [dict(r) for r in rows]
 
     def requeue_dead(self, message_ids: Sequence[str] | None = None) -> int:
@@ -475,18 +491,30 @@ class Store:
             if code:
                 meta["provider_error"] = code
             conn.execute(update(t).where(t.c.id == message_id).values(meta=meta))
-            conn.execute(schema.delivery_attempts.insert(), [{
-                "message_id": message_id, "attempt": attempts[0], "worker": "provider", "started_at": now,
-                "finished_at": now, "outcome": "callback", "provider_id": None,
-                "error": code, "detail": {"status": status, "code": code},
-            }])
+            conn.execute(
+                schema.delivery_attempts.insert(),
+                [
+                    {
+                        "message_id": message_id,
+                        "attempt": attempts[0],
+                        "worker": "provider",
+                        "started_at": now,
+                        "finished_at": now,
+                        "outcome": "callback",
+                        "provider_id": None,
+                        "error": code,
+                        "detail": {"status": status, "code": code},
+                    }
+                ],
+            )
 
     def mark_failed_after_delivery(self, message_id: str, error: str, now: datetime) -> bool:
         """A provider reports a message it had accepted as failed: delivered → failed, once."""
         t = schema.messages
         with self.transaction() as conn:
             result = conn.execute(
-                update(t).where(t.c.id == message_id, t.c.status == "delivered")
+                update(t)
+                .where(t.c.id == message_id, t.c.status == "delivered")
                 .values(status="failed", error=error, finished_at=now)
             )
         return result.rowcount == 1
@@ -496,7 +524,8 @@ class Store:
         t = schema.messages
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(t.c.recipient_id).distinct()
+                select(t.c.recipient_id)
+                .distinct()
                 .where(t.c.channel == channel, cast(t.c.address, Text) == json.dumps(address))
             )
             return [r for (r,) in rows]
@@ -516,9 +545,11 @@ class Store:
     def messages_for(self, recipient_id: str) -> list[dict[str, Any]]:
         t = schema.messages
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(t).where(t.c.recipient_id == recipient_id).order_by(t.c.decided_at, t.c.id)
-            ).mappings().all()
+            rows = (
+                conn.execute(select(t).where(t.c.recipient_id == recipient_id).order_by(t.c.decided_at, t.c.id))
+                .mappings()
+                .all()
+            )
         out = []
         for row in rows:
             item = dict(row)
@@ -544,8 +575,7 @@ class Store:
         with self.engine.connect() as conn:
             for chunk in _chunks(ids, 900):
                 rows = conn.execute(
-                    select(t.c.recipient_id, t.c.decided_at, t.c.send_after, t.c.message_type, t.c.channel)
-                    .where(
+                    select(t.c.recipient_id, t.c.decided_at, t.c.send_after, t.c.message_type, t.c.channel).where(
                         t.c.recipient_id.in_(chunk),
                         t.c.category == "marketing",
                         t.c.allowed.is_(True),
@@ -617,11 +647,14 @@ def _copy_rows(conn, table, rows: list[dict[str, Any]]) -> None:
     try:
         with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row([
-                    json.dumps(row.get(c.name), separators=(",", ":"), default=str)
-                    if c.name in json_columns and row.get(c.name) is not None else row.get(c.name)
-                    for c in columns
-                ])
+                copy.write_row(
+                    [
+                        json.dumps(row.get(c.name), separators=(",", ":"), default=str)
+                        if c.name in json_columns and row.get(c.name) is not None
+                        else row.get(c.name)
+                        for c in columns
+                    ]
+                )
     finally:
         cursor.close()
 

@@ -41,12 +41,14 @@ class WebApp:
 
     def __init__(self, dispatcher: Dispatcher) -> None:
         self.d = dispatcher
-        self.url_map = Map([
-            Rule("/u/<token>", endpoint="unsubscribe", methods=["GET", "POST"]),
-            Rule("/twilio/status", endpoint="twilio_status", methods=["POST"]),
-            Rule("/twilio/inbound", endpoint="twilio_inbound", methods=["POST"]),
-            Rule("/health", endpoint="health", methods=["GET"]),
-        ])
+        self.url_map = Map(
+            [
+                Rule("/u/<token>", endpoint="unsubscribe", methods=["GET", "POST"]),
+                Rule("/twilio/status", endpoint="twilio_status", methods=["POST"]),
+                Rule("/twilio/inbound", endpoint="twilio_inbound", methods=["POST"]),
+                Rule("/health", endpoint="health", methods=["GET"]),
+            ]
+        )
 
     def __call__(self, environ, start_response):
         request = Request(environ)
@@ -78,7 +80,11 @@ class WebApp:
             already = self._withdrawn(message["recipient_id"], purpose, channel)
             if not already:
                 self.d.consents.record(
-                    message["recipient_id"], purpose, False, channel=channel, source="unsubscribe_link",
+                    message["recipient_id"],
+                    purpose,
+                    False,
+                    channel=channel,
+                    source="unsubscribe_link",
                     evidence=f"message {message_id}" + (" one-click" if _one_click(request) else ""),
                 )
             logger.info("unsubscribe: %s %s/%s via message %s", message["recipient_id"], purpose, channel, message_id)
@@ -96,8 +102,11 @@ class WebApp:
         return "marketing", message["channel"] or "all"
 
     def _withdrawn(self, recipient_id: str, purpose: str, channel: str) -> bool:
-        entries = [e for e in self.d.consents.history(recipient_id)
-                   if e["purpose"] == purpose and e["channel"] in (channel, "all")]
+        entries = [
+            e
+            for e in self.d.consents.history(recipient_id)
+            if e["purpose"] == purpose and e["channel"] in (channel, "all")
+        ]
         return bool(entries) and not entries[-1]["granted"]
 
     def _page(self, name: str, message: dict[str, Any], purpose: str, channel: str, token: str) -> Response:
@@ -138,14 +147,24 @@ class WebApp:
             return Response("unknown message\n", status=200, mimetype="text/plain")
         code = params.get("ErrorCode") or None
         self.d.store.record_provider_status(message["id"], status, code, now_utc())
-        if status in FAILED_STATUSES and message["status"] == "delivered":
-            if self.d.store.mark_failed_after_delivery(message["id"], f"provider status {status} ({code})", now_utc()):
-                if code == "21610":
-                    self.d.consents.record(message["recipient_id"], "marketing", False, channel=message["channel"],
-                                           source="provider", evidence=f"message {message['id']}: 21610")
-                if message["category"] == "statutory":
-                    full = self.d.store.message(message["id"])
-                    self.d._fallback(full, f"SMS {status} ({code})")
+        failed_now = (
+            status in FAILED_STATUSES
+            and message["status"] == "delivered"
+            and self.d.store.mark_failed_after_delivery(message["id"], f"provider status {status} ({code})", now_utc())
+        )
+        if failed_now:
+            if code == "21610":
+                self.d.consents.record(
+                    message["recipient_id"],
+                    "marketing",
+                    False,
+                    channel=message["channel"],
+                    source="provider",
+                    evidence=f"message {message['id']}: 21610",
+                )
+            if message["category"] == "statutory":
+                full = self.d.store.message(message["id"])
+                self.d._fallback(full, f"SMS {status} ({code})")
         return Response("", status=204)
 
     def on_twilio_inbound(self, request: Request) -> Response:
@@ -155,8 +174,14 @@ class WebApp:
         if words and words[0] in STOP_WORDS and sender:
             recipients = self.d.store.recipients_by_address("sms", sender)
             for recipient_id in recipients:
-                self.d.consents.record(recipient_id, "marketing", False, channel="sms", source="sms_stop",
-                                       evidence=f"inbound SMS {params.get('MessageSid', '')}")
+                self.d.consents.record(
+                    recipient_id,
+                    "marketing",
+                    False,
+                    channel="sms",
+                    source="sms_stop",
+                    evidence=f"inbound SMS {params.get('MessageSid', '')}",
+                )
             logger.info("SMS STOP from a number of %d recipient(s)", len(recipients))
         return Response('<?xml version="1.0" encoding="UTF-8"?><Response></Response>', mimetype="text/xml")
 

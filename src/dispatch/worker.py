@@ -80,8 +80,9 @@ def _serve(config_path, threads, queues, relay_interval, overrides, *, relay: bo
         if unknown:
             from .errors import InputError
 
-            raise InputError(f"unknown queue(s) {', '.join(sorted(unknown))} (known: "
-                             f"{', '.join(d.queues.queue_names)})")
+            raise InputError(
+                f"unknown queue(s) {', '.join(sorted(unknown))} (known: {', '.join(d.queues.queue_names)})"
+            )
         worker = dramatiq.Worker(d.broker, queues=names, worker_threads=threads)
         if d.embedded:
             d._worker = worker

@@ -41,6 +41,8 @@ from dispatch.models import OutgoingMessage
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_DIR = ROOT / "tests" / "node"
+
+
 def _twilio_spec() -> Path:
     """Twilio's OpenAPI description (twilio/twilio-oai, MIT): $DISPATCH_TWILIO_SPEC, else a copy in
     tests/node/twilio/, else the team's shared copy."""
@@ -123,9 +125,16 @@ class RecordingHandler:
             return reply
         data = envelope.original_content or envelope.content
         with self._lock:
-            self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), data,
-                                          tuple(session.peer[:2]), list(envelope.mail_options),
-                                          tls=server.transport.get_extra_info("ssl_object") is not None))
+            self.messages.append(
+                Received(
+                    envelope.mail_from,
+                    list(envelope.rcpt_tos),
+                    data,
+                    tuple(session.peer[:2]),
+                    list(envelope.mail_options),
+                    tls=server.transport.get_extra_info("ssl_object") is not None,
+                )
+            )
             number = len(self.messages)
         return f"250 2.0.0 Ok: queued as Q{number:06d}"
 
@@ -142,8 +151,15 @@ class RecordingHandler:
 class SmtpServer:
     """An aiosmtpd server on 127.0.0.1, on a free port, in its own thread and event loop."""
 
-    def __init__(self, handler: RecordingHandler, *, implicit_tls: ssl.SSLContext | None = None,
-                 starttls: ssl.SSLContext | None = None, auth: bool = False, smtputf8: bool = False) -> None:
+    def __init__(
+        self,
+        handler: RecordingHandler,
+        *,
+        implicit_tls: ssl.SSLContext | None = None,
+        starttls: ssl.SSLContext | None = None,
+        auth: bool = False,
+        smtputf8: bool = False,
+    ) -> None:
         self.handler = handler
         self.host = "127.0.0.1"
         self.port = 0
@@ -260,25 +276,47 @@ def _cert_with_cryptography(folder: Path) -> TlsFiles:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - timedelta(minutes=5))
         .not_valid_after(now + timedelta(days=2))
-        .add_extension(x509.SubjectAlternativeName(
-            [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
     files = TlsFiles(folder / "cert.pem", folder / "key.pem")
     files.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    files.key.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                            serialization.NoEncryption()))
+    files.key.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return files
 
 
 def _cert_with_openssl(folder: Path) -> TlsFiles:
     files = TlsFiles(folder / "cert.pem", folder / "key.pem")
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-         "-keyout", str(files.key), "-out", str(files.cert), "-days", "2", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-        check=True, capture_output=True, timeout=60,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            str(files.key),
+            "-out",
+            str(files.cert),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
     )
     return files
 
@@ -312,14 +350,20 @@ def dkim_keys(tmp_path_factory: pytest.TempPathFactory) -> DkimKeys:
         from cryptography.hazmat.primitives.asymmetric import rsa
 
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        private.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                              serialization.NoEncryption()))
-        der = key.public_key().public_bytes(serialization.Encoding.DER,
-                                            serialization.PublicFormat.SubjectPublicKeyInfo)
+        private.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+        der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     elif shutil.which("openssl"):
         subprocess.run(["openssl", "genrsa", "-out", str(private), "2048"], check=True, capture_output=True, timeout=60)
-        der = subprocess.run(["openssl", "rsa", "-in", str(private), "-pubout", "-outform", "DER"],
-                             check=True, capture_output=True, timeout=60).stdout
+        der = subprocess.run(
+            ["openssl", "rsa", "-in", str(private), "-pubout", "-outform", "DER"],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        ).stdout
     else:
         need_peer("neither the cryptography package nor the openssl CLI is available to make a DKIM key")
     return DkimKeys(private, b"v=DKIM1; k=rsa; p=" + base64.b64encode(der))
@@ -372,8 +416,13 @@ class HttpStub:
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                request = StubRequest("POST", self.path, dict(self.headers.items()), self.rfile.read(length),
-                                      tuple(self.client_address[:2]))
+                request = StubRequest(
+                    "POST",
+                    self.path,
+                    dict(self.headers.items()),
+                    self.rfile.read(length),
+                    tuple(self.client_address[:2]),
+                )
                 with stub._lock:
                     stub.requests.append(request)
                     reply = stub.replies.popleft() if stub.replies else None
@@ -447,7 +496,9 @@ def prism(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = open(tmp_path_factory.mktemp("prism") / "prism.log", "w")  # noqa: SIM115 - closed after the process ends
     process = subprocess.Popen(
         [str(binary), "mock", str(TWILIO_SPEC), "-p", str(port), "-h", "127.0.0.1", "--errors"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:

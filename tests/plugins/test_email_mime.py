@@ -15,16 +15,26 @@ DATE = datetime(2027, 3, 1, 10, 30, tzinfo=UTC)
 
 
 def message(parts, **fields) -> OutgoingMessage:
-    values = {"id": "01JABCDEFGHJKMNPQRSTVWXYZ0", "message_type": "price_change", "category": "statutory",
-              "channel": "email", "language": "sv", "locale": "sv_FI", "country": "FI", "recipient_id": "C-1",
-              "address": "anna@example.fi", "parts": parts}
+    values = {
+        "id": "01JABCDEFGHJKMNPQRSTVWXYZ0",
+        "message_type": "price_change",
+        "category": "statutory",
+        "channel": "email",
+        "language": "sv",
+        "locale": "sv_FI",
+        "country": "FI",
+        "recipient_id": "C-1",
+        "address": "anna@example.fi",
+        "parts": parts,
+    }
     values.update(fields)
     return OutgoingMessage(**values)
 
 
 def build(parts, **fields):
-    return build_email(message(parts, **fields), sender="Pohjola Energi <kundservice@example.fi>",
-                       reply_to=None, date=DATE)
+    return build_email(
+        message(parts, **fields), sender="Pohjola Energi <kundservice@example.fi>", reply_to=None, date=DATE
+    )
 
 
 def test_long_subjects_are_folded_and_read_back_whole():

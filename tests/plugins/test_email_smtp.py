@@ -29,8 +29,15 @@ UNSUBSCRIBE = "https://links.example.fi/u/01JABCDEFGHJKMNPQRSTVWXYZ0.Zm9vYmFyYmF
 
 
 def smtp_settings(server, **extra):
-    return {"host": server.host, "port": server.port, "sender": SENDER, "reply_to": REPLY_TO,
-            "timeout": 5.0, "local_hostname": "worker.test.invalid", **extra}
+    return {
+        "host": server.host,
+        "port": server.port,
+        "sender": SENDER,
+        "reply_to": REPLY_TO,
+        "timeout": 5.0,
+        "local_hostname": "worker.test.invalid",
+        **extra,
+    }
 
 
 def parts(subject=SUBJECT, text=TEXT, html=HTML):
@@ -52,8 +59,14 @@ def test_delivered_message_has_every_header_both_parts_and_inlined_css(
     smtp_server, make_dispatcher, outgoing, run_delivery
 ):
     d = make_dispatcher({"email": smtp_settings(smtp_server, unsubscribe_mailto="unsubscribe@example.fi")})
-    message = outgoing("email", "matti.meikalainen@example.fi", parts(), message_type="newsletter",
-                       category="service", unsubscribe_url=UNSUBSCRIBE)
+    message = outgoing(
+        "email",
+        "matti.meikalainen@example.fi",
+        parts(),
+        message_type="newsletter",
+        category="service",
+        unsubscribe_url=UNSUBSCRIBE,
+    )
     before = datetime.now(UTC).replace(microsecond=0)
 
     result = run_delivery(d, "email", message)
@@ -130,8 +143,9 @@ def test_statutory_message_has_no_list_unsubscribe(smtp_server, make_dispatcher,
 def test_one_click_header_needs_an_https_unsubscribe_uri(smtp_server, make_dispatcher, outgoing, run_delivery):
     # RFC 8058 §3.1: List-Unsubscribe-Post only with an HTTPS URI in List-Unsubscribe.
     d = make_dispatcher({"email": smtp_settings(smtp_server)})
-    message = outgoing("email", "matti@example.fi", parts(), category="marketing",
-                       unsubscribe_url="http://127.0.0.1:8025/u/token")
+    message = outgoing(
+        "email", "matti@example.fi", parts(), category="marketing", unsubscribe_url="http://127.0.0.1:8025/u/token"
+    )
     run_delivery(d, "email", message)
     msg = parse(smtp_server.handler.messages[0])
     assert str(msg["List-Unsubscribe"]) == "<http://127.0.0.1:8025/u/token>"
@@ -141,9 +155,16 @@ def test_one_click_header_needs_an_https_unsubscribe_uri(smtp_server, make_dispa
 def test_dkim_signature_verifies_and_covers_the_unsubscribe_headers(
     smtp_server, make_dispatcher, outgoing, run_delivery, dkim_keys
 ):
-    d = make_dispatcher({"email": smtp_settings(
-        smtp_server, dkim_selector="s2027", dkim_domain="example.fi", dkim_key_file=str(dkim_keys.private_pem),
-    )})
+    d = make_dispatcher(
+        {
+            "email": smtp_settings(
+                smtp_server,
+                dkim_selector="s2027",
+                dkim_domain="example.fi",
+                dkim_key_file=str(dkim_keys.private_pem),
+            )
+        }
+    )
     message = outgoing("email", "matti@example.fi", parts(), category="marketing", unsubscribe_url=UNSUBSCRIBE)
     run_delivery(d, "email", message)
     data = smtp_server.handler.messages[0].data
@@ -160,8 +181,9 @@ def test_dkim_signature_verifies_and_covers_the_unsubscribe_headers(
     signed = {h.strip().lower() for h in " ".join(signature.split()).split("h=")[1].split(";")[0].split(":")}
     assert {"from", "to", "subject", "date", "message-id", "list-unsubscribe", "list-unsubscribe-post"} <= signed
 
-    tampered = data.replace(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click",
-                            b"List-Unsubscribe-Post: List-Unsubscribe=Nope")
+    tampered = data.replace(
+        b"List-Unsubscribe-Post: List-Unsubscribe=One-Click", b"List-Unsubscribe-Post: List-Unsubscribe=Nope"
+    )
     assert tampered != data
     assert dkim.verify(tampered, dnsfunc=dnsfunc) is False
 
@@ -210,8 +232,9 @@ def test_server_that_never_greets_times_out_as_transient(make_dispatcher, outgoi
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen()  # accepts the TCP handshake, never says 220
-        d = make_dispatcher({"email": {"host": "127.0.0.1", "port": silent.getsockname()[1],
-                                       "sender": SENDER, "timeout": 0.5}})
+        d = make_dispatcher(
+            {"email": {"host": "127.0.0.1", "port": silent.getsockname()[1], "sender": SENDER, "timeout": 0.5}}
+        )
         with pytest.raises(TransientDeliveryError) as caught:
             run_delivery(d, "email", outgoing("email", "matti@example.fi", parts()))
     assert caught.value.code == "timeout"
@@ -241,8 +264,13 @@ def test_header_injection_is_refused_and_nothing_is_sent(
 
 def test_unsubscribe_url_cannot_inject_headers(smtp_server, make_dispatcher, outgoing, run_delivery):
     d = make_dispatcher({"email": smtp_settings(smtp_server)})
-    message = outgoing("email", "matti@example.fi", parts(), category="marketing",
-                       unsubscribe_url="https://x.example/u\r\nBcc: victim@example.com")
+    message = outgoing(
+        "email",
+        "matti@example.fi",
+        parts(),
+        category="marketing",
+        unsubscribe_url="https://x.example/u\r\nBcc: victim@example.com",
+    )
     with pytest.raises(HeaderInjection):
         run_delivery(d, "email", message)
     assert smtp_server.handler.messages == []
@@ -293,8 +321,9 @@ def test_starttls_with_a_self_signed_certificate_and_login(
 ):
     server = smtp_server_factory(starttls=tls_files.server_context(), auth=True)
     monkeypatch.setenv("DISPATCH_SMTP_PASSWORD", "s3cret")
-    d = make_dispatcher({"email": smtp_settings(server, starttls=True, username="dispatch",
-                                                cert_bundle=str(tls_files.cert))})
+    d = make_dispatcher(
+        {"email": smtp_settings(server, starttls=True, username="dispatch", cert_bundle=str(tls_files.cert))}
+    )
     result = run_delivery(d, "email", outgoing("email", "matti@example.fi", parts()))
     assert result.detail["smtp_code"] == 250
     assert server.handler.logins == [("dispatch", "s3cret")]
@@ -316,8 +345,13 @@ def test_wrong_password_is_transient_not_a_bounce(
     smtp_server_factory, tls_files, make_dispatcher, outgoing, run_delivery
 ):
     server = smtp_server_factory(starttls=tls_files.server_context(), auth=True)
-    d = make_dispatcher({"email": smtp_settings(server, starttls=True, username="dispatch", password="wrong",
-                                                cert_bundle=str(tls_files.cert))})
+    d = make_dispatcher(
+        {
+            "email": smtp_settings(
+                server, starttls=True, username="dispatch", password="wrong", cert_bundle=str(tls_files.cert)
+            )
+        }
+    )
     with pytest.raises(TransientDeliveryError) as caught:
         run_delivery(d, "email", outgoing("email", "matti@example.fi", parts()))
     assert caught.value.code == "535"
@@ -362,8 +396,10 @@ def test_non_ascii_local_part_without_smtputf8_is_permanent(smtp_server, make_di
         ({"use_tls": True, "starttls": True}, "exclude each other"),
         ({"dkim_selector": "s1", "dkim_domain": "example.fi"}, "DKIM needs"),
         ({"sender": "Energia Oy, Helsinki <asiakaspalvelu@example.fi>"}, "sender"),
-        ({"dkim_selector": "s1", "dkim_domain": "example.fi", "dkim_key_file": "/nonexistent/key.pem"},
-         "dkim_key_file"),
+        (
+            {"dkim_selector": "s1", "dkim_domain": "example.fi", "dkim_key_file": "/nonexistent/key.pem"},
+            "dkim_key_file",
+        ),
     ],
 )
 def test_unusable_settings_fail_at_start_up(make_dispatcher, settings, problem):
@@ -390,8 +426,9 @@ def test_embedded_mode_writes_the_same_message_to_an_eml_file(make_dispatcher, o
 def test_dispatch_sends_a_price_change_over_smtp(smtp_server, make_dispatcher):
     d = make_dispatcher({"email": {"host": smtp_server.host, "port": smtp_server.port, "timeout": 5.0}})
     recipient = sample_recipient("en", "FI") | {"preferred_channels": {"default": "email"}}
-    receipt = d.dispatch("price_change", recipient, sample_data("price_change", "FI"),
-                         now=datetime(2027, 3, 1, 10, tzinfo=UTC))
+    receipt = d.dispatch(
+        "price_change", recipient, sample_data("price_change", "FI"), now=datetime(2027, 3, 1, 10, tzinfo=UTC)
+    )
     assert receipt.status == "queued" and receipt.channel == "email"
     d.close(timeout=30)
 
@@ -407,10 +444,13 @@ def test_dispatch_sends_a_price_change_over_smtp(smtp_server, make_dispatcher):
 
 def test_a_bounced_statutory_email_falls_back_to_a_letter(smtp_server, make_dispatcher, tmp_path):
     d = make_dispatcher({"email": {"host": smtp_server.host, "port": smtp_server.port, "timeout": 5.0}})
-    recipient = sample_recipient("en", "FI") | {"email": "rcpt550.gone@example.fi",
-                                                 "preferred_channels": {"default": "email"}}
-    receipt = d.dispatch("price_change", recipient, sample_data("price_change", "FI"),
-                         now=datetime(2027, 3, 1, 10, tzinfo=UTC))
+    recipient = sample_recipient("en", "FI") | {
+        "email": "rcpt550.gone@example.fi",
+        "preferred_channels": {"default": "email"},
+    }
+    receipt = d.dispatch(
+        "price_change", recipient, sample_data("price_change", "FI"), now=datetime(2027, 3, 1, 10, tzinfo=UTC)
+    )
     d.join(timeout=30)
     row = d.store.message(receipt.message_id, content=False)
     assert row["status"] == "failed"
@@ -423,5 +463,13 @@ def test_a_dkim_key_that_is_not_a_key_fails_at_start_up(make_dispatcher, tmp_pat
     bad = tmp_path / "dkim.pem"
     bad.write_text("-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n")
     with pytest.raises(ConfigError, match="not an RSA private key"):
-        make_dispatcher({"email": {"host": "127.0.0.1", "dkim_selector": "s1", "dkim_domain": "example.fi",
-                                   "dkim_key_file": str(bad)}})
+        make_dispatcher(
+            {
+                "email": {
+                    "host": "127.0.0.1",
+                    "dkim_selector": "s1",
+                    "dkim_domain": "example.fi",
+                    "dkim_key_file": str(bad),
+                }
+            }
+        )

@@ -31,8 +31,13 @@ from dispatch_letter.layout import (
 MM_PER_PT = 25.4 / 72
 WINDOW_RIGHT = ADDRESS_LEFT + ADDRESS_WIDTH
 WINDOW_BOTTOM = ADDRESS_TOP + ADDRESS_HEIGHT
-ADDRESS = {"name": "Åsa Öberg-Ärlig", "street": "Mannerheimintie 12 B 7", "postal_code": "00100",
-           "city": "Helsinki", "country": "FI"}
+ADDRESS = {
+    "name": "Åsa Öberg-Ärlig",
+    "street": "Mannerheimintie 12 B 7",
+    "postal_code": "00100",
+    "city": "Helsinki",
+    "country": "FI",
+}
 BODY = "<h1>Sähkön hinta muuttuu</h1><p>Hyvä Åsa Öberg-Ärlig,</p><p>sähkösopimuksenne hinnat muuttuvat 1.5.2027.</p>"
 
 
@@ -90,9 +95,17 @@ def test_letter_has_address_date_body_and_page_number(make_dispatcher, outgoing,
 def test_date_and_place_follow_the_letters_locale(make_dispatcher, outgoing, run_delivery):
     d = make_dispatcher()
     dates = today_in("Europe/Stockholm")
-    reader, _ = deliver_letter(d, run_delivery, letter(
-        outgoing, address={**ADDRESS, "postal_code": "114 51", "city": "Stockholm", "country": "SE"},
-        language="sv", locale="sv_SE", country="SE"))
+    reader, _ = deliver_letter(
+        d,
+        run_delivery,
+        letter(
+            outgoing,
+            address={**ADDRESS, "postal_code": "114 51", "city": "Stockholm", "country": "SE"},
+            language="sv",
+            locale="sv_SE",
+            country="SE",
+        ),
+    )
     dates |= today_in("Europe/Stockholm")
     info = [p[2] for p in fragments(reader.pages[0]) if p[0] > WINDOW_RIGHT and p[1] < 100]
     assert info[0] in {f"Stockholm, {format_date(day, 'long', locale='sv_SE')}" for day in dates}
@@ -119,8 +132,11 @@ def test_long_address_lines_shrink_to_fit_the_window(make_dispatcher, outgoing, 
     d = make_dispatcher()
     long_name = "Kiinteistö Oy Helsingin Mannerheimintien Sähköasunnot c/o Isännöintitoimisto Åkerlund"
     reader, _ = deliver_letter(d, run_delivery, letter(outgoing, address={**ADDRESS, "name": long_name}))
-    pieces = [p for p in fragments(reader.pages[0]) if ADDRESS_TOP + RETURN_LINE_HEIGHT < p[1] < WINDOW_BOTTOM
-              and p[0] < WINDOW_RIGHT]
+    pieces = [
+        p
+        for p in fragments(reader.pages[0])
+        if ADDRESS_TOP + RETURN_LINE_HEIGHT < p[1] < WINDOW_BOTTOM and p[0] < WINDOW_RIGHT
+    ]
     assert len(pieces) == 3
     for x, _, text, size in pieces:
         assert size < 10.5
@@ -130,17 +146,26 @@ def test_long_address_lines_shrink_to_fit_the_window(make_dispatcher, outgoing, 
 
 def test_letter_abroad_names_the_country_last(make_dispatcher, outgoing, run_delivery):
     d = make_dispatcher()
-    reader, _ = deliver_letter(d, run_delivery, letter(
-        outgoing, address={**ADDRESS, "postal_code": "114 51", "city": "Stockholm", "country": "SE"}))
-    lines = [p[2] for p in fragments(reader.pages[0]) if ADDRESS_TOP + RETURN_LINE_HEIGHT < p[1] < WINDOW_BOTTOM
-             and p[0] < WINDOW_RIGHT]
+    reader, _ = deliver_letter(
+        d,
+        run_delivery,
+        letter(outgoing, address={**ADDRESS, "postal_code": "114 51", "city": "Stockholm", "country": "SE"}),
+    )
+    lines = [
+        p[2]
+        for p in fragments(reader.pages[0])
+        if ADDRESS_TOP + RETURN_LINE_HEIGHT < p[1] < WINDOW_BOTTOM and p[0] < WINDOW_RIGHT
+    ]
     assert lines == ["Åsa Öberg-Ärlig", "Mannerheimintie 12 B 7", "114 51 Stockholm", "RUOTSI"]
 
 
 def test_long_letter_flows_onto_page_two_above_the_footer(make_dispatcher, outgoing, run_delivery):
     d = make_dispatcher()
-    paragraphs = "".join(f"<p>Kappale {i}: sähkön hinta muuttuu, ja tässä kerrotaan miksi ja mitä se "
-                         f"tarkoittaa teidän sopimuksellenne.</p>" for i in range(1, 31))
+    paragraphs = "".join(
+        f"<p>Kappale {i}: sähkön hinta muuttuu, ja tässä kerrotaan miksi ja mitä se "
+        f"tarkoittaa teidän sopimuksellenne.</p>"
+        for i in range(1, 31)
+    )
     reader, result = deliver_letter(d, run_delivery, letter(outgoing, body="<h1>Hinnanmuutos</h1>" + paragraphs))
 
     assert len(reader.pages) == 2 and result.detail["pages"] == 2
@@ -164,8 +189,14 @@ def test_print_batch_holds_every_pdf_and_a_manifest(make_dispatcher, outgoing, r
     long_body = "".join(f"<p>Kappale {i}: sähkön hinta muuttuu, ja tässä kerrotaan miksi.</p>" for i in range(35))
     messages = [
         letter(outgoing, recipient_id="C-1001"),
-        letter(outgoing, recipient_id="C-2001", country="SE", language="sv", locale="sv_SE",
-               address={**ADDRESS, "postal_code": "114 51", "city": "Stockholm", "country": "SE"}),
+        letter(
+            outgoing,
+            recipient_id="C-2001",
+            country="SE",
+            language="sv",
+            locale="sv_SE",
+            address={**ADDRESS, "postal_code": "114 51", "city": "Stockholm", "country": "SE"},
+        ),
         letter(outgoing, recipient_id="C-3001", body=long_body),
     ]
     for message in messages:
@@ -211,14 +242,15 @@ def test_merged_pdf_batch(make_dispatcher, outgoing, run_delivery, batch_format)
     assert len(PdfReader(summary["file"]).pages) == 2
 
 
-def test_long_company_details_stay_in_the_window_and_clear_of_the_page_number(make_dispatcher, outgoing,
-                                                                             run_delivery):
-    d = make_dispatcher(company={
-        "name": "Pohjolan Energia ja Sähkönmyynti Oy – Norra Energi och Elhandel Ab",
-        "address": ["Sähkötie 1 A, 3. kerros, toimistorakennus Voltti", "00100 Helsinki"],
-        "website": "https://www.pohjolan-energia-ja-sahkonmyynti.example.fi/asiakaspalvelu/yhteystiedot",
-        "countries": {},
-    })
+def test_long_company_details_stay_in_the_window_and_clear_of_the_page_number(make_dispatcher, outgoing, run_delivery):
+    d = make_dispatcher(
+        company={
+            "name": "Pohjolan Energia ja Sähkönmyynti Oy – Norra Energi och Elhandel Ab",
+            "address": ["Sähkötie 1 A, 3. kerros, toimistorakennus Voltti", "00100 Helsinki"],
+            "website": "https://www.pohjolan-energia-ja-sahkonmyynti.example.fi/asiakaspalvelu/yhteystiedot",
+            "countries": {},
+        }
+    )
     reader, _ = deliver_letter(d, run_delivery, letter(outgoing))
     pieces = fragments(reader.pages[0])
     back = next(p for p in pieces if ADDRESS_TOP < p[1] < ADDRESS_TOP + RETURN_LINE_HEIGHT)
@@ -233,11 +265,16 @@ def test_long_company_details_stay_in_the_window_and_clear_of_the_page_number(ma
 def test_fonts_parsed_once_give_the_same_pdf_text_for_later_letters():
     from dispatch_letter.layout import LetterHead, render_letter
 
-    head = LetterHead(["Energia Oy", "Sähkötie 1", "00100 Helsinki"], "Energia Oy, Sähkötie 1",
-                      ["Иван Петров", "Łódzka 3 Ŋ", "00100 Helsinki"], ["Helsinki, 1.5.2027", "C-1"], "Energia Oy")
+    head = LetterHead(
+        ["Energia Oy", "Sähkötie 1", "00100 Helsinki"],
+        "Energia Oy, Sähkötie 1",
+        ["Иван Петров", "Łódzka 3 Ŋ", "00100 Helsinki"],
+        ["Helsinki, 1.5.2027", "C-1"],
+        "Energia Oy",
+    )
     texts = []
     for _ in range(3):  # the first letter parses the fonts, the others reuse the parsed metrics
-        pdf, pages = render_letter(head, "<p>Hinta 8,90 € <b>lihava</b> <i>kursiivi</i> – “lainaus”</p>")
+        pdf, _pages = render_letter(head, "<p>Hinta 8,90 € <b>lihava</b> <i>kursiivi</i> – “lainaus”</p>")
         texts.append(PdfReader(io.BytesIO(pdf)).pages[0].extract_text())
     assert texts[0] == texts[1] == texts[2]
     for fragment in ("Иван Петров", "Łódzka 3 Ŋ", "8,90 €", "lihava", "kursiivi", "– “lainaus”"):

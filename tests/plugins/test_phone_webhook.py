@@ -22,8 +22,12 @@ def phone_settings(url: str, **extra) -> dict:
 
 
 def call(outgoing, **fields):
-    values = {"message_type": "renewal_offer", "category": "service",
-              "send_after": datetime(2027, 3, 2, 7, tzinfo=UTC), "deadline": datetime(2027, 3, 3, 18, tzinfo=UTC)}
+    values = {
+        "message_type": "renewal_offer",
+        "category": "service",
+        "send_after": datetime(2027, 3, 2, 7, tzinfo=UTC),
+        "deadline": datetime(2027, 3, 3, 18, tzinfo=UTC),
+    }
     values.update(fields)
     return outgoing("phone", "+358401234567", {"script": SCRIPT}, **values)
 
@@ -86,15 +90,18 @@ def test_retry_after_a_500_posts_again_without_a_second_task_line(
     assert first.headers["X-Dispatch-Signature"] == second.headers["X-Dispatch-Signature"]
 
 
-@pytest.mark.parametrize(("status", "error"), [
-    (400, PermanentDeliveryError),
-    (404, PermanentDeliveryError),
-    (422, PermanentDeliveryError),
-    (302, PermanentDeliveryError),
-    (429, TransientDeliveryError),
-    (502, TransientDeliveryError),
-    (503, TransientDeliveryError),
-])
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (400, PermanentDeliveryError),
+        (404, PermanentDeliveryError),
+        (422, PermanentDeliveryError),
+        (302, PermanentDeliveryError),
+        (429, TransientDeliveryError),
+        (502, TransientDeliveryError),
+        (503, TransientDeliveryError),
+    ],
+)
 def test_answers_map_to_permanent_or_transient(http_stub, make_dispatcher, outgoing, run_delivery, status, error):
     http_stub.reply(status, {"error": "no"})
     d = make_dispatcher({"phone": phone_settings(http_stub.url)})

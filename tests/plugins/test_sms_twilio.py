@@ -24,18 +24,37 @@ CALLBACK = "https://hooks.example.fi/sms/status"
 
 
 def twilio_message(sid: str = "SM" + "f" * 32, status: str = "queued", segments: str = "1") -> dict:
-    return {"sid": sid, "status": status, "num_segments": segments, "account_sid": ACCOUNT, "to": TO,
-            "from": SENDER, "body": TEXT, "error_code": None, "error_message": None}
+    return {
+        "sid": sid,
+        "status": status,
+        "num_segments": segments,
+        "account_sid": ACCOUNT,
+        "to": TO,
+        "from": SENDER,
+        "body": TEXT,
+        "error_code": None,
+        "error_message": None,
+    }
 
 
 def twilio_error(status: int, code: int, message: str) -> dict:
-    return {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}",
-            "status": status}
+    return {
+        "code": code,
+        "message": message,
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }
 
 
 def settings(base_url: str, **extra) -> dict:
-    return {"account_sid": ACCOUNT, "auth_token": TOKEN, "sender": SENDER, "base_url": base_url,
-            "timeout": 5.0, **extra}
+    return {
+        "account_sid": ACCOUNT,
+        "auth_token": TOKEN,
+        "sender": SENDER,
+        "base_url": base_url,
+        "timeout": 5.0,
+        **extra,
+    }
 
 
 @pytest.fixture
@@ -67,17 +86,23 @@ def test_prism_accepts_a_messaging_service_instead_of_a_sender(prism, make_dispa
     d = make_dispatcher({"sms": settings(prism, sender=None, messaging_service_sid="MG" + "1" * 32)})
     result = run_delivery(d, "sms", outgoing("sms", TO, {"text": "Hei! Laskusi on valmis."}))
     assert result.provider_id.startswith("SM")
-    assert result.detail == {**count_segments("Hei! Laskusi on valmis.").as_dict(), "twilio_status": "queued",
-                             "twilio_segments": 1}
+    assert result.detail == {
+        **count_segments("Hei! Laskusi on valmis.").as_dict(),
+        "twilio_status": "queued",
+        "twilio_segments": 1,
+    }
 
 
 @pytest.mark.server
 def test_prism_rejects_a_request_that_breaks_the_contract(prism):
     # The control for the tests above: Prism with --errors refuses what the spec does not allow.
     request = urllib.request.Request(
-        f"{prism}/2010-04-01/Accounts/{ACCOUNT}/Messages.json", data=b"From=%2B358401111111&Body=hei",
-        headers={"Authorization": "Basic " + base64.b64encode(f"{ACCOUNT}:{TOKEN}".encode()).decode(),
-                 "Content-Type": "application/x-www-form-urlencoded"},
+        f"{prism}/2010-04-01/Accounts/{ACCOUNT}/Messages.json",
+        data=b"From=%2B358401111111&Body=hei",
+        headers={
+            "Authorization": "Basic " + base64.b64encode(f"{ACCOUNT}:{TOKEN}".encode()).decode(),
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
     )
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(request, timeout=10)
@@ -88,8 +113,9 @@ def test_prism_rejects_a_request_that_breaks_the_contract(prism):
 # -- what goes over the wire -------------------------------------------------------------
 
 
-def test_request_carries_number_text_sender_callback_and_credentials(twilio_stub, make_dispatcher, outgoing,
-                                                                    run_delivery):
+def test_request_carries_number_text_sender_callback_and_credentials(
+    twilio_stub, make_dispatcher, outgoing, run_delivery
+):
     d = make_dispatcher({"sms": settings(twilio_stub.url, status_callback=CALLBACK)})
     result = run_delivery(d, "sms", outgoing("sms", TO, {"text": TEXT}))
 
@@ -106,11 +132,13 @@ def test_auth_token_from_the_environment_wins(twilio_stub, make_dispatcher, outg
     d = make_dispatcher({"sms": settings(twilio_stub.url)})
     run_delivery(d, "sms", outgoing("sms", TO, {"text": "Hei"}))
     assert twilio_stub.requests[0].headers["Authorization"] == (
-        "Basic " + base64.b64encode(f"{ACCOUNT}:from-env".encode()).decode())
+        "Basic " + base64.b64encode(f"{ACCOUNT}:from-env".encode()).decode()
+    )
 
 
-def test_one_client_and_one_kept_alive_connection_for_many_messages(twilio_stub, make_dispatcher, outgoing,
-                                                                    run_delivery):
+def test_one_client_and_one_kept_alive_connection_for_many_messages(
+    twilio_stub, make_dispatcher, outgoing, run_delivery
+):
     d = make_dispatcher({"sms": settings(twilio_stub.url)})
     run_delivery(d, "sms", outgoing("sms", TO, {"text": "1"}))
     client = d.channels["sms"]._twilio
@@ -140,11 +168,19 @@ def test_text_over_the_segment_limit_is_sent_and_flagged(twilio_stub, make_dispa
         (500, twilio_error(500, 20500, "Internal Server Error"), TransientDeliveryError, "20500"),
         (503, b"<html>Service Unavailable</html>", TransientDeliveryError, "503"),
         (401, twilio_error(401, 20003, "Authenticate"), TransientDeliveryError, "20003"),
-        (400, twilio_error(400, 21211, "The 'To' number +3581 is not a valid phone number."),
-         PermanentDeliveryError, "21211"),
+        (
+            400,
+            twilio_error(400, 21211, "The 'To' number +3581 is not a valid phone number."),
+            PermanentDeliveryError,
+            "21211",
+        ),
         (400, twilio_error(400, 21614, "'To' number is not a valid mobile number"), PermanentDeliveryError, "21614"),
-        (400, twilio_error(400, 21617, "The concatenated message body exceeds the 1600 character limit"),
-         PermanentDeliveryError, "21617"),
+        (
+            400,
+            twilio_error(400, 21617, "The concatenated message body exceeds the 1600 character limit"),
+            PermanentDeliveryError,
+            "21617",
+        ),
         (400, twilio_error(400, 21610, "Attempt to send to unsubscribed recipient"), RecipientOptedOut, "21610"),
     ],
 )
@@ -180,8 +216,9 @@ def test_connection_refused_is_transient(make_dispatcher, outgoing, run_delivery
 
 
 @pytest.mark.parametrize("number", ["0401234567", "+358 40 123 4567", "", None])
-def test_a_number_that_is_not_e164_is_refused_without_a_request(twilio_stub, make_dispatcher, outgoing, run_delivery,
-                                                                number):
+def test_a_number_that_is_not_e164_is_refused_without_a_request(
+    twilio_stub, make_dispatcher, outgoing, run_delivery, number
+):
     d = make_dispatcher({"sms": settings(twilio_stub.url)})
     with pytest.raises(PermanentDeliveryError) as caught:
         run_delivery(d, "sms", outgoing("sms", number, {"text": "Hei"}))
@@ -189,8 +226,7 @@ def test_a_number_that_is_not_e164_is_refused_without_a_request(twilio_stub, mak
     assert twilio_stub.requests == []
 
 
-def test_missing_auth_token_keeps_the_message_queued(twilio_stub, make_dispatcher, outgoing, run_delivery,
-                                                    monkeypatch):
+def test_missing_auth_token_keeps_the_message_queued(twilio_stub, make_dispatcher, outgoing, run_delivery, monkeypatch):
     monkeypatch.delenv("TWILIO_AUTH_TOKEN", raising=False)
     d = make_dispatcher({"sms": settings(twilio_stub.url, auth_token=None)})
     with pytest.raises(TransientDeliveryError) as caught:
@@ -211,8 +247,9 @@ def test_stop_reply_records_the_opt_out_and_the_notice_goes_by_letter(twilio_stu
     twilio_stub.reply(400, twilio_error(400, 21610, "Attempt to send to unsubscribed recipient"))
     d = make_dispatcher({"sms": settings(twilio_stub.url)})
     recipient = sample_recipient("fi", "FI") | {"preferred_channels": {"default": "sms"}}
-    receipt = d.dispatch("price_change", recipient, sample_data("price_change", "FI"),
-                         now=datetime(2027, 3, 1, 10, tzinfo=UTC))
+    receipt = d.dispatch(
+        "price_change", recipient, sample_data("price_change", "FI"), now=datetime(2027, 3, 1, 10, tzinfo=UTC)
+    )
     assert receipt.channel == "sms"
     d.join(timeout=30)
 

@@ -36,8 +36,12 @@ _BASE: dict[str, dict[str, Any]] = {
         "status": "active",
         "email": "matti@example.fi",
         "phone": "+358401234567",
-        "address": {"name": "Matti Meikäläinen", "street": "Mannerheimintie 1", "postal_code": "00100",
-                    "city": "Helsinki"},
+        "address": {
+            "name": "Matti Meikäläinen",
+            "street": "Mannerheimintie 1",
+            "postal_code": "00100",
+            "city": "Helsinki",
+        },
     },
     "SE": {
         "id": "C-SE",
@@ -45,8 +49,7 @@ _BASE: dict[str, dict[str, Any]] = {
         "status": "active",
         "email": "karin@example.se",
         "phone": "+46701234567",
-        "address": {"name": "Karin Andersson", "street": "Storgatan 5", "postal_code": "11451",
-                    "city": "Stockholm"},
+        "address": {"name": "Karin Andersson", "street": "Storgatan 5", "postal_code": "11451", "city": "Stockholm"},
     },
     "NO": {
         "id": "C-NO",
@@ -54,8 +57,7 @@ _BASE: dict[str, dict[str, Any]] = {
         "status": "active",
         "email": "ola@example.no",
         "phone": "+4741234567",
-        "address": {"name": "Ola Nordmann", "street": "Karl Johans gate 22", "postal_code": "0159",
-                    "city": "Oslo"},
+        "address": {"name": "Ola Nordmann", "street": "Karl Johans gate 22", "postal_code": "0159", "city": "Oslo"},
     },
 }
 #: Fixed-line numbers (no SMS).
@@ -74,8 +76,9 @@ def person(country: str = "FI", **fields: Any) -> dict[str, Any]:
     return mapping
 
 
-def consent(channel: str, granted: bool, when: datetime | str, purpose: str = "marketing",
-            source: str = "import") -> dict[str, Any]:
+def consent(
+    channel: str, granted: bool, when: datetime | str, purpose: str = "marketing", source: str = "import"
+) -> dict[str, Any]:
     """A consent entry as a recipient mapping carries it."""
     moment = when.isoformat() if isinstance(when, datetime) else when
     return {"purpose": purpose, "channel": channel, "granted": granted, "at": moment, "source": source}

@@ -136,25 +136,40 @@ def test_objection_on_sms_does_not_block_email_for_soft_opt_in(kit):
 
 
 def test_ledger_withdrawal_newer_than_the_mapping_consent_wins(kit):
-    d = kit.decide("marketing", prospect(consents=[consent("email", True, T1)]), NOW,
-                   ledger=[ledger("email", False, datetime(2025, 6, 1, tzinfo=UTC))])
+    d = kit.decide(
+        "marketing",
+        prospect(consents=[consent("email", True, T1)]),
+        NOW,
+        ledger=[ledger("email", False, datetime(2025, 6, 1, tzinfo=UTC))],
+    )
     assert d.reasons == ["opted_out"]
 
 
 def test_mapping_consent_newer_than_a_ledger_withdrawal_wins(kit):
-    d = kit.decide("marketing", prospect(consents=[consent("email", True, T3)]), NOW,
-                   ledger=[ledger("all", False, datetime(2025, 6, 1, tzinfo=UTC))])
+    d = kit.decide(
+        "marketing",
+        prospect(consents=[consent("email", True, T3)]),
+        NOW,
+        ledger=[ledger("all", False, datetime(2025, 6, 1, tzinfo=UTC))],
+    )
     assert (d.reasons, d.legal_basis) == ([], "consent")
 
 
-@pytest.mark.parametrize(("mapping_granted", "ledger_granted", "reasons"), [
-    (True, False, ["opted_out"]),
-    (False, True, []),
-])
+@pytest.mark.parametrize(
+    ("mapping_granted", "ledger_granted", "reasons"),
+    [
+        (True, False, ["opted_out"]),
+        (False, True, []),
+    ],
+)
 def test_at_the_same_moment_the_ledger_wins(kit, mapping_granted, ledger_granted, reasons):
     moment = datetime(2025, 6, 10, 9, tzinfo=UTC)
-    d = kit.decide("marketing", prospect(consents=[consent("email", mapping_granted, moment)]), NOW,
-                   ledger=[ledger("email", ledger_granted, moment)])
+    d = kit.decide(
+        "marketing",
+        prospect(consents=[consent("email", mapping_granted, moment)]),
+        NOW,
+        ledger=[ledger("email", ledger_granted, moment)],
+    )
     assert d.reasons == reasons
 
 
@@ -184,14 +199,16 @@ def test_withdrawn_email_is_not_moved_to_a_consented_sms(kit):
 
 
 def test_missing_consent_on_the_preferred_sms_is_not_moved_to_email(kit):
-    d = kit.decide("marketing", prospect(consents=[consent("email", True, T1)],
-                                         preferred_channels={"marketing": "sms"}), NOW)
+    d = kit.decide(
+        "marketing", prospect(consents=[consent("email", True, T1)], preferred_channels={"marketing": "sms"}), NOW
+    )
     assert (d.channel, d.reasons) == ("sms", ["no_consent"])
 
 
 def test_withdrawn_preferred_sms_is_not_moved_to_letter(kit):
-    d = kit.decide("marketing", person(consents=[consent("sms", False, T2)],
-                                       preferred_channels={"default": "sms"}), NOW)
+    d = kit.decide(
+        "marketing", person(consents=[consent("sms", False, T2)], preferred_channels={"default": "sms"}), NOW
+    )
     assert (d.channel, d.reasons) == ("sms", ["opted_out"])
 
 

@@ -24,15 +24,22 @@ def test_naive_now_is_refused(kit):
         kit.decide("marketing", person(), datetime(2026, 3, 4, 12))
 
 
-@pytest.mark.parametrize("now", [
-    datetime(1, 1, 1, tzinfo=UTC),
-    datetime(9999, 12, 31, 22, tzinfo=TZ["FI"]),
-    datetime(9998, 6, 1, tzinfo=UTC),
-])
+@pytest.mark.parametrize(
+    "now",
+    [
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(9999, 12, 31, 22, tzinfo=TZ["FI"]),
+        datetime(9998, 6, 1, tzinfo=UTC),
+    ],
+)
 def test_now_at_the_ends_of_the_calendar_is_refused(kit, now):
     with pytest.raises(InputError, match="outside the range"):
-        kit.decide("marketing", person(preferred_channels={"default": "phone"}), now,
-                   history=contacts(datetime(2026, 1, 1, tzinfo=UTC)))
+        kit.decide(
+            "marketing",
+            person(preferred_channels={"default": "phone"}),
+            now,
+            history=contacts(datetime(2026, 1, 1, tzinfo=UTC)),
+        )
 
 
 def test_now_just_inside_the_supported_range_is_decided(kit):
@@ -54,9 +61,15 @@ def test_birth_date_far_in_the_future_is_a_minor(kit):
 
 
 def test_last_invoice_far_in_the_future_is_quiet(kit):
-    d = kit.decide("marketing", person(status="former", last_invoice_paid_on="9999-11-01",
-                                       consents=[{"purpose": "marketing", "channel": "all", "granted": True,
-                                                  "at": "2025-01-01"}]), NOW)
+    d = kit.decide(
+        "marketing",
+        person(
+            status="former",
+            last_invoice_paid_on="9999-11-01",
+            consents=[{"purpose": "marketing", "channel": "all", "granted": True, "at": "2025-01-01"}],
+        ),
+        NOW,
+    )
     assert d.reasons == ["quiet_period"]
 
 
@@ -66,9 +79,7 @@ def test_confirmation_signed_at_the_end_of_the_calendar_has_the_last_deadline(ki
 
 
 def test_notice_effective_at_the_start_of_the_calendar_is_too_late(kit):
-    assert kit.decide("price_change", person(), NOW, data={"effective_on": "0001-01-01"}).reasons == [
-        "notice_period"
-    ]
+    assert kit.decide("price_change", person(), NOW, data={"effective_on": "0001-01-01"}).reasons == ["notice_period"]
 
 
 # -- settings from the configuration are honoured -----------------------------------------
@@ -81,9 +92,7 @@ def _kit(**policy) -> Kit:
 def test_configured_marketing_per_year():
     history = contacts(*days_before(NOW, 200, 100))
     assert _kit(marketing_per_year=3).decide("marketing", person(), NOW, history=history).reasons == []
-    assert _kit(marketing_per_year=2).decide("marketing", person(), NOW, history=history).reasons == [
-        "frequency_cap"
-    ]
+    assert _kit(marketing_per_year=2).decide("marketing", person(), NOW, history=history).reasons == ["frequency_cap"]
 
 
 def test_configured_days_between_marketing_messages():
@@ -119,9 +128,7 @@ def test_configured_letter_delivery_days():
 
 def test_configured_notice_lead_time():
     kit = _kit(countries={"FI": CountryRules(notice_household="P2M")})
-    assert kit.decide("price_change", person(), NOW, data={"effective_on": "2026-05-03"}).reasons == [
-        "notice_period"
-    ]
+    assert kit.decide("price_change", person(), NOW, data={"effective_on": "2026-05-03"}).reasons == ["notice_period"]
 
 
 def test_only_no_address_and_notice_period_apply_to_statutory_messages():
@@ -132,26 +139,32 @@ def test_only_no_address_and_notice_period_apply_to_statutory_messages():
 # -- calendar helpers ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("day", "months", "expected"), [
-    (date(2026, 1, 31), 1, date(2026, 2, 28)),
-    (date(2028, 1, 31), 1, date(2028, 2, 29)),
-    (date(2026, 8, 31), 6, date(2027, 2, 28)),
-    (date(2026, 3, 15), 24, date(2028, 3, 15)),
-    (date(2026, 11, 30), 3, date(2027, 2, 28)),
-    (date(2100, 1, 31), 1, date(2100, 2, 28)),  # 2100 is not a leap year
-    (date(2000, 1, 31), 1, date(2000, 2, 29)),  # 2000 is
-    (date(9999, 11, 1), 6, date.max),
-])
+@pytest.mark.parametrize(
+    ("day", "months", "expected"),
+    [
+        (date(2026, 1, 31), 1, date(2026, 2, 28)),
+        (date(2028, 1, 31), 1, date(2028, 2, 29)),
+        (date(2026, 8, 31), 6, date(2027, 2, 28)),
+        (date(2026, 3, 15), 24, date(2028, 3, 15)),
+        (date(2026, 11, 30), 3, date(2027, 2, 28)),
+        (date(2100, 1, 31), 1, date(2100, 2, 28)),  # 2100 is not a leap year
+        (date(2000, 1, 31), 1, date(2000, 2, 29)),  # 2000 is
+        (date(9999, 11, 1), 6, date.max),
+    ],
+)
 def test_add_months(day, months, expected):
     assert add_months(day, months) == expected
 
 
-@pytest.mark.parametrize(("day", "expected"), [
-    (date(2008, 2, 29), date(2026, 3, 1)),
-    (date(2008, 2, 28), date(2026, 2, 28)),
-    (date(2008, 3, 4), date(2026, 3, 4)),
-    (date(9990, 1, 1), date.max),
-])
+@pytest.mark.parametrize(
+    ("day", "expected"),
+    [
+        (date(2008, 2, 29), date(2026, 3, 1)),
+        (date(2008, 2, 28), date(2026, 2, 28)),
+        (date(2008, 3, 4), date(2026, 3, 4)),
+        (date(9990, 1, 1), date.max),
+    ],
+)
 def test_add_years_18(day, expected):
     assert add_years(day, 18) == expected
 
@@ -183,8 +196,10 @@ def test_windows_keep_the_zone_of_local_time():
     saturday = datetime(2026, 3, 28, 10, tzinfo=oslo)
     opens = next_window_start(saturday, frozenset({1, 2, 3, 4, 5}), time(9), time(21), calendar_for("NO"))
     assert opens == datetime(2026, 3, 30, 9, tzinfo=oslo) and opens.tzinfo is oslo
-    assert quiet_until(datetime(2026, 3, 28, 23, tzinfo=oslo), time(21), time(8)) == datetime(2026, 3, 29, 8,
-                                                                                             tzinfo=oslo)
-    assert quiet_until(datetime(2026, 3, 28, 12, tzinfo=oslo), time(12), time(13)) == datetime(2026, 3, 28, 13,
-                                                                                              tzinfo=oslo)
+    assert quiet_until(datetime(2026, 3, 28, 23, tzinfo=oslo), time(21), time(8)) == datetime(
+        2026, 3, 29, 8, tzinfo=oslo
+    )
+    assert quiet_until(datetime(2026, 3, 28, 12, tzinfo=oslo), time(12), time(13)) == datetime(
+        2026, 3, 28, 13, tzinfo=oslo
+    )
     assert quiet_until(datetime(2026, 3, 28, 13, tzinfo=oslo), time(12), time(13)) is None

@@ -25,31 +25,40 @@ def test_no_language_means_the_country_default(kit, country, language):
     assert d.language == language
 
 
-@pytest.mark.parametrize(("preferred", "available", "chosen"), [
-    ("fi", ("sv", "en"), "sv"),  # fi → sv → en
-    ("fi", ("en",), "en"),
-    ("sv", ("fi", "en"), "fi"),  # sv → fi → en
-    ("sv", ("en",), "en"),
-])
+@pytest.mark.parametrize(
+    ("preferred", "available", "chosen"),
+    [
+        ("fi", ("sv", "en"), "sv"),  # fi → sv → en
+        ("fi", ("en",), "en"),
+        ("sv", ("fi", "en"), "fi"),  # sv → fi → en
+        ("sv", ("en",), "en"),
+    ],
+)
 def test_marketing_falls_back_along_the_chain(kit, preferred, available, chosen):
     d = kit.decide("marketing", person(language=preferred), NOW, has_parts=parts_only_in(*available))
     assert (d.allowed, d.language, d.requested_language) == (True, chosen, preferred)
 
 
-@pytest.mark.parametrize(("preferred", "available", "chosen"), [
-    ("fi", ("sv", "en"), "sv"),
-    ("sv", ("fi", "en"), "fi"),
-])
+@pytest.mark.parametrize(
+    ("preferred", "available", "chosen"),
+    [
+        ("fi", ("sv", "en"), "sv"),
+        ("sv", ("fi", "en"), "fi"),
+    ],
+)
 def test_statutory_falls_back_inside_its_chain(kit, preferred, available, chosen):
     d = kit.decide("price_change", person(language=preferred), NOW, data=DATA, has_parts=parts_only_in(*available))
     assert (d.language, d.requested_language) == (chosen, preferred)
 
 
-@pytest.mark.parametrize(("preferred", "available"), [
-    ("fi", ("en",)),  # fi statutory chain: fi, sv
-    ("sv", ("en",)),  # sv statutory chain: sv, fi
-    ("en", ("fi", "sv")),  # en statutory chain: en
-])
+@pytest.mark.parametrize(
+    ("preferred", "available"),
+    [
+        ("fi", ("en",)),  # fi statutory chain: fi, sv
+        ("sv", ("en",)),  # sv statutory chain: sv, fi
+        ("en", ("fi", "sv")),  # en statutory chain: en
+    ],
+)
 @pytest.mark.parametrize("type_name", ["price_change", "terms_change", "contract_confirmation"])
 def test_statutory_never_in_a_language_outside_its_chain(kit, type_name, preferred, available):
     with pytest.raises(TemplateNotFound) as caught:
@@ -77,6 +86,11 @@ def test_templates_are_looked_up_for_the_chosen_channel(kit):
 
 
 def test_without_a_channel_the_preferred_language_is_kept(kit):
-    d = kit.decide("price_change", person(email=None, phone=None, address=None, language="sv"), NOW, data=DATA,
-                   has_parts=parts_only_in())
+    d = kit.decide(
+        "price_change",
+        person(email=None, phone=None, address=None, language="sv"),
+        NOW,
+        data=DATA,
+        has_parts=parts_only_in(),
+    )
     assert (d.channel, d.language, d.reasons) == (None, "sv", ["no_address"])

@@ -32,8 +32,16 @@ KIT = Kit()
 COUNTRIES = ("FI", "SE", "NO")
 CHANNELS = ("email", "sms", "letter", "phone")
 PREFERENCE_KEYS = (*TYPES, "statutory", "service", "marketing", "default")
-MARKETING_REASONS = {"no_consent", "opted_out", "unsubscribed", "do_not_contact", "minor", "quiet_period",
-                     "retention_expired", "frequency_cap"}
+MARKETING_REASONS = {
+    "no_consent",
+    "opted_out",
+    "unsubscribed",
+    "do_not_contact",
+    "minor",
+    "quiet_period",
+    "retention_expired",
+    "frequency_cap",
+}
 #: Zones ``now`` may be given in: the three countries', UTC and some far away.
 ZONES = (UTC, *TZ.values(), ZoneInfo("America/St_Johns"), ZoneInfo("Pacific/Kiritimati"), ZoneInfo("Asia/Kolkata"))
 MOBILE = {"FI": "+358401234567", "SE": "+46701234567", "NO": "+4741234567"}
@@ -95,8 +103,9 @@ def cases(draw, dates=realistic_dates, nows=moments):
         email=draw(st.sampled_from((None, f"someone@example.{country.lower()}"))),
         phone=draw(st.sampled_from((None, MOBILE[country], LANDLINE[country]))),
         address=draw(st.sampled_from((None, person(country)["address"]))),
-        preferred_channels=draw(st.dictionaries(st.sampled_from(PREFERENCE_KEYS), st.sampled_from(CHANNELS),
-                                                max_size=3)),
+        preferred_channels=draw(
+            st.dictionaries(st.sampled_from(PREFERENCE_KEYS), st.sampled_from(CHANNELS), max_size=3)
+        ),
         consents=draw(consents()),
         marketing_blocked=draw(st.booleans()),
         newsletter=draw(st.booleans()),
@@ -124,8 +133,18 @@ def cases(draw, dates=realistic_dates, nows=moments):
 
 def run(case, now=None):
     type_name, recipient, data, moment, facts = case
-    return decide(TYPES[type_name], recipient, data, now or moment, settings=KIT.settings, chains=KIT.chains,
-                  address=address_probe, has_parts=_all_parts, facts=facts, registers=REGISTERS)
+    return decide(
+        TYPES[type_name],
+        recipient,
+        data,
+        now or moment,
+        settings=KIT.settings,
+        chains=KIT.chains,
+        address=address_probe,
+        has_parts=_all_parts,
+        facts=facts,
+        registers=REGISTERS,
+    )
 
 
 def _all_parts(message_type, channel, language):

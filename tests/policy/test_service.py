@@ -27,15 +27,23 @@ def test_newsletter_to_someone_not_subscribed(kit):
 
 @pytest.mark.parametrize("channel", ["email", "all"])
 def test_a_ledger_subscription_is_enough(kit, channel):
-    d = kit.decide("newsletter", person(newsletter=False), NOW,
-                   ledger=[ledger(channel, True, datetime(2025, 5, 1, tzinfo=UTC), purpose="newsletter")])
+    d = kit.decide(
+        "newsletter",
+        person(newsletter=False),
+        NOW,
+        ledger=[ledger(channel, True, datetime(2025, 5, 1, tzinfo=UTC), purpose="newsletter")],
+    )
     assert d.reasons == []
 
 
 @pytest.mark.parametrize("channel", ["email", "all"])
 def test_a_ledger_unsubscribe_beats_the_flag(kit, channel):
-    d = kit.decide("newsletter", person(newsletter=True), NOW,
-                   ledger=[ledger(channel, False, datetime(2025, 5, 1, tzinfo=UTC), purpose="newsletter")])
+    d = kit.decide(
+        "newsletter",
+        person(newsletter=True),
+        NOW,
+        ledger=[ledger(channel, False, datetime(2025, 5, 1, tzinfo=UTC), purpose="newsletter")],
+    )
     assert d.reasons == ["unsubscribed"]
 
 
@@ -53,8 +61,13 @@ def test_an_unsubscribe_on_sms_does_not_touch_the_email_newsletter(kit):
 
 def test_newsletter_is_not_marketing(kit):
     """A marketing objection, no consent, age and frequency do not stop a subscribed newsletter."""
-    recipient = person(status="prospect", newsletter=True, birth_date="2012-01-01", marketing_blocked=True,
-                       consents=[consent("all", False, T2)])
+    recipient = person(
+        status="prospect",
+        newsletter=True,
+        birth_date="2012-01-01",
+        marketing_blocked=True,
+        consents=[consent("all", False, T2)],
+    )
     d = kit.decide("newsletter", recipient, NOW, history=contacts(*days_before(NOW, 1, 2, 3, 4, 5)))
     assert (d.allowed, d.reasons) == (True, [])
 
@@ -111,15 +124,20 @@ def test_renewal_without_current_product_is_a_service_message(kit):
     assert (d.category, d.reasons) == ("service", [])
 
 
-@pytest.mark.parametrize(("fields", "reasons"), [
-    ({}, []),
-    ({"consents": [consent("email", False, T1)]}, ["opted_out"]),
-    ({"marketing_blocked": True}, ["opted_out"]),
-    ({"birth_date": "2010-06-01"}, ["minor"]),
-    ({"status": "former", "last_invoice_paid_on": "2025-03-01"}, ["no_consent"]),
-    ({"status": "former", "last_invoice_paid_on": "2026-01-01", "consents": [consent("email", True, T1)]},
-     ["quiet_period"]),
-])
+@pytest.mark.parametrize(
+    ("fields", "reasons"),
+    [
+        ({}, []),
+        ({"consents": [consent("email", False, T1)]}, ["opted_out"]),
+        ({"marketing_blocked": True}, ["opted_out"]),
+        ({"birth_date": "2010-06-01"}, ["minor"]),
+        ({"status": "former", "last_invoice_paid_on": "2025-03-01"}, ["no_consent"]),
+        (
+            {"status": "former", "last_invoice_paid_on": "2026-01-01", "consents": [consent("email", True, T1)]},
+            ["quiet_period"],
+        ),
+    ],
+)
 def test_renewal_offering_another_product_follows_marketing_rules(kit, fields, reasons):
     d = kit.decide("renewal_offer", person(**fields), NOW, data={"current_product": "Spot"})
     assert (d.category, d.reasons) == ("marketing", reasons)
@@ -131,8 +149,9 @@ def test_renewal_offering_another_product_has_a_marketing_legal_basis(kit):
 
 
 def test_renewal_offering_another_product_is_frequency_capped(kit):
-    d = kit.decide("renewal_offer", person(), NOW, data={"current_product": "Spot"},
-                   history=contacts(NOW.replace(day=1)))
+    d = kit.decide(
+        "renewal_offer", person(), NOW, data={"current_product": "Spot"}, history=contacts(NOW.replace(day=1))
+    )
     assert d.reasons == ["frequency_cap"]
 
 

@@ -28,10 +28,13 @@ def test_phone_task_on_a_sunday_evening_waits_until_monday_09(kit):
     assert call(kit, at("NO", 2026, 3, 8, 22)) == at("NO", 2026, 3, 9, 9)
 
 
-@pytest.mark.parametrize(("saturday", "next_call"), [
-    ((2026, 4, 4), (2026, 4, 7)),  # Easter Monday
-    ((2026, 5, 23), (2026, 5, 26)),  # Whit Monday
-])
+@pytest.mark.parametrize(
+    ("saturday", "next_call"),
+    [
+        ((2026, 4, 4), (2026, 4, 7)),  # Easter Monday
+        ((2026, 5, 23), (2026, 5, 26)),  # Whit Monday
+    ],
+)
 def test_phone_task_on_a_saturday_before_a_monday_holiday_waits_until_tuesday(kit, saturday, next_call):
     assert call(kit, at("NO", *saturday, 10)) == at("NO", *next_call, 9)
 
@@ -58,12 +61,15 @@ def test_calling_window_opens_at_09(kit, country):
     assert call(kit, opening, country) == opening
 
 
-@pytest.mark.parametrize(("country", "holiday", "next_call"), [
-    ("FI", (2026, 5, 14), (2026, 5, 15)),  # Ascension Day, a Thursday
-    ("SE", (2026, 6, 19), (2026, 6, 22)),  # Midsummer Eve, a Friday
-    ("FI", (2026, 12, 24), (2026, 12, 28)),  # Christmas Eve and Day
-    ("NO", (2026, 5, 14), (2026, 5, 15)),
-])
+@pytest.mark.parametrize(
+    ("country", "holiday", "next_call"),
+    [
+        ("FI", (2026, 5, 14), (2026, 5, 15)),  # Ascension Day, a Thursday
+        ("SE", (2026, 6, 19), (2026, 6, 22)),  # Midsummer Eve, a Friday
+        ("FI", (2026, 12, 24), (2026, 12, 28)),  # Christmas Eve and Day
+        ("NO", (2026, 5, 14), (2026, 5, 15)),
+    ],
+)
 def test_a_public_holiday_on_a_weekday_is_skipped(kit, country, holiday, next_call):
     assert call(kit, at(country, *holiday, 11), country) == at(country, *next_call, 9)
 
@@ -86,12 +92,15 @@ def test_no_send_after_for_email_and_letter(kit, channel):
 # -- SMS marketing quiet hours ------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("clock", "send_after"), [
-    ((22, 30), (2026, 3, 5, 8, 0)),
-    ((21, 0), (2026, 3, 5, 8, 0)),
-    ((0, 15), (2026, 3, 4, 8, 0)),
-    ((7, 59), (2026, 3, 4, 8, 0)),
-])
+@pytest.mark.parametrize(
+    ("clock", "send_after"),
+    [
+        ((22, 30), (2026, 3, 5, 8, 0)),
+        ((21, 0), (2026, 3, 5, 8, 0)),
+        ((0, 15), (2026, 3, 4, 8, 0)),
+        ((7, 59), (2026, 3, 4, 8, 0)),
+    ],
+)
 def test_sms_marketing_at_night_waits_until_08_local(kit, clock, send_after):
     d = kit.decide("marketing", person(**SMS), at("FI", 2026, 3, 4, *clock))
     assert (d.channel, d.reasons, d.send_after) == ("sms", [], at("FI", *send_after))
@@ -112,8 +121,7 @@ def test_sms_quiet_hours_are_local_to_the_recipient(kit):
 
 
 def test_renewal_of_another_product_by_sms_is_held_like_marketing(kit):
-    d = kit.decide("renewal_offer", person(**SMS), at("FI", 2026, 3, 4, 22, 30),
-                   data={"current_product": "Spot"})
+    d = kit.decide("renewal_offer", person(**SMS), at("FI", 2026, 3, 4, 22, 30), data={"current_product": "Spot"})
     assert (d.category, d.channel, d.send_after) == ("marketing", "sms", at("FI", 2026, 3, 5, 8))
 
 

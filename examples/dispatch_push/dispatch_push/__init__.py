@@ -49,8 +49,13 @@ class PushChannel(Channel):
         return recipient.id  # the app backend knows the customer's devices
 
     async def deliver(self, message) -> DeliveryResult:
-        payload = {"id": message.id, "customer": message.address, "language": message.language,
-                   "title": message.parts["title"], "body": message.parts["text"]}
+        payload = {
+            "id": message.id,
+            "customer": message.address,
+            "language": message.language,
+            "title": message.parts["title"],
+            "body": message.parts["text"],
+        }
         if self.embedded:
             self.context.outbox.mkdir(parents=True, exist_ok=True)
             with self._lock, (self.context.outbox / "push.jsonl").open("a", encoding="utf-8") as handle:
@@ -61,7 +66,9 @@ class PushChannel(Channel):
 
     def _post(self, payload: dict) -> int:
         request = urllib.request.Request(
-            self.settings.endpoint, data=json.dumps(payload).encode("utf-8"), method="POST",
+            self.settings.endpoint,
+            data=json.dumps(payload).encode("utf-8"),
+            method="POST",
             headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.settings.token or ''}"},
         )
         try:

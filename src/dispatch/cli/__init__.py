@@ -27,8 +27,13 @@ class DispatchGroup(click.Group):
 
 
 @click.group(cls=DispatchGroup)
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar="DISPATCH_CONFIG",
-              help="dispatch.toml to use (default: ./dispatch.toml, else embedded defaults).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="DISPATCH_CONFIG",
+    help="dispatch.toml to use (default: ./dispatch.toml, else embedded defaults).",
+)
 @click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
 @click.version_option(package_name="dispatch")
 @click.pass_context

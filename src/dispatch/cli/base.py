@@ -13,6 +13,7 @@ from rich.console import Console
 
 from ..errors import InputError
 
+
 def _width() -> int | None:
     """The terminal's width, or a wide page when the output goes to a file or pipe (no cut tables)."""
     return None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "200"))

@@ -15,18 +15,29 @@ from .base import console, pass_cli, print_json, read_json
 
 @cli.command()
 @click.argument("message_type")
-@click.option("--recipients", "recipients_file", type=click.Path(dir_okay=False), required=True,
-              help="Recipients: .csv (dotted columns for nesting: address.street) or .jsonl.")
+@click.option(
+    "--recipients",
+    "recipients_file",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="Recipients: .csv (dotted columns for nesting: address.street) or .jsonl.",
+)
 @click.option("--data", "data_file", type=click.Path(dir_okay=False), required=True, help="Message data JSON.")
 @click.option("--id", "campaign_id", help="Campaign id; run again with the same id to resume.")
 @click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1, 100_000))
 @click.option("--max-errors", type=int, help="Stop when more recipients than this are invalid.")
-@click.option("--processes", type=click.IntRange(0, 64), default=0, show_default=True,
-              help="Intake processes; 0: one per CPU with PostgreSQL and a real broker, else 1.")
+@click.option(
+    "--processes",
+    type=click.IntRange(0, 64),
+    default=0,
+    show_default=True,
+    help="Intake processes; 0: one per CPU with PostgreSQL and a real broker, else 1.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @pass_cli
-def campaign(cli_ctx, message_type, recipients_file, data_file, campaign_id, batch_size, max_errors, processes,
-             as_json):
+def campaign(
+    cli_ctx, message_type, recipients_file, data_file, campaign_id, batch_size, max_errors, processes, as_json
+):
     """Send MESSAGE_TYPE with one data set to every recipient in a file.
 
     Streamed in batches (flat memory), resumable with --id, interrupted safely with Ctrl-C:
@@ -39,15 +50,21 @@ def campaign(cli_ctx, message_type, recipients_file, data_file, campaign_id, bat
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, disable=as_json) as progress:
         task = progress.add_task(f"{message_type}", total=total)
-        options = dict(campaign_id=campaign_id, batch_size=batch_size, progress=lambda n: progress.advance(task, n),
-                       source=str(recipients_file), max_errors=max_errors)
+        options = dict(
+            campaign_id=campaign_id,
+            batch_size=batch_size,
+            progress=lambda n: progress.advance(task, n),
+            source=str(recipients_file),
+            max_errors=max_errors,
+        )
         scalable = not d.embedded and not d.config.store.url.startswith("sqlite")
         count = processes or (os.cpu_count() or 1 if scalable else 1)
         if count > 1:
             from ..campaign import run_campaign_parallel
 
-            summary = run_campaign_parallel(d, message_type, read_recipients(recipients_file), data,
-                                            processes=count, **options)
+            summary = run_campaign_parallel(
+                d, message_type, read_recipients(recipients_file), data, processes=count, **options
+            )
         else:
             summary = d.campaign(message_type, read_recipients(recipients_file), data, **options)
     if as_json:
@@ -56,9 +73,13 @@ def campaign(cli_ctx, message_type, recipients_file, data_file, campaign_id, bat
     table = Table(title=f"Campaign {summary.campaign_id}")
     table.add_column("what")
     table.add_column("messages", justify="right")
-    for label, value in (("recipients read", summary.total), ("queued", summary.queued),
-                         ("suppressed", summary.suppressed), ("already taken (resumed)", summary.duplicates),
-                         ("invalid", summary.invalid)):
+    for label, value in (
+        ("recipients read", summary.total),
+        ("queued", summary.queued),
+        ("suppressed", summary.suppressed),
+        ("already taken (resumed)", summary.duplicates),
+        ("invalid", summary.invalid),
+    ):
         table.add_row(label, str(value))
     for (channel, language), count in sorted(summary.by_channel_language.items()):
         table.add_row(f"  queued {channel} / {language}", str(count))

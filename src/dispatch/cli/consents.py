@@ -28,11 +28,20 @@ def consents() -> None:
 def record(cli_ctx, recipient_id, purpose, decision, channel, source, at, wording_version, evidence) -> None:
     """Append a consent (grant) or a withdrawal/objection (withdraw) for RECIPIENT_ID."""
     d = cli_ctx.dispatcher()
-    row = d.consents.record(recipient_id, purpose, decision == "grant", channel=channel, at=at, source=source,
-                            wording_version=wording_version, evidence=evidence)
+    row = d.consents.record(
+        recipient_id,
+        purpose,
+        decision == "grant",
+        channel=channel,
+        at=at,
+        source=source,
+        wording_version=wording_version,
+        evidence=evidence,
+    )
     verb = "granted" if row["granted"] else "withdrawn"
-    console.print(f"recorded: {recipient_id} {purpose} on {channel} {verb} at {row['at'].isoformat()} "
-                  f"({source})", highlight=False)
+    console.print(
+        f"recorded: {recipient_id} {purpose} on {channel} {verb} at {row['at'].isoformat()} ({source})", highlight=False
+    )
 
 
 @consents.command("show")
@@ -49,7 +58,14 @@ def show(cli_ctx, recipient_id) -> None:
     for column in ("at", "purpose", "channel", "decision", "source", "wording", "evidence", "recorded"):
         table.add_column(column)
     for e in entries:
-        table.add_row(e["at"].isoformat(timespec="seconds"), e["purpose"], e["channel"],
-                      "granted" if e["granted"] else "withdrawn", e["source"], e["wording_version"] or "",
-                      e["evidence"] or "", e["recorded_at"].isoformat(timespec="seconds"))
+        table.add_row(
+            e["at"].isoformat(timespec="seconds"),
+            e["purpose"],
+            e["channel"],
+            "granted" if e["granted"] else "withdrawn",
+            e["source"],
+            e["wording_version"] or "",
+            e["evidence"] or "",
+            e["recorded_at"].isoformat(timespec="seconds"),
+        )
     console.print(table)

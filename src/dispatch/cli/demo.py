@@ -16,8 +16,13 @@ from .base import console, pass_cli
 
 
 @cli.command()
-@click.option("--customers", default=3000, show_default=True, type=click.IntRange(1, 1_000_000),
-              help="How many customers to generate.")
+@click.option(
+    "--customers",
+    default=3000,
+    show_default=True,
+    type=click.IntRange(1, 1_000_000),
+    help="How many customers to generate.",
+)
 @click.option("--seed", default=7, show_default=True, help="Random seed for the generated customers.")
 @pass_cli
 def demo(cli_ctx, customers: int, seed: int) -> None:
@@ -34,12 +39,16 @@ def demo(cli_ctx, customers: int, seed: int) -> None:
     today = now.astimezone(d.policy.countries["FI"].tz).date()
     people = generate_customers(customers, today=today, seed=seed)
     steps = demo_steps(today)
-    plan = [(step, [p for p in people if (step.country is None or p.get("country") == step.country)
-                    and step.select(p)]) for step in steps]
+    plan = [
+        (step, [p for p in people if (step.country is None or p.get("country") == step.country) and step.select(p)])
+        for step in steps
+    ]
     total = sum(len(group) for _, group in plan)
     run = run_id(now)
-    console.print(f"[bold]dispatch demo[/bold]: {customers} generated customers, {len(steps)} campaigns, "
-                  f"{total} messages to decide · store {d.config.store.url} · broker {d.config.broker.url}")
+    console.print(
+        f"[bold]dispatch demo[/bold]: {customers} generated customers, {len(steps)} campaigns, "
+        f"{total} messages to decide · store {d.config.store.url} · broker {d.config.broker.url}"
+    )
     summaries = []
     started = time.perf_counter()
     columns = (TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -49,11 +58,17 @@ def demo(cli_ctx, customers: int, seed: int) -> None:
             if not group:
                 continue
             progress.update(deciding, description=step.title)
-            summaries.append(run_campaign(
-                d, step.message_type, group, step.data, now=now,
-                campaign_id=f"{run}-{step.message_type}-{step.country or 'all'}",
-                progress=lambda n: progress.advance(deciding, n),
-            ))
+            summaries.append(
+                run_campaign(
+                    d,
+                    step.message_type,
+                    group,
+                    step.data,
+                    now=now,
+                    campaign_id=f"{run}-{step.message_type}-{step.country or 'all'}",
+                    progress=lambda n: progress.advance(deciding, n),
+                )
+            )
         progress.update(deciding, description="Decided and queued")
         decided_in = time.perf_counter() - started
         queued = sum(s.queued for s in summaries)
@@ -90,14 +105,18 @@ def _report(d, run: str, summaries, timing: tuple[float, float], batch) -> None:
     languages = sorted({lang for _, lang in sent | held | failed})
     table.add_column("channel", footer="total")
     for language in languages:
-        table.add_column(language, justify="right",
-                         footer=str(sum(n for (_, lang), n in sent.items() if lang == language)))
+        table.add_column(
+            language, justify="right", footer=str(sum(n for (_, lang), n in sent.items() if lang == language))
+        )
     table.add_column("held for later", justify="right", footer=str(sum(held.values())))
     table.add_column("failed", justify="right", footer=str(sum(failed.values())))
     for channel in sorted({c for c, _ in sent | held | failed}):
-        table.add_row(channel, *[str(sent.get((channel, lang), 0)) for lang in languages],
-                      str(sum(n for (c, _), n in held.items() if c == channel)),
-                      str(sum(n for (c, _), n in failed.items() if c == channel)))
+        table.add_row(
+            channel,
+            *[str(sent.get((channel, lang), 0)) for lang in languages],
+            str(sum(n for (c, _), n in held.items() if c == channel)),
+            str(sum(n for (c, _), n in failed.items() if c == channel)),
+        )
     console.print(table)
     why = Table(title="Suppressed, and why (a message can have several reasons)")
     why.add_column("reason")
@@ -107,16 +126,21 @@ def _report(d, run: str, summaries, timing: tuple[float, float], batch) -> None:
     console.print(why)
     invalid = [e for s in summaries for e in s.errors]
     if invalid:
-        console.print(f"[yellow]{len(invalid)} recipient(s) rejected as invalid[/yellow], e.g.: {invalid[0]}",
-                      highlight=False)
+        console.print(
+            f"[yellow]{len(invalid)} recipient(s) rejected as invalid[/yellow], e.g.: {invalid[0]}", highlight=False
+        )
     total = sum(s.total for s in summaries)
     decided_in, elapsed = timing
     delivered = sum(sent.values())
-    console.print(f"{total} decisions in {decided_in:.1f} s ({total / decided_in:.0f}/s); "
-                  f"{delivered} messages delivered, all done in {elapsed:.1f} s.")
+    console.print(
+        f"{total} decisions in {decided_in:.1f} s ({total / decided_in:.0f}/s); "
+        f"{delivered} messages delivered, all done in {elapsed:.1f} s."
+    )
     if sum(held.values()):
-        console.print(f"{sum(held.values())} message(s) wait for calling hours or SMS quiet hours to end; "
-                      "they stay in the store and go out on a later run (or `dispatch worker`).")
+        console.print(
+            f"{sum(held.values())} message(s) wait for calling hours or SMS quiet hours to end; "
+            "they stay in the store and go out on a later run (or `dispatch worker`)."
+        )
     outbox = Path(d.config.path(d.config.outbox)).resolve()
     console.print(f"\n[bold]Outbox:[/bold] {outbox}")
     for name, pattern in (("email", "*.eml"), ("letter", "*.pdf"), ("sms", "*.jsonl"), ("phone", "*.jsonl")):
@@ -124,10 +148,15 @@ def _report(d, run: str, summaries, timing: tuple[float, float], batch) -> None:
         files = sorted(folder.glob(pattern)) if folder.is_dir() else []
         if files:
             count = len(files) if pattern != "*.jsonl" else sum(1 for f in files for _ in f.open(encoding="utf-8"))
-            what = {"email": ".eml files", "letter": "letter PDFs", "sms": "SMS (JSON lines)",
-                    "phone": "call tasks (JSON lines)"}[name]
+            what = {
+                "email": ".eml files",
+                "letter": "letter PDFs",
+                "sms": "SMS (JSON lines)",
+                "phone": "call tasks (JSON lines)",
+            }[name]
             console.print(f"  {folder}/  {count} {what}")
     if batch:
-        console.print(f"  print batch for the print house: {batch['file']} ({batch['letters']} letters, "
-                      f"{batch['pages']} pages)")
+        console.print(
+            f"  print batch for the print house: {batch['file']} ({batch['letters']} letters, {batch['pages']} pages)"
+        )
     console.print("See one customer's messages and the reasons: [bold]dispatch history FI-000001[/bold]")

@@ -8,9 +8,9 @@ from pathlib import Path
 import click
 from rich.table import Table
 
+from ..errors import InputError
 from ..history import export_history, person_history, purge
 from ..recipients import parse_moment
-from ..errors import InputError
 from ..store import now_utc
 from . import cli
 from .base import console, pass_cli
@@ -42,8 +42,11 @@ def show(cli_ctx, recipient_id: str, content: bool) -> None:
         raise InputError(f"no history for recipient {recipient_id!r}")
     person = data["recipient"]
     if person:
-        console.print(f"[bold]{recipient_id}[/bold] · {person['country']} · {person['status'] or 'status unknown'}"
-                      f" · last seen {person['last_seen_at']:%Y-%m-%d}", highlight=False)
+        console.print(
+            f"[bold]{recipient_id}[/bold] · {person['country']} · {person['status'] or 'status unknown'}"
+            f" · last seen {person['last_seen_at']:%Y-%m-%d}",
+            highlight=False,
+        )
     table = Table(title=f"Messages for {recipient_id}")
     for column in ("decided", "id", "type", "channel", "lang", "status", "reasons / basis", "attempts"):
         table.add_column(column)
@@ -52,13 +55,22 @@ def show(cli_ctx, recipient_id: str, content: bool) -> None:
         if m.get("fallback_of"):
             why += f" (fallback for {m['fallback_of']})"
         tries = "; ".join(
-            f"#{a['attempt']} {a['outcome']}" + (f" {a['provider_id']}" if a["provider_id"] else "")
+            f"#{a['attempt']} {a['outcome']}"
+            + (f" {a['provider_id']}" if a["provider_id"] else "")
             + (f" ({a['error']})" if a["error"] else "")
             for a in m["attempts"]
         )
         status = m["status"] + (" (possible duplicate)" if m["possible_duplicate"] else "")
-        table.add_row(f"{m['decided_at']:%Y-%m-%d %H:%M}", m["id"], m["message_type"], m["channel"] or "-",
-                      m["language"], status, why, tries or "-")
+        table.add_row(
+            f"{m['decided_at']:%Y-%m-%d %H:%M}",
+            m["id"],
+            m["message_type"],
+            m["channel"] or "-",
+            m["language"],
+            status,
+            why,
+            tries or "-",
+        )
     console.print(table)
     for m in data["messages"]:
         for code, note in (m["notes"] or {}).items():
@@ -68,8 +80,9 @@ def show(cli_ctx, recipient_id: str, content: bool) -> None:
                 console.rule(f"{m['id']} · {part}")
                 console.print(text, markup=False, highlight=False)
     if data["consents"]:
-        console.print(f"{len(data['consents'])} consent ledger entries: dispatch consents show {recipient_id}",
-                      highlight=False)
+        console.print(
+            f"{len(data['consents'])} consent ledger entries: dispatch consents show {recipient_id}", highlight=False
+        )
 
 
 @history.command("export")
@@ -83,8 +96,10 @@ def export(cli_ctx, recipient_id: str, output: str | None) -> None:
     text = json.dumps(data, ensure_ascii=False, indent=2)
     if output:
         Path(output).write_text(text + "\n", encoding="utf-8")
-        console.print(f"wrote {len(data['messages'])} messages and {len(data['consents'])} consent entries "
-                      f"to {output}", highlight=False)
+        console.print(
+            f"wrote {len(data['messages'])} messages and {len(data['consents'])} consent entries to {output}",
+            highlight=False,
+        )
     else:
         click.echo(text)
 
@@ -100,6 +115,9 @@ def purge_(cli_ctx, dry_run: bool, now_text: str | None) -> None:
     now = parse_moment(now_text) if now_text else now_utc()
     result = purge(d.store, d.config.policy, now, dry_run=dry_run)
     verb = "would remove" if dry_run else "removed"
-    console.print(f"{verb}: {result.messages} messages, {result.attempts} delivery attempts, {result.consents} "
-                  f"consent grants of {result.recipients} recipients; kept {result.kept_statutory} statutory "
-                  "messages within their legal period", highlight=False)
+    console.print(
+        f"{verb}: {result.messages} messages, {result.attempts} delivery attempts, {result.consents} "
+        f"consent grants of {result.recipients} recipients; kept {result.kept_statutory} statutory "
+        "messages within their legal period",
+        highlight=False,
+    )

@@ -35,8 +35,15 @@ def status(cli_ctx) -> None:
         for column in ("id", "recipient", "type", "channel", "state", "attempts", "error"):
             letters.add_column(column)
         for row in dead:
-            letters.add_row(row["id"], row["recipient_id"], row["message_type"], row["channel"] or "-",
-                            row["status"], str(row["attempts"]), (row["error"] or "")[:80])
+            letters.add_row(
+                row["id"],
+                row["recipient_id"],
+                row["message_type"],
+                row["channel"] or "-",
+                row["status"],
+                str(row["attempts"]),
+                (row["error"] or "")[:80],
+            )
         console.print(letters)
 
 

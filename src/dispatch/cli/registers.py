@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from ..recipients import parse_moment
 from ..errors import InputError
+from ..recipients import parse_moment
 from . import cli
 from .base import console, pass_cli
 
@@ -31,8 +31,9 @@ def import_(cli_ctx, register, file, file_date) -> None:
         except ValueError:
             raise InputError(f"--file-date {file_date!r} is not a date") from None
     result = d.registers.import_file(register, file, file_date=when)
-    console.print(f"{register}: {result['entries']} entries loaded (generation {result['generation']})",
-                  highlight=False)
+    console.print(
+        f"{register}: {result['entries']} entries loaded (generation {result['generation']})", highlight=False
+    )
 
 
 @registers.command("status")
@@ -49,10 +50,15 @@ def status(cli_ctx) -> None:
         if item["loaded_at"] is None:
             state = "[red]never loaded[/red]"
         stale += item["stale"]
-        table.add_row(item["name"], item["country"], ", ".join(item["channels"]),
-                      item["file_date"].date().isoformat() if item["file_date"] else "-", str(item["entries"]),
-                      "-" if item["age_days"] is None else str(item["age_days"]),
-                      f"{state} (refresh every {item['refresh_days']} d)")
+        table.add_row(
+            item["name"],
+            item["country"],
+            ", ".join(item["channels"]),
+            item["file_date"].date().isoformat() if item["file_date"] else "-",
+            str(item["entries"]),
+            "-" if item["age_days"] is None else str(item["age_days"]),
+            f"{state} (refresh every {item['refresh_days']} d)",
+        )
     console.print(table)
     if stale:
         console.print(f"{stale} register(s) need a fresh import: dispatch registers import NAME FILE")

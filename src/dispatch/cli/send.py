@@ -10,8 +10,9 @@ from .base import pass_cli, print_json, read_json
 
 @cli.command()
 @click.argument("message_type")
-@click.option("--recipient", "recipient_file", type=click.Path(dir_okay=False), required=True,
-              help="Recipient JSON (SPEC §3).")
+@click.option(
+    "--recipient", "recipient_file", type=click.Path(dir_okay=False), required=True, help="Recipient JSON (SPEC §3)."
+)
 @click.option("--data", "data_file", type=click.Path(dir_okay=False), help="Message data JSON.")
 @click.option("--key", "idempotency_key", help="Idempotency key: the same key twice sends once.")
 @click.option("--dry-run", is_flag=True, help="Only decide; record and send nothing.")

@@ -18,8 +18,13 @@ def templates() -> None:
 
 
 @templates.command("check")
-@click.option("--lang", "languages", multiple=True, type=click.Choice(["fi", "sv", "en"]),
-              help="Only these languages (default: all).")
+@click.option(
+    "--lang",
+    "languages",
+    multiple=True,
+    type=click.Choice(["fi", "sv", "en"]),
+    help="Only these languages (default: all).",
+)
 @click.option("--type", "types", multiple=True, help="Only these message types.")
 @click.option("--segments", is_flag=True, help="Also list the SMS segment count of every SMS template.")
 @pass_cli
@@ -50,9 +55,15 @@ def check(cli_ctx, languages: tuple[str, ...], types: tuple[str, ...], segments:
 @click.argument("message_type")
 @click.option("--lang", "language", type=click.Choice(["fi", "sv", "en"]), required=True)
 @click.option("--channel", required=True, help="email, sms, letter, phone...")
-@click.option("--country", type=click.Choice(["FI", "SE", "NO"]), default=None,
-              help="Country of the sample recipient (default: where the language is most used).")
-@click.option("--recipient", "recipient_file", type=click.Path(dir_okay=False), help="Recipient JSON (default: a sample).")
+@click.option(
+    "--country",
+    type=click.Choice(["FI", "SE", "NO"]),
+    default=None,
+    help="Country of the sample recipient (default: where the language is most used).",
+)
+@click.option(
+    "--recipient", "recipient_file", type=click.Path(dir_okay=False), help="Recipient JSON (default: a sample)."
+)
 @click.option("--data", "data_file", type=click.Path(dir_okay=False), help="Data JSON (default: sample data).")
 @pass_cli
 def preview(cli_ctx, message_type, language, channel, country, recipient_file, data_file) -> None:

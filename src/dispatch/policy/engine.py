@@ -59,9 +59,7 @@ def effective_category(message_type: MessageType, data: Mapping[str, Any]) -> st
     return message_type.category
 
 
-def choose_channel(
-    recipient: Recipient, message_type: MessageType, category: str, address: AddressProbe
-) -> str | None:
+def choose_channel(recipient: Recipient, message_type: MessageType, category: str, address: AddressProbe) -> str | None:
     """Preference for the type, then the category, then ``default``, then the type's order.
 
     Channels the type does not allow, and channels without a usable address, are skipped.

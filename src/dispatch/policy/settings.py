@@ -64,12 +64,12 @@ class PolicySettings:
             if getattr(config, key) < 0:
                 raise ConfigError(f"policy.{key} must not be negative")
         if len(config.sms_quiet_hours) != 2:
-            raise ConfigError("policy.sms_quiet_hours must be [start, end], e.g. [\"21:00\", \"08:00\"]")
+            raise ConfigError('policy.sms_quiet_hours must be [start, end], e.g. ["21:00", "08:00"]')
         countries = {}
         for code, rules in config.countries.items():
             where = f"policy.countries.{code}"
             if len(rules.calling_hours) != 2:
-                raise ConfigError(f"{where}.calling_hours must be [start, end], e.g. [\"09:00\", \"20:00\"]")
+                raise ConfigError(f'{where}.calling_hours must be [start, end], e.g. ["09:00", "20:00"]')
             if not rules.calling_days or not set(rules.calling_days) <= set(range(1, 8)):
                 raise ConfigError(f"{where}.calling_days must list ISO weekdays 1 (Mon) to 7 (Sun)")
             start = parse_clock(rules.calling_hours[0], f"{where}.calling_hours")
