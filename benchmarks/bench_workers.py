@@ -76,8 +76,18 @@ def main() -> None:
         print(f"starting {args.processes} worker processes x {args.threads} threads ...", flush=True)
         started = time.perf_counter()
         worker = subprocess.Popen(
-            [str(BIN), "--config", str(config), "worker", "--processes", str(args.processes), "--threads",
-             str(args.threads)], stdout=subprocess.DEVNULL, stderr=open(work / "worker.log", "wb"),  # noqa: SIM115
+            [
+                str(BIN),
+                "--config",
+                str(config),
+                "worker",
+                "--processes",
+                str(args.processes),
+                "--threads",
+                str(args.threads),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=open(work / "worker.log", "wb"),  # noqa: SIM115
             start_new_session=True,
         )
         sink.wait_for(args.messages, timeout=900)
@@ -86,8 +96,11 @@ def main() -> None:
                 time.sleep(0.05)
         elapsed = time.perf_counter() - started
         rate = args.messages / elapsed
-        print(f"workers: {args.messages:,} emails delivered end to end in {elapsed:.1f} s = {rate:,.0f} messages/s "
-              f"(includes worker start-up)", flush=True)
+        print(
+            f"workers: {args.messages:,} emails delivered end to end in {elapsed:.1f} s = {rate:,.0f} messages/s "
+            f"(includes worker start-up)",
+            flush=True,
+        )
         before = sink.count.value
 
         async def send(smtp, email) -> None:
@@ -97,8 +110,10 @@ def main() -> None:
         sink.wait_for(before + len(built))
         bare = len(built) / clock.seconds
         print(f"baseline: bare aiosmtplib loop, 8 connections, same bytes: {bare:,.0f} messages/s")
-        print(f"RESULT workers: {rate:,.0f} messages/s end to end = {rate / bare:.2f}x the bare SMTP loop "
-              f"({json.dumps({'message_type': sample_row['message_type'], 'processes': args.processes})})")
+        print(
+            f"RESULT workers: {rate:,.0f} messages/s end to end = {rate / bare:.2f}x the bare SMTP loop "
+            f"({json.dumps({'message_type': sample_row['message_type'], 'processes': args.processes})})"
+        )
     finally:
         if worker is not None and worker.poll() is None:
             import os
@@ -119,9 +134,16 @@ def _prebuilt(d, count: int) -> list:
     for index in range(count):
         row = d.store.messages_for(f"C-{index:07d}")[0]
         message = OutgoingMessage(
-            id=row["id"], message_type=row["message_type"], category=row["category"], channel="email",
-            language=row["language"], locale=row["locale"], country=row["country"], recipient_id=row["recipient_id"],
-            address=row["address"], parts=row["content"]["parts"],
+            id=row["id"],
+            message_type=row["message_type"],
+            category=row["category"],
+            channel="email",
+            language=row["language"],
+            locale=row["locale"],
+            country=row["country"],
+            recipient_id=row["recipient_id"],
+            address=row["address"],
+            parts=row["content"]["parts"],
         )
         out.append(channel.build(message))
     return out

@@ -136,7 +136,7 @@ def test_a_message_is_delivered_once_even_if_enqueued_twice(pigeon_dispatcher):
 def test_what_was_not_delivered_before_exit_goes_out_on_the_next_run(make_dispatcher, pigeon_dispatcher, tmp_path):
     # Record without a worker: the message is stored but never handed to the queue.
     d = pigeon_dispatcher
-    d._start_worker = lambda: None  # type: ignore[method-assign]
+    d._embedded.start = lambda: None  # type: ignore[method-assign]
     d.queues.enqueue_many = lambda items: None  # type: ignore[method-assign]
     receipt = d.dispatch("notice", PERSON, {"day": "2027-05-01"})
     d.close()
@@ -173,3 +173,18 @@ def test_drain_timeout_zero_returns_at_once_and_leaves_work_in_the_store(make_di
     counts = store.status_counts()
     store.close()
     assert counts.get("delivered", 0) + counts.get("queued", 0) == 300  # what was not delivered waits
+
+
+def test_a_campaign_larger_than_the_in_memory_queue_is_fed_from_the_store(make_dispatcher, monkeypatch, tmp_path):
+    from dispatch import embedded
+    from dispatch.samples import sample_data, sample_recipient
+
+    monkeypatch.setattr(embedded, "QUEUE_CAP", 40)
+    d = make_dispatcher()
+    people = [{**sample_recipient("fi", "FI"), "id": f"F{i}", "email": f"f{i}@example.fi"} for i in range(300)]
+    summary = d.campaign("price_change", people, sample_data("price_change"), batch_size=100)
+    assert summary.queued == 300
+    assert d._embedded.in_memory() <= 40
+    assert d.join(120)
+    assert d.store.status_counts() == {"delivered": 300}
+    assert len(list((tmp_path / "outbox" / "email").glob("*.eml"))) == 300

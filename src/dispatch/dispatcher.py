@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import dramatiq
 import pluggy
 from ulid import ULID
 
@@ -25,6 +24,7 @@ from .channels import Channel, ChannelContext
 from .config import Config, build_section, load_config
 from .context import build_context, needs_unsubscribe, recipient_view
 from .delivery import Deliverer, DeliveryHooks, lease_for
+from .embedded import EmbeddedRunner
 from .errors import (
     ConfigError,
     DispatchError,
@@ -107,8 +107,7 @@ class Dispatcher:
             rate_limits=RateLimits(config.broker.rate_limits, self.broker),
         )
         self.queues = Queues(self.broker, self.channels, _actor_function(self.deliverer), permanent)
-        self._worker: dramatiq.Worker | None = None
-        self._worker_lock = threading.Lock()
+        self._embedded = EmbeddedRunner(self)
         self._closed = False
 
     # -- lazily opened parts ---------------------------------------------------------
@@ -476,7 +475,15 @@ class Dispatcher:
         if not items:
             return
         if self.embedded:
-            self._start_worker()
+            self._embedded.start()
+            room = self._embedded.room()
+            if len(items) > room:  # the rest waits in the store; the feeder hands it over as the queue drains
+                items, overflow = items[:room], items[room:]
+                if fresh:
+                    self.store.clear_enqueued([mid for _, mid, _ in overflow])
+                self._embedded.overflowed()
+            if not items:
+                return
         ids = [mid for _, mid, _ in items]
         try:
             self.queues.enqueue_many(items)
@@ -488,7 +495,7 @@ class Dispatcher:
         if not fresh:
             self.store.mark_enqueued(ids, now_utc())
 
-    def relay(self, now: datetime | None = None, *, stuck_after: timedelta | None = None) -> int:
+    def relay(self, now: datetime | None = None, *, stuck_after: timedelta | None = None, limit: int = 5000) -> int:
         """Re-enqueue what the queue may have lost: never enqueued, stuck, or claimed by a dead worker.
 
         ``stuck_after`` (default ``[broker] stuck_after``) is how long an enqueued message may
@@ -499,7 +506,7 @@ class Dispatcher:
             stuck_after = timedelta(seconds=self.config.broker.stuck_after)
         lease = lease_for(self.deliverer.timeout)
         horizon = timedelta(0) if self.embedded else timedelta(days=6)
-        rows = self.store.due_for_relay(now, stuck_after=stuck_after, lease=lease, horizon=horizon)
+        rows = self.store.due_for_relay(now, stuck_after=stuck_after, lease=lease, horizon=horizon, limit=limit)
         rows = [r for r in rows if r["channel"] in self.channels]
         for row in rows:
             row["queue"] = row["queue"] or queue_name(row["channel"], row["category"])
@@ -510,30 +517,13 @@ class Dispatcher:
 
     # -- internals: the embedded worker ------------------------------------------------
 
-    def _start_worker(self) -> None:
-        if self._worker is not None:
-            return
-        with self._worker_lock:
-            if self._worker is None:
-                worker = dramatiq.Worker(self.broker, worker_threads=self.config.worker.threads, worker_timeout=100)
-                worker.start()
-                self._worker = worker
-
     def join(self, timeout: float | None = None) -> bool:
         """Embedded mode: wait until what was queued is delivered. True when all was."""
-        if not self.embedded or self._worker is None:
+        if not self.embedded:
             return True
         if timeout is not None and timeout <= 0:
             return self.store.pending_counts(now_utc())[0] == 0
-        try:
-            for queue in self.queues.queue_names:
-                self.broker.join(
-                    queue, timeout=None if timeout is None else max(1, int(timeout * 1000)), fail_fast=False
-                )
-            self._worker.join()
-        except dramatiq.QueueJoinTimeout:
-            return False
-        return True
+        return self._embedded.join(timeout)
 
     def close(self, timeout: float | None = None) -> None:
         """Deliver what the embedded worker has queued (up to ``broker.drain_timeout``), then release everything."""
@@ -541,14 +531,14 @@ class Dispatcher:
             return
         self._closed = True
         try:
-            if self.embedded and self._worker is not None:
+            if self.embedded and self._embedded.running:
                 drained = self.join(self.config.broker.drain_timeout if timeout is None else timeout)
                 if not drained:
                     logger.warning(
                         "not everything was delivered before closing; it stays queued in the store "
                         "and goes out on the next run"
                     )
-                self._worker.stop(timeout=10_000)
+            self._embedded.stop()
             for channel in self.channels.values():
                 try:
                     channel.finish_batch()

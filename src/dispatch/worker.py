@@ -83,22 +83,24 @@ def _serve(config_path, threads, queues, relay_interval, overrides, *, relay: bo
             raise InputError(
                 f"unknown queue(s) {', '.join(sorted(unknown))} (known: {', '.join(d.queues.queue_names)})"
             )
-        worker = dramatiq.Worker(d.broker, queues=names, worker_threads=threads)
-        if d.embedded:
-            d._worker = worker
-        worker.start()
+        if d.embedded:  # the in-process worker of the embedded default, fed from the store
+            d.config.worker.threads = threads
+            d._embedded.start()
+            worker = None
+        else:
+            worker = dramatiq.Worker(d.broker, queues=names, worker_threads=threads)
+            worker.start()
         d.store  # noqa: B018 - open (and migrate); embedded mode relays leftovers at once
         logger.info("worker %s: %d threads on %s", os.getpid(), threads, ", ".join(sorted(names)))
         while not stop.is_set():
             if relay:
                 try:
-                    d.relay()
+                    d.relay() if worker is not None else d._embedded.feed(force=True)
                 except Exception:  # a broken relay must not stop delivery; it is retried next round
                     logger.exception("relay failed")
             stop.wait(relay_interval)
-        worker.stop(timeout=30_000)
-        if d.embedded:
-            d._worker = None
+        if worker is not None:
+            worker.stop(timeout=30_000)
     finally:
         d.close()
     return 0

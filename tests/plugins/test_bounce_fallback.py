@@ -9,8 +9,10 @@ from dispatch.samples import sample_data, sample_recipient
 
 
 def test_a_statutory_bounce_becomes_a_letter_and_a_marketing_bounce_does_not(make_dispatcher, smtp_server, tmp_path):
-    d = make_dispatcher({"email": {"host": "127.0.0.1", "port": smtp_server.port, "pool_size": 1}},
-                        links={"secret": "t", "base_url": "https://energia.example.fi/d"})
+    d = make_dispatcher(
+        {"email": {"host": "127.0.0.1", "port": smtp_server.port, "pool_size": 1}},
+        links={"secret": "t", "base_url": "https://energia.example.fi/d"},
+    )
     notice = {**sample_recipient("fi", "FI"), "id": "B-1", "email": "rcpt550.matti@example.fi"}
     offer = {**notice, "id": "B-2"}
     ok = {**notice, "id": "B-3", "email": "matti@example.fi"}
