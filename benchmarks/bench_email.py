@@ -88,7 +88,7 @@ class SinkProcess:
     def wait_for(self, total: int, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while self.count.value < total and time.monotonic() < deadline:
-            time.sleep(0.005)
+            time.sleep(0.05)
         if self.count.value < total:
             raise SystemExit(f"the sink got {self.count.value} of {total} messages")
 

@@ -108,7 +108,7 @@ def main() -> None:
 
         clock = asyncio.run(_bare_loop(sink.port, built, 8, send))
         sink.wait_for(before + len(built))
-        bare = len(built) / clock.seconds
+        bare = clock.rate
         print(f"baseline: bare aiosmtplib loop, 8 connections, same bytes: {bare:,.0f} messages/s")
         print(
             f"RESULT workers: {rate:,.0f} messages/s end to end = {rate / bare:.2f}x the bare SMTP loop "

@@ -183,7 +183,7 @@ class Deliverer:
             now=finished,
             provider_id=provider_id,
             error=str(error) if error else None,
-            meta=detail or None,
+            meta={**(row["meta"] or {}), **detail} if detail else None,
             attempt=attempt,
         )
         if not ok:

@@ -446,7 +446,9 @@ class Dispatcher:
             row.update(
                 locale=locale,
                 queue=queue_name(decision.channel, decision.category),
-                enqueued_at=None if self._held(decision.send_after, now) else now_utc(),
+                # Marked as handed to the queue already (saves an UPDATE per message), except in
+                # embedded mode, where the in-memory queue may not take it yet (see _enqueue).
+                enqueued_at=None if self.embedded else now_utc(),
                 address=self.channels[decision.channel].address(person),
                 meta=meta or None,
                 content={
@@ -478,12 +480,11 @@ class Dispatcher:
             self._embedded.start()
             room = self._embedded.room()
             if len(items) > room:  # the rest waits in the store; the feeder hands it over as the queue drains
-                items, overflow = items[:room], items[room:]
-                if fresh:
-                    self.store.clear_enqueued([mid for _, mid, _ in overflow])
+                items = items[:room]
                 self._embedded.overflowed()
             if not items:
                 return
+            fresh = False  # embedded rows are stored as not yet handed over; mark what was
         ids = [mid for _, mid, _ in items]
         try:
             self.queues.enqueue_many(items)

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    text,
 )
 
 
@@ -91,6 +92,14 @@ messages = Table(
     Column("possible_duplicate", Boolean, nullable=False, default=False),
     Index("ix_messages_recipient", "recipient_id", "decided_at"),
     Index("ix_messages_provider", "provider_id"),
+    Index("ix_messages_enqueued", "status", "enqueued_at"),
+    #: The relay's and the embedded feeder's "never handed to the queue" lookup.
+    Index(
+        "ix_messages_unsent",
+        "id",
+        sqlite_where=text("status = 'queued' AND enqueued_at IS NULL"),
+        postgresql_where=text("status = 'queued' AND enqueued_at IS NULL"),
+    ),
     Index("ix_messages_status", "status", "send_after"),
 )
 

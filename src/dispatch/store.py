@@ -23,9 +23,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Text, and_, cast, create_engine, event, func, or_, select, update
+from sqlalchemy import String, Text, and_, bindparam, cast, create_engine, event, func, or_, select, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.pool import StaticPool
 
 from . import schema
@@ -90,7 +90,9 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # No pre-ping (a round trip per checkout, two per delivered message): a connection that
+    # died with the server is caught on use instead, the pool discarded and the work retried.
+    return create_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800)
 
 
 class Store:
@@ -342,18 +344,8 @@ class Store:
 
         A compare-and-set: of two workers handed the same message, exactly one wins.
         """
-        t = schema.messages
-        with self.transaction() as conn:
-            row = (
-                conn.execute(
-                    update(t)
-                    .where(t.c.id == message_id, t.c.status == "queued")
-                    .values(status="sending", claimed_at=now, claimed_by=worker, attempts=t.c.attempts + 1)
-                    .returning(*t.c)  # one round trip: the winner gets the row, the loser nothing
-                )
-                .mappings()
-                .first()
-            )
+        params = {"mid": message_id, "now": now, "worker": worker}
+        row = self._retry_on_disconnect(lambda conn: conn.execute(_CLAIM, params).mappings().first())
         if row is None:
             return None
         out = dict(row)
@@ -374,28 +366,41 @@ class Store:
     ) -> bool:
         """Leave ``sending`` for ``status`` if ``worker`` still holds the claim.
 
-        ``attempt`` (a delivery_attempts row) is written in the same transaction.
+        ``meta`` replaces the message's meta when given (merge it with the claimed row's
+        first); ``attempt`` (a delivery_attempts row) is written in the same transaction.
         """
-        t = schema.messages
-        values: dict[str, Any] = {"status": status, "error": error}
-        if status == "queued":
-            values.update(claimed_at=None, claimed_by=None, enqueued_at=now)
-        else:
-            values["finished_at"] = now
-        if provider_id is not None:
-            values["provider_id"] = provider_id
-        with self.transaction() as conn:
-            if meta:
-                current = conn.execute(select(t.c.meta).where(t.c.id == message_id)).scalar() or {}
-                values["meta"] = {**current, **meta}
-            result = conn.execute(
-                update(t)
-                .where(t.c.id == message_id, t.c.status == "sending", t.c.claimed_by == worker)
-                .values(**values)
-            )
+        statement = _FINISH[(status == "queued", meta is not None)]
+        params = {
+            "mid": message_id,
+            "worker": worker,
+            "status": status,
+            "error": error,
+            "now": now,
+            "provider_id": provider_id,
+            "meta": meta,
+        }
+
+        def write(conn) -> int:
+            count = conn.execute(statement, params).rowcount
             if attempt is not None:
-                conn.execute(schema.delivery_attempts.insert(), [attempt])
-        return result.rowcount == 1
+                conn.execute(_ATTEMPT, attempt)
+            return count
+
+        return self._retry_on_disconnect(write) == 1
+
+    def _retry_on_disconnect(self, work):
+        """Run ``work(conn)`` in a transaction; once more on a fresh connection if the old one died.
+
+        Both claim and finish are compare-and-set updates, so running one twice is harmless.
+        """
+        for attempt in (1, 2):
+            try:
+                with self.transaction() as conn:
+                    return work(conn)
+            except DBAPIError as exc:
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+        return None  # pragma: no cover - the loop returns or raises
 
     def record_attempt(self, row: dict[str, Any]) -> None:
         with self.transaction() as conn:
@@ -426,21 +431,29 @@ class Store:
                         status="queued", claimed_by=None, claimed_at=None, enqueued_at=None, possible_duplicate=True
                     )
                 )
-            rows = (
-                conn.execute(
-                    select(t.c.id, t.c.channel, t.c.category, t.c.queue, t.c.send_after)
-                    .where(
-                        t.c.status == "queued",
-                        or_(t.c.enqueued_at.is_(None), t.c.enqueued_at < now - stuck_after),
-                        or_(t.c.send_after.is_(None), t.c.send_after <= now + horizon),
-                    )
+            due = or_(t.c.send_after.is_(None), t.c.send_after <= now + horizon)
+            columns = (t.c.id, t.c.channel, t.c.category, t.c.queue, t.c.send_after)
+            # Two lookups, each on its own index: never handed to the queue, and handed over long ago.
+            rows = [
+                dict(r)
+                for r in conn.execute(
+                    select(*columns)
+                    .where(t.c.status == "queued", t.c.enqueued_at.is_(None), due)
                     .order_by(t.c.id)
                     .limit(limit)
-                )
-                .mappings()
-                .all()
-            )
-        return [dict(r) for r in rows]
+                ).mappings()
+            ]
+            if len(rows) < limit and stuck_after < timedelta(days=3650):
+                rows += [
+                    dict(r)
+                    for r in conn.execute(
+                        select(*columns)
+                        .where(t.c.status == "queued", t.c.enqueued_at < now - stuck_after, due)
+                        .order_by(t.c.enqueued_at)
+                        .limit(limit - len(rows))
+                    ).mappings()
+                ]
+        return rows
 
     def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
         """Messages that failed for good or ran out of retries, newest first."""
@@ -636,6 +649,63 @@ class Store:
                 {"status": s, "channel": c, "language": lang, "reasons": r, "count": n}
                 for s, c, lang, r, n in conn.execute(query)
             ]
+
+
+_m = schema.messages
+#: Prepared once: building statements per message costs more than running them.
+_CLAIM = (
+    update(_m)
+    .where(_m.c.id == bindparam("mid"), _m.c.status == "queued")
+    .values(status="sending", claimed_at=bindparam("now"), claimed_by=bindparam("worker"), attempts=_m.c.attempts + 1)
+    # One round trip: the winner gets what delivery needs, the loser nothing.
+    .returning(
+        *(
+            _m.c[name]
+            for name in (
+                "id",
+                "status",
+                "message_type",
+                "category",
+                "channel",
+                "language",
+                "locale",
+                "country",
+                "recipient_id",
+                "address",
+                "content",
+                "send_after",
+                "deadline",
+                "attempts",
+                "meta",
+                "campaign_id",
+                "queue",
+            )
+        )
+    )
+)
+
+
+def _finish_statement(back_to_queue: bool, with_meta: bool):
+    values: dict[str, Any] = {
+        "status": bindparam("status"),
+        "error": bindparam("error"),
+        "provider_id": func.coalesce(bindparam("provider_id", type_=String), _m.c.provider_id),
+    }
+    if back_to_queue:
+        values.update(claimed_at=None, claimed_by=None, enqueued_at=bindparam("now", type_=schema.UTCDateTime))
+    else:
+        values["finished_at"] = bindparam("now", type_=schema.UTCDateTime)
+    if with_meta:
+        values["meta"] = bindparam("meta", type_=schema.JSON)
+    return (
+        update(_m)
+        .where(_m.c.id == bindparam("mid"), _m.c.status == "sending", _m.c.claimed_by == bindparam("worker"))
+        .values(**values)
+    )
+
+
+_FINISH = {(queued, meta): _finish_statement(queued, meta) for queued in (False, True) for meta in (False, True)}
+_ATTEMPT = schema.delivery_attempts.insert()
 
 
 def _copy_rows(conn, table, rows: list[dict[str, Any]]) -> None:
