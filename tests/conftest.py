@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from servers import PostgresServer, RedisServer, free_port
+from servers import PostgresServer, RabbitServer, RedisServer, free_port
 
 from dispatch import Dispatcher
 
@@ -84,6 +84,20 @@ def redis_url(redis_server: RedisServer) -> str:
 
     redis.Redis.from_url(redis_server.url).flushall()
     return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url() -> Iterator[str]:
+    """A real RabbitMQ node on free ports, in a temporary folder (it takes a few seconds to boot)."""
+    folder = Path(tempfile.mkdtemp(prefix="dispatch-rabbit-"))
+    os.chmod(folder, 0o755)
+    server = RabbitServer(free_port(), folder)
+    try:
+        server.start()
+        yield server.url
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -155,3 +155,61 @@ class PostgresServer:
         if self.process_started:
             self._run(_postgres_bin("pg_ctl") or "pg_ctl", "-D", str(self.folder / "data"), "-m", "fast", "stop")
             self.process_started = False
+
+
+@dataclass
+class RabbitServer:
+    """A private RabbitMQ node (its own ports, folder and epmd) run as the rabbitmq user."""
+
+    port: int
+    folder: Path
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"amqp://guest:guest@127.0.0.1:{self.port}/%2F"
+
+    def _env(self) -> dict[str, str]:
+        return {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(self.folder),
+            "RABBITMQ_NODENAME": f"dispatch{self.port}@localhost",
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(free_port()),
+            "ERL_EPMD_PORT": str(self.epmd_port),
+            "RABBITMQ_MNESIA_BASE": str(self.folder / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(self.folder / "log"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.folder / "enabled_plugins"),
+            "RABBITMQ_PID_FILE": str(self.folder / "pid"),
+        }
+
+    def start(self) -> None:
+        binary = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
+        if not binary.exists():
+            missing("rabbitmq-server")
+        self.epmd_port = free_port()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / "enabled_plugins").write_text("[].\n")
+        command = ["env", *(f"{k}={v}" for k, v in self._env().items()), str(binary)]
+        if os.geteuid() == 0:
+            user = pwd.getpwnam("rabbitmq")
+            for path in (self.folder, self.folder / "enabled_plugins"):
+                os.chown(path, user.pw_uid, user.pw_gid)
+            command = ["runuser", "-u", "rabbitmq", "--", *command]
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, cwd=self.folder
+        )
+        wait_for_port(self.port, timeout=60)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            import signal
+
+            try:
+                os.killpg(self.process.pid, signal.SIGTERM)
+                self.process.wait(timeout=30)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process = None
+        subprocess.run(["pkill", "-f", f"epmd.*{self.epmd_port}"], check=False, capture_output=True)

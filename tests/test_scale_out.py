@@ -147,3 +147,18 @@ def test_a_campaign_over_two_processes_records_each_recipient_once_and_resumes(t
 
         client = redis.Redis.from_url(redis_url)
         assert client.llen("dramatiq:email") == 2500  # each stored message enqueued exactly once
+
+
+def test_rabbitmq_carries_the_sends_as_well(tmp_path, rabbitmq_url, postgres_url):
+    config = write_config(tmp_path / "dispatch.toml", store=postgres_url, broker=rabbitmq_url, outbox=tmp_path / "out")
+    with Dispatcher.from_config(config) as d:
+        assert type(d.broker).__name__ == "RabbitmqBroker"
+        summary = d.campaign("price_change", people(25), sample_data("price_change"), campaign_id="pc", now=NOW)
+        assert summary.queued == 25
+    worker = start_worker(config, threads=4, log=tmp_path / "worker.log")
+    try:
+        with Dispatcher.from_config(config) as d:
+            wait_until(lambda: d.store.status_counts().get("delivered") == 25, 90, what="25 deliveries over RabbitMQ")
+    finally:
+        stop(worker)
+    assert len(list((tmp_path / "out" / "email").glob("*.eml"))) == 25
