@@ -11,7 +11,6 @@ import asyncio
 import logging
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,18 +20,19 @@ from ulid import ULID
 
 from .campaign import CampaignSummary, run_campaign
 from .channels import Channel, ChannelContext
+from .company import company_details
 from .config import Config, build_section, load_config
 from .context import build_context, needs_unsubscribe, recipient_view
-from .delivery import Deliverer, DeliveryHooks, lease_for
+from .delivery import Deliverer, lease_for
 from .embedded import EmbeddedRunner
 from .errors import (
     ConfigError,
     DispatchError,
     InputError,
     PermanentDeliveryError,
-    RecipientOptedOut,
     UnknownChannel,
 )
+from .fallback import WorkerCallbacks
 from .formatting import CURRENCY, Formatter
 from .ledger import ConsentLedger
 from .links import LinkSigner
@@ -40,7 +40,7 @@ from .messages import MessageData, MessageType, MessageTypeRegistry, validate_da
 from .models import Decision, Receipt, Recipient
 from .plugins import collect, get_plugin_manager
 from .policy import Facts, LanguageChains, PolicySettings, RegisterInfo, decide
-from .policy.engine import choose_language, effective_category
+from .policy.engine import effective_category
 from .queue import AsyncRunner, Queues, RateLimits, build_broker, queue_name
 from .recipients import parse_recipient
 from .register_book import RegisterBook
@@ -81,7 +81,6 @@ class Dispatcher:
         unknown = sorted(set(config.broker.rate_limits) - set(self.channels))
         if unknown:
             raise ConfigError(f"broker.rate_limits names unknown channel(s): {', '.join(unknown)}")
-        self._check_types()
         self._store: Store | None = None
         self._links: LinkSigner | None = None
         self._store_lock = threading.Lock()
@@ -100,9 +99,7 @@ class Dispatcher:
             self.channels,
             self.runner,
             self.pm,
-            DeliveryHooks(
-                fallback=self._fallback, opted_out=self._record_opt_out, unsubscribe_url=self._unsubscribe_for_row
-            ),
+            WorkerCallbacks(self).hooks(),
             max_retries=config.broker.max_retries,
             rate_limits=RateLimits(config.broker.rate_limits, self.broker),
         )
@@ -582,12 +579,6 @@ class Dispatcher:
             out[name] = cls(settings, ChannelContext(outbox=outbox / name, config=self.config, company=company))
         return out
 
-    def _check_types(self) -> None:
-        for message_type in self.types:
-            missing = [c for c in message_type.channels if c not in self.channels]
-            if missing:
-                logger.debug("message type %s names channels not installed: %s", message_type.name, missing)
-
     def _company(self, country: str, language: str | None) -> dict[str, Any]:
         """:meth:`company`, built once per country and language (render variants key on it)."""
         key = (country, language)
@@ -597,80 +588,8 @@ class Dispatcher:
         return company
 
     def company(self, country: str, language: str | None = None) -> dict[str, Any]:
-        """Sender details for ``country``: ``[company]`` with ``[company.countries.XX]`` applied.
-
-        Values given per language (``{fi = ..., en = ...}``) are resolved for ``language``.
-        """
-        base = self.config.company
-        values = {
-            "name": base.name,
-            "email": base.email,
-            "phone": base.phone,
-            "website": base.website,
-            "address": list(base.address),
-            "business_id": base.business_id,
-            "service_hours": base.service_hours,
-        }
-        values.update(base.countries.get(country, {}))
-        if language is not None:
-            for key, value in values.items():
-                if isinstance(value, Mapping) and value and set(value) <= {"fi", "sv", "en"}:
-                    values[key] = value.get(language) or value.get("en") or next(iter(value.values()))
-        return values
-
-    # -- callbacks from the worker -------------------------------------------------------
-
-    def _unsubscribe_for_row(self, row: dict[str, Any]) -> str | None:
-        if row["category"] == "marketing" or self.types.get(row["message_type"]).unsubscribe:
-            return self.links.unsubscribe_url(row["id"])
-        return None
-
-    def _record_opt_out(self, row: dict[str, Any], error: RecipientOptedOut) -> None:
-        self.consents.record(
-            row["recipient_id"],
-            "marketing",
-            False,
-            channel=row["channel"],
-            source="provider",
-            evidence=f"message {row['id']}: {error.code or error}",
-        )
-
-    def _fallback(self, row: dict[str, Any], reason: str) -> str | None:
-        """Re-send a statutory message by letter after a permanent failure (email → letter)."""
-        if row["channel"] == "letter" or "letter" not in self.channels:
-            return None
-        inputs = (row.get("content") or {}).get("inputs") or {}
-        person = self.parse_recipient(inputs.get("recipient") or {})
-        mtype = self.types.get(row["message_type"])
-        if "letter" not in mtype.channels or self.channels["letter"].address(person) is None:
-            logger.error(
-                "statutory message %s failed and %s has no postal address for a letter", row["id"], row["recipient_id"]
-            )
-            return None
-        data = inputs.get("data")
-        if data is None and row.get("campaign_id"):
-            data = (self.store.campaign(row["campaign_id"]) or {}).get("data")
-        values = validate_data(mtype, data)
-        now = now_utc()
-        base = self._decide(mtype, person, values, now, None)
-        language = row["language"]
-        if not self._has_parts(mtype.name, "letter", language):
-            language = choose_language(person, mtype, "statutory", "letter", self.chains, self._has_parts)
-        decision = replace(
-            base,
-            allowed=True,
-            reasons=[],
-            channel="letter",
-            language=language,
-            send_after=None,
-            notes={**base.notes, "fallback": f"{row['channel']} failed for good: {reason}"},
-        )
-        message_id = str(ULID())
-        new_row = self._row(mtype, person, values, decision, message_id, now, None, row.get("campaign_id"))
-        new_row["fallback_of"] = row["id"]
-        self.store.insert_message(new_row, self._variants.variants)
-        self._enqueue([new_row], now)
-        return message_id
+        """Sender details for ``country`` (and ``language``): see :func:`dispatch.company.company_details`."""
+        return company_details(self.config.company, country, language)
 
 
 def _actor_function(deliverer: Deliverer):

@@ -19,18 +19,18 @@ import secrets
 import socket
 import threading
 import zlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, Text, and_, bindparam, cast, create_engine, event, func, or_, select, update
+from sqlalchemy import String, bindparam, create_engine, event, func, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.pool import StaticPool
 
 from . import schema
 from .errors import StoreError
-from .policy.facts import Contact
+from .store_queries import StoreQueries, _chunks
 
 FINAL_STATES = frozenset({"suppressed", "delivered", "failed", "dead"})
 OPEN_STATES = ("queued", "sending")
@@ -95,7 +95,7 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800)
 
 
-class Store:
+class Store(StoreQueries):
     """Reads and writes the contact history, the outbox and delivery state."""
 
     def __init__(self, url: str, *, compress: bool = True, create: bool = True) -> None:
@@ -455,201 +455,6 @@ class Store:
                 ]
         return rows
 
-    def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
-        """Messages that failed for good or ran out of retries, newest first."""
-        t = schema.messages
-        with self.engine.connect() as conn:
-            rows = (
-                conn.execute(
-                    select(t.c.id, t.c.recipient_id, t.c.message_type, t.c.channel, t.c.status, t.c.attempts, t.c.error)
-                    .where(t.c.status.in_(("dead", "failed")))
-                    .order_by(t.c.finished_at.desc())
-                    .limit(limit)
-                )
-                .mappings()
-                .all()
-            )
-        return [dict(r) for r in rows]
-
-    def requeue_dead(self, message_ids: Sequence[str] | None = None) -> int:
-        """Make dead letters queued again (the relay then enqueues them)."""
-        t = schema.messages
-        condition = t.c.status == "dead"
-        if message_ids:
-            condition = and_(condition, t.c.id.in_(list(message_ids)))
-        with self.transaction() as conn:
-            result = conn.execute(
-                update(t).where(condition).values(status="queued", enqueued_at=None, claimed_by=None, claimed_at=None)
-            )
-        return result.rowcount
-
-    def message_by_provider_id(self, provider_id: str) -> dict[str, Any] | None:
-        t = schema.messages
-        with self.engine.connect() as conn:
-            row = conn.execute(select(t).where(t.c.provider_id == provider_id)).mappings().first()
-        if not row:
-            return None
-        out = dict(row)
-        out["content"] = None
-        return out
-
-    def record_provider_status(self, message_id: str, status: str, code: str | None, now: datetime) -> None:
-        """A provider's later report on a message (e.g. Twilio's status callback), kept as an attempt row."""
-        t = schema.messages
-        with self.transaction() as conn:
-            attempts = conn.execute(select(t.c.attempts, t.c.meta).where(t.c.id == message_id)).first()
-            if attempts is None:
-                return
-            meta = {**(attempts[1] or {}), "provider_status": status}
-            if code:
-                meta["provider_error"] = code
-            conn.execute(update(t).where(t.c.id == message_id).values(meta=meta))
-            conn.execute(
-                schema.delivery_attempts.insert(),
-                [
-                    {
-                        "message_id": message_id,
-                        "attempt": attempts[0],
-                        "worker": "provider",
-                        "started_at": now,
-                        "finished_at": now,
-                        "outcome": "callback",
-                        "provider_id": None,
-                        "error": code,
-                        "detail": {"status": status, "code": code},
-                    }
-                ],
-            )
-
-    def mark_failed_after_delivery(self, message_id: str, error: str, now: datetime) -> bool:
-        """A provider reports a message it had accepted as failed: delivered → failed, once."""
-        t = schema.messages
-        with self.transaction() as conn:
-            result = conn.execute(
-                update(t)
-                .where(t.c.id == message_id, t.c.status == "delivered")
-                .values(status="failed", error=error, finished_at=now)
-            )
-        return result.rowcount == 1
-
-    def recipients_by_address(self, channel: str, address: str) -> list[str]:
-        """Recipients we have sent to at ``address`` on ``channel`` (e.g. who owns a phone number)."""
-        t = schema.messages
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(t.c.recipient_id)
-                .distinct()
-                .where(t.c.channel == channel, cast(t.c.address, Text) == json.dumps(address))
-            )
-            return [r for (r,) in rows]
-
-    # -- reading -----------------------------------------------------------------------
-
-    def message(self, message_id: str, *, content: bool = True) -> dict[str, Any] | None:
-        t = schema.messages
-        with self.engine.connect() as conn:
-            row = conn.execute(select(t).where(t.c.id == message_id)).mappings().first()
-        if not row:
-            return None
-        out = dict(row)
-        out["content"] = self.content(out["content"]) if content else None
-        return out
-
-    def messages_for(self, recipient_id: str) -> list[dict[str, Any]]:
-        t = schema.messages
-        with self.engine.connect() as conn:
-            rows = (
-                conn.execute(select(t).where(t.c.recipient_id == recipient_id).order_by(t.c.decided_at, t.c.id))
-                .mappings()
-                .all()
-            )
-        out = []
-        for row in rows:
-            item = dict(row)
-            item["content"] = self.content(item["content"])
-            out.append(item)
-        return out
-
-    def attempts_for(self, message_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
-        t = schema.delivery_attempts
-        out: dict[str, list[dict[str, Any]]] = {m: [] for m in message_ids}
-        with self.engine.connect() as conn:
-            for chunk in _chunks(list(message_ids), 900):
-                rows = conn.execute(select(t).where(t.c.message_id.in_(chunk)).order_by(t.c.id)).mappings().all()
-                for row in rows:
-                    out[row["message_id"]].append(dict(row))
-        return out
-
-    def history(self, recipient_ids: Iterable[str], since: datetime) -> dict[str, tuple[Contact, ...]]:
-        """Marketing messages that went (or are going) out since ``since``, per recipient."""
-        ids = list(dict.fromkeys(recipient_ids))
-        t = schema.messages
-        out: dict[str, list[Contact]] = {}
-        with self.engine.connect() as conn:
-            for chunk in _chunks(ids, 900):
-                rows = conn.execute(
-                    select(t.c.recipient_id, t.c.decided_at, t.c.send_after, t.c.message_type, t.c.channel).where(
-                        t.c.recipient_id.in_(chunk),
-                        t.c.category == "marketing",
-                        t.c.allowed.is_(True),
-                        t.c.status.notin_(("failed", "dead")),
-                        t.c.decided_at >= since,
-                    )
-                )
-                for rid, decided_at, send_after, mtype, channel in rows:
-                    at = max(decided_at, send_after) if send_after else decided_at
-                    out.setdefault(rid, []).append(Contact(at, mtype, channel or "", "marketing"))
-        return {rid: tuple(contacts) for rid, contacts in out.items()}
-
-    def status_counts(self, *, campaign_id: str | None = None) -> dict[str, int]:
-        t = schema.messages
-        query = select(t.c.status, func.count()).group_by(t.c.status)
-        if campaign_id:
-            query = query.where(t.c.campaign_id == campaign_id)
-        with self.engine.connect() as conn:
-            return {status: count for status, count in conn.execute(query)}
-
-    def open_count(self) -> int:
-        t = schema.messages
-        with self.engine.connect() as conn:
-            return conn.execute(select(func.count()).where(t.c.status.in_(OPEN_STATES))).scalar() or 0
-
-    def pending_counts(self, now: datetime) -> tuple[int, int]:
-        """(messages due and not yet delivered, messages held until a later send_after)."""
-        t = schema.messages
-        held = and_(t.c.status == "queued", t.c.send_after.is_not(None), t.c.send_after > now)
-        with self.engine.connect() as conn:
-            open_total = conn.execute(select(func.count()).where(t.c.status.in_(OPEN_STATES))).scalar() or 0
-            scheduled = conn.execute(select(func.count()).where(held)).scalar() or 0
-        return open_total - scheduled, scheduled
-
-    def summary(
-        self,
-        *,
-        since: datetime | None = None,
-        campaign_id: str | None = None,
-        campaign_prefix: str | None = None,
-    ) -> list[dict[str, Any]]:
-        """Counts per (status, channel, language, reasons), for reports."""
-        t = schema.messages
-        conditions = []
-        if since is not None:
-            conditions.append(t.c.decided_at >= since)
-        if campaign_id is not None:
-            conditions.append(t.c.campaign_id == campaign_id)
-        if campaign_prefix is not None:
-            conditions.append(t.c.campaign_id.startswith(campaign_prefix, autoescape=True))
-        query = select(t.c.status, t.c.channel, t.c.language, t.c.reasons, func.count()).group_by(
-            t.c.status, t.c.channel, t.c.language, t.c.reasons
-        )
-        if conditions:
-            query = query.where(and_(*conditions))
-        with self.engine.connect() as conn:
-            return [
-                {"status": s, "channel": c, "language": lang, "reasons": r, "count": n}
-                for s, c, lang, r, n in conn.execute(query)
-            ]
-
 
 _m = schema.messages
 #: Prepared once: building statements per message costs more than running them.
@@ -731,11 +536,6 @@ def _copy_rows(conn, table, rows: list[dict[str, Any]]) -> None:
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
-
-
-def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def _claimant_dead(claimed_by: str | None) -> bool:

@@ -24,6 +24,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from .errors import DispatchError
+from .fallback import WorkerCallbacks
 from .links import InvalidToken
 from .store import now_utc
 
@@ -164,7 +165,7 @@ class WebApp:
                 )
             if message["category"] == "statutory":
                 full = self.d.store.message(message["id"])
-                self.d._fallback(full, f"SMS {status} ({code})")
+                WorkerCallbacks(self.d).fallback(full, f"SMS {status} ({code})")
         return Response("", status=204)
 
     def on_twilio_inbound(self, request: Request) -> Response:
