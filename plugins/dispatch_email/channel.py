@@ -6,7 +6,6 @@ import logging
 import os
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any, ClassVar
 
 from dispatch.channels import Channel, ChannelContext
@@ -190,10 +189,6 @@ def inline_css(html: str) -> str:
         logger.warning("css-inline is not installed; HTML email goes out with its <style> block only")
         return html
     return inliner.inline(html)
-
-
-def outbox_files(path: Path) -> list[Path]:
-    return sorted(path.glob("*.eml"))
 
 
 __all__ = ["EmailChannel", "EmailSettings", "inline_css"]

@@ -16,7 +16,7 @@ import os
 import tomllib
 import types
 import typing
-from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -352,14 +352,3 @@ def _tname(value: Any) -> str:
     return {str: "a string", int: "an integer", float: "a number", bool: "a boolean", list: "a list"}.get(
         type(value), type(value).__name__
     )
-
-
-def section_defaults(cls: type) -> dict[str, Any]:
-    """The default value of each field of dataclass ``cls`` (for docs and ``dispatch config``)."""
-    out = {}
-    for f in fields(cls):
-        if f.default is not MISSING:
-            out[f.name] = f.default
-        elif f.default_factory is not MISSING:  # type: ignore[misc]
-            out[f.name] = f.default_factory()  # type: ignore[misc]
-    return out

@@ -22,7 +22,7 @@ the data fields
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from .messages import MessageData, MessageType
@@ -86,7 +86,3 @@ def build_context(
 def needs_unsubscribe(message_type: MessageType, category: str) -> bool:
     """Marketing, newsletters and surveys carry an unsubscribe (objection) link."""
     return message_type.unsubscribe or category == "marketing"
-
-
-def local_today(now: datetime, tz: Any) -> date:
-    return now.astimezone(tz).date()

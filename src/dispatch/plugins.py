@@ -52,7 +52,13 @@ def get_plugin_manager(extra_plugins: Iterable[Any] = (), *, autoload: bool | No
         pm.register(module, name=name.removeprefix("dispatch_").removeprefix("dispatch."))
     if autoload is None:
         autoload = not os.environ.get("DISPATCH_DISABLE_PLUGIN_AUTOLOAD")
-    versions: dict[str, str] = {}
+    try:
+        own_version = metadata.version("dispatch")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from an uninstalled checkout
+        own_version = None
+    versions: dict[str, str] = {
+        name.removeprefix("dispatch_").removeprefix("dispatch."): own_version for name in BUILTIN_PLUGINS if own_version
+    }
     if autoload:
         only = {n.strip() for n in os.environ.get("DISPATCH_PLUGINS", "").split(",") if n.strip()}
         for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):

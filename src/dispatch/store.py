@@ -32,7 +32,6 @@ from . import schema
 from .errors import StoreError
 from .store_queries import StoreQueries, _chunks
 
-FINAL_STATES = frozenset({"suppressed", "delivered", "failed", "dead"})
 OPEN_STATES = ("queued", "sending")
 HOSTNAME = socket.gethostname()
 
@@ -401,10 +400,6 @@ class Store(StoreQueries):
                 if attempt == 2 or not exc.connection_invalidated:
                     raise
         return None  # pragma: no cover - the loop returns or raises
-
-    def record_attempt(self, row: dict[str, Any]) -> None:
-        with self.transaction() as conn:
-            conn.execute(schema.delivery_attempts.insert(), [row])
 
     def due_for_relay(
         self,

@@ -175,11 +175,6 @@ class StoreQueries:
         with self.engine.connect() as conn:
             return {status: count for status, count in conn.execute(query)}
 
-    def open_count(self) -> int:
-        t = schema.messages
-        with self.engine.connect() as conn:
-            return conn.execute(select(func.count()).where(t.c.status.in_(OPEN_STATES))).scalar() or 0
-
     def pending_counts(self, now: datetime) -> tuple[int, int]:
         """(messages due and not yet delivered, messages held until a later send_after)."""
         t = schema.messages
