@@ -9,7 +9,7 @@ first command to the last 250:
 
 - **EmailChannel**: ``channel.deliver()`` from 8 tasks on one event loop with a
   pool of 8 connections; per message it builds the message (headers checked,
-  RFC 2047, quoted-printable parts), inlines the CSS and maps the reply;
+  RFC 2047, quoted-printable parts; the CSS was inlined when the variant was rendered) and maps the reply;
 - **EmailChannel via worker threads**: the same, called the way ``dispatch worker``
   does it — 8 threads each handing a message to the shared delivery loop and
   waiting for it (``AsyncRunner.run``), which adds the core's hand-off per message;
@@ -105,7 +105,7 @@ LAST = ["Meikäläinen", "Lindqvist", "Andersson", "Nordmann", "Öberg", "Virtan
 
 
 def rendered_parts(dispatcher: Any) -> dict[str, str]:
-    """One real price-change notice (templates, Babel, sample data), rendered by dispatch."""
+    """One real price-change notice (templates, Babel, sample data), rendered by dispatch (CSS inlined)."""
     from dispatch.samples import sample_data, sample_recipient
 
     recipient = sample_recipient("en", "FI")
@@ -140,6 +140,8 @@ def make_messages(parts: dict[str, str], n: int) -> list[Any]:
                 recipient_id=f"C-{100000 + i}",
                 address=f"customer{i}@example.fi",
                 parts=personal,
+                # As queued by dispatch: the HTML was rendered with its CSS inlined once per variant.
+                meta={"css_inlined": True},
             )
         )
     return out

@@ -96,10 +96,19 @@ class EmailChannel(Channel):
         """The DKIM private key (PEM), or None when signing is not configured."""
         return self._dkim_key
 
+    def finalize_part(self, part: str, text: str) -> str:
+        """Inline the CSS of the HTML part once, when it is rendered (not per delivery)."""
+        if part == "html" and text and self.settings.inline_css:
+            return inline_css(text)
+        return text
+
+    def prepare(self, message_type, parts) -> dict[str, Any]:
+        return {"css_inlined": True} if self.settings.inline_css and parts.get("html") else {}
+
     def build(self, message: OutgoingMessage) -> BuiltEmail:
-        """The message bytes for ``message`` (CSS inlined into the HTML part)."""
+        """The message bytes for ``message`` (CSS inlined into the HTML part unless done at render time)."""
         html = message.parts.get("html")
-        if html and self.settings.inline_css:
+        if html and self.settings.inline_css and not message.meta.get("css_inlined"):
             html = inline_css(html)
         return build_email(
             message,

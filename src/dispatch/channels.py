@@ -106,6 +106,15 @@ class Channel:
         """Problems with rendered parts, for ``dispatch templates check`` (e.g. too many SMS segments)."""
         return []
 
+    def finalize_part(self, part: str, text: str) -> str:
+        """Transform one rendered part before it is stored and sent (e.g. inline CSS).
+
+        Runs once per rendered variant in bulk (see :mod:`dispatch.render_cache`), so it must
+        treat text it did not produce as opaque: the per-person values are filled in later.
+        Default: unchanged.
+        """
+        return text
+
     def prepare(self, message_type: MessageType, parts: Mapping[str, str]) -> dict[str, Any]:
         """Facts to store with the message when it is queued (e.g. SMS segment count)."""
         return {}

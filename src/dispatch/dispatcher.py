@@ -393,10 +393,17 @@ class Dispatcher:
         )
         if self.config.templates.render_cache:
             parts = self._variants.render(
-                mtype.name, channel.parts, decision.language, person.country, context, values.render_cache
+                mtype.name,
+                channel.parts,
+                decision.language,
+                person.country,
+                context,
+                values.render_cache,
+                channel.finalize_part,
             )
         else:
             parts = self.renderer.render_parts(mtype.name, channel.parts, decision.language, person.country, context)
+            parts = {part: channel.finalize_part(part, text) for part, text in parts.items()}
         meta = channel.prepare(mtype, parts)
         return parts, meta, locale
 

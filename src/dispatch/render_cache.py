@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -289,12 +289,18 @@ class VariantRenderer:
         country: str,
         context: Mapping[str, Any],
         cache: dict,
+        finalize: Callable[[str, str], str] | None = None,
     ) -> Rendered:
+        """The parts for one message: from the cached variant, filled in, where possible.
+
+        ``finalize(part, text)`` (the channel's :meth:`~dispatch.channels.Channel.finalize_part`)
+        runs once per variant, on its text with the placeholders in it.
+        """
         variant_key, values = mask_context(context)
         key = (message_type, id(parts), language, country, variant_key)
         variant = cache.get(key)
         if variant is None:
-            variant = self._render_variant(message_type, parts, language, country, masked_context(context))
+            variant = self._render_variant(message_type, parts, language, country, masked_context(context), finalize)
             if len(cache) >= MAX_VARIANTS:
                 cache.clear()
             cache[key] = variant
@@ -308,13 +314,18 @@ class VariantRenderer:
                 text = fill(spec["raw"] if tidy_after else spec["tidied"], values, html=spec["html"])
                 if text is not None and tidy_after:
                     text = self.renderer.tidy(text, filename)
+                    if finalize is not None:
+                        text = finalize(part, text)
             if text is None:
                 plain[part] = filename
             else:
                 out[part] = text
         if plain:
-            out.update(self.renderer.render_parts(message_type, plain, language, country, context))
-        elif variant.id:
+            rendered = self.renderer.render_parts(message_type, plain, language, country, context)
+            out.update({p: finalize(p, t) if finalize else t for p, t in rendered.items()})
+        elif variant.id and not (tidy_after and finalize is not None):
+            # (Rebuilding from the variant re-applies whitespace clean-up but not ``finalize``,
+            # so parts that needed both are stored whole.)
             used = {
                 token: values[token]
                 for spec in variant.record.values()
@@ -326,7 +337,7 @@ class VariantRenderer:
         ordered.compact = out.compact
         return ordered
 
-    def _render_variant(self, message_type, parts, language, country, masked) -> Variant:
+    def _render_variant(self, message_type, parts, language, country, masked, finalize=None) -> Variant:
         record: dict[str, dict[str, Any]] = {}
         complete = True
         for part, filename in parts.items():
@@ -345,7 +356,10 @@ class VariantRenderer:
             except Exception:  # the plain render raises the real error, with the real values
                 complete = False
                 continue
-            pieces, tidied = split(raw), split(self.renderer.tidy(raw, filename))
+            tidied_text = self.renderer.tidy(raw, filename)
+            if finalize is not None:
+                tidied_text = finalize(part, tidied_text)
+            pieces, tidied = split(raw), split(tidied_text)
             if pieces is None or tidied is None:
                 complete = False
                 continue
