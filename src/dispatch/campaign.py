@@ -88,6 +88,24 @@ def run_campaign(
     Invalid recipients are counted and reported, not fatal, unless more than
     ``max_errors`` occur.
     """
+    mtype, values, campaign_id, moment = _begin(d, message_type, data, campaign_id, now, source)
+    started = time.perf_counter()
+    summary = CampaignSummary(campaign_id, mtype.name)
+    for batch in _batches(_numbered(recipients), batch_size):
+        _run_batch(d, mtype, values, batch, campaign_id, moment, summary)
+        if progress is not None:
+            progress(len(batch))
+        if max_errors is not None and summary.invalid > max_errors:
+            raise InputError(f"campaign stopped: {summary.invalid} invalid recipients", summary.errors[:20])
+    summary.seconds = time.perf_counter() - started
+    d.store.set_campaign_stats(campaign_id, summary.as_dict(), now_utc())
+    return summary
+
+
+def _begin(
+    d: Dispatcher, message_type: str, data, campaign_id: str | None, now: datetime | None, source: str | None
+) -> tuple[Any, Any, str, datetime]:
+    """Check the input and the templates, and record the campaign: all before the first message."""
     d._ensure_open()
     mtype = d.types.get(message_type)
     values = d.validate_data(message_type, data)
@@ -96,8 +114,6 @@ def run_campaign(
         raise InputError("campaign_id must be a non-empty string without ':'")
     moment = now or now_utc()
     preflight(d, mtype.name, values)
-    started = time.perf_counter()
-    summary = CampaignSummary(campaign_id, mtype.name)
     d.store.save_campaign(
         {
             "id": campaign_id,
@@ -108,15 +124,7 @@ def run_campaign(
             "updated_at": moment,
         }
     )
-    for batch in _batches(_numbered(recipients), batch_size):
-        _run_batch(d, mtype, values, batch, campaign_id, moment, summary)
-        if progress is not None:
-            progress(len(batch))
-        if max_errors is not None and summary.invalid > max_errors:
-            raise InputError(f"campaign stopped: {summary.invalid} invalid recipients", summary.errors[:20])
-    summary.seconds = time.perf_counter() - started
-    d.store.set_campaign_stats(campaign_id, summary.as_dict(), now_utc())
-    return summary
+    return mtype, values, campaign_id, moment
 
 
 def preflight(d: Dispatcher, message_type: str, values) -> None:
@@ -273,25 +281,8 @@ def run_campaign_parallel(
             "several intake processes need a real broker and PostgreSQL (the embedded default "
             "has an in-process queue and a single-writer SQLite file)"
         )
-    d._ensure_open()
-    mtype = d.types.get(message_type)
-    values = d.validate_data(message_type, data)
-    campaign_id = campaign_id or f"{message_type}-{ULID()}"
-    if ":" in campaign_id or not campaign_id.strip():
-        raise InputError("campaign_id must be a non-empty string without ':'")
-    moment = now or now_utc()
-    preflight(d, mtype.name, values)
+    mtype, values, campaign_id, moment = _begin(d, message_type, data, campaign_id, now, source)
     plain_data = data_to_json(values)
-    d.store.save_campaign(
-        {
-            "id": campaign_id,
-            "message_type": mtype.name,
-            "data": plain_data,
-            "source": source,
-            "created_at": moment,
-            "updated_at": moment,
-        }
-    )
     summary = CampaignSummary(campaign_id, mtype.name)
     started = time.perf_counter()
 

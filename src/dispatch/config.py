@@ -275,12 +275,8 @@ def _country_rules(raw: Any, where: str) -> dict[str, CountryRules]:
         path = _join(where, country)
         if country not in rules:
             raise ConfigError(f"{path}: unknown country (FI, SE or NO)")
-        build_section(CountryRules, table, path)  # checks keys and types
-        given = {
-            f.name: getattr(build_section(CountryRules, table, path), f.name)
-            for f in fields(CountryRules)
-            if f.name in table
-        }
+        built = build_section(CountryRules, table, path)  # checks keys and types
+        given = {f.name: getattr(built, f.name) for f in fields(CountryRules) if f.name in table}
         base = rules[country]
         rules[country] = CountryRules(**{**{f.name: getattr(base, f.name) for f in fields(base)}, **given})
     return rules

@@ -58,13 +58,12 @@ def build_context(
     today: date,
     company: Mapping[str, Any],
     unsubscribe_url: str | None,
-    recipient_fields: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The render context for one message."""
     context: dict[str, Any] = dict(data.localized(chain))
     for name in RESERVED:
         context.pop(name, None)
-    context["recipient"] = recipient_fields if recipient_fields is not None else recipient_view(recipient)
+    context["recipient"] = recipient_view(recipient)
     context["message"] = {
         "id": message_id,
         "type": message_type.name,

@@ -22,7 +22,7 @@ from .campaign import CampaignSummary, run_campaign
 from .channels import Channel, ChannelContext
 from .company import company_details
 from .config import Config, build_section, load_config
-from .context import build_context, needs_unsubscribe, recipient_view
+from .context import build_context, needs_unsubscribe
 from .delivery import Deliverer, lease_for
 from .embedded import EmbeddedRunner
 from .errors import (
@@ -637,4 +637,4 @@ def _receipt_from_row(row: dict[str, Any] | None, *, status: str) -> Receipt:
     )
 
 
-__all__ = ["Dispatcher", "recipient_view"]
+__all__ = ["Dispatcher"]

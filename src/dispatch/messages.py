@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -99,7 +99,6 @@ class MessageType:
     description: str = ""
     #: Data fields templates may use when given (``{% if name is defined %}``); not required.
     optional: tuple[str, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def required(self) -> tuple[str, ...]:

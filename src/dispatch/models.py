@@ -78,7 +78,6 @@ class Recipient:
     consents: tuple[Consent, ...] = ()
     marketing_blocked: bool = False
     newsletter: bool = False
-    language_given: bool = True
 
     @property
     def name(self) -> str | None:

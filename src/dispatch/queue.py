@@ -51,7 +51,7 @@ def actor_name(queue: str) -> str:
 
 
 def build_broker(
-    config: BrokerConfig, *, retry_when: Callable[[int, BaseException], bool] | None = None
+    config: BrokerConfig,
 ) -> dramatiq.Broker:
     """The broker named by ``[broker] url``, with dispatch's middleware."""
     url = config.url
@@ -65,7 +65,6 @@ def build_broker(
             max_retries=config.max_retries,
             min_backoff=config.min_backoff_ms,
             max_backoff=config.max_backoff_ms,
-            retry_when=retry_when,
         ),
         CurrentMessage(),
     ]

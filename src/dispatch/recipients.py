@@ -117,7 +117,6 @@ def parse_recipient(
         consents=consents,
         marketing_blocked=blocked,
         newsletter=newsletter,
-        language_given=language_given,
     )
 
 
@@ -148,13 +147,20 @@ def parse_moment(raw: Any) -> datetime:
 
 def normalise_phone(raw: str, country: str | None) -> str:
     """Return ``raw`` as an E.164 number, or raise ``ValueError`` naming the problem."""
+    return _parse_phone(raw, country)[0]
+
+
+def _parse_phone(text: str, country: str | None) -> tuple[str, bool]:
+    """(E.164, is it a mobile number) for ``text`` read in ``country``; ``ValueError`` if invalid."""
     try:
-        number = phonenumbers.parse(raw, country)
+        number = phonenumbers.parse(text, country)
     except phonenumbers.NumberParseException as exc:
-        raise ValueError(f"phone {raw!r} cannot be parsed: {exc}") from None
-    if not phonenumbers.is_valid_number(number):
-        raise ValueError(f"phone {raw!r} is not a valid number for {country or 'its country'}")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        raise ValueError(f"phone {text!r} cannot be parsed: {exc}") from None
+    # number_type() does the matching is_valid_number() would do; one pass instead of two.
+    kind = phonenumbers.number_type(number)
+    if kind == phonenumbers.PhoneNumberType.UNKNOWN or not phonenumbers.region_code_for_number(number):
+        raise ValueError(f"phone {text!r} is not a valid number for {country or 'its country'}")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), kind in _MOBILE_TYPES
 
 
 def normalise_address_key(name: str, street: str, postal_code: str) -> str:
@@ -228,19 +234,11 @@ def _phone(raw: Any, country: str | None, problems: list[str]) -> tuple[str | No
     if not isinstance(raw, str | int):
         problems.append(f"phone {raw!r} must be a string")
         return None, False
-    text = str(raw).strip()
     try:
-        number = phonenumbers.parse(text, country)
-    except phonenumbers.NumberParseException as exc:
-        problems.append(f"phone {text!r} cannot be parsed: {exc}")
+        return _parse_phone(str(raw).strip(), country)
+    except ValueError as exc:
+        problems.append(str(exc))
         return None, False
-    # number_type() does the matching is_valid_number() would do; one pass instead of two.
-    kind = phonenumbers.number_type(number)
-    if kind == phonenumbers.PhoneNumberType.UNKNOWN or not phonenumbers.region_code_for_number(number):
-        problems.append(f"phone {text!r} is not a valid number for {country or 'its country'}")
-        return None, False
-    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return e164, kind in _MOBILE_TYPES
 
 
 def _address(raw: Any, country: str | None, problems: list[str]) -> Address | None:

@@ -32,7 +32,6 @@ from . import schema
 from .errors import StoreError
 from .store_queries import StoreQueries, _chunks
 
-OPEN_STATES = ("queued", "sending")
 HOSTNAME = socket.gethostname()
 
 
