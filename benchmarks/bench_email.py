@@ -221,7 +221,7 @@ def bench_worker(port: int, messages: list[Any], pool: int, threads: int) -> Clo
             }
         )
         channel = dispatcher.channels["email"]
-        runner = dispatcher.runner
+        runner = dispatcher.runtime.runner
         runner.run(channel.deliver(messages[0]))  # warm up: imports, the first connection
         work = iter(messages[1:])
         lock = threading.Lock()

@@ -149,7 +149,7 @@ def bench_channel(url: str, n: int, threads: int) -> float:
                 "channels": {"sms": {"account_sid": ACCOUNT, "auth_token": TOKEN, "sender": SENDER, "base_url": url}},
             }
         )
-        channel, runner = dispatcher.channels["sms"], dispatcher.runner
+        channel, runner = dispatcher.channels["sms"], dispatcher.runtime.runner
         runner.run(channel.deliver(messages[0]))  # warm up: imports, the client, the first connection
         work = iter(messages[1:])
         lock = threading.Lock()

@@ -178,15 +178,15 @@ def test_history_show_export_and_queue_status(tmp_path):
     data = write_json(tmp_path / "d.json", sample_data("survey"))
     receipt = json.loads(run("send", "survey", "--recipient", recipient, "--data", data).output)
     shown = run("history", "C-1001")
-    assert shown.exit_code == 0 and receipt["message_id"] in shown.output and "delivered" in shown.output
+    assert shown.exit_code == 0 and receipt["message_id"] in shown.output and "sent" in shown.output
     export = run("history", "export", "C-1001", "-o", str(tmp_path / "dsar.json"))
     assert export.exit_code == 0
     dump = json.loads((tmp_path / "dsar.json").read_text(encoding="utf-8"))
     assert dump["messages"][0]["id"] == receipt["message_id"]
-    assert dump["messages"][0]["attempts"][0]["outcome"] == "delivered"
+    assert dump["messages"][0]["attempts"][0]["outcome"] == "sent"
     assert "survey" in dump["messages"][0]["parts"]["text"] or dump["messages"][0]["parts"]["subject"]
     status = run("queue", "status")
-    assert status.exit_code == 0 and "delivered" in status.output
+    assert status.exit_code == 0 and "sent" in status.output
 
 
 @pytest.mark.slow

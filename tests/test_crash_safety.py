@@ -61,7 +61,7 @@ def test_sigkill_of_a_worker_mid_campaign_loses_nothing_and_doubles_at_most_what
         second = start_worker(config, processes=2, threads=4, log=tmp_path / "w2.log")
         try:
             with Dispatcher.from_config(config) as d:
-                wait_until(lambda: d.store.status_counts().get("delivered") == 2000, 240, what="2000 deliveries")
+                wait_until(lambda: d.store.status_counts().get("sent") == 2000, 240, what="2000 deliveries")
                 expected = expected_ids(d)
                 flagged = {
                     row_id
@@ -103,7 +103,7 @@ def test_a_redis_restart_without_persistence_mid_campaign_loses_nothing(tmp_path
                 "price_change", people(1000)[500:], sample_data("price_change"), campaign_id="pc", now=NOW
             )
             assert first.queued + second.queued == 1000
-            wait_until(lambda: d.store.status_counts().get("delivered") == 1000, 240, what="1000 deliveries")
+            wait_until(lambda: d.store.status_counts().get("sent") == 1000, 240, what="1000 deliveries")
             expected = expected_ids(d)
         assert set(sink.recorder.counts()) == set(expected)
     finally:
@@ -125,9 +125,9 @@ def test_smtp_down_for_a_while_then_everything_is_delivered(tmp_path, redis_url,
                 60,
                 what="a failed first attempt",
             )
-            assert d.store.status_counts().get("delivered", 0) == 0
+            assert d.store.status_counts().get("sent", 0) == 0
             sink.start()
-            wait_until(lambda: d.store.status_counts().get("delivered") == 300, 240, what="300 deliveries")
+            wait_until(lambda: d.store.status_counts().get("sent") == 300, 240, what="300 deliveries")
             assert d.store.dead_letters() == []
             expected = expected_ids(d)
         counts = sink.recorder.counts()

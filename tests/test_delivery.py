@@ -62,7 +62,12 @@ def pigeon_dispatcher(make_dispatcher, tmp_path: Path):
         {
             "templates": {"paths": [str(tmp_path / "tpl")]},
             "message_types": {
-                "notice": {"category": "statutory", "fields": {"day": "date"}, "channels": ["pigeon", "letter"]}
+                "notice": {
+                    "category": "statutory",
+                    "fields": {"day": "date"},
+                    "channels": ["pigeon", "letter"],
+                    "fallback_channels": ["letter"],
+                }
             },
         },
         plugins=[Observer()],
@@ -83,9 +88,9 @@ def test_a_transient_failure_is_retried_until_delivered(pigeon_dispatcher):
     assert receipt.channel == "pigeon" and receipt.queue == "pigeon"
     assert pigeon_dispatcher.join(30)
     stored = pigeon_dispatcher.store.message(receipt.message_id)
-    assert stored["status"] == "delivered" and stored["attempts"] == 3
+    assert stored["status"] == "sent" and stored["attempts"] == 3
     attempts = pigeon_dispatcher.store.attempts_for([receipt.message_id])[receipt.message_id]
-    assert [a["outcome"] for a in attempts] == ["transient", "transient", "delivered"]
+    assert [a["outcome"] for a in attempts] == ["transient", "transient", "sent"]
     assert attempts[0]["detail"] == {"code": "451"}
     assert Pigeon.delivered == ["Notice 1.5.2027 to C-7"]
     assert [ok for mid, ok in Observer.seen if mid == receipt.message_id] == [False, False, True]
@@ -106,7 +111,7 @@ def test_a_statutory_bounce_is_sent_again_by_letter(pigeon_dispatcher, tmp_path)
     receipt = pigeon_dispatcher.dispatch("notice", PERSON, {"day": "2027-05-01"})
     assert pigeon_dispatcher.join(30) and pigeon_dispatcher.join(30)
     history = pigeon_dispatcher.store.messages_for("C-7")
-    assert [(m["channel"], m["status"]) for m in history] == [("pigeon", "failed"), ("letter", "delivered")]
+    assert [(m["channel"], m["status"]) for m in history] == [("pigeon", "fallback"), ("letter", "sent")]
     letter = history[1]
     assert letter["fallback_of"] == receipt.message_id
     assert "pigeon failed for good: 550 no such user" in letter["notes"]["fallback"]
@@ -136,7 +141,7 @@ def test_a_message_is_delivered_once_even_if_enqueued_twice(pigeon_dispatcher):
 def test_what_was_not_delivered_before_exit_goes_out_on_the_next_run(make_dispatcher, pigeon_dispatcher, tmp_path):
     # Record without a worker: the message is stored but never handed to the queue.
     d = pigeon_dispatcher
-    d._embedded.start = lambda: None  # type: ignore[method-assign]
+    d.runtime.start_embedded = lambda: None  # type: ignore[method-assign]
     d.queues.enqueue_many = lambda items: None  # type: ignore[method-assign]
     receipt = d.dispatch("notice", PERSON, {"day": "2027-05-01"})
     d.close()
@@ -145,14 +150,18 @@ def test_what_was_not_delivered_before_exit_goes_out_on_the_next_run(make_dispat
         {
             "templates": {"paths": [str(tmp_path / "tpl")]},
             "message_types": {
-                "notice": {"category": "statutory", "fields": {"day": "date"}, "channels": ["pigeon", "letter"]}
+                "notice": {
+                    "category": "statutory",
+                    "fields": {"day": "date"},
+                    "channels": ["pigeon", "letter"],
+                    "fallback_channels": ["letter"],
+                }
             },
         },
         plugins=[Observer()],
     )
-    again.store  # opening the store relays what is left  # noqa: B018
-    assert again.join(30)
-    assert again.store.message(receipt.message_id)["status"] == "delivered"
+    assert again.join(30)  # the next run that waits for its queue delivers what an earlier one left
+    assert again.store.message(receipt.message_id)["status"] == "sent"
     assert Pigeon.delivered == ["Notice 1.5.2027 to C-7"]
 
 
@@ -172,19 +181,80 @@ def test_drain_timeout_zero_returns_at_once_and_leaves_work_in_the_store(make_di
     store = Store(d.config.store.url)
     counts = store.status_counts()
     store.close()
-    assert counts.get("delivered", 0) + counts.get("queued", 0) == 300  # what was not delivered waits
+    assert counts.get("sent", 0) + counts.get("queued", 0) == 300  # what was not delivered waits
 
 
 def test_a_campaign_larger_than_the_in_memory_queue_is_fed_from_the_store(make_dispatcher, monkeypatch, tmp_path):
-    from dispatch import embedded
+    from dispatch import runtime
     from dispatch.samples import sample_data, sample_recipient
 
-    monkeypatch.setattr(embedded, "QUEUE_CAP", 40)
+    monkeypatch.setattr(runtime, "QUEUE_CAP", 40)
     d = make_dispatcher()
     people = [{**sample_recipient("fi", "FI"), "id": f"F{i}", "email": f"f{i}@example.fi"} for i in range(300)]
     summary = d.campaign("price_change", people, sample_data("price_change"), batch_size=100)
     assert summary.queued == 300
-    assert d._embedded.in_memory() <= 40
+    assert d.runtime.in_memory() <= 40
     assert d.join(120)
-    assert d.store.status_counts() == {"delivered": 300}
+    assert d.store.status_counts() == {"sent": 300}
     assert len(list((tmp_path / "outbox" / "email").glob("*.eml"))) == 300
+
+
+class EventLog:
+    events: list = []  # noqa: RUF012
+
+    @hookimpl
+    def dispatch_event(self, event):
+        EventLog.events.append(event)
+
+
+def test_every_state_change_is_an_event_with_ids_only(make_dispatcher, tmp_path):
+    EventLog.events = []
+    Pigeon.outcomes, Pigeon.delivered = ["transient"], []
+    folder = tmp_path / "tpl" / "fi" / "notice"
+    folder.mkdir(parents=True)
+    (folder / "pigeon.txt").write_text("Notice {{ day | date }}", encoding="utf-8")
+    d = make_dispatcher(
+        {
+            "templates": {"paths": [str(tmp_path / "tpl")]},
+            "message_types": {"notice": {"category": "service", "fields": {"day": "date"}, "channels": ["pigeon"]}},
+        },
+        plugins=[Observer(), EventLog()],
+    )
+    receipt = d.dispatch("notice", PERSON, {"day": "2027-05-01"})
+    assert d.join(30)
+    mine = [e for e in EventLog.events if e.data.get("message_id") == receipt.message_id]
+    assert [e.type for e in mine] == [
+        "message.queued",
+        "message.sending",
+        "message.queued",
+        "message.sending",
+        "message.sent",
+    ]
+    assert mine[2].data["previous_status"] == "sending" and "451" in mine[2].data["cause"]
+    flat = repr([e.as_dict() for e in mine])
+    assert "a@example.fi" not in flat and "Aino" not in flat
+    history = d.store.transitions_for([receipt.message_id])[receipt.message_id]
+    assert [h["target"] for h in history] == ["sending", "queued", "sending", "sent"]
+
+
+def test_a_bug_in_a_channel_fails_the_message_once_and_is_not_retried(pigeon_dispatcher, caplog):
+    Pigeon.outcomes = ["bug"]
+    original = Pigeon.deliver
+
+    async def buggy(self, message):
+        if Pigeon.outcomes and Pigeon.outcomes[0] == "bug":
+            Pigeon.outcomes.pop(0)
+            raise TypeError("unsupported operand")
+        return await original(self, message)
+
+    Pigeon.deliver = buggy  # type: ignore[method-assign]
+    try:
+        receipt = pigeon_dispatcher.dispatch("notice", PERSON | {"address": None}, {"day": "2027-05-01"})
+        assert pigeon_dispatcher.join(30)
+    finally:
+        Pigeon.deliver = original  # type: ignore[method-assign]
+    stored = pigeon_dispatcher.store.message(receipt.message_id)
+    assert stored["status"] == "failed" and stored["attempts"] == 1
+    assert "TypeError" in stored["error"]
+    tracebacks = [r for r in caplog.records if r.exc_info and r.name == "dispatch.delivery"]
+    assert len(tracebacks) == 1

@@ -29,16 +29,15 @@ ODD_PEOPLE = [
 
 
 def render_both(d, message_type, recipient, data, channel, language):
-    person = d.parse_recipient(recipient)
-    values = d.validate_data(message_type, data)
-    decision = d._decide(d.types.get(message_type), person, values, NOW, None)
+    inputs = d.pipeline.inputs(message_type, recipient, data, NOW)
+    decision = d.pipeline.decide(inputs)
     from dataclasses import replace
 
     decision = replace(decision, channel=channel, language=language, allowed=True, reasons=[])
     d.config.templates.render_cache = True
-    cached, _, _ = d._render(d.types.get(message_type), person, values, decision, "01JABCDEFGHJKMNPQRSTVWXYZ0", NOW)
+    cached = d.pipeline.render(inputs, decision, "01JABCDEFGHJKMNPQRSTVWXYZ0").parts
     d.config.templates.render_cache = False
-    plain, _, _ = d._render(d.types.get(message_type), person, values, decision, "01JABCDEFGHJKMNPQRSTVWXYZ0", NOW)
+    plain = d.pipeline.render(inputs, decision, "01JABCDEFGHJKMNPQRSTVWXYZ0").parts
     d.config.templates.render_cache = True
     return cached, plain
 
@@ -74,7 +73,7 @@ def test_every_shipped_template_renders_the_same_from_the_cache(dispatcher):
                         assert same_message(cached, plain), (mtype.name, channel, language, country, extra)
                         compared += 1
     assert compared > 200
-    assert dispatcher._variants.refused == set(), "a shipped template fell back to plain rendering"
+    assert dispatcher.pipeline.variants.refused == set(), "a shipped template fell back to plain rendering"
 
 
 def test_the_cache_is_actually_used_and_fills_in_each_person(dispatcher):
@@ -143,7 +142,7 @@ def test_a_refused_template_is_not_tried_from_the_cache_again(make_dispatcher, t
         "fi",
     )
     assert cached == plain and cached["text"].startswith("MATTI MEIKÄLÄINEN")
-    assert ("fi", "survey/sms.txt") in d._variants.refused
+    assert ("fi", "survey/sms.txt") in d.pipeline.variants.refused
 
 
 def test_placeholders_refuse_everything_but_printing():

@@ -28,7 +28,7 @@ def test_a_campaign_goes_through_redis_and_postgresql_to_a_worker_process(tmp_pa
     worker = start_worker(config, processes=2, threads=4, log=tmp_path / "worker.log")
     try:
         with Dispatcher.from_config(config) as d:
-            wait_until(lambda: d.store.status_counts().get("delivered") == 60, 60, what="60 deliveries")
+            wait_until(lambda: d.store.status_counts().get("sent") == 60, 60, what="60 deliveries")
             assert d.store.dead_letters() == []
     finally:
         stop(worker)
@@ -49,7 +49,7 @@ def test_statutory_messages_overtake_a_marketing_backlog(tmp_path, redis_url, po
     worker = start_worker(config, processes=1, threads=1)
     try:
         with Dispatcher.from_config(config) as d:
-            wait_until(lambda: d.store.status_counts().get("delivered") == 305, 120, what="305 deliveries")
+            wait_until(lambda: d.store.status_counts().get("sent") == 305, 120, what="305 deliveries")
             order = sorted(
                 (m["finished_at"], m["category"])
                 for rid in [f"M-{i}" for i in range(300)] + [f"S-{i}" for i in range(5)]
@@ -75,7 +75,7 @@ def test_a_message_with_send_after_waits_on_the_broker_until_then(tmp_path, redi
             started = datetime.now(UTC)
             d.queues.enqueue(receipt.queue, receipt.message_id, delay_ms=3000)
             wait_until(
-                lambda: d.store.message(receipt.message_id)["status"] == "delivered", 60, what="the delayed call task"
+                lambda: d.store.message(receipt.message_id)["status"] == "sent", 60, what="the delayed call task"
             )
             finished = d.store.message(receipt.message_id)["finished_at"]
             assert (finished - started).total_seconds() >= 2.9
@@ -94,7 +94,7 @@ def test_a_channel_rate_limit_is_shared_by_all_worker_processes(tmp_path, redis_
     worker = start_worker(config, processes=2, threads=4)
     try:
         with Dispatcher.from_config(config) as d:
-            wait_until(lambda: d.store.status_counts().get("delivered") == 16, 120, what="16 SMS")
+            wait_until(lambda: d.store.status_counts().get("sent") == 16, 120, what="16 SMS")
             ids = [d.store.messages_for(f"T-{i}")[0]["id"] for i in range(16)]
             started = [attempts[0]["started_at"] for attempts in d.store.attempts_for(ids).values()]
     finally:
@@ -159,7 +159,7 @@ def test_rabbitmq_carries_the_sends_as_well(tmp_path, rabbitmq_url, postgres_url
     worker = start_worker(config, threads=4, log=tmp_path / "worker.log")
     try:
         with Dispatcher.from_config(config) as d:
-            wait_until(lambda: d.store.status_counts().get("delivered") == 25, 90, what="25 deliveries over RabbitMQ")
+            wait_until(lambda: d.store.status_counts().get("sent") == 25, 90, what="25 deliveries over RabbitMQ")
     finally:
         stop(worker)
     assert len(list((tmp_path / "out" / "email").glob("*.eml"))) == 25

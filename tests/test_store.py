@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dispatch.store import DuplicateKey, Store, decode_content, encode_content
+from dispatch.lifecycle import IllegalTransition, Status
+from dispatch.store import DuplicateKey, MessageRecord, Outcome, Store, decode_content, encode_content
 
 NOW = datetime(2027, 1, 11, 10, 0, tzinfo=UTC)
 
 
-def row(message_id: str, **extra):
+def row(message_id: str, **extra) -> MessageRecord:
     base = {
         "id": message_id,
         "idempotency_key": None,
@@ -43,7 +42,8 @@ def row(message_id: str, **extra):
         "enqueued_at": None,
     }
     base.update(extra)
-    return base
+    base["status"] = Status(base["status"])
+    return MessageRecord(**base)
 
 
 @pytest.fixture
@@ -94,6 +94,13 @@ def test_messages_of_one_variant_share_its_text_and_are_rebuilt_exactly(dispatch
         assert parts["html"].replace(row["id"], "X") == plain["html"].replace("PREVIEW0000000000000000000", "X")
 
 
+LEASE = timedelta(seconds=30)
+
+
+def outcome(message_id: str, target: Status, attempt: int = 1, **extra) -> Outcome:
+    return Outcome(message_id, attempt, target, NOW, NOW, extra.pop("cause", "test"), **extra)
+
+
 def test_only_one_of_many_concurrent_claims_wins(store):
     store.insert_message(row("M1"))
     winners = []
@@ -101,7 +108,7 @@ def test_only_one_of_many_concurrent_claims_wins(store):
 
     def claim(n):
         barrier.wait()
-        if store.claim("M1", f"w{n}", NOW):
+        if store.claim(["M1"], f"w{n}", NOW, LEASE):
             winners.append(n)
 
     threads = [threading.Thread(target=claim, args=(n,)) for n in range(8)]
@@ -112,15 +119,85 @@ def test_only_one_of_many_concurrent_claims_wins(store):
     assert len(winners) == 1
     claimed = store.message("M1")
     assert claimed["status"] == "sending" and claimed["attempts"] == 1
+    assert claimed["lease_expires_at"] == NOW + LEASE
 
 
-def test_only_the_claimant_can_finish(store):
+def test_a_batch_is_claimed_in_one_go_and_only_queued_messages_are_taken(store):
+    for mid in ("A", "B", "C"):
+        store.insert_message(row(mid))
+    store.insert_message(row("S", status="suppressed", allowed=False))
+    claimed = store.claim(["A", "B", "C", "S", "MISSING"], "w1", NOW, LEASE)
+    assert sorted(c.id for c in claimed) == ["A", "B", "C"]
+    assert all(c.attempts == 1 and c.content["parts"] == {"text": "hei"} for c in claimed)
+    assert store.claim(["A", "B"], "w2", NOW, LEASE) == []
+
+
+def test_only_the_claimant_can_finish_and_every_change_is_kept(store):
     store.insert_message(row("M1"))
-    assert store.claim("M1", "w1", NOW)["content"] == {"parts": {"text": "hei"}}
-    assert store.finish("M1", "w2", status="delivered", now=NOW) is False
-    assert store.finish("M1", "w1", status="delivered", now=NOW, provider_id="p-1") is True
-    assert store.message("M1")["status"] == "delivered"
-    assert store.claim("M1", "w3", NOW) is None  # delivered messages are never claimed again
+    [claimed] = store.claim(["M1"], "w1", NOW, LEASE)
+    assert store.finish([outcome("M1", Status.SENT)], "w2") == []
+    [done] = store.finish([outcome("M1", Status.SENT, provider_id="p-1", cause="provider accepted")], "w1")
+    assert (done.source, done.target) == (Status.SENDING, Status.SENT)
+    message = store.message("M1")
+    assert message["status"] == "sent" and message["provider_id"] == "p-1"
+    assert store.claim(["M1"], "w3", NOW, LEASE) == []  # sent messages are never claimed again
+    history = store.transitions_for(["M1"])["M1"]
+    assert [(h["source"], h["target"]) for h in history] == [("queued", "sending"), ("sending", "sent")]
+    assert history[-1]["cause"] == "provider accepted"
+    assert [a["outcome"] for a in store.attempts_for(["M1"])["M1"]] == ["sent", "sent"]  # w2's attempt is recorded too
+
+
+def test_a_finish_for_an_older_attempt_changes_nothing(store):
+    store.insert_message(row("M1"))
+    store.claim(["M1"], "w1", NOW, LEASE)
+    store.finish([outcome("M1", Status.QUEUED, retry_at=NOW)], "w1")
+    store.claim(["M1"], "w1", NOW, LEASE)  # attempt 2
+    assert store.finish([outcome("M1", Status.FAILED, attempt=1)], "w1") == []
+    assert store.message("M1")["status"] == "sending"
+
+
+def test_illegal_transitions_are_refused(store):
+    store.insert_message(row("M1", status="suppressed", allowed=False))
+    with pytest.raises(IllegalTransition):
+        store.finish([outcome("M1", Status.SUPPRESSED)], "w1")
+    assert store.transition("M1", Status.SENT, NOW, "x") is None  # suppressed is final
+    with pytest.raises(IllegalTransition):
+        store.insert_message(row("M2", status="sent"))
+
+
+def test_a_transient_failure_goes_back_to_the_queue_with_its_retry_time(store):
+    store.insert_message(row("M1", enqueued_at=NOW))
+    store.claim(["M1"], "w1", NOW, LEASE)
+    store.finish([outcome("M1", Status.QUEUED, retry_at=NOW + timedelta(seconds=4))], "w1")
+    message = store.message("M1")
+    assert message["status"] == "queued" and message["send_after"] == NOW + timedelta(seconds=4)
+    assert message["claimed_by"] is None and message["enqueued_at"] is None
+    assert store.next_retry_at(NOW) == NOW + timedelta(seconds=4)
+
+
+def test_heartbeats_keep_a_claim_and_an_expired_lease_is_released(store):
+    store.insert_message(row("M1", enqueued_at=NOW))
+    store.insert_message(row("M2", enqueued_at=NOW))
+    store.claim(["M1"], "alive", NOW, LEASE)
+    store.claim(["M2"], "dead", NOW, LEASE)
+    later = NOW + timedelta(seconds=25)
+    assert store.renew_leases("alive", later, LEASE) == 1
+    released = store.release_expired(NOW + timedelta(seconds=31))
+    assert [(t.message_id, t.target) for t in released] == [("M2", Status.QUEUED)]
+    assert store.message("M1")["status"] == "sending"
+    m2 = store.message("M2")
+    assert m2["status"] == "queued" and m2["possible_duplicate"] is True and m2["enqueued_at"] is None
+    assert store.release_expired(NOW + timedelta(seconds=54)) == []  # M1 renewed until 25 s + 30 s
+    assert [t.message_id for t in store.release_expired(NOW + timedelta(seconds=56))] == ["M1"]
+
+
+def test_a_known_outcome_written_after_the_lease_ran_out_still_wins(store):
+    store.insert_message(row("M1"))
+    store.claim(["M1"], "w1", NOW, LEASE)
+    store.release_expired(NOW + timedelta(minutes=5))  # the store saw no heartbeat during an outage
+    [late] = store.finish([outcome("M1", Status.SENT)], "w1")
+    assert (late.source, late.target) == (Status.QUEUED, Status.SENT)
+    assert store.claim(["M1"], "w2", NOW, LEASE) == []  # never sent again
 
 
 def test_idempotency_keys_are_unique(store):
@@ -136,35 +213,30 @@ def test_relay_finds_never_enqueued_and_stuck_messages_but_not_fresh_or_future_o
     store.insert_message(row("FRESH", enqueued_at=NOW - timedelta(seconds=30)))
     store.insert_message(row("STUCK", enqueued_at=NOW - timedelta(hours=1)))
     store.insert_message(row("LATER", send_after=NOW + timedelta(hours=5)))
-    store.insert_message(row("DONE", status="delivered"))
-    due = store.due_for_relay(NOW, stuck_after=timedelta(minutes=10), lease=timedelta(minutes=5))
+    store.insert_message(row("DONE"))
+    store.claim(["DONE"], "w", NOW, LEASE)
+    store.finish([outcome("DONE", Status.SENT)], "w")
+    due = store.due_for_relay(NOW, stuck_after=timedelta(minutes=10))
     assert sorted(r["id"] for r in due) == ["NEVER", "STUCK"]
-    with_horizon = store.due_for_relay(
-        NOW, stuck_after=timedelta(minutes=10), lease=timedelta(minutes=5), horizon=timedelta(days=1)
-    )
+    with_horizon = store.due_for_relay(NOW, stuck_after=timedelta(minutes=10), horizon=timedelta(days=1))
     assert "LATER" in {r["id"] for r in with_horizon}
 
 
-def test_relay_releases_claims_of_dead_processes_and_marks_them(store):
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    import socket
-
-    store.insert_message(row("M1", enqueued_at=NOW))
-    store.claim("M1", f"{socket.gethostname()}:{dead.stdout.strip()}/abc", NOW)
-    store.insert_message(row("M2", enqueued_at=NOW))
-    store.claim("M2", "otherhost:1/abc", NOW)  # alive as far as we can tell, and recent
-    due = store.due_for_relay(NOW, stuck_after=timedelta(minutes=10), lease=timedelta(minutes=5))
-    assert [r["id"] for r in due] == ["M1"]
-    assert store.message("M1")["possible_duplicate"] is True
-    assert store.message("M2")["status"] == "sending"
-    later = store.due_for_relay(
-        NOW + timedelta(minutes=6), stuck_after=timedelta(minutes=10), lease=timedelta(minutes=5)
-    )
-    assert "M2" in [r["id"] for r in later]  # the lease ran out
-
-
 def test_dead_letters_can_be_requeued(store):
-    store.insert_message(row("M1", status="dead", error="timeout"))
+    store.insert_message(row("M1"))
+    store.claim(["M1"], "w", NOW, LEASE)
+    store.finish([outcome("M1", Status.DEAD, error="timeout")], "w")
     assert [r["id"] for r in store.dead_letters()] == ["M1"]
-    assert store.requeue_dead() == 1
+    [moved] = store.requeue_dead(now=NOW)
+    assert (moved.source, moved.target) == (Status.DEAD, Status.QUEUED)
     assert store.message("M1")["status"] == "queued"
+
+
+def test_decide_reads_a_store_but_never_creates_one(tmp_path):
+    url = f"sqlite:///{tmp_path / 'none.db'}"
+    assert Store.open_existing(url) is None
+    assert not (tmp_path / "none.db").exists()
+    Store(url).close()
+    opened = Store.open_existing(url)
+    assert opened is not None
+    opened.close()

@@ -135,7 +135,7 @@ def test_a_failed_statutory_sms_reported_by_twilio_goes_again_by_letter(site):
     assert post(url, params, {"X-Twilio-Signature": twilio_signature(url, params)})[0] == 204
     assert d.join(30)
     history = {m["channel"]: m for m in d.store.messages_for(person["id"])}
-    assert {c: m["status"] for c, m in history.items()} == {"sms": "failed", "letter": "delivered"}
+    assert {c: m["status"] for c, m in history.items()} == {"sms": "fallback", "letter": "sent"}
     assert history["letter"]["fallback_of"] == receipt.message_id
     assert history["sms"]["meta"]["provider_status"] == "undelivered"
 

@@ -22,11 +22,12 @@ from ulid import ULID
 
 from .errors import DispatchError, InputError
 from .models import Recipient
+from .pipeline import Inputs
 from .serialize import data_to_json
 from .store import now_utc
 
 if TYPE_CHECKING:
-    from .dispatcher import Dispatcher
+    from .dispatcher import Dispatcher  # the host: its pipeline, runtime and store
 
 ProgressCallback = Callable[[int], None]
 
@@ -106,7 +107,6 @@ def _begin(
     d: Dispatcher, message_type: str, data, campaign_id: str | None, now: datetime | None, source: str | None
 ) -> tuple[Any, Any, str, datetime]:
     """Check the input and the templates, and record the campaign: all before the first message."""
-    d._ensure_open()
     mtype = d.types.get(message_type)
     values = d.validate_data(message_type, data)
     campaign_id = campaign_id or f"{message_type}-{ULID()}"
@@ -187,31 +187,40 @@ def _run_batch(d: Dispatcher, mtype, values, batch, campaign_id: str, now: datet
         fresh.append(person)
     if not fresh:
         return
-    facts = d._facts(mtype, values, fresh, now)
-    rows = []
+    pipeline = d.pipeline
+    facts = pipeline.facts(mtype, values, fresh, now)
+    records = []
+    decisions = []
     for person in fresh:
-        decision = d._decide(mtype, person, values, now, facts.get(person.id))
-        rows.append(d._row(mtype, person, values, decision, str(ULID()), now, keys[person.id], campaign_id))
+        inputs = Inputs(mtype, person, values, now)
+        decision = pipeline.decide(inputs, facts.get(person.id))
+        records.append(
+            pipeline.record(
+                inputs, decision, str(ULID()), idempotency_key=keys[person.id], campaign_id=campaign_id, keep_data=False
+            )
+        )
+        decisions.append(decision)
         if decision.allowed:
             summary.queued += 1
             summary.by_channel_language[(decision.channel, decision.language)] += 1
         else:
             summary.suppressed += 1
             summary.reasons.update(decision.reasons)
-    stored = d.store.insert_messages(rows, d._variants.variants)
-    if len(stored) < len(rows):  # another process took some of these keys meanwhile
-        for row in rows:
-            if row["id"] not in stored:
+    store = d.store
+    stored = pipeline.store(store, records, decisions)
+    if len(stored) < len(records):  # another process took some of these keys meanwhile
+        for record in records:
+            if record.id not in stored:
                 summary.duplicates += 1
-                if row["allowed"]:
+                if record.allowed:
                     summary.queued -= 1
-                    summary.by_channel_language[(row["channel"], row["language"])] -= 1
+                    summary.by_channel_language[(record.channel, record.language)] -= 1
                 else:
                     summary.suppressed -= 1
-                    summary.reasons.subtract(row["reasons"])
-        rows = [row for row in rows if row["id"] in stored]
-    d.store.upsert_recipients(fresh, now)
-    d._enqueue([r for r in rows if r["allowed"]], now)
+                    summary.reasons.subtract(record.reasons)
+        records = [record for record in records if record.id in stored]
+    store.upsert_recipients(fresh, now)
+    d.runtime.enqueue([r for r in records if r.allowed], now)
 
 
 # -- several processes -------------------------------------------------------------------
@@ -219,14 +228,12 @@ def _run_batch(d: Dispatcher, mtype, values, batch, campaign_id: str, now: datet
 _worker: tuple[Any, Any, Any, str, datetime] | None = None
 
 
-def _init_worker(config, message_type: str, data, campaign_id: str, now: datetime) -> None:
+def _init_worker(factory, config, message_type: str, data, campaign_id: str, now: datetime) -> None:
     """Each intake process opens its own dispatcher on the same configuration."""
     import atexit
 
-    from .dispatcher import Dispatcher
-
     global _worker
-    d = Dispatcher(config)
+    d = factory(config)
     atexit.register(d.close)
     _worker = (d, d.types.get(message_type), d.validate_data(message_type, data), campaign_id, now)
 
@@ -301,7 +308,7 @@ def run_campaign_parallel(
         helpers,
         mp_context=context,
         initializer=_init_worker,
-        initargs=(d.config, message_type, plain_data, campaign_id, moment),
+        initargs=(type(d), d.config, message_type, plain_data, campaign_id, moment),
     ) as pool:
         pending: set = set()
         for index, batch in enumerate(_batches(_numbered(recipients), batch_size)):

@@ -36,8 +36,11 @@ class StoreConfig:
 @dataclass
 class BrokerConfig:
     url: str = "memory://"
-    #: Seconds a message may stay enqueued-but-unfinished before the relay re-enqueues it.
+    #: Seconds a message may stay enqueued (not claimed) before the relay hands it over again.
     stuck_after: int = 600
+    #: Redis: milliseconds without a heartbeat after which a worker process counts as dead and the
+    #: batches it had taken but not finished go back to the queue.
+    heartbeat_timeout_ms: int = 30_000
     #: Transient failures are retried this many times (exponential backoff) before dead-lettering.
     max_retries: int = 8
     min_backoff_ms: int = 2_000
@@ -53,6 +56,20 @@ class WorkerConfig:
     processes: int = 1
     threads: int = 8
     queues: list[str] = field(default_factory=list)
+    #: Message ids per queue message: a worker claims, sends and records this many at a time.
+    batch_size: int = 50
+    #: Seconds a claim holds without renewal; workers renew theirs every third of it, and a
+    #: crashed worker's messages are back in the queue within about one lease (SPEC §7).
+    lease: float = 30.0
+    #: Seconds between relay rounds (re-enqueue what was lost, release expired claims).
+    relay_interval: float = 10.0
+    #: Folder for delivery outcomes kept while the store is unreachable (relative to the config file).
+    journal: str = ".dispatch-journal"
+    #: Seconds one send may take before it counts as a transient failure.
+    send_timeout: float = 300.0
+    #: First port for each worker process's /metrics (process N uses port + N); 0: no metrics server.
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
 
 
 @dataclass

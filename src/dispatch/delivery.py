@@ -1,200 +1,287 @@
-"""The worker side: claim a stored message, hand it to its channel, record the outcome.
+"""The worker side: claim a batch of stored messages, send them concurrently, record the outcomes.
 
-:class:`Deliverer` is what the queue's actors call with a message id. Delivery is
-idempotent: a message is claimed with a compare-and-set, so when the queue hands
-the same id over twice (a redelivery after a crash, a relay) only one worker sends
-it and the other sees that it is no longer ``queued``.
+:class:`Deliverer` is what the queue's actors call with a list of message ids. Per
+batch it makes one claim transaction (a compare-and-set, so a message handed over
+twice is sent once), hands every message to its channel at once on the shared
+event loop (connection pools do the rest), and records every outcome in one
+transaction. Errors are sorted by kind:
+
+- :class:`~dispatch.errors.TransientDeliveryError`, timeouts and network errors → tried
+  again later (:class:`~dispatch.lifecycle.RetryPolicy`), ``dead`` when retries run out;
+- :class:`~dispatch.errors.PermanentDeliveryError` → ``failed`` at once (a statutory
+  message then falls back to its next channel);
+- anything else is a bug in the channel → ``failed``, its traceback logged once.
+
+If the store cannot take the outcomes, they are kept in the :class:`OutcomeJournal`
+and written when it is back: what a provider accepted is never sent again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import pluggy
 from dramatiq import Retry
-from dramatiq.middleware import CurrentMessage
 
 from .channels import Channel
 from .errors import PermanentDeliveryError, RecipientOptedOut, TransientDeliveryError
+from .journal import OutcomeJournal, StoreHealth
+from .lifecycle import Lifecycle, RetryPolicy, Status, Transition
+from .metrics import observe_latency
 from .models import DeliveryResult, OutgoingMessage
 from .queue import AsyncRunner, RateLimits
-from .store import Store, now_utc, worker_identity
+from .store import Claimed, Outcome, Store, is_outage, now_utc, worker_identity
 
 logger = logging.getLogger("dispatch.delivery")
+
+#: Exceptions a channel may let through that still mean "the network, try again".
+NETWORK_ERRORS: tuple[type[BaseException], ...] = (OSError, TimeoutError, asyncio.TimeoutError, ConnectionError)
 
 
 @dataclass
 class DeliveryHooks:
-    """Callbacks into the dispatcher for what a worker cannot decide alone."""
+    """What a worker asks of the rest of dispatch when a delivery does not simply succeed."""
 
-    #: A statutory message failed for good: send it another way (returns the new id).
-    fallback: Callable[[dict[str, Any], str], str | None]
+    #: A message failed for good: fall back to its type's next channel if it is statutory.
+    failed: Callable[[Claimed, Transition, Exception], None]
     #: The provider says the person opted out: record it in the consent ledger.
-    opted_out: Callable[[dict[str, Any], RecipientOptedOut], None]
-    #: Builds the unsubscribe URL of a message (None for messages without one).
-    unsubscribe_url: Callable[[dict[str, Any]], str | None]
+    opted_out: Callable[[Claimed, RecipientOptedOut], None]
+    #: The unsubscribe URL of a message (None for messages without one).
+    unsubscribe_url: Callable[[Claimed], str | None]
+    #: Hand messages to the queue again: (queue, message id, delay ms).
+    requeue: Callable[[list[tuple[str, str, int | None]]], None]
 
 
 class Deliverer:
-    """Delivers messages by id (the function behind every queue actor)."""
+    """Delivers batches of messages by id (the function behind every queue actor)."""
 
     def __init__(
         self,
         store: Callable[[], Store],
         channels: Mapping[str, Channel],
-        runner: AsyncRunner,
+        runner: Callable[[], AsyncRunner],
         pm: pluggy.PluginManager,
+        lifecycle: Lifecycle,
         hooks: DeliveryHooks,
+        journal: OutcomeJournal,
+        health: StoreHealth,
         *,
-        max_retries: int,
+        retry: RetryPolicy,
+        lease: timedelta,
         timeout: float = 300.0,
         rate_limits: RateLimits | None = None,
     ) -> None:
         self._store = store
         self.channels = channels
-        self.runner = runner
+        self._runner = runner
         self.pm = pm
+        self.lifecycle = lifecycle
         self.hooks = hooks
-        self.max_retries = max_retries
+        self.journal = journal
+        self.health = health
+        self.retry = retry
+        self.lease = lease
         self.timeout = timeout
         self.rate_limits = rate_limits
+        self.worker = worker_identity()
+        #: Claims this process holds now (the heartbeat renews their leases while this is non-empty).
+        self.holding = 0
 
-    @property
-    def store(self) -> Store:
-        return self._store()
-
-    def __call__(self, message_id: str) -> None:
-        """The queue actor: a transient failure becomes a quiet :class:`dramatiq.Retry` with backoff."""
+    def __call__(self, message_ids: Sequence[str] | str) -> None:
+        """The queue actor. If the store cannot be reached, the batch comes back later (quietly)."""
+        ids = [message_ids] if isinstance(message_ids, str) else list(message_ids)
         try:
-            self.deliver(message_id, retries=_current_retries())
-        except TransientDeliveryError as exc:
-            raise Retry(f"transient failure ({exc.code or type(exc.__cause__ or exc).__name__})") from None
-
-    def deliver(self, message_id: str, *, retries: int = 0) -> str:
-        """Deliver one message; returns the state it ends in (or ``skipped``)."""
-        worker = f"{worker_identity()}/{uuid.uuid4().hex[:8]}"
-        if self.rate_limits is not None and self.rate_limits.limiters:
-            channel_name = self.store.channel_of(message_id)
-            if channel_name:
-                self.rate_limits.wait(channel_name)
-        started = now_utc()
-        row = self.store.claim(message_id, worker, started)
-        if row is None:
-            logger.debug("message %s is not queued any more; skipped", message_id)
-            return "skipped"
-        channel = self.channels.get(row["channel"])
-        if channel is None:
-            self._finish(row, worker, started, "dead", error=f"no channel {row['channel']!r} is installed")
-            return "dead"
-        message = self._outgoing(row)
-        result: DeliveryResult | None = None
-        error: Exception | None = None
-        try:
-            result = self.runner.run(channel.deliver(message), timeout=self.timeout)
-        except RecipientOptedOut as exc:
-            error = exc
-            self._finish(row, worker, started, "failed", error=exc)
-            self._safely(self.hooks.opted_out, row, exc)
-            self._fallback(row, exc)
-        except PermanentDeliveryError as exc:
-            error = exc
-            self._finish(row, worker, started, "failed", error=exc)
-            self._fallback(row, exc)
-        except Exception as exc:  # transient, including timeouts and unexpected provider errors
-            error = (
-                exc
-                if isinstance(exc, TransientDeliveryError)
-                else TransientDeliveryError(f"{type(exc).__name__}: {exc}")
-            )
-            final = retries >= self.max_retries
-            self._finish(row, worker, started, "dead" if final else "queued", error=error)
-            self._notify(message, None, error)
-            code = getattr(error, "code", None) or type(exc).__name__
-            if final:
-                logger.warning("message %s dead after %d attempts (%s)", message_id, row["attempts"], code)
-                return "dead"
-            logger.info("message %s: transient failure (%s), attempt %d; retrying", message_id, code, row["attempts"])
-            if error is exc:
+            self.deliver(ids)
+        except Exception as exc:
+            if not is_outage(exc):
                 raise
-            raise error from exc
-        else:
-            self._finish(row, worker, started, "delivered", result=result)
-        self._notify(message, result, error)
-        return "delivered" if error is None else "failed"
+            self.health.failed(exc, "claiming messages")
+            raise Retry(delay=5_000) from None
 
-    # -- helpers -----------------------------------------------------------------------
-
-    def _outgoing(self, row: dict[str, Any]) -> OutgoingMessage:
-        content = row["content"] or {}
-        return OutgoingMessage(
-            id=row["id"],
-            message_type=row["message_type"],
-            category=row["category"],
-            channel=row["channel"],
-            language=row["language"],
-            locale=row["locale"] or row["language"],
-            country=row["country"],
-            recipient_id=row["recipient_id"],
-            address=row["address"],
-            parts=content.get("parts", {}),
-            unsubscribe_url=self.hooks.unsubscribe_url(row),
-            send_after=row["send_after"],
-            deadline=row["deadline"],
-            attempt=row["attempts"],
-            meta=dict(row["meta"] or {}),
+    def deliver(self, message_ids: Sequence[str]) -> dict[str, Status]:
+        """Deliver a batch; returns the state each claimed message ended in (others were not ours)."""
+        store = self._store()
+        if len(self.journal):
+            self.journal.flush(store, self.lifecycle.record)
+        started = now_utc()
+        claimed = store.claim(message_ids, self.worker, started, self.lease)
+        self.health.ok()
+        if not claimed:
+            return {}
+        self.lifecycle.record(
+            Transition(
+                c.id, Status.QUEUED, Status.SENDING, started, "claimed", c.channel, c.message_type, c.recipient_id
+            )
+            for c in claimed
         )
+        self.holding += 1
+        try:
+            outcomes, errors = self._send(claimed, started)
+            self._record(store, outcomes)
+        finally:
+            self.holding -= 1
+        self._after(claimed, outcomes, errors)
+        return {o.message_id: o.target for o in outcomes}
 
-    def _finish(
-        self,
-        row: dict[str, Any],
-        worker: str,
-        started,
-        status: str,
-        *,
-        result: DeliveryResult | None = None,
-        error: Exception | None = None,
-    ) -> None:
-        finished = now_utc()
-        provider_id = result.provider_id if result else getattr(error, "provider_id", None)
-        detail = dict(result.detail) if result else {}
-        if error is not None and getattr(error, "code", None):
-            detail["code"] = error.code
-        outcome = {"delivered": "delivered", "queued": "transient", "dead": "transient"}.get(status, "permanent")
-        attempt = {
-            "message_id": row["id"],
-            "attempt": row["attempts"],
-            "worker": worker,
-            "started_at": started,
-            "finished_at": finished,
-            "outcome": outcome,
-            "provider_id": provider_id,
-            "error": str(error) if error else None,
-            "detail": detail or None,
-        }
-        ok = self.store.finish(
-            row["id"],
-            worker,
-            status=status,
-            now=finished,
-            provider_id=provider_id,
-            error=str(error) if error else None,
-            meta={**(row["meta"] or {}), **detail} if detail else None,
-            attempt=attempt,
-        )
-        if not ok:
-            logger.warning("message %s: claim lost before recording %s", row["id"], status)
+    # -- sending ---------------------------------------------------------------------------
 
-    def _fallback(self, row: dict[str, Any], error: Exception) -> None:
-        if row["category"] != "statutory":
+    def _send(self, claimed: list[Claimed], started) -> tuple[list[Outcome], dict[str, Exception]]:
+        work: list[tuple[Claimed, Channel, OutgoingMessage]] = []
+        outcomes: list[Outcome] = []
+        errors: dict[str, Exception] = {}
+        for row in claimed:
+            channel = self.channels.get(row.channel)
+            if channel is None:
+                error = PermanentDeliveryError(f"no channel {row.channel!r} is installed", code="no_channel")
+                errors[row.id] = error
+                outcomes.append(self._outcome(row, Status.DEAD, started, error=error, cause="no such channel"))
+                continue
+            if self.rate_limits is not None:
+                self.rate_limits.wait(row.channel)
+            work.append((row, channel, self._outgoing(row)))
+        results = self._runner().run(self._gather(work), timeout=self.timeout + 30) if work else []
+        bug_logged = False
+        for (row, _channel, message), result in zip(work, results, strict=True):
+            if isinstance(result, DeliveryResult):
+                target = Status.DELIVERED if result.status == "delivered" else Status.SENT
+                detail = dict(result.detail)
+                outcomes.append(
+                    self._outcome(
+                        row,
+                        target,
+                        started,
+                        provider_id=result.provider_id,
+                        meta={**row.meta, **detail} if detail else None,
+                        detail=detail,
+                        cause="provider accepted" if target == Status.SENT else "provider confirmed",
+                    )
+                )
+                self._notify(message, result, None)
+                continue
+            error = result
+            errors[row.id] = error
+            if isinstance(error, PermanentDeliveryError):
+                outcomes.append(self._outcome(row, Status.FAILED, started, error=error, cause=_cause(error)))
+            elif isinstance(error, (TransientDeliveryError, *NETWORK_ERRORS)):
+                target, retry_at = self.retry.after_transient(row.attempts, now_utc())
+                outcomes.append(
+                    self._outcome(row, target, started, error=error, cause=_cause(error), retry_at=retry_at)
+                )
+                if target == Status.DEAD:
+                    logger.warning("message %s dead after %d attempts (%s)", row.id, row.attempts, _code(error))
+            else:  # a bug in the channel: retrying would only repeat it
+                if not bug_logged:
+                    logger.error("channel %s failed on message %s", row.channel, row.id, exc_info=error)
+                    bug_logged = True
+                else:
+                    logger.error("channel %s failed on message %s: %s", row.channel, row.id, _code(error))
+                outcomes.append(self._outcome(row, Status.FAILED, started, error=error, cause=f"bug: {_cause(error)}"))
+            self._notify(message, None, error)
+        return outcomes, errors
+
+    async def _gather(self, work: list[tuple[Claimed, Channel, OutgoingMessage]]) -> list[Any]:
+        async def one(channel: Channel, message: OutgoingMessage) -> Any:
+            try:
+                return await asyncio.wait_for(channel.deliver(message), self.timeout)
+            except TimeoutError:
+                return TransientDeliveryError(f"no answer within {self.timeout:.0f} s", code="timeout")
+            except Exception as exc:
+                return exc
+
+        return await asyncio.gather(*(one(channel, message) for _row, channel, message in work))
+
+    # -- recording -------------------------------------------------------------------------
+
+    def _record(self, store: Store, outcomes: list[Outcome]) -> None:
+        try:
+            transitions = store.finish(outcomes, self.worker)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            self.health.failed(exc, "recording delivery outcomes")
+            self.journal.keep(self.worker, outcomes)
             return
-        new_id = self._safely(self.hooks.fallback, row, str(error))
-        if new_id:
-            logger.info("statutory message %s failed on %s; re-sent as %s", row["id"], row["channel"], new_id)
+        self.lifecycle.record(transitions)
+
+    def _after(self, claimed: list[Claimed], outcomes: list[Outcome], errors: dict[str, Exception]) -> None:
+        rows = {row.id: row for row in claimed}
+        retries = []
+        now = now_utc()
+        for outcome in outcomes:
+            row = rows[outcome.message_id]
+            if outcome.target in (Status.SENT, Status.DELIVERED):
+                observe_latency(row.channel, max(row.send_after or row.decided_at, row.decided_at), outcome.finished_at)
+            elif outcome.target == Status.QUEUED and row.queue:
+                delay = int((outcome.retry_at - now).total_seconds() * 1000) if outcome.retry_at else None
+                retries.append((row.queue, row.id, delay if delay and delay > 0 else None))
+            elif outcome.target == Status.FAILED:
+                error = errors[row.id]
+                if isinstance(error, RecipientOptedOut):
+                    _safely(self.hooks.opted_out, row, error)
+                transition = Transition(row.id, Status.SENDING, Status.FAILED, outcome.finished_at, outcome.cause)
+                _safely(self.hooks.failed, row, transition, error)
+        if retries:
+            _safely(self.hooks.requeue, retries)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _outcome(
+        self,
+        row: Claimed,
+        target: Status,
+        started,
+        *,
+        cause: str,
+        error: Exception | None = None,
+        provider_id: str | None = None,
+        meta: dict[str, Any] | None = None,
+        detail: dict[str, Any] | None = None,
+        retry_at=None,
+    ) -> Outcome:
+        detail = dict(detail or {})
+        code = getattr(error, "code", None)
+        if code:
+            detail["code"] = code
+        return Outcome(
+            message_id=row.id,
+            attempt=row.attempts,
+            target=target,
+            started_at=started,
+            finished_at=now_utc(),
+            cause=cause,
+            channel=row.channel,
+            message_type=row.message_type,
+            recipient_id=row.recipient_id,
+            provider_id=provider_id or getattr(error, "provider_id", None),
+            error=_cause(error) if error is not None else None,
+            meta=meta,
+            detail=detail,
+            retry_at=retry_at,
+        )
+
+    def _outgoing(self, row: Claimed) -> OutgoingMessage:
+        return OutgoingMessage(
+            id=row.id,
+            message_type=row.message_type,
+            category=row.category,
+            channel=row.channel,
+            language=row.language,
+            locale=row.locale or row.language,
+            country=row.country,
+            recipient_id=row.recipient_id,
+            address=row.address,
+            parts=row.content.get("parts", {}),
+            unsubscribe_url=self.hooks.unsubscribe_url(row),
+            send_after=row.send_after,
+            deadline=row.deadline,
+            attempt=row.attempts,
+            meta=dict(row.meta),
+        )
 
     def _notify(self, message: OutgoingMessage, result: DeliveryResult | None, error: Exception | None) -> None:
         try:
@@ -202,22 +289,26 @@ class Deliverer:
         except Exception:
             logger.exception("a dispatch_delivery_attempted hook failed for message %s", message.id)
 
-    @staticmethod
-    def _safely(fn: Callable[..., Any], *args: Any) -> Any:
-        try:
-            return fn(*args)
-        except Exception:
-            logger.exception("delivery callback %s failed", getattr(fn, "__name__", fn))
-            return None
+
+def _cause(error: BaseException | None) -> str:
+    if error is None:
+        return ""
+    code = getattr(error, "code", None)
+    text = str(error).strip().splitlines()
+    text = text[0] if text else type(error).__name__
+    name = type(error).__name__
+    return (f"{name} {code}: {text}" if code else f"{name}: {text}")[:500]
 
 
-def _current_retries() -> int:
-    message = CurrentMessage.get_current_message()
-    if message is None:
-        return 0
-    return int(message.options.get("retries", 0))
+def _code(error: BaseException) -> str:
+    """What a log line may say of an error: its kind and code, never its text (it may hold an address)."""
+    code = getattr(error, "code", None)
+    return f"{type(error).__name__} {code}" if code else type(error).__name__
 
 
-def lease_for(timeout: float) -> timedelta:
-    """How long a claim may stay unfinished before the relay calls it stale."""
-    return timedelta(seconds=timeout * 2 + 60)
+def _safely(fn: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except Exception:
+        logger.exception("delivery callback %s failed", getattr(fn, "__name__", fn))
+        return None

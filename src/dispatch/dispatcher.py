@@ -1,15 +1,16 @@
-"""The :class:`Dispatcher`: the public entry point (SPEC §1).
+"""The :class:`Dispatcher`: the public entry point (SPEC §1), a thin facade over the parts it wires.
 
-It wires the parts together — plugins, message types, the policy engine,
-templates, the store, the queue — and runs the pipeline for one message:
-validate → decide → render → record → enqueue.
+- :mod:`dispatch.pipeline` — inputs → facts → decide → render → record;
+- :mod:`dispatch.runtime` — the store, the queue hand-over, threads and the embedded worker;
+- :mod:`dispatch.lifecycle` — every state change of a message, with :mod:`dispatch.events`
+  and :mod:`dispatch.metrics` listening;
+- :mod:`dispatch.delivery` — the workers' side; :mod:`dispatch.fallback` — statutory fallback.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,36 +19,34 @@ from typing import Any
 import pluggy
 from ulid import ULID
 
+from . import metrics
 from .campaign import CampaignSummary, run_campaign
 from .channels import Channel, ChannelContext
 from .company import company_details
 from .config import Config, build_section, load_config
-from .context import build_context, needs_unsubscribe
-from .delivery import Deliverer, lease_for
-from .embedded import EmbeddedRunner
-from .errors import (
-    ConfigError,
-    DispatchError,
-    InputError,
-    PermanentDeliveryError,
-    UnknownChannel,
-)
-from .fallback import WorkerCallbacks
-from .formatting import CURRENCY, Formatter
+from .context import needs_unsubscribe
+from .delivery import Deliverer, DeliveryHooks
+from .errors import ConfigError, DispatchError, InputError, RecipientOptedOut, UnknownChannel
+from .events import EventBus
+from .fallback import Fallback
+from .feedback import FeedbackKind, ProviderEvent
+from .formatting import Formatter
 from .ledger import ConsentLedger
+from .lifecycle import Lifecycle, RetryPolicy, Status
 from .links import LinkSigner
 from .messages import MessageData, MessageType, MessageTypeRegistry, validate_data
 from .models import Decision, Receipt, Recipient
+from .pipeline import Pipeline, Readers
 from .plugins import collect, get_plugin_manager
-from .policy import Facts, LanguageChains, PolicySettings, RegisterInfo, decide
+from .policy import LanguageChains, PolicySettings, RegisterInfo
 from .policy.engine import effective_category
-from .queue import AsyncRunner, Queues, RateLimits, build_broker, queue_name
-from .recipients import parse_recipient
+from .queue import Queues, RateLimits, build_broker
 from .register_book import RegisterBook
 from .render import Renderer, builtin_template_dir
-from .render_cache import VariantRenderer
-from .serialize import custom_types, data_to_json
-from .store import DuplicateKey, Store, now_utc
+from .render_cache import assemble
+from .runtime import Runtime
+from .serialize import custom_types
+from .store import Claimed, DuplicateKey, Store, now_utc
 
 logger = logging.getLogger("dispatch")
 
@@ -57,7 +56,8 @@ class Dispatcher:
 
     Build one with :meth:`from_config`. Use it as a context manager, or call
     :meth:`close`, so that the embedded worker delivers what was queued before the
-    program exits.
+    program exits. Creating one opens nothing: the store is opened on the first
+    ``dispatch()`` (``decide()`` only reads a store that already exists).
     """
 
     def __init__(self, config: Config, *, plugins: Iterable[Any] = (), autoload_plugins: bool | None = None) -> None:
@@ -75,87 +75,66 @@ class Dispatcher:
         roots = [config.path(p) for p in config.templates.paths] + registered.template_roots
         roots.append(builtin_template_dir())
         self.renderer = Renderer(roots, locales=config.languages.locales, extra_filters=registered.filters)
-        self._variants = VariantRenderer(self.renderer)
         self._companies: dict[tuple[str, str | None], dict[str, Any]] = {}
         self.channels = self._build_channels(registered.channels)
         unknown = sorted(set(config.broker.rate_limits) - set(self.channels))
         if unknown:
             raise ConfigError(f"broker.rate_limits names unknown channel(s): {', '.join(unknown)}")
-        self._store: Store | None = None
-        self._links: LinkSigner | None = None
-        self._store_lock = threading.Lock()
         self._register_classes = registered.registers
-        self._register_info = {
-            n: RegisterInfo(n, c.country, tuple(c.channels)) for n, c in registered.registers.items()
-        }
         self.embedded = config.broker.url.startswith("memory:")
-        self.runner = AsyncRunner()
-        permanent = tuple({e for ch in self.channels.values() for e in ch.permanent_errors}) or (
-            PermanentDeliveryError,
+        self.events = EventBus(self.pm)
+        self.lifecycle = Lifecycle([self.events.on_transitions, metrics.on_transitions])
+        self.runtime = Runtime(config, self._open_store)
+        self._links: LinkSigner | None = None
+        self._readers: Readers | None = None
+        self.pipeline = Pipeline(
+            config=config,
+            types=self.types,
+            channels=self.channels,
+            renderer=self.renderer,
+            policy=self.policy,
+            chains=self.chains,
+            registers={n: RegisterInfo(n, c.country, tuple(c.channels)) for n, c in registered.registers.items()},
+            company=self._company,
+            readers=self._readers_for,
+            links=lambda: self.links,
+            lifecycle=self.lifecycle,
+            embedded=self.embedded,
         )
+        self.fallback = Fallback(self.pipeline, self.runtime, self.lifecycle)
         self.broker = build_broker(config.broker)
         self.deliverer = Deliverer(
-            lambda: self.store,
+            lambda: self.runtime.store,
             self.channels,
-            self.runner,
+            lambda: self.runtime.runner,
             self.pm,
-            WorkerCallbacks(self).hooks(),
-            max_retries=config.broker.max_retries,
+            self.lifecycle,
+            DeliveryHooks(
+                failed=lambda message, _transition, error: self.fallback.after_failure(message, str(error)),
+                opted_out=self._provider_opt_out,
+                unsubscribe_url=self._unsubscribe_url,
+                requeue=lambda items: self.runtime.enqueue(
+                    [{"id": mid, "queue": q, "send_after": _due(delay)} for q, mid, delay in items],
+                    now_utc(),
+                    fresh=False,
+                ),
+            ),
+            self.runtime.journal,
+            self.runtime.health,
+            retry=RetryPolicy(
+                config.broker.max_retries,
+                timedelta(milliseconds=config.broker.min_backoff_ms),
+                timedelta(milliseconds=config.broker.max_backoff_ms),
+            ),
+            lease=self.runtime.lease,
+            timeout=config.worker.send_timeout,
             rate_limits=RateLimits(config.broker.rate_limits, self.broker),
         )
-        self.queues = Queues(self.broker, self.channels, _actor_function(self.deliverer), permanent)
-        self._embedded = EmbeddedRunner(self)
+        self.queues = Queues(
+            self.broker, self.channels, _actor_function(self.deliverer), batch_size=config.worker.batch_size
+        )
+        self.runtime.attach(self.broker, self.queues, self.lifecycle, self.deliverer)
         self._closed = False
-
-    # -- lazily opened parts ---------------------------------------------------------
-
-    @property
-    def store(self) -> Store:
-        """The store, opened (and migrated) on first use; embedded mode then relays leftovers."""
-        if self._store is None:
-            with self._store_lock:
-                if self._store is None:
-                    store = Store(self.config.store.url, compress=self.config.store.compress)
-                    self.consents = ConsentLedger(store, self.channels)
-                    self.registers = RegisterBook(
-                        store,
-                        self._register_classes,
-                        {c: rules.register_refresh_days for c, rules in self.config.policy.countries.items()},
-                    )
-                    self._store = store
-            if self.embedded:
-                # The in-memory queue of an earlier process is gone: everything still queued
-                # in the store is re-enqueued now (claims make a double hand-over harmless).
-                self.relay(stuck_after=timedelta(0))
-        return self._store
-
-    @property
-    def links(self) -> LinkSigner:
-        """Signs unsubscribe links (secret from config, env, or kept in the store)."""
-        if self._links is None:
-            secret = self.config.links.secret or self.store.link_secret()
-            self._links = LinkSigner(secret, self.config.links.base_url)
-        return self._links
-
-    @property
-    def consents(self) -> ConsentLedger:
-        """The consent ledger (``record``, ``history``)."""
-        self.store  # noqa: B018 - opens the store, which creates the ledger
-        return self._consents
-
-    @consents.setter
-    def consents(self, value: ConsentLedger) -> None:
-        self._consents = value
-
-    @property
-    def registers(self) -> RegisterBook:
-        """Do-not-contact registers (``import_file``, ``status``)."""
-        self.store  # noqa: B018
-        return self._registers
-
-    @registers.setter
-    def registers(self, value: RegisterBook) -> None:
-        self._registers = value
 
     @classmethod
     def from_config(
@@ -174,15 +153,64 @@ class Dispatcher:
         config = load_config(path, overrides=dict(overrides) if overrides else None)
         return cls(config, plugins=plugins, autoload_plugins=autoload_plugins)
 
-    # -- context manager ---------------------------------------------------------------
-
     def __enter__(self) -> Dispatcher:
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
         self.close()
 
-    # -- the public pipeline -------------------------------------------------------------
+    # -- the parts, opened on first use ----------------------------------------------------
+
+    def _open_store(self, create: bool) -> Store | None:
+        options = {"compress": self.config.store.compress, "assemble": self._assemble}
+        if create:
+            return Store(self.config.store.url, **options)
+        return Store.open_existing(self.config.store.url, **options)
+
+    def _assemble(self, record, values, tidy_after) -> dict[str, str]:
+        return assemble(record, values, tidy_after, Renderer.tidy)
+
+    @property
+    def store(self) -> Store:
+        """The store, opened (and migrated) on first use."""
+        return self.runtime.store
+
+    def _readers_for(self, create: bool) -> Readers | None:
+        """The ledger and registers over the store; without ``create``, only if a store exists."""
+        store = self.runtime.store if create else self.runtime.existing_store()
+        if store is None:
+            return None
+        if self._readers is None or self._readers.store is not store:
+            self._readers = Readers(
+                store,
+                ConsentLedger(store, self.channels, on_change=self.events.emit),
+                RegisterBook(
+                    store,
+                    self._register_classes,
+                    {c: rules.register_refresh_days for c, rules in self.config.policy.countries.items()},
+                ),
+            )
+        return self._readers
+
+    @property
+    def consents(self) -> ConsentLedger:
+        """The consent ledger (``record``, ``history``)."""
+        return self._readers_for(True).consents  # type: ignore[union-attr]
+
+    @property
+    def registers(self) -> RegisterBook:
+        """Do-not-contact registers (``import_file``, ``status``)."""
+        return self._readers_for(True).registers  # type: ignore[union-attr]
+
+    @property
+    def links(self) -> LinkSigner:
+        """Signs links in messages (secret from config or env; the embedded default keeps one in the store)."""
+        if self._links is None:
+            secret = self.config.links.secret or self.store.link_secret()
+            self._links = LinkSigner(secret, self.config.links.base_url)
+        return self._links
+
+    # -- the public pipeline ---------------------------------------------------------------
 
     def message_type(self, name: str) -> MessageType:
         """The registered type ``name`` (raises :class:`UnknownMessageType`)."""
@@ -190,7 +218,7 @@ class Dispatcher:
 
     def parse_recipient(self, recipient: Mapping[str, Any] | Recipient) -> Recipient:
         """Validate a recipient mapping (SPEC §3) against the known channels."""
-        return parse_recipient(recipient, channels=self.channels, default_language=self.config.languages.default)
+        return self.pipeline.recipient(recipient)
 
     def validate_data(self, message_type: str, data: Mapping[str, Any] | None) -> MessageData:
         """Validate message data for a type once, to reuse across many calls."""
@@ -204,9 +232,11 @@ class Dispatcher:
         *,
         now: datetime | None = None,
     ) -> Decision:
-        """Decide whether, how and when a message may go — without sending or writing anything."""
-        mtype, person, values, moment = self._inputs(message_type, recipient, data, now)
-        return self._decide(mtype, person, values, moment, self._facts(mtype, values, [person], moment).get(person.id))
+        """Decide whether, how and when a message may go — reads the store if there is one,
+        writes nothing, creates nothing, sends nothing."""
+        inputs = self.pipeline.inputs(message_type, recipient, data, now)
+        facts = self.pipeline.facts(inputs.message_type, inputs.data, [inputs.recipient], inputs.now)
+        return self.pipeline.decide(inputs, facts.get(inputs.recipient.id))
 
     def dispatch(
         self,
@@ -224,25 +254,25 @@ class Dispatcher:
         writes nothing.
         """
         self._ensure_open()
+        if idempotency_key is not None and (not isinstance(idempotency_key, str) or not idempotency_key.strip()):
+            raise InputError("idempotency_key must be a non-empty string")
+        inputs = self.pipeline.inputs(message_type, recipient, data, now)
+        store = self.store
         if idempotency_key is not None:
-            if not isinstance(idempotency_key, str) or not idempotency_key.strip():
-                raise InputError("idempotency_key must be a non-empty string")
-            existing = self.store.find_by_key(idempotency_key)
+            existing = store.find_by_key(idempotency_key)
             if existing:
                 return _receipt_from_row(existing, status="duplicate")
-        mtype, person, values, moment = self._inputs(message_type, recipient, data, now)
-        facts = self._facts(mtype, values, [person], moment).get(person.id)
-        decision = self._decide(mtype, person, values, moment, facts)
-        message_id = str(ULID())
-        row = self._row(mtype, person, values, decision, message_id, moment, idempotency_key)
+        facts = self.pipeline.facts(inputs.message_type, inputs.data, [inputs.recipient], inputs.now)
+        decision = self.pipeline.decide(inputs, facts.get(inputs.recipient.id))
+        record = self.pipeline.record(inputs, decision, str(ULID()), idempotency_key=idempotency_key)
         try:
-            self.store.insert_message(row, self._variants.variants)
-            self.store.upsert_recipients([person], moment)
+            self.pipeline.store_one(store, record, decision)
         except DuplicateKey:
-            return _receipt_from_row(self.store.find_by_key(idempotency_key or ""), status="duplicate")
+            return _receipt_from_row(store.find_by_key(idempotency_key or ""), status="duplicate")
+        store.upsert_recipients([inputs.recipient], inputs.now)
         if decision.allowed:
-            self._enqueue([row], moment)
-        return Receipt.from_decision(decision, message_id=message_id, status=row["status"], queue=row["queue"])
+            self.runtime.enqueue([record], inputs.now)
+        return Receipt.from_decision(decision, message_id=record.id, status=str(record.status), queue=record.queue)
 
     def campaign(
         self,
@@ -257,6 +287,7 @@ class Dispatcher:
         ``now``, ``batch_size``, ``progress`` (called with each batch's size),
         ``max_errors``. See :func:`dispatch.campaign.run_campaign`.
         """
+        self._ensure_open()
         return run_campaign(self, message_type, recipients, data, **options)
 
     async def adispatch(self, *args: Any, **kwargs: Any) -> Receipt:
@@ -278,293 +309,139 @@ class Dispatcher:
         now: datetime | None = None,
     ) -> dict[str, str]:
         """Render a message's parts for ``channel`` without deciding or recording anything."""
-        mtype, person, values, moment = self._inputs(message_type, recipient, data, now)
+        inputs = self.pipeline.inputs(message_type, recipient, data, now)
+        mtype = inputs.message_type
         if channel not in self.channels:
             raise UnknownChannel(f"unknown channel {channel!r} (known: {', '.join(self.channels)})")
         if channel not in mtype.channels:
             raise InputError(f"{mtype.name} is not sent by {channel} (allowed: {', '.join(mtype.channels)})")
-        category = effective_category(mtype, values)
-        language = language or person.language
+        category = effective_category(mtype, inputs.data)
         decision = Decision(
-            True, mtype.name, category, channel, language, [], mtype.legal_basis, recipient_id=person.id
+            True,
+            mtype.name,
+            category,
+            channel,
+            language or inputs.recipient.language,
+            [],
+            mtype.legal_basis,
+            recipient_id=inputs.recipient.id,
         )
-        parts, _, _ = self._render(
-            mtype,
-            person,
-            values,
-            decision,
-            "PREVIEW0000000000000000000",
-            moment,
-            links=LinkSigner("preview", self.config.links.base_url),
-        )
-        return parts
+        signer = LinkSigner("preview", self.config.links.base_url)
+        rendered = self.pipeline.render(inputs, decision, "PREVIEW0000000000000000000", links=signer)
+        return dict(rendered.parts)
 
-    # -- internals: inputs and decisions -------------------------------------------------
+    # -- after the send --------------------------------------------------------------------
 
-    def _inputs(self, message_type, recipient, data, now) -> tuple[MessageType, Recipient, MessageData, datetime]:
-        mtype = self.types.get(message_type)
-        problems: list[str] = []
-        person = values = None
-        try:
-            person = self.parse_recipient(recipient)
-        except DispatchError as exc:
-            problems.append(str(exc))
-            first = exc
-        try:
-            values = validate_data(mtype, data)
-        except DispatchError as exc:
-            problems.append(str(exc))
-            first = exc
-        if problems:
-            if len(problems) == 1:
-                raise first
-            raise InputError("invalid input:", problems)
-        moment = now or now_utc()
-        if moment.tzinfo is None:
-            raise InputError("now must be timezone-aware (e.g. datetime.now(UTC))")
-        return mtype, person, values, moment
-
-    def _facts(
-        self, mtype: MessageType, values: MessageData, people: list[Recipient], now: datetime
-    ) -> dict[str, Facts]:
-        """History, ledger and register matches for ``people`` — only what the rules will read."""
-        category = effective_category(mtype, values)
-        if category == "statutory":
-            return {}
-        ids = [p.id for p in people]
-        ledger = self.consents.for_recipients(ids)
-        history: dict = {}
-        listed: dict = {}
-        if category == "marketing":
-            history = self.store.history(ids, now - timedelta(days=366))
-            listed = self.registers.listed_on(people, now)
-        return {
-            p.id: Facts(history.get(p.id, ()), ledger.get(p.id, ()), listed.get(p.id, frozenset()))
-            for p in people
-            if p.id in ledger or p.id in history or p.id in listed
-        }
-
-    def _decide(self, mtype, person, values, now, facts: Facts | None) -> Decision:
-        return decide(
-            mtype,
-            person,
-            values,
-            now,
-            settings=self.policy,
-            chains=self.chains,
-            address=self._address,
-            has_parts=self._has_parts,
-            facts=facts or Facts(),
-            registers=self._register_info,
-        )
-
-    def _address(self, channel: str, recipient: Recipient) -> Any:
-        plugin = self.channels.get(channel)
-        return plugin.address(recipient) if plugin else None
-
-    def _has_parts(self, message_type: str, channel: str, language: str) -> bool:
-        plugin = self.channels.get(channel)
-        return plugin is not None and self.renderer.has_parts(message_type, plugin.parts, language)
-
-    # -- internals: rendering and recording ----------------------------------------------
-
-    def _render(
-        self, mtype, person, values, decision: Decision, message_id: str, now: datetime, links: LinkSigner | None = None
-    ):
-        channel = self.channels[decision.channel]
-        chain = self.chains.chain(decision.language, decision.category)
-        chain = (decision.language, *tuple(lang for lang in chain if lang != decision.language))
-        locale = self.renderer.formatter(decision.language, person.country).locale
-        signer = links or self.links
-        unsubscribe = signer.unsubscribe_url(message_id) if needs_unsubscribe(mtype, decision.category) else None
-        tz = self.policy.countries[person.country].tz
-        context = build_context(
-            message_type=mtype,
-            decision=decision,
-            recipient=person,
-            data=values,
-            chain=chain,
-            message_id=message_id,
-            locale=locale,
-            currency=CURRENCY.get(person.country, "EUR"),
-            today=now.astimezone(tz).date(),
-            company=self._company(person.country, decision.language),
-            unsubscribe_url=unsubscribe,
-        )
-        if self.config.templates.render_cache:
-            parts = self._variants.render(
-                mtype.name,
-                channel.parts,
-                decision.language,
-                person.country,
-                context,
-                values.render_cache,
-                channel.finalize_part,
-            )
-        else:
-            parts = self.renderer.render_parts(mtype.name, channel.parts, decision.language, person.country, context)
-            parts = {part: channel.finalize_part(part, text) for part, text in parts.items()}
-        meta = channel.prepare(mtype, parts)
-        return parts, meta, locale
-
-    def _row(
-        self,
-        mtype,
-        person,
-        values,
-        decision: Decision,
-        message_id: str,
-        now: datetime,
-        idempotency_key: str | None,
-        campaign_id: str | None = None,
-    ) -> dict[str, Any]:
-        row: dict[str, Any] = {
-            "id": message_id,
-            "idempotency_key": idempotency_key,
-            "campaign_id": campaign_id,
-            "recipient_id": person.id,
-            "country": person.country,
-            "message_type": mtype.name,
-            "category": decision.category,
-            "channel": decision.channel,
-            "language": decision.language,
-            "locale": None,
-            "status": "queued" if decision.allowed else "suppressed",
-            "allowed": decision.allowed,
-            "reasons": list(decision.reasons),
-            "notes": dict(decision.notes),
-            "legal_basis": decision.legal_basis,
-            "rules_version": decision.rules_version,
-            "requested_language": decision.requested_language,
-            "decided_at": now,
-            "send_after": decision.send_after,
-            "deadline": decision.deadline,
-            "queue": None,
-            "address": None,
-            "content": None,
-            "meta": None,
-            "enqueued_at": None,
-        }
-        if decision.allowed:
-            parts, meta, locale = self._render(mtype, person, values, decision, message_id, now)
-            row.update(
-                locale=locale,
-                queue=queue_name(decision.channel, decision.category),
-                # Marked as handed to the queue already (saves an UPDATE per message), except in
-                # embedded mode, where the in-memory queue may not take it yet (see _enqueue).
-                enqueued_at=None if self.embedded else now_utc(),
-                address=self.channels[decision.channel].address(person),
-                meta=meta or None,
-                content={
-                    **(getattr(parts, "compact", None) or {"parts": dict(parts)}),
-                    "inputs": {"recipient": person.as_dict(), "data": None if campaign_id else data_to_json(values)},
-                },
-            )
-        return row
-
-    def _held(self, send_after: datetime | None, now: datetime) -> bool:
-        """Embedded mode keeps messages due later in the store; the relay enqueues them when due."""
-        return self.embedded and bool(_delay_ms(send_after, now))
-
-    def _enqueue(self, rows: list[dict[str, Any]], now: datetime, *, fresh: bool = True) -> None:
-        """Hand stored messages to the queue. A failure leaves them for the relay.
-
-        ``fresh`` rows were stored with ``enqueued_at`` already set (saving an UPDATE per
-        message); if the broker refuses them, that mark is cleared so the relay takes them
-        at once. Rows from the relay are marked after they are enqueued.
-        """
-        items = []
-        for row in rows:
-            if self._held(row.get("send_after"), now):
-                continue
-            items.append((row["queue"], row["id"], _delay_ms(row.get("send_after"), now)))
-        if not items:
+    def handle_feedback(self, event: ProviderEvent) -> None:
+        """Apply a provider's report (SPEC §10): move the message on, record opt-outs, fall back."""
+        store = self.store
+        message = None
+        if event.message_id:
+            message = store.message(event.message_id, content=False)
+        elif event.provider_id:
+            message = store.message_by_provider_id(event.provider_id)
+        if message is not None:
+            status = str(event.detail.get("status") or event.kind)
+            store.record_provider_status(message["id"], status, event.code, event.occurred_at)
+        if event.kind in (FeedbackKind.OPTED_OUT, FeedbackKind.OPTED_IN):
+            granted = event.kind == FeedbackKind.OPTED_IN
+            if message is not None:
+                recipients = [message["recipient_id"]]
+            elif event.address:
+                recipients = store.recipients_by_address(event.channel, event.address)
+            else:
+                recipients = []
+            for recipient_id in recipients:
+                self.consents.record(
+                    recipient_id,
+                    "marketing",
+                    granted,
+                    channel=event.channel,
+                    source="sms_stop" if event.source == "sms_inbound" else "provider",
+                    evidence=f"{event.source} {event.code or ''} {event.message_id or ''}".strip(),
+                )
+        if message is None:
             return
-        if self.embedded:
-            self._embedded.start()
-            room = self._embedded.room()
-            if len(items) > room:  # the rest waits in the store; the feeder hands it over as the queue drains
-                items = items[:room]
-                self._embedded.overflowed()
-            if not items:
-                return
-            fresh = False  # embedded rows are stored as not yet handed over; mark what was
-        ids = [mid for _, mid, _ in items]
-        try:
-            self.queues.enqueue_many(items)
-        except Exception as exc:  # the broker is down: the store has them, the relay retries
-            logger.warning("could not enqueue %d message(s), the relay will retry: %s", len(items), exc)
-            if fresh:
-                self.store.clear_enqueued(ids)
+        target = {
+            FeedbackKind.DELIVERED: Status.DELIVERED,
+            FeedbackKind.BOUNCED: Status.BOUNCED,
+            FeedbackKind.COMPLAINED: Status.COMPLAINED,
+        }.get(event.kind)
+        if event.kind == FeedbackKind.OPTED_OUT and event.permanent:
+            target = Status.FAILED
+        if target is None:
             return
-        if not fresh:
-            self.store.mark_enqueued(ids, now_utc())
+        cause = f"{event.source or 'provider'}: {event.kind}" + (f" {event.code}" if event.code else "")
+        moved = store.transition(
+            message["id"],
+            target,
+            event.occurred_at,
+            cause,
+            detail={"code": event.code} if event.code else None,
+            error=cause if target in (Status.BOUNCED, Status.FAILED) else None,
+        )
+        if moved is None:
+            return
+        self.lifecycle.record([moved])
+        if target in (Status.BOUNCED, Status.FAILED) and message["category"] == "statutory":
+            full = store.message(message["id"])
+            self.fallback.after_failure(full, cause)
+
+    def _provider_opt_out(self, message: Claimed, error: RecipientOptedOut) -> None:
+        self.consents.record(
+            message.recipient_id,
+            "marketing",
+            False,
+            channel=message.channel,
+            source="provider",
+            evidence=f"message {message.id}: {error.code or 'opted out'}",
+        )
+
+    def _unsubscribe_url(self, message: Claimed) -> str | None:
+        mtype = self.types.get(message.message_type) if message.message_type in self.types else None
+        if message.category == "marketing" or (mtype is not None and needs_unsubscribe(mtype, message.category)):
+            return self.links.unsubscribe_url(message.id)
+        return None
+
+    # -- queue and embedded worker -------------------------------------------------------------
 
     def relay(self, now: datetime | None = None, *, stuck_after: timedelta | None = None, limit: int = 5000) -> int:
-        """Re-enqueue what the queue may have lost: never enqueued, stuck, or claimed by a dead worker.
-
-        ``stuck_after`` (default ``[broker] stuck_after``) is how long an enqueued message may
-        stay unfinished before it counts as lost.
-        """
-        now = now or now_utc()
-        if stuck_after is None:
-            stuck_after = timedelta(seconds=self.config.broker.stuck_after)
-        lease = lease_for(self.deliverer.timeout)
-        horizon = timedelta(0) if self.embedded else timedelta(days=6)
-        rows = self.store.due_for_relay(now, stuck_after=stuck_after, lease=lease, horizon=horizon, limit=limit)
-        rows = [r for r in rows if r["channel"] in self.channels]
-        for row in rows:
-            row["queue"] = row["queue"] or queue_name(row["channel"], row["category"])
-        if rows:
-            logger.info("relay: re-enqueueing %d message(s)", len(rows))
-            self._enqueue(rows, now, fresh=False)
-        return len(rows)
-
-    # -- internals: the embedded worker ------------------------------------------------
+        """Re-enqueue what the queue may have lost (never enqueued, stuck), release expired claims."""
+        return self.runtime.relay(now, stuck_after=stuck_after, limit=limit, channels=list(self.channels))
 
     def join(self, timeout: float | None = None) -> bool:
         """Embedded mode: wait until what was queued is delivered. True when all was."""
-        if not self.embedded:
-            return True
         if timeout is not None and timeout <= 0:
             return self.store.pending_counts(now_utc())[0] == 0
-        return self._embedded.join(timeout)
+        return self.runtime.join(timeout)
 
     def close(self, timeout: float | None = None) -> None:
-        """Deliver what the embedded worker has queued (up to ``broker.drain_timeout``), then release everything."""
+        """Deliver what the embedded worker has queued (up to ``broker.drain_timeout``), then stop
+        every thread and release every connection."""
         if self._closed:
             return
         self._closed = True
         try:
-            if self.embedded and self._embedded.running:
-                drained = self.join(self.config.broker.drain_timeout if timeout is None else timeout)
+            if self.embedded and self.runtime.embedded_running:
+                wait = self.config.broker.drain_timeout if timeout is None else timeout
+                drained = wait > 0 and self.join(wait)
                 if not drained:
                     logger.warning(
                         "not everything was delivered before closing; it stays queued in the store "
                         "and goes out on the next run"
                     )
-            self._embedded.stop()
-            for channel in self.channels.values():
-                try:
-                    channel.finish_batch()
-                except Exception:
-                    logger.exception("channel %s failed to finish its batch", channel.name)
-            for channel in self.channels.values():
-                try:
-                    self.runner.run(channel.aclose(), timeout=30)
-                except Exception:
-                    logger.exception("channel %s failed to close", channel.name)
         finally:
-            self.runner.stop()
-            self.broker.close()
-            if self._store is not None:
-                self._store.close()
+            self.runtime.close(list(self.channels.values()))
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def _ensure_open(self) -> None:
         if self._closed:
             raise DispatchError("this Dispatcher is closed")
 
-    # -- internals: plugins, channels, company -------------------------------------------
+    # -- channels and company ----------------------------------------------------------------
 
     def _build_channels(self, classes: Mapping[str, type[Channel]]) -> dict[str, Channel]:
         unknown = sorted(set(self.config.channels) - set(classes))
@@ -600,18 +477,15 @@ class Dispatcher:
 
 
 def _actor_function(deliverer: Deliverer):
-    def deliver(message_id: str) -> None:
-        deliverer(message_id)
+    def deliver(message_ids: list[str]) -> None:
+        deliverer(message_ids)
 
     deliver.__module__ = "dispatch.delivery"
     return deliver
 
 
-def _delay_ms(send_after: datetime | None, now: datetime) -> int | None:
-    if send_after is None:
-        return None
-    delta = (send_after - now).total_seconds()
-    return int(delta * 1000) if delta > 1 else None
+def _due(delay_ms: int | None) -> datetime | None:
+    return now_utc() + timedelta(milliseconds=delay_ms) if delay_ms else None
 
 
 def _receipt_from_row(row: dict[str, Any] | None, *, status: str) -> Receipt:

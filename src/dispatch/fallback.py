@@ -1,9 +1,12 @@
-"""What a worker needs from the dispatcher when a delivery does not simply succeed.
+"""Statutory fallback: a notice that failed for good is sent once more on the type's next channel.
 
-- the unsubscribe link of a message (channels put it in headers);
-- an opt-out reported by the provider (Twilio 21610) goes into the consent ledger;
-- a statutory message that failed for good is sent again by letter (SPEC §2: the
-  customer is always reached), rendered from the inputs stored with it.
+SPEC §2: the customer must be reached. When a statutory message fails permanently
+(an SMTP 5xx, an invalid number, a bounce reported later), the message type's
+``fallback_channels`` name where it goes next (email → letter for the built-in
+types). The new message runs through the same pipeline stages as any other,
+rendered from the inputs stored with the original; the original moves to
+``fallback``. Each message falls back at most once (the new message's
+idempotency key is ``fallback:<original id>``).
 """
 
 from __future__ import annotations
@@ -14,78 +17,107 @@ from typing import TYPE_CHECKING, Any
 
 from ulid import ULID
 
-from .delivery import DeliveryHooks
-from .errors import RecipientOptedOut
+from .errors import DispatchError
+from .lifecycle import Lifecycle, Status
 from .messages import validate_data
+from .pipeline import Inputs, Pipeline
 from .policy.engine import choose_language
-from .store import now_utc
+from .store import DuplicateKey, now_utc
 
 if TYPE_CHECKING:
-    from .dispatcher import Dispatcher
+    from .runtime import Runtime
 
-logger = logging.getLogger("dispatch")
+logger = logging.getLogger("dispatch.fallback")
 
 
-class WorkerCallbacks:
-    """The dispatcher's side of :class:`~dispatch.delivery.DeliveryHooks`."""
+class Fallback:
+    """Re-sends failed statutory messages on their type's next channel."""
 
-    def __init__(self, dispatcher: Dispatcher) -> None:
-        self.d = dispatcher
+    def __init__(self, pipeline: Pipeline, runtime: Runtime, lifecycle: Lifecycle) -> None:
+        self.pipeline = pipeline
+        self.runtime = runtime
+        self.lifecycle = lifecycle
 
-    def hooks(self) -> DeliveryHooks:
-        return DeliveryHooks(fallback=self.fallback, opted_out=self.opted_out, unsubscribe_url=self.unsubscribe_url)
+    def after_failure(self, message: Any, reason: str) -> str | None:
+        """Fall back for ``message`` (a claimed message or a stored row) if it is statutory.
 
-    def unsubscribe_url(self, row: dict[str, Any]) -> str | None:
-        if row["category"] == "marketing" or self.d.types.get(row["message_type"]).unsubscribe:
-            return self.d.links.unsubscribe_url(row["id"])
-        return None
-
-    def opted_out(self, row: dict[str, Any], error: RecipientOptedOut) -> None:
-        self.d.consents.record(
-            row["recipient_id"],
-            "marketing",
-            False,
-            channel=row["channel"],
-            source="provider",
-            evidence=f"message {row['id']}: {error.code or error}",
-        )
-
-    def fallback(self, row: dict[str, Any], reason: str) -> str | None:
-        """Send a statutory message again by letter after a permanent failure; the new id, or None."""
-        d = self.d
-        if row["channel"] == "letter" or "letter" not in d.channels:
+        Returns the new message's id, or None when there is nothing to do.
+        """
+        if _get(message, "category") != "statutory":
             return None
-        inputs = (row.get("content") or {}).get("inputs") or {}
-        person = d.parse_recipient(inputs.get("recipient") or {})
-        mtype = d.types.get(row["message_type"])
-        if "letter" not in mtype.channels or d.channels["letter"].address(person) is None:
+        message_id, failed_channel = _get(message, "id"), _get(message, "channel")
+        mtype = self.pipeline.types.get(_get(message, "message_type"))
+        store = self.runtime.store
+        content = _get(message, "content") or {}
+        if "inputs" not in content:  # a claim carries the parts only when the row was read lean
+            content = (store.message(message_id) or {}).get("content") or {}
+        stored = content.get("inputs") or {}
+        try:
+            person = self.pipeline.recipient(stored.get("recipient") or {})
+        except DispatchError:
+            logger.error("statutory message %s failed and its stored recipient cannot be read", message_id)
+            return None
+        data = stored.get("data")
+        campaign_id = _get(message, "campaign_id")
+        if data is None and campaign_id:
+            data = (store.campaign(campaign_id) or {}).get("data")
+        channel = next(
+            (
+                c
+                for c in mtype.fallback_for(failed_channel)
+                if c in self.pipeline.channels and self.pipeline.address(c, person) is not None
+            ),
+            None,
+        )
+        if channel is None:
             logger.error(
-                "statutory message %s failed and recipient %s has no postal address for a letter",
-                row["id"],
-                row["recipient_id"],
+                "statutory message %s failed on %s and recipient %s has no address on a fallback channel",
+                message_id,
+                failed_channel,
+                person.id,
             )
             return None
-        data = inputs.get("data")
-        if data is None and row.get("campaign_id"):
-            data = (d.store.campaign(row["campaign_id"]) or {}).get("data")
-        values = validate_data(mtype, data)
         now = now_utc()
-        base = d._decide(mtype, person, values, now, None)
-        language = row["language"]
-        if not d._has_parts(mtype.name, "letter", language):
-            language = choose_language(person, mtype, "statutory", "letter", d.chains, d._has_parts)
+        inputs = Inputs(mtype, person, validate_data(mtype, data), now)
+        base = self.pipeline.decide(inputs)
+        language = _get(message, "language")
+        if not self.pipeline.has_parts(mtype.name, channel, language):
+            language = choose_language(
+                person, mtype, "statutory", channel, self.pipeline.chains, self.pipeline.has_parts
+            )
         decision = replace(
             base,
             allowed=True,
             reasons=[],
-            channel="letter",
+            channel=channel,
             language=language,
             send_after=None,
-            notes={**base.notes, "fallback": f"{row['channel']} failed for good: {reason}"},
+            notes={**base.notes, "fallback": f"{failed_channel} failed for good: {reason}"[:300]},
         )
-        message_id = str(ULID())
-        new_row = d._row(mtype, person, values, decision, message_id, now, None, row.get("campaign_id"))
-        new_row["fallback_of"] = row["id"]
-        d.store.insert_message(new_row, d._variants.variants)
-        d._enqueue([new_row], now)
-        return message_id
+        new_id = str(ULID())
+        record = self.pipeline.record(
+            inputs,
+            decision,
+            new_id,
+            idempotency_key=f"fallback:{message_id}",
+            campaign_id=campaign_id,
+            fallback_of=message_id,
+        )
+        try:
+            self.pipeline.store_one(store, record, decision)
+        except DuplicateKey:
+            return None  # fell back already
+        moved = store.transition(
+            message_id, Status.FALLBACK, now, f"re-sent as {new_id} by {channel}", detail={"fallback_id": new_id}
+        )
+        if moved is not None:
+            self.lifecycle.record([moved])
+        self.runtime.enqueue([record], now)
+        logger.info(
+            "statutory message %s failed on %s; re-sent as %s by %s", message_id, failed_channel, new_id, channel
+        )
+        return new_id
+
+
+def _get(message: Any, name: str) -> Any:
+    return message.get(name) if isinstance(message, dict) else getattr(message, name)

@@ -19,6 +19,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from .channels import Channel
+    from .events import Event
     from .messages import MessageType
     from .models import DeliveryResult, OutgoingMessage
     from .registers import Register
@@ -94,4 +95,16 @@ def dispatch_delivery_attempted(
 
     For observers: metrics, audit trails, CRM updates. The return value is ignored;
     an exception raised here is logged and does not change the delivery outcome.
+    """
+
+
+@hookspec
+def dispatch_event(event: Event) -> None:
+    """Called for every event of SPEC §10: each change of a message's state
+    (``message.queued``, ``message.sent``, ``message.bounced``...), ``notice.late`` and
+    ``consent.changed``.
+
+    ``event.data`` carries ids and codes only, never names, addresses or numbers.
+    Runs in the process where the change happened, after it was stored; the return
+    value is ignored, and an exception raised here is logged and changes nothing.
     """

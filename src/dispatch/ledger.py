@@ -8,7 +8,7 @@ merges these entries with the recipient mapping's and the newest wins.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -16,21 +16,41 @@ from sqlalchemy import select
 
 from . import schema
 from .errors import InputError
+from .events import Event
 from .models import ALL_CHANNELS, Consent
 from .recipients import parse_moment
 from .store import Store, now_utc
 
-SOURCES = ("web_form", "customer_service", "unsubscribe_link", "sms_stop", "import", "provider")
-PURPOSES = ("marketing", "newsletter", "survey")
+SOURCES = (
+    "web_form",
+    "customer_service",
+    "unsubscribe_link",
+    "preference_centre",
+    "sms_stop",
+    "complaint",
+    "import",
+    "provider",
+)
+#: ``notice_channel`` is not a consent but the customer's choice of channel for price and terms
+#: notices (SPEC §11): ``granted`` is true and ``channel`` names the channel chosen.
+PURPOSES = ("marketing", "newsletter", "survey", "notice_channel")
 
 
 class ConsentLedger:
     """Record and read consents (``Dispatcher.consents``)."""
 
-    def __init__(self, store: Store, channels: Collection[str], purposes: Collection[str] = PURPOSES) -> None:
+    def __init__(
+        self,
+        store: Store,
+        channels: Collection[str],
+        purposes: Collection[str] = PURPOSES,
+        *,
+        on_change: Callable[[Iterable[Event]], None] | None = None,
+    ) -> None:
         self.store = store
         self.channels = set(channels)
         self.purposes = set(purposes)
+        self._on_change = on_change
 
     def record(
         self,
@@ -77,6 +97,23 @@ class ConsentLedger:
         }
         with self.store.transaction() as conn:
             conn.execute(schema.consents.insert(), [row])
+        if self._on_change is not None:
+            self._on_change(
+                [
+                    Event(
+                        "consent.changed",
+                        row["recorded_at"],
+                        {
+                            "recipient_id": row["recipient_id"],
+                            "purpose": purpose,
+                            "channel": channel,
+                            "granted": granted,
+                            "source": source,
+                            "wording_version": wording_version,
+                        },
+                    )
+                ]
+            )
         return row
 
     def history(self, recipient_id: str) -> list[dict[str, Any]]:

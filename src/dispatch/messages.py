@@ -99,6 +99,13 @@ class MessageType:
     description: str = ""
     #: Data fields templates may use when given (``{% if name is defined %}``); not required.
     optional: tuple[str, ...] = ()
+    #: Channels a statutory message is sent on again, in this order, after its channel failed
+    #: for good (a bounce, an invalid number): the customer must be reached (SPEC §2).
+    fallback_channels: tuple[str, ...] = ()
+
+    def fallback_for(self, failed: str) -> tuple[str, ...]:
+        """The channels to try after ``failed`` failed for good (never ``failed`` itself)."""
+        return tuple(c for c in self.fallback_channels if c != failed)
 
     @property
     def required(self) -> tuple[str, ...]:
@@ -123,6 +130,7 @@ BUILTIN_TYPES: tuple[MessageType, ...] = (
         legal_basis="contract",
         deadline_field="signed_on",
         deadline_working_days=7,
+        fallback_channels=("letter",),
         description="Confirms a new contract within 7 working days of signing.",
         optional=("contract_number",),
     ),
@@ -135,6 +143,7 @@ BUILTIN_TYPES: tuple[MessageType, ...] = (
         legal_basis="legal_obligation",
         notice_field="effective_on",
         sms_max_segments=6,
+        fallback_channels=("letter",),
         description="Notice of a price change: old and new prices, reason, right to terminate.",
     ),
     MessageType(
@@ -146,6 +155,7 @@ BUILTIN_TYPES: tuple[MessageType, ...] = (
         legal_basis="legal_obligation",
         notice_field="effective_on",
         sms_max_segments=4,
+        fallback_channels=("letter",),
         description="Notice of a change in contract terms, with the right to terminate.",
     ),
     MessageType(

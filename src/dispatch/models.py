@@ -216,11 +216,13 @@ class OutgoingMessage:
 class DeliveryResult:
     """What a channel reports after handing a message on.
 
-    ``provider_id`` is the provider's own id (SMTP queue id, Twilio SID, file path);
-    ``detail`` holds channel-specific facts worth recording (segment count, pages).
+    ``status`` is ``sent`` (the provider took it: SMTP 250, a Twilio sid, a file written) or
+    ``delivered`` when handing it over is itself proof of delivery. ``provider_id`` is the
+    provider's own id (SMTP queue id, Twilio SID, file path); ``detail`` holds
+    channel-specific facts worth recording (segment count, pages).
     """
 
-    status: str = "delivered"
+    status: str = "sent"
     provider_id: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
 

@@ -3,7 +3,9 @@
 Each channel has two queues: ``<channel>`` for statutory messages (actor priority
 0) and ``<channel>.bulk`` for everything else (priority 100). A worker consumes
 both, and its priority queue hands statutory messages out first, so a price-change
-notice is not stuck behind a million newsletters. Payloads are message ids only.
+notice is not stuck behind a million newsletters. Payloads are lists of message ids
+(up to ``[worker] batch_size`` per queue message), so a worker claims, sends and
+records a batch at a time.
 
 ``memory://`` gives Dramatiq's in-process broker and a worker in the same process
 (the embedded default); ``redis://`` and ``amqp://`` give the real brokers, whose
@@ -22,15 +24,7 @@ from typing import Any
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
-from dramatiq.middleware import (
-    AgeLimit,
-    Callbacks,
-    CurrentMessage,
-    Pipelines,
-    Retries,
-    ShutdownNotifications,
-    TimeLimit,
-)
+from dramatiq.middleware import Retries
 
 from .config import BrokerConfig
 from .errors import ConfigError, TransientDeliveryError
@@ -55,23 +49,15 @@ def build_broker(
 ) -> dramatiq.Broker:
     """The broker named by ``[broker] url``, with dispatch's middleware."""
     url = config.url
+    # No TimeLimit or ShutdownNotifications: their threads live as long as the process, and
+    # each send has its own timeout on the delivery event loop.
     middleware = [
-        AgeLimit(),
-        TimeLimit(time_limit=10 * 60 * 1000),
-        ShutdownNotifications(),
-        Callbacks(),
-        Pipelines(),
-        Retries(
-            max_retries=config.max_retries,
-            min_backoff=config.min_backoff_ms,
-            max_backoff=config.max_backoff_ms,
-        ),
-        CurrentMessage(),
+        # Retries here only bring back a batch whose claim could not even be made (the store
+        # was unreachable); each message's own retries are counted in the store (RetryPolicy).
+        Retries(max_retries=100_000, min_backoff=1_000, max_backoff=60_000),
     ]
     if url.startswith("memory:"):
-        broker: dramatiq.Broker = StubBroker(middleware=middleware)
-        broker.emit_after("process_boot")
-        return broker
+        return StubBroker(middleware=middleware)
     if url.startswith(("redis://", "rediss://", "unix://")):
         try:
             from .redis_broker import PipelinedRedisBroker
@@ -79,7 +65,11 @@ def build_broker(
             raise ConfigError(
                 "broker.url is redis:// but the redis package is missing: pip install 'dispatch[redis]'"
             ) from exc
-        return PipelinedRedisBroker(url=url, middleware=middleware)
+        # A dead worker's unacknowledged batches go back to the queue once its heartbeat is
+        # older than heartbeat_timeout; maintenance runs often enough to notice within seconds.
+        return PipelinedRedisBroker(
+            url=url, middleware=middleware, heartbeat_timeout=config.heartbeat_timeout_ms, maintenance_chance=50_000
+        )
     if url.startswith(("amqp://", "amqps://")):
         try:
             from dramatiq.brokers.rabbitmq import RabbitmqBroker
@@ -96,10 +86,12 @@ class Queues:
         self,
         broker: dramatiq.Broker,
         channels: Iterable[str],
-        deliver: Callable[[str], None],
-        permanent_errors: tuple[type[BaseException], ...],
+        deliver: Callable[[list[str]], None],
+        *,
+        batch_size: int = 50,
     ) -> None:
         self.broker = broker
+        self.batch_size = max(1, batch_size)
         self.actors: dict[str, dramatiq.Actor] = {}
         for channel in channels:
             for queue, priority in ((channel, STATUTORY_PRIORITY), (f"{channel}.bulk", BULK_PRIORITY)):
@@ -109,7 +101,7 @@ class Queues:
                     actor_name=actor_name(queue),
                     queue_name=queue,
                     priority=priority,
-                    options={"throws": permanent_errors},
+                    options={},
                 )
 
     @property
@@ -118,20 +110,32 @@ class Queues:
 
     def enqueue(self, queue: str, message_id: str, *, delay_ms: int | None = None) -> None:
         """Put one message id on ``queue``; ``delay_ms`` holds it until then."""
-        actor = self.actors[queue]
-        if delay_ms and delay_ms > 0:
-            actor.send_with_options(args=(message_id,), delay=delay_ms)
-        else:
-            actor.send(message_id)
+        self.enqueue_many([(queue, message_id, delay_ms)])
 
     def enqueue_many(self, items: list[tuple[str, str, int | None]]) -> None:
-        """Enqueue (queue, message id, delay ms) triples; Redis gets one pipeline round trip."""
-        bulk = getattr(self.broker, "enqueue_many", None)
-        if bulk is not None and len(items) > 1:
-            bulk([(self.actors[queue].message(message_id), delay or None) for queue, message_id, delay in items])
-            return
+        """Enqueue (queue, message id, delay ms) triples as batches of ids; Redis gets one round trip.
+
+        Ids with the same queue and the same delay (to the second) share a queue message.
+        """
+        groups: dict[tuple[str, int | None], list[str]] = {}
         for queue, message_id, delay in items:
-            self.enqueue(queue, message_id, delay_ms=delay)
+            key = (queue, (delay // 1000) * 1000 if delay and delay > 0 else None)
+            groups.setdefault(key, []).append(message_id)
+        batches = [
+            (queue, ids[start : start + self.batch_size], delay)
+            for (queue, delay), ids in groups.items()
+            for start in range(0, len(ids), self.batch_size)
+        ]
+        bulk = getattr(self.broker, "enqueue_many", None)
+        if bulk is not None and len(batches) > 1:
+            bulk([(self.actors[queue].message(ids), delay) for queue, ids, delay in batches])
+            return
+        for queue, ids, delay in batches:
+            actor = self.actors[queue]
+            if delay:
+                actor.send_with_options(args=(ids,), delay=delay)
+            else:
+                actor.send(ids)
 
 
 class RateLimits:

@@ -85,6 +85,8 @@ messages = Table(
     Column("enqueued_at", UTCDateTime, nullable=True),
     Column("claimed_at", UTCDateTime, nullable=True),
     Column("claimed_by", String(128), nullable=True),
+    #: A worker's claim holds until then unless its heartbeat renews it (SPEC §7).
+    Column("lease_expires_at", UTCDateTime, nullable=True),
     Column("finished_at", UTCDateTime, nullable=True),
     Column("provider_id", String(255), nullable=True),
     Column("error", Text, nullable=True),
@@ -138,6 +140,19 @@ delivery_attempts = Table(
     Column("outcome", String(16), nullable=False),
     Column("provider_id", String(255), nullable=True),
     Column("error", Text, nullable=True),
+    Column("detail", JSON, nullable=True),
+)
+
+#: Every change of a message's state, with its moment and cause (dispatch.lifecycle).
+message_transitions = Table(
+    "message_transitions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("message_id", String(26), nullable=False, index=True),
+    Column("source", String(16), nullable=True),
+    Column("target", String(16), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("cause", Text, nullable=False),
     Column("detail", JSON, nullable=True),
 )
 

@@ -52,6 +52,7 @@ _TYPE_KEYS = {
     "unsubscribe",
     "sms_max_segments",
     "description",
+    "fallback_channels",
 }
 _LEGAL_BASES = ("contract", "legal_obligation", "consent", "soft_opt_in", "legitimate_interest")
 
@@ -78,6 +79,9 @@ def custom_types(tables: Mapping[str, Mapping[str, Any]]) -> list[MessageType]:
         order = table.get("default_order", channels)
         if not isinstance(order, list) or not set(order) <= set(channels):
             raise ConfigError(f"{where}.default_order must list channels from {where}.channels")
+        fallbacks = table.get("fallback_channels", [])
+        if not isinstance(fallbacks, list) or not set(fallbacks) <= set(channels):
+            raise ConfigError(f"{where}.fallback_channels must list channels from {where}.channels")
         basis = table.get(
             "legal_basis",
             {"statutory": "legal_obligation", "service": "legitimate_interest", "marketing": "consent"}[category],
@@ -102,6 +106,7 @@ def custom_types(tables: Mapping[str, Mapping[str, Any]]) -> list[MessageType]:
                     unsubscribe=bool(table.get("unsubscribe", category == "marketing")),
                     sms_max_segments=int(table.get("sms_max_segments", 3)),
                     description=str(table.get("description", "")),
+                    fallback_channels=tuple(fallbacks),
                 )
             )
         except (TypeError, ValueError) as exc:

@@ -24,7 +24,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from .errors import DispatchError
-from .fallback import WorkerCallbacks
+from .feedback import FeedbackKind, ProviderEvent
 from .links import InvalidToken
 from .store import now_utc
 
@@ -143,29 +143,25 @@ class WebApp:
         sid, status = params.get("MessageSid"), params.get("MessageStatus", "")
         if not sid:
             raise BadRequest("MessageSid missing")
-        message = self.d.store.message_by_provider_id(sid)
-        if message is None:
-            return Response("unknown message\n", status=200, mimetype="text/plain")
         code = params.get("ErrorCode") or None
-        self.d.store.record_provider_status(message["id"], status, code, now_utc())
-        failed_now = (
-            status in FAILED_STATUSES
-            and message["status"] == "delivered"
-            and self.d.store.mark_failed_after_delivery(message["id"], f"provider status {status} ({code})", now_utc())
-        )
-        if failed_now:
-            if code == "21610":
-                self.d.consents.record(
-                    message["recipient_id"],
-                    "marketing",
-                    False,
-                    channel=message["channel"],
-                    source="provider",
-                    evidence=f"message {message['id']}: 21610",
+        kind = None
+        if status == "delivered":
+            kind = FeedbackKind.DELIVERED
+        elif status in FAILED_STATUSES:
+            kind = FeedbackKind.OPTED_OUT if code == "21610" else FeedbackKind.BOUNCED
+        if kind is not None:
+            self.d.handle_feedback(
+                ProviderEvent(
+                    kind=kind,
+                    channel="sms",
+                    occurred_at=now_utc(),
+                    provider_id=sid,
+                    code=code,
+                    permanent=True,
+                    detail={"status": status},
+                    source="twilio_status",
                 )
-            if message["category"] == "statutory":
-                full = self.d.store.message(message["id"])
-                WorkerCallbacks(self.d).fallback(full, f"SMS {status} ({code})")
+            )
         return Response("", status=204)
 
     def on_twilio_inbound(self, request: Request) -> Response:

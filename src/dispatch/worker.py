@@ -1,9 +1,11 @@
-"""Worker processes: consume the channel queues, deliver, and relay what the queue lost.
+"""Worker processes: consume the channel queues, deliver, renew leases and relay what the queue lost.
 
 ``dispatch worker`` starts ``processes`` processes with ``threads`` delivery threads
-each. The first process also runs the relay every ``relay_interval`` seconds (the
-claim is a compare-and-set, so an extra relay would only cost work, never a
-duplicate send). SIGTERM or SIGINT stops a worker after its current messages.
+each (spawned: a worker is the ``dispatch`` command itself, never a user's script).
+Every process renews the leases of what it holds; the first one also runs the
+relay every ``relay_interval`` seconds (a claim is a compare-and-set, so an extra
+relay could only cost work, never a duplicate send). SIGTERM or SIGINT stops
+taking new work, lets what is in flight finish and exits.
 """
 
 from __future__ import annotations
@@ -16,8 +18,6 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-import dramatiq
-
 logger = logging.getLogger("dispatch.worker")
 
 
@@ -27,17 +27,17 @@ def run_worker(
     processes: int = 1,
     threads: int = 8,
     queues: Sequence[str] = (),
-    relay_interval: float = 30.0,
+    relay_interval: float | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> int:
     """Run worker processes until stopped; returns an exit status."""
     if processes <= 1:
-        return _serve(config_path, threads, list(queues), relay_interval, overrides, relay=True)
+        return serve_queues(config_path, threads, list(queues), relay_interval, overrides, index=0)
     context = multiprocessing.get_context("spawn")
     children = [
         context.Process(
             target=_child,
-            args=(config_path, threads, list(queues), relay_interval, overrides, index == 0),
+            args=(config_path, threads, list(queues), relay_interval, overrides, index),
             name=f"dispatch-worker-{index}",
         )
         for index in range(processes)
@@ -59,12 +59,22 @@ def run_worker(
     return status
 
 
-def _child(config_path, threads, queues, relay_interval, overrides, relay) -> None:
-    raise SystemExit(_serve(config_path, threads, queues, relay_interval, overrides, relay=relay))
+def _child(config_path, threads, queues, relay_interval, overrides, index) -> None:
+    raise SystemExit(serve_queues(config_path, threads, queues, relay_interval, overrides, index=index))
 
 
-def _serve(config_path, threads, queues, relay_interval, overrides, *, relay: bool) -> int:
+def serve_queues(
+    config_path: str | None,
+    threads: int,
+    queues: list[str],
+    relay_interval: float | None,
+    overrides: dict[str, Any] | None,
+    *,
+    index: int,
+) -> int:
+    """One worker process: deliver from ``queues`` until SIGTERM/SIGINT."""
     from .dispatcher import Dispatcher
+    from .errors import InputError
 
     stop = threading.Event()
 
@@ -78,29 +88,38 @@ def _serve(config_path, threads, queues, relay_interval, overrides, *, relay: bo
         names = set(queues) if queues else set(d.queues.queue_names)
         unknown = names - set(d.queues.queue_names)
         if unknown:
-            from .errors import InputError
-
             raise InputError(
                 f"unknown queue(s) {', '.join(sorted(unknown))} (known: {', '.join(d.queues.queue_names)})"
             )
+        interval = relay_interval if relay_interval is not None else d.config.worker.relay_interval
+        if d.config.worker.metrics_port:
+            _serve_metrics(d, d.config.worker.metrics_host, d.config.worker.metrics_port + index)
         if d.embedded:  # the in-process worker of the embedded default, fed from the store
             d.config.worker.threads = threads
-            d._embedded.start()
-            worker = None
+            d.runtime.start_embedded()
         else:
-            worker = dramatiq.Worker(d.broker, queues=names, worker_threads=threads)
-            worker.start()
-        d.store  # noqa: B018 - open (and migrate); embedded mode relays leftovers at once
-        logger.info("worker %s: %d threads on %s", os.getpid(), threads, ", ".join(sorted(names)))
-        while not stop.is_set():
-            if relay:
-                try:
-                    d.relay() if worker is not None else d._embedded.feed(force=True)
-                except Exception:  # a broken relay must not stop delivery; it is retried next round
-                    logger.exception("relay failed")
-            stop.wait(relay_interval)
-        if worker is not None:
-            worker.stop(timeout=30_000)
+            d.runtime.start_worker(sorted(names), threads, relay=index == 0, relay_interval=interval)
+        logger.info(
+            "worker %s: %d threads on %s (lease %.0f s, batches of %d)",
+            os.getpid(),
+            threads,
+            ", ".join(sorted(names)),
+            d.config.worker.lease,
+            d.config.worker.batch_size,
+        )
+        stop.wait()
+        logger.info("worker %s: stopping after what is in flight", os.getpid())
+        d.runtime.stop_worker()
     finally:
-        d.close()
+        d.close(timeout=0)
     return 0
+
+
+def _serve_metrics(d: Any, host: str, port: int) -> None:
+    """``/metrics`` of this worker process for Prometheus (SPEC §12)."""
+    from prometheus_client import start_http_server
+
+    from .metrics import register_queue_collector
+
+    register_queue_collector(d.store.queue_depth)
+    start_http_server(port, addr=host)

@@ -574,7 +574,7 @@ def outgoing() -> Callable[..., OutgoingMessage]:
 def deliver(dispatcher: Dispatcher, channel_name: str, message: OutgoingMessage, timeout: float = 30) -> Any:
     """Run ``channel.deliver(message)`` on the dispatcher's delivery loop, as a worker thread does."""
     channel = dispatcher.channels[channel_name]
-    return dispatcher.runner.run(channel.deliver(message), timeout=timeout)
+    return dispatcher.runtime.runner.run(channel.deliver(message), timeout=timeout)
 
 
 @pytest.fixture

@@ -21,8 +21,8 @@ def test_a_statutory_bounce_becomes_a_letter_and_a_marketing_bounce_does_not(mak
     d.dispatch("price_change", ok, sample_data("price_change"))
     assert d.join(60) and d.join(60)
     bounced = {m["channel"]: m for m in d.store.messages_for("B-1")}
-    assert bounced["email"]["status"] == "failed" and "550" in bounced["email"]["error"]
-    assert bounced["letter"]["status"] == "delivered" and bounced["letter"]["fallback_of"] == bounced["email"]["id"]
+    assert bounced["email"]["status"] == "fallback" and "550" in bounced["email"]["error"]
+    assert bounced["letter"]["status"] == "sent" and bounced["letter"]["fallback_of"] == bounced["email"]["id"]
     assert (tmp_path / "outbox" / "letter" / f"{bounced['letter']['id']}.pdf").is_file()
     [attempt] = d.store.attempts_for([bounced["email"]["id"]])[bounced["email"]["id"]]
     assert attempt["outcome"] == "permanent" and attempt["detail"]["code"] == "550"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
+from ..lifecycle import Status
 from ..store import now_utc
 from . import cli
 from .base import console, pass_cli
@@ -25,8 +26,8 @@ def status(cli_ctx) -> None:
     table = Table(title="Messages by state")
     table.add_column("state")
     table.add_column("messages", justify="right")
-    for state in ("queued", "sending", "delivered", "failed", "dead", "suppressed"):
-        table.add_row(state, str(counts.get(state, 0)))
+    for state in Status:
+        table.add_row(str(state), str(counts.get(str(state), 0)))
     console.print(table)
     console.print(f"due now: {due} · held until send_after: {held}")
     dead = d.store.dead_letters(limit=20)
@@ -61,9 +62,10 @@ def relay(cli_ctx) -> None:
 def retry_dead(cli_ctx, message_ids) -> None:
     """Put dead letters (retries exhausted) back on the queue."""
     d = cli_ctx.dispatcher()
-    count = d.store.requeue_dead(list(message_ids) or None)
+    moved = d.store.requeue_dead(list(message_ids) or None, now=now_utc())
+    d.lifecycle.record(moved)
     d.relay()
-    console.print(f"requeued {count} dead letter(s)")
+    console.print(f"requeued {len(moved)} dead letter(s)")
 
 
 @cli.group()

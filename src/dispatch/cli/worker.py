@@ -12,7 +12,7 @@ from .base import pass_cli
 @click.option("--processes", type=click.IntRange(1, 64), help="Worker processes (default: [worker] processes).")
 @click.option("--threads", type=click.IntRange(1, 256), help="Threads per process (default: [worker] threads).")
 @click.option("--queues", help="Comma-separated queues, e.g. email,email.bulk (default: all).")
-@click.option("--relay-interval", default=30.0, show_default=True, help="Seconds between relay rounds.")
+@click.option("--relay-interval", type=float, help="Seconds between relay rounds (default: [worker] relay_interval).")
 @pass_cli
 def worker(cli_ctx, processes, threads, queues, relay_interval) -> None:
     """Consume the channel queues and deliver; re-enqueue what a crash left behind."""

@@ -1,24 +1,24 @@
-"""The store's read side: a person's messages and attempts, reports, dead letters, provider reports.
+"""The store's read side: a person's messages and their history, reports, dead letters.
 
-A mixin of :class:`dispatch.store.Store`, kept apart so each file stays readable.
+A mixin of :class:`dispatch.store.Store`; nothing here writes ``status``.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Text, and_, cast, func, select, update
+from sqlalchemy import Text, and_, cast, func, select
 
-from . import schema
-from .policy.facts import Contact
+from .. import schema
+from ..lifecycle import OPEN, Status
+from ..policy.facts import Contact
+from .engine import chunks
 
-OPEN_STATES = ("queued", "sending")
 
-
-class StoreQueries:
+class MessageReads:
     """Queries over messages and attempts (needs ``engine``, ``transaction()`` and ``content()``)."""
 
     def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
@@ -28,7 +28,7 @@ class StoreQueries:
             rows = (
                 conn.execute(
                     select(t.c.id, t.c.recipient_id, t.c.message_type, t.c.channel, t.c.status, t.c.attempts, t.c.error)
-                    .where(t.c.status.in_(("dead", "failed")))
+                    .where(t.c.status.in_((str(Status.DEAD), str(Status.FAILED))))
                     .order_by(t.c.finished_at.desc())
                     .limit(limit)
                 )
@@ -36,18 +36,6 @@ class StoreQueries:
                 .all()
             )
         return [dict(r) for r in rows]
-
-    def requeue_dead(self, message_ids: Sequence[str] | None = None) -> int:
-        """Make dead letters queued again (the relay then enqueues them)."""
-        t = schema.messages
-        condition = t.c.status == "dead"
-        if message_ids:
-            condition = and_(condition, t.c.id.in_(list(message_ids)))
-        with self.transaction() as conn:
-            result = conn.execute(
-                update(t).where(condition).values(status="queued", enqueued_at=None, claimed_by=None, claimed_at=None)
-            )
-        return result.rowcount
 
     def message_by_provider_id(self, provider_id: str) -> dict[str, Any] | None:
         t = schema.messages
@@ -58,45 +46,6 @@ class StoreQueries:
         out = dict(row)
         out["content"] = None
         return out
-
-    def record_provider_status(self, message_id: str, status: str, code: str | None, now: datetime) -> None:
-        """A provider's later report on a message (e.g. Twilio's status callback), kept as an attempt row."""
-        t = schema.messages
-        with self.transaction() as conn:
-            attempts = conn.execute(select(t.c.attempts, t.c.meta).where(t.c.id == message_id)).first()
-            if attempts is None:
-                return
-            meta = {**(attempts[1] or {}), "provider_status": status}
-            if code:
-                meta["provider_error"] = code
-            conn.execute(update(t).where(t.c.id == message_id).values(meta=meta))
-            conn.execute(
-                schema.delivery_attempts.insert(),
-                [
-                    {
-                        "message_id": message_id,
-                        "attempt": attempts[0],
-                        "worker": "provider",
-                        "started_at": now,
-                        "finished_at": now,
-                        "outcome": "callback",
-                        "provider_id": None,
-                        "error": code,
-                        "detail": {"status": status, "code": code},
-                    }
-                ],
-            )
-
-    def mark_failed_after_delivery(self, message_id: str, error: str, now: datetime) -> bool:
-        """A provider reports a message it had accepted as failed: delivered → failed, once."""
-        t = schema.messages
-        with self.transaction() as conn:
-            result = conn.execute(
-                update(t)
-                .where(t.c.id == message_id, t.c.status == "delivered")
-                .values(status="failed", error=error, finished_at=now)
-            )
-        return result.rowcount == 1
 
     def recipients_by_address(self, channel: str, address: str) -> list[str]:
         """Recipients we have sent to at ``address`` on ``channel`` (e.g. who owns a phone number)."""
@@ -140,9 +89,19 @@ class StoreQueries:
         t = schema.delivery_attempts
         out: dict[str, list[dict[str, Any]]] = {m: [] for m in message_ids}
         with self.engine.connect() as conn:
-            for chunk in _chunks(list(message_ids), 900):
+            for chunk in chunks(list(message_ids), 900):
                 rows = conn.execute(select(t).where(t.c.message_id.in_(chunk)).order_by(t.c.id)).mappings().all()
                 for row in rows:
+                    out[row["message_id"]].append(dict(row))
+        return out
+
+    def transitions_for(self, message_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """Each message's state changes, oldest first: source, target, moment, cause."""
+        t = schema.message_transitions
+        out: dict[str, list[dict[str, Any]]] = {m: [] for m in message_ids}
+        with self.engine.connect() as conn:
+            for chunk in chunks(list(message_ids), 900):
+                for row in conn.execute(select(t).where(t.c.message_id.in_(chunk)).order_by(t.c.id)).mappings():
                     out[row["message_id"]].append(dict(row))
         return out
 
@@ -152,13 +111,13 @@ class StoreQueries:
         t = schema.messages
         out: dict[str, list[Contact]] = {}
         with self.engine.connect() as conn:
-            for chunk in _chunks(ids, 900):
+            for chunk in chunks(ids, 900):
                 rows = conn.execute(
                     select(t.c.recipient_id, t.c.decided_at, t.c.send_after, t.c.message_type, t.c.channel).where(
                         t.c.recipient_id.in_(chunk),
                         t.c.category == "marketing",
                         t.c.allowed.is_(True),
-                        t.c.status.notin_(("failed", "dead")),
+                        t.c.status.notin_((str(Status.FAILED), str(Status.DEAD), str(Status.FALLBACK))),
                         t.c.decided_at >= since,
                     )
                 )
@@ -178,11 +137,37 @@ class StoreQueries:
     def pending_counts(self, now: datetime) -> tuple[int, int]:
         """(messages due and not yet delivered, messages held until a later send_after)."""
         t = schema.messages
-        held = and_(t.c.status == "queued", t.c.send_after.is_not(None), t.c.send_after > now)
+        held = and_(t.c.status == str(Status.QUEUED), t.c.send_after.is_not(None), t.c.send_after > now)
         with self.engine.connect() as conn:
-            open_total = conn.execute(select(func.count()).where(t.c.status.in_(OPEN_STATES))).scalar() or 0
+            open_total = conn.execute(select(func.count()).where(t.c.status.in_([str(s) for s in OPEN]))).scalar() or 0
             scheduled = conn.execute(select(func.count()).where(held)).scalar() or 0
         return open_total - scheduled, scheduled
+
+    def next_retry_at(self, now: datetime) -> datetime | None:
+        """When the next message waiting after a transient failure is due (None if there is none)."""
+        t = schema.messages
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(func.min(t.c.send_after)).where(
+                    t.c.status == str(Status.QUEUED), t.c.attempts > 0, t.c.send_after > now
+                )
+            ).scalar()
+        return _aware(value)
+
+    def queue_depth(self, now: datetime) -> tuple[dict[str, int], datetime | None]:
+        """Open messages per channel, and the moment the oldest one due now became due."""
+        t = schema.messages
+        open_states = [str(s) for s in OPEN]
+        with self.engine.connect() as conn:
+            counts = {
+                channel or "-": n
+                for channel, n in conn.execute(
+                    select(t.c.channel, func.count()).where(t.c.status.in_(open_states)).group_by(t.c.channel)
+                )
+            }
+            due = func.coalesce(t.c.send_after, t.c.decided_at)
+            oldest = conn.execute(select(func.min(due)).where(t.c.status.in_(open_states), due <= now)).scalar()
+        return counts, _aware(oldest)
 
     def summary(
         self,
@@ -212,6 +197,10 @@ class StoreQueries:
             ]
 
 
-def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def _aware(value: Any) -> datetime | None:
+    """An aggregate of a timestamp column as an aware datetime (SQLite returns text, naive)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value

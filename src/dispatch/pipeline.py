@@ -1,0 +1,319 @@
+"""The pipeline of one message: inputs → facts → decide → render → record → enqueue (SPEC §1).
+
+Each stage is one method with typed values in and out, and every way a message is
+made — :meth:`Dispatcher.dispatch`, a campaign batch, a statutory fallback — runs
+the same stages:
+
+- :meth:`Pipeline.inputs` validates the type, the recipient and the data (every problem
+  named at once; nothing written);
+- :meth:`Pipeline.facts` reads what the rules need from the store — the consent ledger,
+  contact history, register matches — for many recipients at once, and never creates a store;
+- :meth:`Pipeline.decide` runs the pure policy engine;
+- :meth:`Pipeline.record` renders an allowed message and builds its
+  :class:`~dispatch.store.MessageRecord` (a suppressed one is recorded too, with its reasons);
+- :meth:`Pipeline.store` writes records and announces their first transition;
+- the runtime enqueues them (:meth:`dispatch.runtime.Runtime.enqueue`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from .channels import Channel
+from .config import Config
+from .context import build_context, needs_unsubscribe
+from .errors import DispatchError, InputError
+from .formatting import CURRENCY
+from .ledger import ConsentLedger
+from .lifecycle import Lifecycle, Status, Transition
+from .links import LinkSigner
+from .messages import MessageData, MessageType, MessageTypeRegistry, validate_data
+from .metrics import count_decisions
+from .models import Decision, Recipient
+from .policy import Facts, LanguageChains, PolicySettings, RegisterInfo, decide
+from .queue import queue_name
+from .recipients import parse_recipient
+from .register_book import RegisterBook
+from .render import Renderer
+from .render_cache import VariantRenderer
+from .serialize import data_to_json
+from .store import MessageRecord, Store, now_utc
+
+
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    """Validated input of one message: its type, recipient, data and the moment of deciding."""
+
+    message_type: MessageType
+    recipient: Recipient
+    data: MessageData
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A message's rendered parts (possibly compact: variant id plus own values), meta and locale."""
+
+    parts: Mapping[str, str]
+    meta: dict[str, Any]
+    locale: str
+
+
+@dataclass(frozen=True, slots=True)
+class Readers:
+    """The store-backed views the facts stage reads (None when no store exists yet)."""
+
+    store: Store
+    consents: ConsentLedger
+    registers: RegisterBook
+
+
+class Pipeline:
+    """The stages of SPEC §1's pipeline, over the parts a :class:`~dispatch.Dispatcher` wires."""
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        types: MessageTypeRegistry,
+        channels: Mapping[str, Channel],
+        renderer: Renderer,
+        policy: PolicySettings,
+        chains: LanguageChains,
+        registers: Mapping[str, RegisterInfo],
+        company: Callable[[str, str | None], dict[str, Any]],
+        readers: Callable[[bool], Readers | None],
+        links: Callable[[], LinkSigner],
+        lifecycle: Lifecycle,
+        embedded: bool,
+    ) -> None:
+        self.config = config
+        self.types = types
+        self.channels = channels
+        self.renderer = renderer
+        self.variants = VariantRenderer(renderer)
+        self.policy = policy
+        self.chains = chains
+        self.registers = registers
+        self._company = company
+        self._readers = readers
+        self._links = links
+        self.lifecycle = lifecycle
+        self.embedded = embedded
+
+    # -- inputs ----------------------------------------------------------------------------
+
+    def recipient(self, value: Mapping[str, Any] | Recipient) -> Recipient:
+        """Validate a recipient mapping (SPEC §3) against the known channels."""
+        return parse_recipient(value, channels=self.channels, default_language=self.config.languages.default)
+
+    def inputs(
+        self,
+        message_type: str,
+        recipient: Mapping[str, Any] | Recipient,
+        data: Mapping[str, Any] | None,
+        now: datetime | None,
+    ) -> Inputs:
+        """Validate everything at once; raises one :class:`DispatchError` naming every problem."""
+        mtype = self.types.get(message_type)
+        problems: list[str] = []
+        first: DispatchError | None = None
+        person = values = None
+        for step in ("recipient", "data"):
+            try:
+                if step == "recipient":
+                    person = self.recipient(recipient)
+                else:
+                    values = validate_data(mtype, data)
+            except DispatchError as exc:
+                problems.append(str(exc))
+                first = first or exc
+        if first is not None:
+            raise first if len(problems) == 1 else InputError("invalid input:", problems)
+        moment = now or now_utc()
+        if not isinstance(moment, datetime) or moment.tzinfo is None:
+            raise InputError("now must be a timezone-aware datetime (e.g. datetime.now(UTC))")
+        return Inputs(mtype, person, values, moment)  # type: ignore[arg-type]
+
+    # -- facts -----------------------------------------------------------------------------
+
+    def facts(
+        self, message_type: MessageType, data: MessageData, people: Sequence[Recipient], now: datetime
+    ) -> dict[str, Facts]:
+        """History, ledger and register matches for ``people`` — only what the rules will read."""
+        from .policy.engine import effective_category
+
+        category = effective_category(message_type, data)
+        if category == "statutory":
+            return {}
+        readers = self._readers(False)
+        if readers is None:  # no store yet: nothing recorded, nothing to read
+            return {}
+        ids = [p.id for p in people]
+        ledger = readers.consents.for_recipients(ids)
+        history: dict = {}
+        listed: dict = {}
+        if category == "marketing":
+            history = readers.store.history(ids, now - timedelta(days=366))
+            listed = readers.registers.listed_on(people, now)
+        return {
+            p.id: Facts(history.get(p.id, ()), ledger.get(p.id, ()), listed.get(p.id, frozenset()))
+            for p in people
+            if p.id in ledger or p.id in history or p.id in listed
+        }
+
+    # -- decide ----------------------------------------------------------------------------
+
+    def decide(self, inputs: Inputs, facts: Facts | None = None) -> Decision:
+        """The policy engine's decision (pure)."""
+        return decide(
+            inputs.message_type,
+            inputs.recipient,
+            inputs.data,
+            inputs.now,
+            settings=self.policy,
+            chains=self.chains,
+            address=self.address,
+            has_parts=self.has_parts,
+            facts=facts or Facts(),
+            registers=self.registers,
+        )
+
+    def address(self, channel: str, recipient: Recipient) -> Any:
+        plugin = self.channels.get(channel)
+        return plugin.address(recipient) if plugin else None
+
+    def has_parts(self, message_type: str, channel: str, language: str) -> bool:
+        plugin = self.channels.get(channel)
+        return plugin is not None and self.renderer.has_parts(message_type, plugin.parts, language)
+
+    # -- render ----------------------------------------------------------------------------
+
+    def render(self, inputs: Inputs, decision: Decision, message_id: str, links: LinkSigner | None = None) -> Rendered:
+        """Render the parts of an allowed message for its channel and language."""
+        mtype, person, values = inputs.message_type, inputs.recipient, inputs.data
+        channel = self.channels[decision.channel]  # type: ignore[index]
+        chain = self.chains.chain(decision.language, decision.category)
+        chain = (decision.language, *tuple(lang for lang in chain if lang != decision.language))
+        locale = self.renderer.formatter(decision.language, person.country).locale
+        signer = links or self._links()
+        unsubscribe = signer.unsubscribe_url(message_id) if needs_unsubscribe(mtype, decision.category) else None
+        tz = self.policy.countries[person.country].tz
+        context = build_context(
+            message_type=mtype,
+            decision=decision,
+            recipient=person,
+            data=values,
+            chain=chain,
+            message_id=message_id,
+            locale=locale,
+            currency=CURRENCY.get(person.country, "EUR"),
+            today=inputs.now.astimezone(tz).date(),
+            company=self._company(person.country, decision.language),
+            unsubscribe_url=unsubscribe,
+        )
+        if self.config.templates.render_cache:
+            parts = self.variants.render(
+                mtype.name,
+                channel.parts,
+                decision.language,
+                person.country,
+                context,
+                values.render_cache,
+                channel.finalize_part,
+            )
+        else:
+            parts = self.renderer.render_parts(mtype.name, channel.parts, decision.language, person.country, context)
+            parts = {part: channel.finalize_part(part, text) for part, text in parts.items()}
+        return Rendered(parts, channel.prepare(mtype, parts) or {}, locale)
+
+    # -- record ----------------------------------------------------------------------------
+
+    def record(
+        self,
+        inputs: Inputs,
+        decision: Decision,
+        message_id: str,
+        *,
+        idempotency_key: str | None = None,
+        campaign_id: str | None = None,
+        fallback_of: str | None = None,
+        keep_data: bool = True,
+    ) -> MessageRecord:
+        """The stored form of a decision; an allowed message is rendered into it.
+
+        ``keep_data`` stores the message data with it (a campaign keeps its data once instead).
+        """
+        person = inputs.recipient
+        record = MessageRecord(
+            id=message_id,
+            recipient_id=person.id,
+            country=person.country,
+            message_type=inputs.message_type.name,
+            category=decision.category,
+            channel=decision.channel,
+            language=decision.language,
+            status=Status.QUEUED if decision.allowed else Status.SUPPRESSED,
+            allowed=decision.allowed,
+            reasons=list(decision.reasons),
+            notes=dict(decision.notes),
+            legal_basis=decision.legal_basis,
+            rules_version=decision.rules_version,
+            decided_at=inputs.now,
+            idempotency_key=idempotency_key,
+            campaign_id=campaign_id,
+            requested_language=decision.requested_language,
+            send_after=decision.send_after,
+            deadline=decision.deadline,
+            fallback_of=fallback_of,
+        )
+        if decision.allowed:
+            rendered = self.render(inputs, decision, message_id)
+            record.locale = rendered.locale
+            record.queue = queue_name(decision.channel, decision.category)  # type: ignore[arg-type]
+            # Marked as handed to the queue already (saves an UPDATE per message), except in
+            # embedded mode, where the in-memory queue may not take it yet (see Runtime.enqueue).
+            record.enqueued_at = None if self.embedded else now_utc()
+            record.address = self.channels[decision.channel].address(person)  # type: ignore[index]
+            record.meta = rendered.meta or None
+            record.content = {
+                **(getattr(rendered.parts, "compact", None) or {"parts": dict(rendered.parts)}),
+                "inputs": {"recipient": person.as_dict(), "data": data_to_json(inputs.data) if keep_data else None},
+            }
+        return record
+
+    # -- store -----------------------------------------------------------------------------
+
+    def store(self, store: Store, records: list[MessageRecord], decisions: Iterable[Decision] = ()) -> set[str]:
+        """Write records in one transaction; announce each one's first state. Returns the ids stored."""
+        stored = store.insert_messages(records, self.variants.variants)
+        self.announce([r for r in records if r.id in stored], decisions)
+        return stored
+
+    def store_one(self, store: Store, record: MessageRecord, decision: Decision) -> None:
+        """Write one record (raises :class:`~dispatch.store.DuplicateKey` for a used key)."""
+        store.insert_message(record, self.variants.variants)
+        self.announce([record], [decision])
+
+    def announce(self, records: Iterable[MessageRecord], decisions: Iterable[Decision]) -> None:
+        count_decisions(decisions)
+        self.lifecycle.record(
+            Transition(
+                r.id,
+                None,
+                r.status,
+                r.decided_at,
+                "decided" if r.allowed else "suppressed: " + ", ".join(r.reasons),
+                r.channel,
+                r.message_type,
+                r.recipient_id,
+                {"reasons": list(r.reasons)} if r.reasons else {},
+            )
+            for r in records
+        )
+
+
+__all__ = ["Inputs", "Pipeline", "Readers", "Rendered"]

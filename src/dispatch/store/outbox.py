@@ -1,0 +1,481 @@
+"""The outbox: storing decided messages and moving them through their lifecycle.
+
+Every write of ``status`` is here, and each is a compare-and-set for a
+:class:`~dispatch.lifecycle.Transition` that the lifecycle allows: two workers
+never hold the same message, a worker whose lease ran out cannot overwrite what
+another worker did since, and every change is kept in ``message_transitions``
+(with its moment and cause) in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import String, and_, bindparam, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from .. import schema
+from ..errors import StoreError
+from ..lifecycle import Status, Transition, check, sources_of
+from .engine import COPY_OVER, chunks, copy_rows, encode_content
+from .rows import Claimed, MessageRecord, Outcome
+
+_m = schema.messages
+_CLAIM_COLUMNS = (
+    "id",
+    "message_type",
+    "category",
+    "channel",
+    "language",
+    "locale",
+    "country",
+    "recipient_id",
+    "address",
+    "content",
+    "send_after",
+    "deadline",
+    "attempts",
+    "meta",
+    "campaign_id",
+    "queue",
+    "fallback_of",
+    "decided_at",
+)
+#: Prepared once: building statements per batch costs more than running them.
+_CLAIM = (
+    update(_m)
+    .where(_m.c.id.in_(bindparam("ids", expanding=True)), _m.c.status == str(Status.QUEUED))
+    .values(
+        status=str(Status.SENDING),
+        claimed_at=bindparam("now"),
+        claimed_by=bindparam("worker"),
+        lease_expires_at=bindparam("until"),
+        attempts=_m.c.attempts + 1,
+    )
+    .returning(*(_m.c[name] for name in _CLAIM_COLUMNS))
+)
+_RENEW = (
+    update(_m)
+    .where(_m.c.claimed_by == bindparam("worker"), _m.c.status == str(Status.SENDING))
+    .values(lease_expires_at=bindparam("until"))
+)
+
+
+def _finish_statement(source: Status, retry: bool, with_meta: bool, own_claim: bool):
+    values: dict[str, Any] = {
+        "status": bindparam("target"),
+        "error": bindparam("error"),
+        "provider_id": func.coalesce(bindparam("provider_id", type_=String), _m.c.provider_id),
+        "lease_expires_at": None,
+    }
+    if retry:
+        values.update(
+            claimed_at=None,
+            claimed_by=None,
+            send_after=bindparam("retry_at", type_=schema.UTCDateTime),
+            # Not handed over yet: the worker enqueues it (with its delay) and marks it, or the
+            # relay finds it when it is due.
+            enqueued_at=None,
+        )
+    else:
+        values["finished_at"] = bindparam("now", type_=schema.UTCDateTime)
+    if with_meta:
+        values["meta"] = bindparam("meta", type_=schema.JSON)
+    conditions = [_m.c.id == bindparam("mid"), _m.c.status == str(source), _m.c.attempts == bindparam("attempt")]
+    if own_claim:
+        conditions.append(_m.c.claimed_by == bindparam("worker"))
+    return update(_m).where(*conditions).values(**values)
+
+
+_FINISH = {
+    (retry, meta): _finish_statement(Status.SENDING, retry, meta, True)
+    for retry in (False, True)
+    for meta in (False, True)
+}
+#: A known outcome written after the lease ran out and the relay put the message back, but before
+#: anyone claimed it again: the outcome still wins (the message must not be sent twice).
+_LATE = {meta: _finish_statement(Status.QUEUED, False, meta, False) for meta in (False, True)}
+_ATTEMPT = schema.delivery_attempts.insert()
+_TRANSITION = schema.message_transitions.insert()
+
+
+class DuplicateKey(StoreError):
+    """A message with this idempotency key is already stored."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"idempotency key {key!r} is already used")
+        self.key = key
+
+
+class Outbox:
+    """Writes of the ``messages`` table (a mixin of :class:`dispatch.store.Store`)."""
+
+    # -- storing decisions ---------------------------------------------------------------
+
+    def find_by_key(self, idempotency_key: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(_m).where(_m.c.idempotency_key == idempotency_key)).mappings().first()
+        return dict(row) if row else None
+
+    def existing_keys(self, keys: Sequence[str]) -> dict[str, str]:
+        """Which of ``keys`` are already used: key → message id."""
+        out: dict[str, str] = {}
+        if not keys:
+            return out
+        with self.engine.connect() as conn:
+            for chunk in chunks(list(keys), 900):
+                rows = conn.execute(select(_m.c.idempotency_key, _m.c.id).where(_m.c.idempotency_key.in_(chunk)))
+                out.update({k: i for k, i in rows})
+        return out
+
+    def insert_message(self, record: MessageRecord, variants: Mapping[str, Any] | None = None) -> None:
+        """Store one message; raises :class:`DuplicateKey` if its idempotency key is taken."""
+        row = self._prepare(record)
+        try:
+            with self.transaction() as conn:
+                saved = self._save_variants(conn, [row], variants)
+                conn.execute(_m.insert(), [self._encoded(row)])
+            self._known_variants |= saved
+        except IntegrityError:
+            key = record.idempotency_key
+            if key and self.find_by_key(key):
+                raise DuplicateKey(key) from None
+            raise
+
+    def insert_messages(self, records: list[MessageRecord], variants: Mapping[str, Any] | None = None) -> set[str]:
+        """Store a batch in one transaction; returns the ids stored.
+
+        The caller has removed keys already used; if another process took one of them
+        meanwhile, the batch is stored without the taken ones, which are left out of the
+        returned ids (they must not be enqueued).
+        """
+        if not records:
+            return set()
+        rows = [self._prepare(r) for r in records]
+        encoded = [self._encoded(r) for r in rows]
+        try:
+            with self.transaction() as conn:
+                saved = self._save_variants(conn, rows, variants)
+                if self.dialect == "postgresql" and len(encoded) >= COPY_OVER:
+                    copy_rows(conn, _m, encoded)
+                else:
+                    conn.execute(_m.insert(), encoded)
+            self._known_variants |= saved
+            return {r["id"] for r in rows}
+        except IntegrityError:
+            statement = (
+                self._insert(_m).on_conflict_do_nothing(index_elements=[_m.c.idempotency_key]).returning(_m.c.id)
+            )
+            inserted: set[str] = set()
+            with self.transaction() as conn:
+                saved = self._save_variants(conn, rows, variants)
+                for row in encoded:
+                    inserted.update(conn.execute(statement, row).scalars())
+            self._known_variants |= saved
+            return inserted
+
+    @staticmethod
+    def _prepare(record: MessageRecord) -> dict[str, Any]:
+        check(None, record.status)
+        row = record.as_row()
+        row.setdefault("attempts", 0)
+        row.setdefault("possible_duplicate", False)
+        return row
+
+    def _encoded(self, row: dict[str, Any]) -> dict[str, Any]:
+        return {**row, "content": encode_content(row.get("content"), self.compress)}
+
+    # -- the queue's bookkeeping ---------------------------------------------------------
+
+    def mark_enqueued(self, ids: Sequence[str], at: datetime) -> None:
+        with self.transaction() as conn:
+            for chunk in chunks(list(ids), 900):
+                conn.execute(
+                    update(_m).where(_m.c.id.in_(chunk), _m.c.status == str(Status.QUEUED)).values(enqueued_at=at)
+                )
+
+    def clear_enqueued(self, ids: Sequence[str]) -> None:
+        """Forget that messages were enqueued (the broker refused them): the relay takes them next."""
+        with self.transaction() as conn:
+            for chunk in chunks(list(ids), 900):
+                conn.execute(
+                    update(_m).where(_m.c.id.in_(chunk), _m.c.status == str(Status.QUEUED)).values(enqueued_at=None)
+                )
+
+    def channels_of(self, message_ids: Sequence[str]) -> dict[str, str]:
+        """The channels of those of ``message_ids`` that are still queued."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(_m.c.id, _m.c.channel).where(_m.c.id.in_(list(message_ids)), _m.c.status == str(Status.QUEUED))
+            )
+            return {mid: channel for mid, channel in rows}
+
+    # -- claims and leases ---------------------------------------------------------------
+
+    def claim(self, message_ids: Sequence[str], worker: str, now: datetime, lease: timedelta) -> list[Claimed]:
+        """Move the queued ones of ``message_ids`` to ``sending`` for ``worker``, in one statement.
+
+        A compare-and-set: of two workers handed the same message, exactly one gets it.
+        The claim holds until ``now + lease`` unless the worker renews it.
+        """
+        if not message_ids:
+            return []
+        params = {"ids": list(message_ids), "now": now, "worker": worker, "until": now + lease}
+        with self.transaction() as conn:
+            rows = [dict(r) for r in conn.execute(_CLAIM, params).mappings()]
+            if rows:
+                conn.execute(
+                    _TRANSITION,
+                    [
+                        _transition_row(r["id"], Status.QUEUED, Status.SENDING, now, f"claimed by {worker}")
+                        for r in rows
+                    ],
+                )
+        out = []
+        for row in rows:
+            row["content"] = self.content(row["content"]) or {}
+            row["meta"] = dict(row["meta"] or {})
+            out.append(Claimed(**row))
+        return out
+
+    def renew_leases(self, worker: str, now: datetime, lease: timedelta) -> int:
+        """Extend every claim ``worker`` holds to ``now + lease`` (the worker's heartbeat)."""
+        with self.transaction() as conn:
+            return conn.execute(_RENEW, {"worker": worker, "until": now + lease}).rowcount
+
+    def release_expired(self, now: datetime, *, limit: int = 5000) -> list[Transition]:
+        """Claims whose lease ran out (their worker died or hung) go back to ``queued``.
+
+        They are marked ``possible_duplicate``: the worker may have sent one just before it died.
+        """
+        with self.transaction() as conn:
+            rows = conn.execute(
+                select(_m.c.id, _m.c.channel, _m.c.message_type, _m.c.recipient_id, _m.c.claimed_by)
+                .where(
+                    _m.c.status == str(Status.SENDING),
+                    or_(_m.c.lease_expires_at < now, _m.c.lease_expires_at.is_(None)),
+                )
+                .limit(limit)
+            ).all()
+            released: list[Transition] = []
+            for mid, channel, mtype, rid, who in rows:
+                count = conn.execute(
+                    update(_m)
+                    .where(_m.c.id == mid, _m.c.status == str(Status.SENDING), _m.c.claimed_by == who)
+                    .values(
+                        status=str(Status.QUEUED),
+                        claimed_by=None,
+                        claimed_at=None,
+                        lease_expires_at=None,
+                        enqueued_at=None,
+                        possible_duplicate=True,
+                    )
+                ).rowcount
+                if count:
+                    released.append(
+                        Transition(mid, Status.SENDING, Status.QUEUED, now, "lease expired", channel, mtype, rid)
+                    )
+            self._write_transitions(conn, released)
+        return released
+
+    # -- outcomes ------------------------------------------------------------------------
+
+    def finish(self, outcomes: Iterable[Outcome], worker: str) -> list[Transition]:
+        """Record how attempts ended, in one transaction; returns the transitions that took effect.
+
+        Each is a compare-and-set on (message, ``sending``, this worker, this attempt). A
+        provider's acceptance that arrives after the relay put the message back in the queue
+        (but before anyone claimed it again) still wins: the message is not sent twice.
+        """
+        done: list[Transition] = []
+        attempts: list[dict[str, Any]] = []
+        with self.transaction() as conn:
+            for o in outcomes:
+                check(Status.SENDING, o.target)
+                retry = o.target == Status.QUEUED
+                params = {
+                    "mid": o.message_id,
+                    "attempt": o.attempt,
+                    "worker": worker,
+                    "target": str(o.target),
+                    "error": o.error,
+                    "provider_id": o.provider_id,
+                    "now": o.finished_at,
+                    "meta": o.meta,
+                    "retry_at": o.retry_at,
+                }
+                source = Status.SENDING
+                count = conn.execute(_FINISH[(retry, o.meta is not None)], params).rowcount
+                if not count and o.target in (Status.SENT, Status.DELIVERED):
+                    count = conn.execute(_LATE[o.meta is not None], params).rowcount
+                    source = Status.QUEUED
+                attempts.append(_attempt_row(o, worker))
+                if count:
+                    done.append(
+                        Transition(
+                            o.message_id,
+                            source,
+                            o.target,
+                            o.finished_at,
+                            o.cause,
+                            o.channel,
+                            o.message_type,
+                            o.recipient_id,
+                            {"attempt": o.attempt, **({"retry_at": o.retry_at.isoformat()} if o.retry_at else {})},
+                        )
+                    )
+            if attempts:
+                conn.execute(_ATTEMPT, attempts)
+            self._write_transitions(conn, done)
+        return done
+
+    def transition(
+        self,
+        message_id: str,
+        target: Status,
+        now: datetime,
+        cause: str,
+        *,
+        detail: Mapping[str, Any] | None = None,
+        error: str | None = None,
+    ) -> Transition | None:
+        """Move one message to ``target`` from whichever state allows it; None if none does.
+
+        For what happens outside a worker's claim: a provider's later report (sent →
+        bounced), a fallback (failed → fallback), an operator's re-queue (dead → queued).
+        """
+        sources = sources_of(target)
+        values: dict[str, Any] = {"status": str(target)}
+        if error is not None:
+            values["error"] = error
+        if target == Status.QUEUED:
+            values.update(enqueued_at=None, claimed_by=None, claimed_at=None, lease_expires_at=None)
+        with self.transaction() as conn:
+            row = conn.execute(
+                select(_m.c.status, _m.c.channel, _m.c.message_type, _m.c.recipient_id).where(_m.c.id == message_id)
+            ).first()
+            if row is None or Status(row[0]) not in sources:
+                return None
+            count = conn.execute(
+                update(_m).where(_m.c.id == message_id, _m.c.status == row[0]).values(**values)
+            ).rowcount
+            if not count:
+                return None
+            done = Transition(
+                message_id, Status(row[0]), target, now, cause, row[1], row[2], row[3], dict(detail or {})
+            )
+            self._write_transitions(conn, [done])
+        return done
+
+    def record_provider_status(self, message_id: str, status: str, code: str | None, now: datetime) -> None:
+        """A provider's later report on a message (e.g. Twilio's status callback), kept as an attempt row."""
+        t = _m
+        with self.transaction() as conn:
+            attempts = conn.execute(select(t.c.attempts, t.c.meta).where(t.c.id == message_id)).first()
+            if attempts is None:
+                return
+            meta = {**(attempts[1] or {}), "provider_status": status}
+            if code:
+                meta["provider_error"] = code
+            conn.execute(update(t).where(t.c.id == message_id).values(meta=meta))
+            conn.execute(
+                schema.delivery_attempts.insert(),
+                [
+                    {
+                        "message_id": message_id,
+                        "attempt": attempts[0],
+                        "worker": "provider",
+                        "started_at": now,
+                        "finished_at": now,
+                        "outcome": "callback",
+                        "provider_id": None,
+                        "error": code,
+                        "detail": {"status": status, "code": code},
+                    }
+                ],
+            )
+
+    def requeue_dead(self, message_ids: Sequence[str] | None = None, *, now: datetime) -> list[Transition]:
+        """Make dead letters queued again (an operator's decision; the relay then enqueues them)."""
+        condition = _m.c.status == str(Status.DEAD)
+        if message_ids:
+            condition = and_(condition, _m.c.id.in_(list(message_ids)))
+        with self.engine.connect() as conn:
+            ids = [mid for (mid,) in conn.execute(select(_m.c.id).where(condition))]
+        out = []
+        for mid in ids:
+            done = self.transition(mid, Status.QUEUED, now, "re-queued by an operator")
+            if done:
+                out.append(done)
+        return out
+
+    def due_for_relay(
+        self, now: datetime, *, stuck_after: timedelta, horizon: timedelta = timedelta(0), limit: int = 5000
+    ) -> list[dict[str, Any]]:
+        """Queued messages the broker may not have: never handed to it (or refused), or handed
+        over longer than ``stuck_after`` ago, and due within ``horizon``."""
+        due = or_(_m.c.send_after.is_(None), _m.c.send_after <= now + horizon)
+        columns = (_m.c.id, _m.c.channel, _m.c.category, _m.c.queue, _m.c.send_after)
+        queued = _m.c.status == str(Status.QUEUED)
+        with self.engine.connect() as conn:
+            # Two lookups, each on its own index: never handed to the queue, and handed over long ago.
+            rows = [
+                dict(r)
+                for r in conn.execute(
+                    select(*columns).where(queued, _m.c.enqueued_at.is_(None), due).order_by(_m.c.id).limit(limit)
+                ).mappings()
+            ]
+            if len(rows) < limit and stuck_after < timedelta(days=3650):
+                rows += [
+                    dict(r)
+                    for r in conn.execute(
+                        select(*columns)
+                        .where(queued, _m.c.enqueued_at < now - stuck_after, due)
+                        .order_by(_m.c.enqueued_at)
+                        .limit(limit - len(rows))
+                    ).mappings()
+                ]
+        return rows
+
+    @staticmethod
+    def _write_transitions(conn, transitions: list[Transition]) -> None:
+        if transitions:
+            conn.execute(
+                _TRANSITION,
+                [_transition_row(t.message_id, t.source, t.target, t.at, t.cause, t.detail) for t in transitions],
+            )
+
+
+def _transition_row(
+    message_id: str, source: Status | None, target: Status, at: datetime, cause: str, detail: Any = None
+) -> dict[str, Any]:
+    return {
+        "message_id": message_id,
+        "source": str(source) if source else None,
+        "target": str(target),
+        "at": at,
+        "cause": cause[:500],
+        "detail": dict(detail) if detail else None,
+    }
+
+
+def _attempt_row(o: Outcome, worker: str) -> dict[str, Any]:
+    outcome = {
+        Status.SENT: "sent",
+        Status.DELIVERED: "delivered",
+        Status.QUEUED: "transient",
+        Status.DEAD: "transient",
+    }.get(o.target, "permanent")
+    return {
+        "message_id": o.message_id,
+        "attempt": o.attempt,
+        "worker": worker,
+        "started_at": o.started_at,
+        "finished_at": o.finished_at,
+        "outcome": outcome,
+        "provider_id": o.provider_id,
+        "error": o.error,
+        "detail": dict(o.detail) or None,
+    }
