@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+import queue
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pluggy
@@ -104,7 +106,11 @@ class Deliverer:
             raise Retry(delay=5_000) from None
 
     def deliver(self, message_ids: Sequence[str]) -> dict[str, Status]:
-        """Deliver a batch; returns the state each claimed message ended in (others were not ours)."""
+        """Deliver a batch; returns the state each claimed message ended in (others were not ours).
+
+        Outcomes are recorded as they come in (whatever finished while the last write ran goes
+        in the next one), so a crash can leave only a handful of sent-but-unrecorded messages.
+        """
         store = self._store()
         if len(self.journal):
             self.journal.flush(store, self.lifecycle.record)
@@ -119,34 +125,93 @@ class Deliverer:
             )
             for c in claimed
         )
+        ended: dict[str, Status] = {}
         self.holding += 1
         try:
-            outcomes, errors = self._send(claimed, started)
-            self._record(store, outcomes)
+            for finished in self._send(claimed):
+                outcomes, errors = self._classify(finished)
+                self._record(store, outcomes)
+                self._after(claimed, outcomes, errors)
+                ended.update((o.message_id, o.target) for o in outcomes)
         finally:
             self.holding -= 1
-        self._after(claimed, outcomes, errors)
-        return {o.message_id: o.target for o in outcomes}
+        return ended
 
     # -- sending ---------------------------------------------------------------------------
 
-    def _send(self, claimed: list[Claimed], started) -> tuple[list[Outcome], dict[str, Exception]]:
+    def _send(self, claimed: list[Claimed]) -> Iterator[list[tuple[Claimed, OutgoingMessage | None, Any, datetime]]]:
+        """Hand every claimed message to its channel; yield results in groups as they come in."""
         work: list[tuple[Claimed, Channel, OutgoingMessage]] = []
-        outcomes: list[Outcome] = []
-        errors: dict[str, Exception] = {}
+        missing = []
         for row in claimed:
             channel = self.channels.get(row.channel)
             if channel is None:
                 error = PermanentDeliveryError(f"no channel {row.channel!r} is installed", code="no_channel")
-                errors[row.id] = error
-                outcomes.append(self._outcome(row, Status.DEAD, started, error=error, cause="no such channel"))
-                continue
-            if self.rate_limits is not None:
-                self.rate_limits.wait(row.channel)
-            work.append((row, channel, self._outgoing(row)))
-        results = self._runner().run(self._gather(work), timeout=self.timeout + 30) if work else []
+                missing.append((row, None, error, now_utc()))
+            else:
+                work.append((row, channel, self._outgoing(row)))
+        if missing:
+            yield missing
+        if not work:
+            return
+        limited = self.rate_limits is not None and self.rate_limits.limiters
+        if limited:  # one at a time, each in its own rate-limit slot
+            for row, channel, message in work:
+                self.rate_limits.wait(row.channel)  # type: ignore[union-attr]
+                begun = now_utc()
+                result = self._runner().run(self._one(channel, message), timeout=self.timeout + 30)
+                yield [(row, message, result, begun)]
+            return
+        results: queue.SimpleQueue = queue.SimpleQueue()
+        begun = now_utc()
+
+        async def run_all() -> None:
+            async def one(index: int, channel: Channel, message: OutgoingMessage) -> None:
+                results.put((index, await self._one(channel, message)))
+
+            await asyncio.gather(*(one(i, channel, message) for i, (_row, channel, message) in enumerate(work)))
+
+        future = self._runner().submit(run_all())
+        remaining = len(work)
+        deadline = time.monotonic() + self.timeout + 30
+        while remaining:
+            try:
+                first = results.get(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:  # the loop is stuck: treat what is left as transient failures
+                future.cancel()
+                break
+            group = [first]
+            while True:
+                try:
+                    group.append(results.get_nowait())
+                except queue.Empty:
+                    break
+            remaining -= len(group)
+            yield [(work[i][0], work[i][2], result, begun) for i, result in group]
+        if remaining:
+            done = set()
+            while True:
+                try:
+                    done.add(results.get_nowait()[0])
+                except queue.Empty:
+                    break
+            stuck = TransientDeliveryError("the delivery loop did not answer in time", code="timeout")
+            yield [(work[i][0], work[i][2], stuck, begun) for i in range(len(work)) if i not in done]
+
+    async def _one(self, channel: Channel, message: OutgoingMessage) -> Any:
+        try:
+            return await asyncio.wait_for(channel.deliver(message), self.timeout)
+        except TimeoutError:
+            return TransientDeliveryError(f"no answer within {self.timeout:.0f} s", code="timeout")
+        except Exception as exc:
+            return exc
+
+    def _classify(self, finished) -> tuple[list[Outcome], dict[str, Exception]]:
+        """Outcomes (and errors) of finished sends, by kind of error (see the module docstring)."""
+        outcomes: list[Outcome] = []
+        errors: dict[str, Exception] = {}
         bug_logged = False
-        for (row, _channel, message), result in zip(work, results, strict=True):
+        for row, message, result, begun in finished:
             if isinstance(result, DeliveryResult):
                 target = Status.DELIVERED if result.status == "delivered" else Status.SENT
                 detail = dict(result.detail)
@@ -154,24 +219,24 @@ class Deliverer:
                     self._outcome(
                         row,
                         target,
-                        started,
+                        begun,
                         provider_id=result.provider_id,
                         meta={**row.meta, **detail} if detail else None,
                         detail=detail,
                         cause="provider accepted" if target == Status.SENT else "provider confirmed",
                     )
                 )
-                self._notify(message, result, None)
+                if message is not None:
+                    self._notify(message, result, None)
                 continue
             error = result
             errors[row.id] = error
             if isinstance(error, PermanentDeliveryError):
-                outcomes.append(self._outcome(row, Status.FAILED, started, error=error, cause=_cause(error)))
+                target = Status.DEAD if message is None else Status.FAILED
+                outcomes.append(self._outcome(row, target, begun, error=error, cause=_cause(error)))
             elif isinstance(error, (TransientDeliveryError, *NETWORK_ERRORS)):
                 target, retry_at = self.retry.after_transient(row.attempts, now_utc())
-                outcomes.append(
-                    self._outcome(row, target, started, error=error, cause=_cause(error), retry_at=retry_at)
-                )
+                outcomes.append(self._outcome(row, target, begun, error=error, cause=_cause(error), retry_at=retry_at))
                 if target == Status.DEAD:
                     logger.warning("message %s dead after %d attempts (%s)", row.id, row.attempts, _code(error))
             else:  # a bug in the channel: retrying would only repeat it
@@ -180,20 +245,10 @@ class Deliverer:
                     bug_logged = True
                 else:
                     logger.error("channel %s failed on message %s: %s", row.channel, row.id, _code(error))
-                outcomes.append(self._outcome(row, Status.FAILED, started, error=error, cause=f"bug: {_cause(error)}"))
-            self._notify(message, None, error)
+                outcomes.append(self._outcome(row, Status.FAILED, begun, error=error, cause=f"bug: {_cause(error)}"))
+            if message is not None:
+                self._notify(message, None, error)
         return outcomes, errors
-
-    async def _gather(self, work: list[tuple[Claimed, Channel, OutgoingMessage]]) -> list[Any]:
-        async def one(channel: Channel, message: OutgoingMessage) -> Any:
-            try:
-                return await asyncio.wait_for(channel.deliver(message), self.timeout)
-            except TimeoutError:
-                return TransientDeliveryError(f"no answer within {self.timeout:.0f} s", code="timeout")
-            except Exception as exc:
-                return exc
-
-        return await asyncio.gather(*(one(channel, message) for _row, channel, message in work))
 
     # -- recording -------------------------------------------------------------------------
 
@@ -210,7 +265,7 @@ class Deliverer:
 
     def _after(self, claimed: list[Claimed], outcomes: list[Outcome], errors: dict[str, Exception]) -> None:
         rows = {row.id: row for row in claimed}
-        retries = []
+        retries: list[tuple[str, str, int | None]] = []
         now = now_utc()
         for outcome in outcomes:
             row = rows[outcome.message_id]

@@ -453,7 +453,7 @@ def test_a_bounced_statutory_email_falls_back_to_a_letter(smtp_server, make_disp
     )
     d.join(timeout=30)
     row = d.store.message(receipt.message_id, content=False)
-    assert row["status"] == "failed"
+    assert row["status"] == "fallback"  # failed for good, then re-sent by letter
     assert smtp_server.handler.messages == []
     letters = list((tmp_path / "outbox" / "letter").glob("*.pdf"))
     assert len(letters) == 1

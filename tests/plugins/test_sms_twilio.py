@@ -255,7 +255,7 @@ def test_stop_reply_records_the_opt_out_and_the_notice_goes_by_letter(twilio_stu
 
     assert len(twilio_stub.requests) == 1
     assert twilio_stub.requests[0].form()["To"] == ["+358401234567"]
-    assert d.store.message(receipt.message_id, content=False)["status"] == "failed"
+    assert d.store.message(receipt.message_id, content=False)["status"] == "fallback"
     withdrawals = [c for c in d.consents.history(recipient["id"]) if not c["granted"]]
     assert withdrawals and withdrawals[-1]["channel"] == "sms"
     assert json.dumps(withdrawals[-1], default=str).count("21610") >= 1
