@@ -134,7 +134,7 @@ def test_a_batch_is_claimed_in_one_go_and_only_queued_messages_are_taken(store):
 
 def test_only_the_claimant_can_finish_and_every_change_is_kept(store):
     store.insert_message(row("M1"))
-    [claimed] = store.claim(["M1"], "w1", NOW, LEASE)
+    assert store.claim(["M1"], "w1", NOW, LEASE)
     assert store.finish([outcome("M1", Status.SENT)], "w2") == []
     [done] = store.finish([outcome("M1", Status.SENT, provider_id="p-1", cause="provider accepted")], "w1")
     assert (done.source, done.target) == (Status.SENDING, Status.SENT)
