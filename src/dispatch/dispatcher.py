@@ -329,19 +329,21 @@ class Dispatcher:
     ) -> dict[str, Facts]:
         """History, ledger and register matches for ``people`` — only what the rules will read."""
         category = effective_category(mtype, values)
-        if category == "statutory":
+        if category == "statutory" and not mtype.notice_field:  # notices read the ledger's notice_channel
             return {}
         ids = [p.id for p in people]
         ledger = self.consents.for_recipients(ids)
         history: dict = {}
         listed: dict = {}
+        as_of: dict = {}  # every marketing recipient gets it: without it the engine fails closed
         if category == "marketing":
             history = self.store.history(ids, now - timedelta(days=366))
             listed = self.registers.listed_on(people, now)
+            as_of = self.registers.as_of()
         return {
-            p.id: Facts(history.get(p.id, ()), ledger.get(p.id, ()), listed.get(p.id, frozenset()))
+            p.id: Facts(history.get(p.id, ()), ledger.get(p.id, ()), listed.get(p.id, frozenset()), as_of)
             for p in people
-            if p.id in ledger or p.id in history or p.id in listed
+            if as_of or p.id in ledger or p.id in history or p.id in listed
         }
 
     def _decide(self, mtype, person, values, now, facts: Facts | None) -> Decision:
