@@ -77,7 +77,8 @@ class Recipient:
     preferred_channels: dict[str, str] = field(default_factory=dict)
     consents: tuple[Consent, ...] = ()
     marketing_blocked: bool = False
-    newsletter: bool = False
+    #: True: subscribed; False: objected (always wins); None: the mapping says nothing.
+    newsletter: bool | None = None
 
     @property
     def name(self) -> str | None:
