@@ -165,3 +165,25 @@ class RegisterBook:
                     item["refresh_days"],
                 )
             self._warned.add(item["name"])
+
+
+def describe_unavailable(status: Iterable[Mapping[str, Any]]) -> list[str]:
+    """One plain sentence per register that cannot be relied on, from :meth:`RegisterBook.status`.
+
+    For ``dispatch registers status`` and the demo summary: what is held back, and how to fix it.
+    """
+    lines = []
+    for item in status:
+        if not item["stale"]:
+            continue
+        if item["loaded_at"] is None:
+            why = "has never been loaded"
+        else:
+            as_of = item["file_date"] or item["loaded_at"]
+            why = f"is as of {as_of.date().isoformat()}, older than {item['refresh_days']} days"
+        channels = " and ".join({"letter": "letters", "phone": "calls"}.get(c, c) for c in item["channels"])
+        lines.append(
+            f"{item['name']} ({item['country']}) {why}: marketing {channels} it covers are suppressed "
+            f"(register_unavailable) until `dispatch registers import {item['name']} FILE`."
+        )
+    return lines
