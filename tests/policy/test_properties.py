@@ -80,7 +80,7 @@ def consents(moment_strategy=consent_moments):
     return st.lists(
         st.builds(
             Consent,
-            purpose=st.sampled_from(("marketing", "marketing", "newsletter", "survey")),
+            purpose=st.sampled_from(("marketing", "marketing", "newsletter", "survey", "notice_channel")),
             channel=st.sampled_from((*CHANNELS, "all")),
             granted=st.booleans(),
             at=moment_strategy,
