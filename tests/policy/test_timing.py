@@ -9,6 +9,7 @@ import pytest
 from policykit import TYPES, TZ, address_probe, all_parts, at, person
 
 from dispatch.messages import validate_data
+from dispatch.models import Receipt
 from dispatch.policy import Facts, decide
 from dispatch.recipients import parse_recipient
 from dispatch.samples import sample_data
@@ -301,3 +302,10 @@ def test_calling_window_is_in_the_decision_as_dict(kit):
 def test_only_calls_carry_a_calling_window(kit, channel):
     d = kit.decide("marketing", person(preferred_channels={"marketing": channel}), at("FI", 2026, 3, 7, 23))
     assert (d.channel, d.calling_window, d.as_dict()["calling_window"]) == (channel, None, None)
+
+
+def test_the_receipt_carries_the_calling_window(kit):
+    d = window(kit, at("NO", 2026, 3, 7, 10))
+    receipt = Receipt.from_decision(d, message_id="M-1", status="queued", queue="phone")
+    assert receipt.calling_window == d.calling_window and receipt.decision == d
+    assert receipt.as_dict()["calling_window"] == ["2026-03-09T09:00:00+01:00", "2026-03-09T21:00:00+01:00"]
