@@ -122,6 +122,7 @@ def test_registers_import_and_status(tmp_path):
     assert result.exit_code == 0 and "2 entries loaded" in result.output
     status = run("registers", "status")
     assert "nix-telefon" in status.output and "never loaded" in status.output  # the others
+    assert "asml (FI) has never been loaded" in status.output and "register_unavailable" in status.output
 
 
 def test_campaign_from_csv_resumes_without_sending_twice(tmp_path):

@@ -66,6 +66,8 @@ class PhoneChannel(Channel):
             )
 
     def task(self, message: OutgoingMessage) -> dict[str, Any]:
+        """The call task: who, why, the script, and when the agent may call (the calling window)."""
+        window = message.meta.get("calling_window")  # [start, end] of the first allowed window, ISO
         window_opens = message.send_after or now_utc()
         due = window_opens + timedelta(hours=self.settings.due_hours)
         if message.deadline and message.deadline < due:
@@ -81,6 +83,7 @@ class PhoneChannel(Channel):
             "category": message.category,
             "script": message.parts.get("script", ""),
             "send_after": window_opens.isoformat(),
+            "calling_window": {"start": window[0], "end": window[1]} if window else None,
             "due": due.isoformat(),
             "created_at": now_utc().isoformat(),
         }

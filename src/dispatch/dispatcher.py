@@ -508,7 +508,15 @@ def _receipt_from_row(row: dict[str, Any] | None, *, status: str) -> Receipt:
         message_id=row["id"],
         status=status,
         queue=row["queue"],
+        calling_window=_window((row["meta"] or {}).get("calling_window")),
     )
+
+
+def _window(value: Any) -> tuple[datetime, datetime] | None:
+    if not value:
+        return None
+    start, end = value
+    return datetime.fromisoformat(start), datetime.fromisoformat(end)
 
 
 __all__ = ["Dispatcher"]

@@ -77,7 +77,8 @@ class Recipient:
     preferred_channels: dict[str, str] = field(default_factory=dict)
     consents: tuple[Consent, ...] = ()
     marketing_blocked: bool = False
-    newsletter: bool = False
+    #: True: subscribed; False: objected (always wins); None: the mapping says nothing.
+    newsletter: bool | None = None
 
     @property
     def name(self) -> str | None:
@@ -120,7 +121,9 @@ class Decision:
 
     ``reasons`` lists every reason code of SPEC §4 that applies; it is empty when
     ``allowed`` is true. ``send_after`` is the earliest allowed moment (calling
-    hours, quiet hours); ``deadline`` the latest moment it must go out.
+    hours, quiet hours); ``deadline`` the latest moment it must go out. A phone
+    task carries ``calling_window``: the first allowed calling window (start, end;
+    aware, in the recipient's time zone) at or after ``send_after``.
     """
 
     allowed: bool
@@ -136,11 +139,13 @@ class Decision:
     requested_language: str | None = None
     notes: dict[str, str] = field(default_factory=dict)
     rules_version: str = ""
+    calling_window: tuple[datetime, datetime] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["send_after"] = _iso(self.send_after)
         out["deadline"] = _iso(self.deadline)
+        out["calling_window"] = [_iso(t) for t in self.calling_window] if self.calling_window else None
         out["reasons"] = list(self.reasons)
         out["notes"] = dict(self.notes)
         return out
@@ -170,6 +175,7 @@ class Receipt:
     message_id: str
     status: str
     queue: str | None = None
+    calling_window: tuple[datetime, datetime] | None = None
 
     @classmethod
     def from_decision(cls, decision: Decision, *, message_id: str, status: str, queue: str | None) -> Receipt:

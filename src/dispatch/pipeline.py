@@ -147,22 +147,24 @@ class Pipeline:
         from .policy.engine import effective_category
 
         category = effective_category(message_type, data)
-        if category == "statutory":
+        if category == "statutory" and not message_type.notice_field:  # notices read the ledger's notice_channel
             return {}
         readers = self._readers(False)
-        if readers is None:  # no store yet: nothing recorded, nothing to read
+        if readers is None:  # no store yet: nothing recorded, no register loaded (the engine fails closed)
             return {}
         ids = [p.id for p in people]
         ledger = readers.consents.for_recipients(ids)
         history: dict = {}
         listed: dict = {}
+        as_of: dict = {}  # every marketing recipient gets it: without it the engine fails closed
         if category == "marketing":
             history = readers.store.history(ids, now - timedelta(days=366))
             listed = readers.registers.listed_on(people, now)
+            as_of = readers.registers.as_of()
         return {
-            p.id: Facts(history.get(p.id, ()), ledger.get(p.id, ()), listed.get(p.id, frozenset()))
+            p.id: Facts(history.get(p.id, ()), ledger.get(p.id, ()), listed.get(p.id, frozenset()), as_of)
             for p in people
-            if p.id in ledger or p.id in history or p.id in listed
+            if as_of or p.id in ledger or p.id in history or p.id in listed
         }
 
     # -- decide ----------------------------------------------------------------------------
@@ -278,7 +280,10 @@ class Pipeline:
             # embedded mode, where the in-memory queue may not take it yet (see Runtime.enqueue).
             record.enqueued_at = None if self.embedded else now_utc()
             record.address = self.channels[decision.channel].address(person)  # type: ignore[index]
-            record.meta = rendered.meta or None
+            meta = dict(rendered.meta)
+            if decision.calling_window:  # a call task carries its calling window (SPEC §4)
+                meta["calling_window"] = [moment.isoformat() for moment in decision.calling_window]
+            record.meta = meta or None
             record.content = {
                 **(getattr(rendered.parts, "compact", None) or {"parts": dict(rendered.parts)}),
                 "inputs": {"recipient": person.as_dict(), "data": data_to_json(inputs.data) if keep_data else None},

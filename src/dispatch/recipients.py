@@ -92,7 +92,7 @@ def parse_recipient(
     preferred = _preferences(value.get("preferred_channels"), channels, problems)
     consents = _consents(value.get("consents"), channels, problems)
     blocked = _bool(value, "marketing_blocked", problems)
-    newsletter = _bool(value, "newsletter", problems)
+    newsletter = _bool(value, "newsletter", problems, default=None)
 
     if problems:
         if bad_country and len(problems) == 1:
@@ -189,12 +189,12 @@ def _date(value: Mapping[str, Any], key: str, problems: list[str]) -> date | Non
         return None
 
 
-def _bool(value: Mapping[str, Any], key: str, problems: list[str]) -> bool:
-    raw = value.get(key, False)
+def _bool(value: Mapping[str, Any], key: str, problems: list[str], default: bool | None = False) -> bool | None:
+    raw = value.get(key)
     if isinstance(raw, bool):
         return raw
     if raw is None:
-        return False
+        return default
     if isinstance(raw, str) and raw.strip().lower() in _TRUE | _FALSE:
         return raw.strip().lower() in _TRUE
     problems.append(f"{key} {raw!r} must be true or false")

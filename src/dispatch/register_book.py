@@ -4,13 +4,17 @@
 in one transaction writes the entries under a new generation, switches the
 register to it and deletes the old one — a failed or half-read file leaves the
 previous load in place.
+
+``as_of`` tells the policy engine how recent each loaded copy is; the engine
+fails closed (``register_unavailable``) on a register that was never loaded or
+is older than its country's refresh period (SPEC §4).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +23,7 @@ from sqlalchemy import and_, delete, or_, select, update
 from . import schema
 from .errors import RegisterError
 from .models import Recipient
-from .policy.facts import RegisterInfo
+from .policy.facts import RegisterInfo, register_is_fresh
 from .registers import Register, recipient_keys
 from .store import Store, now_utc
 
@@ -77,8 +81,23 @@ class RegisterBook:
         self._warned.discard(name)
         return {"name": name, "entries": len(entries), "loaded_at": loaded_at, "generation": generation}
 
+    def as_of(self) -> dict[str, datetime]:
+        """For each loaded register, the moment its current copy was produced (file date, else load time).
+
+        A register missing here has never been loaded. This is what the policy engine
+        reads (:attr:`dispatch.policy.Facts.registers_as_of`) to fail closed.
+        """
+        r = schema.registers
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(select(r.c.name, r.c.file_date, r.c.loaded_at)).all()
+        return {name: file_date or loaded_at for name, file_date, loaded_at in rows if name in self.classes}
+
     def status(self, now: datetime | None = None) -> list[dict[str, Any]]:
-        """Each known register: when loaded, from which file date, how many entries, stale or not."""
+        """Each known register: when loaded, from which file date, how many entries, stale or not.
+
+        ``stale`` is true for a register never loaded too: either way, letter and phone
+        marketing it covers is suppressed (``register_unavailable``) until an import.
+        """
         now = now or now_utc()
         r = schema.registers
         with self.store.engine.connect() as conn:
@@ -100,7 +119,7 @@ class RegisterBook:
                     "entries": row["entries"] if row else 0,
                     "age_days": age,
                     "refresh_days": refresh,
-                    "stale": as_of is None or now - as_of > timedelta(days=refresh),
+                    "stale": not register_is_fresh(as_of, now, refresh),
                 }
             )
         return out
@@ -139,9 +158,32 @@ class RegisterBook:
         for item in self.status(now):
             if item["name"] in pending and item["stale"]:
                 logger.warning(
-                    "register %s is stale: file date %s is older than %d days; import a fresh copy",
+                    "register %s is stale: file date %s is older than %d days; its letter and phone marketing "
+                    "is suppressed (register_unavailable) until a fresh copy is imported",
                     item["name"],
                     item["file_date"],
                     item["refresh_days"],
                 )
             self._warned.add(item["name"])
+
+
+def describe_unavailable(status: Iterable[Mapping[str, Any]]) -> list[str]:
+    """One plain sentence per register that cannot be relied on, from :meth:`RegisterBook.status`.
+
+    For ``dispatch registers status`` and the demo summary: what is held back, and how to fix it.
+    """
+    lines = []
+    for item in status:
+        if not item["stale"]:
+            continue
+        if item["loaded_at"] is None:
+            why = "has never been loaded"
+        else:
+            as_of = item["file_date"] or item["loaded_at"]
+            why = f"is as of {as_of.date().isoformat()}, older than {item['refresh_days']} days"
+        channels = " and ".join({"letter": "letters", "phone": "calls"}.get(c, c) for c in item["channels"])
+        lines.append(
+            f"{item['name']} ({item['country']}) {why}: marketing {channels} it covers are suppressed "
+            f"(register_unavailable) until `dispatch registers import {item['name']} FILE`."
+        )
+    return lines

@@ -156,3 +156,28 @@ def test_due_time_is_the_window_plus_due_hours_without_a_deadline(make_dispatche
 def test_webhook_url_must_be_http(make_dispatcher, url):
     with pytest.raises(ConfigError, match="webhook_url"):
         make_dispatcher({"phone": {"webhook_url": url}})
+
+
+def test_a_call_task_carries_its_calling_window(make_dispatcher, tmp_path):
+    import json
+    from datetime import UTC, datetime
+
+    from dispatch.samples import sample_data, sample_recipient
+
+    d = make_dispatcher()
+    # An active Swedish customer: exempt from NIX-Telefon, so no register needs to be loaded.
+    person = sample_recipient("sv", "SE") | {
+        "id": "CALL-1",
+        "status": "active",
+        "preferred_channels": {"marketing": "phone"},
+        "consents": [{"purpose": "marketing", "channel": "phone", "granted": True, "at": "2026-01-01"}],
+    }
+    friday_evening = datetime(2026, 3, 6, 19, 30, tzinfo=UTC)  # 20:30 in Stockholm: after calling hours
+    receipt = d.dispatch("marketing", person, sample_data("marketing", "SE"), now=friday_evening)
+    assert receipt.allowed and receipt.channel == "phone", receipt.reasons
+    start, end = receipt.calling_window
+    assert start == receipt.send_after and start.weekday() == 0 and start < end  # Monday morning
+    d.join(30)
+    [task] = [json.loads(line) for line in (tmp_path / "outbox" / "phone" / "tasks.jsonl").read_text().splitlines()]
+    assert task["calling_window"]["start"] == receipt.calling_window[0].isoformat()
+    assert task["calling_window"]["end"] == receipt.calling_window[1].isoformat()

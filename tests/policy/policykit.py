@@ -160,11 +160,14 @@ class Kit:
         history: Iterable[Contact] = (),
         ledger: Iterable[Consent] = (),
         listed_on: Iterable[str] = (),
+        registers_as_of: Mapping[str, datetime] | None = None,
         has_parts: Callable[[str, str, str], bool] = all_parts,
         address: Callable[[str, Recipient], Any] = address_probe,
     ) -> Decision:
+        """Decide; ``registers_as_of`` defaults to every built-in register loaded fresh at ``now``."""
         who = parse_recipient(recipient)
         values = self.data(type_name, who.country, **(data or {}))
+        loaded = {name: now for name in self.registers} if registers_as_of is None else registers_as_of
         return decide(
             TYPES[type_name],
             who,
@@ -174,7 +177,7 @@ class Kit:
             chains=self.chains,
             address=address,
             has_parts=has_parts,
-            facts=Facts(tuple(history), tuple(ledger), frozenset(listed_on)),
+            facts=Facts(tuple(history), tuple(ledger), frozenset(listed_on), loaded),
             registers=self.registers,
         )
 

@@ -7,7 +7,7 @@ the message to another channel.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from policykit import at, consent, ledger, person
@@ -187,6 +187,73 @@ def test_marketing_blocked_beats_a_consent(kit):
 def test_blocked_prospect_without_consent_lists_both_reasons(kit):
     d = kit.decide("marketing", prospect(marketing_blocked=True), NOW)
     assert d.reasons == ["no_consent", "opted_out"]
+
+
+def test_marketing_blocked_beats_a_newer_ledger_consent(kit):
+    """The undated objection always wins, even over a consent recorded a second ago (SPEC §3)."""
+    fresh = [ledger("email", True, NOW - timedelta(seconds=1)), ledger("letter", True, NOW - timedelta(seconds=1))]
+    for channel in ("email", "letter"):
+        recipient = prospect(marketing_blocked=True, preferred_channels={"marketing": channel})
+        d = kit.decide("marketing", recipient, NOW, ledger=fresh)
+        assert (d.channel, d.reasons, d.legal_basis) == (channel, ["opted_out"], None)
+    unblocked = kit.decide("marketing", prospect(), NOW, ledger=fresh)
+    assert (unblocked.reasons, unblocked.legal_basis) == ([], "consent")
+
+
+# -- a consent dated after now does not count yet (SPEC §3) ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("offset", "reasons", "basis"),
+    [
+        (timedelta(seconds=-1), [], "consent"),
+        (timedelta(0), [], "consent"),
+        (timedelta(seconds=1), ["no_consent"], None),
+    ],
+)
+def test_consent_in_the_mapping_counts_from_its_moment(kit, offset, reasons, basis):
+    d = kit.decide("marketing", prospect(consents=[consent("email", True, NOW + offset)]), NOW)
+    assert (d.reasons, d.legal_basis) == (reasons, basis)
+
+
+@pytest.mark.parametrize(("offset", "reasons"), [(timedelta(seconds=-1), []), (timedelta(seconds=1), ["no_consent"])])
+def test_consent_in_the_ledger_counts_from_its_moment(kit, offset, reasons):
+    d = kit.decide("marketing", prospect(), NOW, ledger=[ledger("all", True, NOW + offset)])
+    assert d.reasons == reasons
+
+
+def test_a_prospect_consenting_on_20_march_gets_no_marketing_on_15_march(kit):
+    """The case of issue 9: the consent is in the data already, but not yet given."""
+    recipient = prospect(consents=[consent("email", True, "2026-03-20")], data_verified_on="2026-03-01")
+    before = kit.decide("marketing", recipient, at("FI", 2026, 3, 15, 12))
+    after = kit.decide("marketing", recipient, at("FI", 2026, 3, 20, 12))
+    assert (before.allowed, before.reasons) == (False, ["no_consent"])
+    assert (after.allowed, after.legal_basis) == (True, "consent")
+
+
+def test_a_future_consent_does_not_override_a_withdrawal(kit):
+    entries = [consent("email", False, T2), consent("email", True, NOW + timedelta(days=1))]
+    d = kit.decide("marketing", prospect(consents=entries), NOW)
+    assert (d.reasons, d.legal_basis) == (["opted_out"], None)
+
+
+def test_a_future_consent_on_letters_does_not_lift_the_register(kit):
+    recipient = prospect(preferred_channels={"marketing": "letter"})
+    early = kit.decide(
+        "marketing", recipient, NOW, ledger=[ledger("letter", True, NOW + timedelta(seconds=1))], listed_on={"asml"}
+    )
+    given = kit.decide(
+        "marketing", recipient, NOW, ledger=[ledger("letter", True, NOW - timedelta(seconds=1))], listed_on={"asml"}
+    )
+    assert (early.reasons, early.legal_basis) == (["do_not_contact"], "legitimate_interest")
+    assert (given.reasons, given.legal_basis) == ([], "consent")
+
+
+def test_a_withdrawal_dated_after_now_already_counts(kit):
+    """Failing closed: a withdrawal is honoured whatever its date (a clock ahead, a late import)."""
+    entries = [consent("email", True, T1), consent("email", False, NOW + timedelta(hours=1))]
+    d = kit.decide("marketing", prospect(consents=entries), NOW)
+    assert d.reasons == ["opted_out"]
 
 
 # -- the channel is never moved because of a consent problem (SPEC §4, last paragraph) ------

@@ -4,10 +4,13 @@
 * a statutory message never carries a marketing reason (only no_address, notice_period);
 * no marketing message is allowed to a minor, to a marketing_blocked person, or to
   anyone whose newest marketing consent entry for the chosen channel (or "all") is
-  a withdrawal;
+  a withdrawal; a basis of consent rests on a consent dated at or before ``now``;
+* no letter or phone marketing goes out while a register that would cover it is
+  never loaded or stale, unless the person is exempt or asked for it;
 * the same instant gives the same decision whatever time zone ``now`` is given in;
 * a decision is well formed: allowed exactly when there is no reason, reasons known
-  and unique, ``send_after`` never before ``now`` and inside calling hours for calls.
+  and unique, ``send_after`` never before ``now``, inside calling hours for calls
+  (which carry that day's calling window) and at the end of the night for SMS.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ MARKETING_REASONS = {
     "quiet_period",
     "retention_expired",
     "frequency_cap",
+    "register_unavailable",
 }
 #: Zones ``now`` may be given in: the three countries', UTC and some far away.
 ZONES = (UTC, *TZ.values(), ZoneInfo("America/St_Johns"), ZoneInfo("Pacific/Kiritimati"), ZoneInfo("Asia/Kolkata"))
@@ -76,7 +80,7 @@ def consents(moment_strategy=consent_moments):
     return st.lists(
         st.builds(
             Consent,
-            purpose=st.sampled_from(("marketing", "marketing", "newsletter", "survey")),
+            purpose=st.sampled_from(("marketing", "marketing", "newsletter", "survey", "notice_channel")),
             channel=st.sampled_from((*CHANNELS, "all")),
             granted=st.booleans(),
             at=moment_strategy,
@@ -87,8 +91,12 @@ def consents(moment_strategy=consent_moments):
 
 
 @st.composite
-def cases(draw, dates=realistic_dates, nows=moments):
-    """(message type name, recipient, validated data, now, facts)."""
+def cases(draw, dates=realistic_dates, nows=moments, current_products=("product", "Spot")):
+    """(message type name, recipient, validated data, now, facts).
+
+    ``current_products``: what renewal offers say the customer has ("product": the
+    offered one; None: missing, which the engine refuses).
+    """
     country = draw(st.sampled_from(COUNTRIES))
     now = draw(nows)
     mapping = person(
@@ -108,13 +116,14 @@ def cases(draw, dates=realistic_dates, nows=moments):
         ),
         consents=draw(consents()),
         marketing_blocked=draw(st.booleans()),
-        newsletter=draw(st.booleans()),
+        newsletter=draw(st.sampled_from((None, True, False))),
     )
     type_name = draw(st.sampled_from(tuple(TYPES)))
     data = dict(sample_data(type_name, country))
     data["effective_on"] = draw(dates)
     data["signed_on"] = draw(dates)
-    data["current_product"] = draw(st.sampled_from((None, data.get("product"), "Spot")))
+    current = draw(st.sampled_from(current_products))
+    data["current_product"] = data.get("product") if current == "product" else current
     history = []
     for offset in draw(st.lists(history_offsets, max_size=6)):
         try:
@@ -123,10 +132,15 @@ def cases(draw, dates=realistic_dates, nows=moments):
             continue  # no history before the calendar begins
         category = draw(st.sampled_from(("marketing", "marketing", "service", "statutory")))
         history.append(Contact(moment, "marketing", draw(st.sampled_from(CHANNELS)), category))
+    as_of = {}
+    for name in draw(st.sets(st.sampled_from(tuple(REGISTERS)))):
+        with contextlib.suppress(OverflowError):
+            as_of[name] = now - timedelta(days=draw(st.sampled_from((-1, 0, 1, 30, 31, 32, 400))))
     facts = Facts(
         history=tuple(history),
         ledger=tuple(draw(consents())),
         listed_on=frozenset(draw(st.sets(st.sampled_from(tuple(REGISTERS)), max_size=2))),
+        registers_as_of=as_of,
     )
     return type_name, parse_recipient(mapping), validate_data(TYPES[type_name], data), now, facts
 
@@ -173,7 +187,7 @@ def _newest_marketing_entry(entries: list[Consent], channel: str) -> Consent | N
 
 
 @SETTINGS
-@given(cases(dates=any_dates, nows=extreme_moments))
+@given(cases(dates=any_dates, nows=extreme_moments, current_products=(None, "", "product", "Spot")))
 def test_decide_raises_nothing_but_dispatch_errors(case):
     with contextlib.suppress(DispatchError):
         run(case)
@@ -198,9 +212,28 @@ def test_no_marketing_to_minors_objectors_or_withdrawn_consents(case):
         return
     assert not _is_minor(recipient.birth_date, now, recipient.country)
     assert not recipient.marketing_blocked
-    newest = _newest_marketing_entry([*recipient.consents, *facts.ledger], d.channel)
+    entries = [c for c in (*recipient.consents, *facts.ledger) if not c.granted or c.at <= now]
+    newest = _newest_marketing_entry(entries, d.channel)
     assert newest is None or newest.granted
     assert d.legal_basis in ("consent", "soft_opt_in", "legitimate_interest")
+    if d.legal_basis == "consent":
+        assert newest is not None and newest.granted and newest.at <= now
+
+
+@SETTINGS
+@given(cases())
+def test_no_letter_or_call_marketing_without_a_fresh_register(case):
+    _, recipient, _, now, facts = case
+    d = run(case)
+    if d.category != "marketing" or not d.allowed or d.channel not in ("letter", "phone"):
+        return
+    country = KIT.settings.countries[recipient.country]
+    if (country.registers_exempt_active_customers and recipient.status == "active") or d.legal_basis == "consent":
+        return
+    for name, info in REGISTERS.items():
+        if info.country == recipient.country and d.channel in info.channels:
+            as_of = facts.registers_as_of.get(name)
+            assert as_of is not None and now - as_of <= timedelta(days=country.register_refresh_days)
 
 
 @SETTINGS
@@ -224,16 +257,28 @@ def test_decisions_are_well_formed(case):
         assert not set(d.reasons) & (MARKETING_REASONS - {"unsubscribed"})
     if d.send_after is not None:
         assert d.send_after >= now
-        assert d.channel == "phone" or (d.channel == "sms" and d.category == "marketing")
+        assert d.channel in ("phone", "sms")
     if d.channel == "phone":
         local = d.send_after.astimezone(TZ[recipient.country])
         country = KIT.settings.countries[recipient.country]
         assert local.isoweekday() in country.calling_days
         assert not country.calendar.is_holiday(local.date())
         assert country.calling_start <= local.time() < country.calling_end
-    if d.channel == "sms" and d.category == "marketing" and d.send_after is not None:
-        local = d.send_after.astimezone(TZ[recipient.country])
-        assert local.time() == time(8, 0)
+        start, end = d.calling_window
+        assert start <= d.send_after < end
+        assert (start.astimezone(TZ[recipient.country]).time(), end.astimezone(TZ[recipient.country]).time()) == (
+            country.calling_start,
+            country.calling_end,
+        )
+    else:
+        assert d.calling_window is None
+    if d.channel == "sms":
+        local = now.astimezone(TZ[recipient.country]).time()
+        at_night = local >= time(21, 0) or local < time(8, 0)
+        if d.send_after is not None:
+            assert d.send_after.astimezone(TZ[recipient.country]).time() == time(8, 0)
+        else:
+            assert not at_night or d.category == "statutory"
     if type_name == "contract_confirmation":
         assert d.deadline is not None and d.deadline.date() > case[2]["signed_on"]
     else:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from policykit import at, consent, contacts, days_before, ledger, person
+from policykit import TYPES, at, consent, contacts, days_before, ledger, person
+
+from dispatch.errors import InvalidData
+from dispatch.policy import effective_category
 
 NOW = at("FI", 2026, 3, 4, 12)
 T1 = "2025-01-10T09:00:00+00:00"
@@ -29,11 +32,40 @@ def test_newsletter_to_someone_not_subscribed(kit):
 def test_a_ledger_subscription_is_enough(kit, channel):
     d = kit.decide(
         "newsletter",
-        person(newsletter=False),
+        person(newsletter=None),
         NOW,
         ledger=[ledger(channel, True, datetime(2025, 5, 1, tzinfo=UTC), purpose="newsletter")],
     )
     assert d.reasons == []
+
+
+def test_newsletter_false_in_the_mapping_wins_over_an_older_ledger_subscription(kit):
+    """The undated newsletter: false is an objection: it always wins (SPEC §3)."""
+    subscribed = ledger("email", True, NOW - timedelta(seconds=1), purpose="newsletter")
+    d = kit.decide("newsletter", person(newsletter=False), NOW, ledger=[subscribed])
+    assert (d.allowed, d.reasons) == (False, ["unsubscribed"])
+    assert "customer data says no" in d.notes["unsubscribed"]
+    no_flag = kit.decide("newsletter", person(newsletter=None), NOW, ledger=[subscribed])
+    assert (no_flag.allowed, no_flag.reasons) == (True, [])
+
+
+@pytest.mark.parametrize("newsletter", [True, None])
+def test_a_ledger_unsubscribe_a_second_ago_beats_the_flag_or_its_absence(kit, newsletter):
+    subscribed = ledger("email", True, datetime(2025, 5, 1, tzinfo=UTC), purpose="newsletter")
+    withdrawn = ledger("email", False, NOW - timedelta(seconds=1), purpose="newsletter")
+    d = kit.decide("newsletter", person(newsletter=newsletter), NOW, ledger=[subscribed, withdrawn])
+    assert d.reasons == ["unsubscribed"]
+
+
+def test_no_flag_and_no_entry_is_not_subscribed(kit):
+    assert kit.decide("newsletter", person(newsletter=None), NOW).reasons == ["unsubscribed"]
+
+
+def test_a_ledger_subscription_dated_after_now_does_not_count_yet(kit):
+    early = ledger("email", True, NOW + timedelta(seconds=1), purpose="newsletter")
+    assert kit.decide("newsletter", person(newsletter=None), NOW, ledger=[early]).reasons == ["unsubscribed"]
+    on_time = ledger("email", True, NOW, purpose="newsletter")
+    assert kit.decide("newsletter", person(newsletter=None), NOW, ledger=[on_time]).reasons == []
 
 
 @pytest.mark.parametrize("channel", ["email", "all"])
@@ -119,8 +151,24 @@ def test_renewal_of_the_same_product_is_a_service_message(kit):
     assert (d.category, d.allowed, d.reasons, d.legal_basis) == ("service", True, [], "contract")
 
 
-def test_renewal_without_current_product_is_a_service_message(kit):
-    d = kit.decide("renewal_offer", person(marketing_blocked=True), NOW)
+@pytest.mark.parametrize("current", [None, "", "  "])
+def test_renewal_without_current_product_is_refused_not_guessed(kit, current):
+    """No silent default: without current_product a renewal cannot be told from an offer."""
+    with pytest.raises(InvalidData, match="renewal_offer needs current_product"):
+        kit.decide("renewal_offer", person(marketing_blocked=True), NOW, data={"current_product": current})
+    with pytest.raises(InvalidData, match="current_product"):
+        effective_category(TYPES["renewal_offer"], {"product": "Kiinteä 24", "current_product": current})
+
+
+def test_renewal_category_on_both_sides_of_the_product_edge():
+    renewal = TYPES["renewal_offer"]
+    assert effective_category(renewal, {"product": "Kiinteä 24", "current_product": "Kiinteä 24"}) == "service"
+    assert effective_category(renewal, {"product": "Kiinteä 24", "current_product": "Kiinteä 12"}) == "marketing"
+    assert effective_category(TYPES["newsletter"], {}) == "service"  # other types need no current_product
+
+
+def test_renewal_of_the_same_product_ignores_a_marketing_ban(kit):
+    d = kit.decide("renewal_offer", person(marketing_blocked=True), NOW, data={"current_product": "Kiinteä 24"})
     assert (d.category, d.reasons) == ("service", [])
 
 

@@ -182,14 +182,6 @@ def test_statutory_messages_ignore_every_marketing_reason(kit, type_name, channe
     assert (d.allowed, d.reasons, d.channel, d.legal_basis, d.category) == (True, [], channel, basis, "statutory")
 
 
-@pytest.mark.parametrize("type_name", ["price_change", "terms_change"])
-@pytest.mark.parametrize("hour", [22, 3, 7])
-def test_statutory_sms_is_never_held_at_night(kit, type_name, hour):
-    recipient = person(preferred_channels={type_name: "sms"})
-    d = kit.decide(type_name, recipient, at("FI", 2026, 3, 4, hour, 30), data={"effective_on": "2026-06-01"})
-    assert (d.channel, d.send_after, d.reasons) == ("sms", None, [])
-
-
 def test_statutory_without_any_usable_address_is_no_address(kit):
     d = kit.decide(
         "price_change", person(email=None, phone=None, address=None), NOW, data={"effective_on": "2026-06-01"}

@@ -10,6 +10,7 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ..register_book import describe_unavailable
 from ..store import now_utc
 from . import cli
 from .base import console, pass_cli
@@ -124,6 +125,9 @@ def _report(d, run: str, summaries, timing: tuple[float, float], batch) -> None:
     for reason, count in reasons.most_common():
         why.add_row(reason, str(count))
     console.print(why)
+    if reasons.get("register_unavailable"):
+        for line in describe_unavailable(d.registers.status()):
+            console.print(f"[red]•[/red] {line}", highlight=False)
     invalid = [e for s in summaries for e in s.errors]
     if invalid:
         console.print(

@@ -7,6 +7,7 @@ from rich.table import Table
 
 from ..errors import InputError
 from ..recipients import parse_moment
+from ..register_book import describe_unavailable
 from . import cli
 from .base import console, pass_cli
 
@@ -39,17 +40,20 @@ def import_(cli_ctx, register, file, file_date) -> None:
 @registers.command("status")
 @pass_cli
 def status(cli_ctx) -> None:
-    """Show each register's load date, size and whether it is older than its refresh period."""
+    """Show each register's load date, size and whether it is older than its refresh period.
+
+    A register never loaded or stale blocks the letter and phone marketing it covers
+    (``register_unavailable``); each such register gets a plain sentence saying so.
+    """
     d = cli_ctx.dispatcher()
     table = Table(title="Do-not-contact registers")
     for column in ("register", "country", "channels", "file date", "entries", "age (days)", "state"):
         table.add_column(column)
-    stale = 0
-    for item in d.registers.status():
+    items = d.registers.status()
+    for item in items:
         state = "[red]STALE[/red]" if item["stale"] else "[green]fresh[/green]"
         if item["loaded_at"] is None:
             state = "[red]never loaded[/red]"
-        stale += item["stale"]
         table.add_row(
             item["name"],
             item["country"],
@@ -60,5 +64,5 @@ def status(cli_ctx) -> None:
             f"{state} (refresh every {item['refresh_days']} d)",
         )
     console.print(table)
-    if stale:
-        console.print(f"{stale} register(s) need a fresh import: dispatch registers import NAME FILE")
+    for line in describe_unavailable(items):
+        console.print(f"[red]•[/red] {line}", highlight=False)

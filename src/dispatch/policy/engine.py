@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from typing import Any
 
-from ..errors import InputError, PluginError, TemplateNotFound, UnsupportedCountry
+from ..errors import InputError, InvalidData, PluginError, TemplateNotFound, UnsupportedCountry
 from ..messages import MessageData, MessageType
 from ..models import CATEGORIES, Decision, Recipient
 from .calendar import next_window_start, quiet_until
 from .facts import NO_FACTS, ConsentView, Facts, RegisterInfo
-from .rules import ELECTRONIC, MARKETING, RULES, Rule, Situation
+from .rules import ELECTRONIC, MARKETING, RULES, Rule, Situation, notice_arrival
 from .settings import PolicySettings
 
 #: ``has_parts(message_type, channel, language) -> bool``: are the templates there?
@@ -36,6 +36,8 @@ RULES_BY_CATEGORY: dict[str, tuple[tuple[str, Rule], ...]] = {
     for category in CATEGORIES
 }
 _NO_CONSENTS = ConsentView()
+#: The ledger purpose of the preference centre's "channel for price and terms notices" (SPEC §11).
+NOTICE_CHANNEL = "notice_channel"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,21 +53,50 @@ class LanguageChains:
 
 
 def effective_category(message_type: MessageType, data: Mapping[str, Any]) -> str:
-    """The category whose rules apply: a renewal offering another product is marketing."""
+    """The category whose rules apply: a renewal offering another product is marketing.
+
+    Such a type must say what the customer has now (``current_product``): without it
+    the engine cannot tell a renewal from an offer, and raises :class:`InvalidData`
+    rather than guess.
+    """
     if message_type.marketing_if_other_product:
         current = data.get("current_product")
-        if current and current != data.get("product"):
+        if current is None or (isinstance(current, str) and not current.strip()):
+            raise InvalidData(
+                f"{message_type.name} needs current_product: without it a renewal cannot be told from "
+                "an offer of another product (which is marketing)"
+            )
+        if current != data.get("product"):
             return "marketing"
     return message_type.category
 
 
-def choose_channel(recipient: Recipient, message_type: MessageType, category: str, address: AddressProbe) -> str | None:
-    """Preference for the type, then the category, then ``default``, then the type's order.
+def notice_channel(message_type: MessageType, consents: ConsentView) -> str | None:
+    """The channel chosen in the preference centre for price and terms notices, if any.
+
+    Only change notices (types with a ``notice_field``) honour it; the newest
+    ``notice_channel`` entry counts, and a withdrawn one means "no choice".
+    """
+    if not message_type.notice_field or not consents:
+        return None
+    entry = consents.newest(NOTICE_CHANNEL)
+    return entry.channel if entry is not None and entry.granted else None
+
+
+def choose_channel(
+    recipient: Recipient,
+    message_type: MessageType,
+    category: str,
+    address: AddressProbe,
+    chosen: str | None = None,
+) -> str | None:
+    """``chosen`` (the preference centre's notice channel), then the preference for the type,
+    then the category, then ``default``, then the type's order.
 
     Channels the type does not allow, and channels without a usable address, are skipped.
     """
     prefs = recipient.preferred_channels
-    candidates = []
+    candidates = [chosen] if chosen else []
     if prefs:
         for key in (message_type.name, category, "default"):
             channel = prefs.get(key)
@@ -130,7 +161,12 @@ def decide(
     rules = RULES_BY_CATEGORY.get(category)
     if rules is None:
         raise PluginError(f"message type {message_type.name!r} has unknown category {category!r}")
-    channel = choose_channel(recipient, message_type, category, address)
+    # Statutory rules never read consents: merge and sort them only for a notice's channel choice.
+    if category != "statutory" or (message_type.notice_field and (recipient.consents or facts.ledger)):
+        consents = ConsentView(recipient.consents, facts.ledger, now=now_utc)
+    else:
+        consents = _NO_CONSENTS
+    channel = choose_channel(recipient, message_type, category, address, notice_channel(message_type, consents))
     language = choose_language(recipient, message_type, category, channel, chains, has_parts)
     local_now = now_utc.astimezone(country.tz)
     situation = Situation(
@@ -146,8 +182,7 @@ def decide(
         country=country,
         settings=settings,
         facts=facts,
-        # Statutory rules never read consents: do not merge and sort them for nothing.
-        consents=_NO_CONSENTS if category == "statutory" else ConsentView(recipient.consents, facts.ledger),
+        consents=consents,
         registers=registers or {},
     )
     reasons: list[str] = []
@@ -162,6 +197,8 @@ def decide(
             reasons.append(code)
             notes[code] = note
     allowed = not reasons
+    deadline = _deadline(situation)
+    send_after = _send_after(situation, deadline) if channel else None
     return Decision(
         allowed=allowed,
         message_type=message_type.name,
@@ -170,12 +207,13 @@ def decide(
         language=language,
         reasons=reasons,
         legal_basis=_legal_basis(situation, reasons),
-        send_after=_send_after(situation) if channel else None,
-        deadline=_deadline(situation),
+        send_after=send_after,
+        deadline=deadline,
         recipient_id=recipient.id,
         requested_language=recipient.language if language != recipient.language else None,
         notes=notes,
         rules_version=settings.version,
+        calling_window=_calling_window(situation, send_after) if channel == "phone" and send_after else None,
     )
 
 
@@ -209,13 +247,35 @@ def _legal_basis(s: Situation, reasons: list[str]) -> str | None:
     return "legitimate_interest"
 
 
-def _send_after(s: Situation) -> datetime | None:
+def _send_after(s: Situation, deadline: datetime | None) -> datetime | None:
+    """Calling hours for phone tasks; the end of the night for SMS of every category.
+
+    A statutory SMS waits for the morning too, unless waiting would break its
+    deadline or its notice lead time: then it goes now.
+    """
     c = s.country
     if s.channel == "phone":
         return next_window_start(s.local_now, c.calling_days, c.calling_start, c.calling_end, c.calendar)
-    if s.channel == "sms" and s.category == MARKETING:
-        return quiet_until(s.local_now, s.settings.sms_quiet_start, s.settings.sms_quiet_end)
-    return None
+    if s.channel != "sms":
+        return None
+    morning = quiet_until(s.local_now, s.settings.sms_quiet_start, s.settings.sms_quiet_end)
+    if morning is None or s.category != "statutory":
+        return morning
+    if deadline is not None and morning > deadline:
+        return None
+    field_name = s.message_type.notice_field
+    if field_name and morning.date() != s.today:
+        effective = s.data[field_name]
+        if notice_arrival(s, s.today)[1] <= effective < notice_arrival(s, morning.date())[1]:
+            return None
+    return morning
+
+
+def _calling_window(s: Situation, send_after: datetime) -> tuple[datetime, datetime]:
+    """The first allowed calling window at or after ``send_after``: that day's calling hours, local time."""
+    c = s.country
+    day = send_after.astimezone(c.tz).date()
+    return datetime.combine(day, c.calling_start, tzinfo=c.tz), datetime.combine(day, c.calling_end, tzinfo=c.tz)
 
 
 _END_OF_DAY = time(23, 59, 59)

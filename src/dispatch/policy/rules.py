@@ -16,10 +16,12 @@ from datetime import date, datetime, timedelta
 from ..messages import MessageData, MessageType
 from ..models import Recipient
 from .calendar import add_duration, add_months, add_years
-from .facts import ConsentView, Facts, RegisterInfo
+from .facts import ConsentView, Facts, RegisterInfo, register_is_fresh
 from .settings import CountryPolicy, PolicySettings
 
 ELECTRONIC = frozenset({"email", "sms"})
+#: Channels whose marketing do-not-contact registers cover.
+REGISTER_CHANNELS = frozenset({"letter", "phone"})
 MARKETING = "marketing"
 _YEAR = timedelta(days=365)
 
@@ -79,13 +81,21 @@ def opted_out(s: Situation) -> str | None:
 
 
 def unsubscribed(s: Situation) -> str | None:
-    """A newsletter needs a subscription; a survey honours an objection."""
+    """A newsletter needs a subscription; a survey honours an objection.
+
+    The mapping's undated ``newsletter`` flag: ``false`` is an objection and always
+    wins; ``true`` is a subscription that yields to a withdrawal in the ledger;
+    absent, the newest dated entry decides.
+    """
     mt = s.message_type
     if mt.subscription:
+        flag = s.recipient.newsletter if mt.subscription == "newsletter" else None
+        if flag is False:
+            return f"not subscribed to {mt.subscription} (the customer data says no)"
         entry = s.consents.latest(mt.subscription, s.channel or "all")
         if entry is not None:
             return None if entry.granted else f"unsubscribed from {mt.subscription} on {entry.at.date()}"
-        return None if s.recipient.newsletter else f"not subscribed to {mt.subscription}"
+        return None if flag else f"not subscribed to {mt.subscription}"
     if mt.objection:
         entry = s.consents.latest(mt.objection, s.channel or "all")
         if entry is not None and not entry.granted:
@@ -93,19 +103,44 @@ def unsubscribed(s: Situation) -> str | None:
     return None
 
 
+def _registers_apply(s: Situation) -> bool:
+    """Would the country's do-not-contact registers apply to this letter or call?"""
+    if s.channel not in REGISTER_CHANNELS:
+        return False
+    if s.country.registers_exempt_active_customers and s.recipient.status == "active":
+        return False
+    return not s.consents.granted(MARKETING, s.channel)  # the person asked for it on this channel
+
+
+def _covers(info: RegisterInfo | None, s: Situation) -> bool:
+    return info is not None and info.country == s.recipient.country and s.channel in info.channels
+
+
 def do_not_contact(s: Situation) -> str | None:
     """Letter and phone marketing skip people on their country's register."""
-    if s.channel not in ("letter", "phone") or not s.facts.listed_on:
+    if not s.facts.listed_on or not _registers_apply(s):
         return None
-    if s.country.registers_exempt_active_customers and s.recipient.status == "active":
-        return None
-    if s.consents.granted(MARKETING, s.channel):
-        return None  # the person asked for it on this channel
     for name in sorted(s.facts.listed_on):
-        info = s.registers.get(name)
-        if info and info.country == s.recipient.country and s.channel in info.channels:
+        if _covers(s.registers.get(name), s):
             return f"listed on {name}"
     return None
+
+
+def register_unavailable(s: Situation) -> str | None:
+    """Fail closed: a register that would apply but was never loaded, or is stale, blocks the send."""
+    if not _registers_apply(s):
+        return None
+    refresh = s.country.register_refresh_days
+    problems = []
+    for name, info in sorted(s.registers.items()):
+        if not _covers(info, s):
+            continue
+        as_of = s.facts.registers_as_of.get(name)
+        if as_of is None:
+            problems.append(f"{name} has never been loaded")
+        elif not register_is_fresh(as_of, s.now_utc, refresh):
+            problems.append(f"{name} is as of {as_of.date().isoformat()}, older than {refresh} days")
+    return "; ".join(problems) or None
 
 
 def minor(s: Situation) -> str | None:
@@ -178,18 +213,23 @@ def frequency_cap(s: Situation) -> str | None:
     return None
 
 
+def notice_arrival(s: Situation, sent: date) -> tuple[date, date]:
+    """(the day a notice sent on ``sent`` arrives, the earliest effective date it allows)."""
+    lead = s.country.notice_business if s.recipient.kind == "business" else s.country.notice_household
+    delivery_days = s.settings.delivery_days.get(s.channel or "", 0)
+    arrives = s.country.calendar.add_working_days(sent, delivery_days) if delivery_days else sent
+    return arrives, add_duration(arrives, lead)
+
+
 def notice_period(s: Situation) -> str | None:
     """A change notice must reach the customer the country's lead time before it takes effect."""
     field_name = s.message_type.notice_field
     if not field_name:
         return None
     effective: date = s.data[field_name]
-    lead = s.country.notice_business if s.recipient.kind == "business" else s.country.notice_household
-    sent = s.today
-    delivery_days = s.settings.delivery_days.get(s.channel or "", 0)
-    arrives = s.country.calendar.add_working_days(sent, delivery_days) if delivery_days else sent
-    earliest = add_duration(arrives, lead)
+    arrives, earliest = notice_arrival(s, s.today)
     if earliest > effective:
+        delivery_days = s.settings.delivery_days.get(s.channel or "", 0)
         how = f" (arrives {arrives.isoformat()} by {s.channel})" if delivery_days else ""
         return f"effective_on {effective.isoformat()} is too soon: earliest allowed is {earliest.isoformat()}{how}"
     return None
@@ -201,6 +241,7 @@ RULES: tuple[tuple[str, frozenset[str], Rule], ...] = (
     ("opted_out", frozenset({"marketing"}), opted_out),
     ("unsubscribed", frozenset({"service"}), unsubscribed),
     ("do_not_contact", frozenset({"marketing"}), do_not_contact),
+    ("register_unavailable", frozenset({"marketing"}), register_unavailable),
     ("minor", frozenset({"marketing"}), minor),
     ("quiet_period", frozenset({"marketing"}), quiet_period),
     ("retention_expired", frozenset({"marketing"}), retention_expired),

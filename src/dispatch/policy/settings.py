@@ -16,7 +16,7 @@ from ..formatting import TIMEZONE
 from .calendar import BusinessCalendar, calendar_for, parse_clock, parse_duration
 
 #: Bump when a rule's meaning changes; stored with every decision.
-RULES_VERSION = "2026.11-1"
+RULES_VERSION = "2026.11-2"
 
 
 @dataclass(frozen=True, slots=True)
