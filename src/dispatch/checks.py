@@ -31,7 +31,8 @@ if TYPE_CHECKING:
     from .dispatcher import Dispatcher
 
 #: Which countries each language is checked for.
-CHECK_COUNTRIES = {"fi": ("FI",), "sv": ("FI", "SE"), "nb": ("NO",), "en": ("FI", "SE", "NO")}
+_COUNTRIES = {"fi": ("FI",), "sv": ("FI", "SE"), "nb": ("NO",), "en": ("FI", "SE", "NO")}
+CHECK_COUNTRIES = {language: _COUNTRIES.get(language, ("FI",)) for language in KNOWN_LANGUAGES}
 #: The languages checked by default: every language dispatch knows.
 LANGUAGES = tuple(KNOWN_LANGUAGES)
 CHECK_NOW = datetime(2027, 1, 11, 10, 0, tzinfo=UTC)
