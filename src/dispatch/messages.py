@@ -133,7 +133,8 @@ BUILTIN_TYPES: tuple[MessageType, ...] = (
         deadline_working_days=7,
         description=(
             "Confirms a new contract within 7 working days of signing: product, start, prices, the "
-            "duration (`duration` months or `ends_on`) and, for households, the 14-day withdrawal right."
+            "duration (`duration` months and/or `ends_on`; neither means open-ended), the terms "
+            "(`terms_url`, default [company] terms_url) and, for households, the 14-day withdrawal right."
         ),
         optional=("contract_number",),
         optional_fields=_fields(duration="months", ends_on="date", terms_url="url"),
