@@ -401,3 +401,15 @@ def test_footers_link_the_preference_page_and_the_cache_keeps_links_apart(dispat
     assert "https://energia.example.fi/p/tokenA" in first["text"]
     assert "tokenB" in second["text"] and "tokenA" not in second["text"] + second["html"]
     assert len(cache) == 1  # one variant, filled in per person
+
+
+def test_a_translator_changes_a_shared_text_once(make_dispatcher, tmp_path):
+    """Overriding one partial changes every message of the language that uses it."""
+    custom = tmp_path / "custom"
+    write_template(custom, "fi/_partials/signature.txt", "Aurinkoisin terveisin\n{{ company.name }}")
+    write_template(custom, "fi/_partials/signature.html", "<p>Aurinkoisin terveisin<br>{{ company.name }}</p>")
+    d = make_dispatcher({"templates": {"paths": [str(custom)]}})
+    for message_type in ("contract_confirmation", "price_change", "terms_change", "renewal_offer", "survey"):
+        parts = render(d, message_type, person())
+        assert "Aurinkoisin terveisin" in parts["text"] and "Aurinkoisin terveisin" in parts["html"], message_type
+        assert "Ystävällisin terveisin" not in parts["text"] + parts["html"], message_type
