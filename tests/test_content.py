@@ -413,3 +413,12 @@ def test_a_translator_changes_a_shared_text_once(make_dispatcher, tmp_path):
         parts = render(d, message_type, person())
         assert "Aurinkoisin terveisin" in parts["text"] and "Aurinkoisin terveisin" in parts["html"], message_type
         assert "Ystävällisin terveisin" not in parts["text"] + parts["html"], message_type
+
+
+def test_swedish_terms_change_sms_names_the_changes(dispatcher):
+    text = render(dispatcher, "terms_change", person("sv", "SE"), channel="sms", part="text")
+    assert "- Faktureringsperioden ändras från två månader till en månad." in text
+    assert "- Avgiften för pappersfaktura tas bort." in text
+    many = {**sample_data("terms_change", "SE"), "changes": [f"Ändring {n}." for n in range(1, 6)]}
+    text = render(dispatcher, "terms_change", person("sv", "SE"), many, channel="sms", part="text")
+    assert "Ändring 1." not in text and "https://energi.example.se/avtalsvillkor" in text
