@@ -117,3 +117,62 @@ def test_registry_names_the_known_types_and_refuses_duplicates():
     bad = MessageType("x", "urgent", (FieldSpec("a", "text"),), ("email",), ("email",), "consent")
     with pytest.raises(PluginError, match="unknown category 'urgent'"):
         registry.register(bad)
+
+
+def test_renewal_offer_requires_the_current_product_and_checks_optional_fields_when_given():
+    assert TYPES["renewal_offer"].required == (
+        "current_ends_on",
+        "current_product",
+        "product",
+        "respond_by",
+        "price_elements",
+    )
+    base = {
+        "current_ends_on": "2027-08-31",
+        "current_product": "Kiinteä 24",
+        "product": "Kiinteä 24",
+        "respond_by": "2027-08-15",
+        "price_elements": [{"name": "Energia", "unit": "c/kWh", "new": "8.90"}],
+    }
+    plain = validate_data(TYPES["renewal_offer"], {**base, "duration": None})
+    assert "duration" not in plain and "if_no_action" not in plain  # templates test `is defined`
+    full = validate_data(
+        TYPES["renewal_offer"],
+        {
+            **base,
+            "duration": "P24M",
+            "if_no_action": {
+                "product": {"fi": "Perussähkö", "sv": "Bas-el"},
+                "price_elements": [{"name": {"fi": "Energia", "sv": "Energi"}, "unit": "c/kWh", "new": "9.49"}],
+            },
+            "offer_url": "https://energia.example.fi/jatko/R-1",
+        },
+    )
+    assert full["duration"] == 24
+    sv = full.localized(("sv",))["if_no_action"]
+    assert sv["product"] == "Bas-el"
+    assert (sv["price_elements"][0].name, sv["price_elements"][0].new) == ("Energi", Decimal("9.49"))
+    with pytest.raises(InvalidData) as raised:
+        validate_data(
+            TYPES["renewal_offer"],
+            {**base, "duration": 0, "if_no_action": ["Perus"], "offer_url": "ftp://x"},
+        )
+    assert [p.split(" ")[0] for p in raised.value.problems] == ["duration", "if_no_action", "offer_url"]
+
+
+def test_contract_confirmation_takes_duration_end_date_and_terms_link():
+    data = validate_data(
+        TYPES["contract_confirmation"],
+        {
+            "signed_on": "2027-02-15",
+            "product": "Kiinteä 24",
+            "starts_on": "2027-03-01",
+            "price_elements": [{"name": "Energia", "unit": "c/kWh", "new": "8.90"}],
+            "duration": 24,
+            "ends_on": "2029-02-28",
+            "terms_url": "https://energia.example.fi/ehdot",
+        },
+    )
+    assert (data["duration"], data["ends_on"]) == (24, date(2029, 2, 28))
+    with pytest.raises(InvalidData, match="ends_on 'soon' is not a date"):
+        validate_data(TYPES["contract_confirmation"], {**data, "ends_on": "soon"})

@@ -216,6 +216,7 @@ class Pipeline:
             today=inputs.now.astimezone(tz).date(),
             company=self._company(person.country, decision.language),
             unsubscribe_url=unsubscribe,
+            vat=self.config.vat,
         )
         if self.config.templates.render_cache:
             parts = self.variants.render(

@@ -187,7 +187,7 @@ def _newest_marketing_entry(entries: list[Consent], channel: str) -> Consent | N
 
 
 @SETTINGS
-@given(cases(dates=any_dates, nows=extreme_moments, current_products=(None, "", "product", "Spot")))
+@given(cases(dates=any_dates, nows=extreme_moments, current_products=("product", "Spot")))
 def test_decide_raises_nothing_but_dispatch_errors(case):
     with contextlib.suppress(DispatchError):
         run(case)
