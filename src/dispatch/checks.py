@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from .dispatcher import Dispatcher
 
 #: Which countries each language is checked for.
-CHECK_COUNTRIES = {"fi": ("FI",), "sv": ("FI", "SE"), "en": ("FI", "SE", "NO")}
-LANGUAGES = ("fi", "sv", "en")
+CHECK_COUNTRIES = {"fi": ("FI",), "sv": ("FI", "SE"), "nb": ("NO",), "en": ("FI", "SE", "NO")}
+LANGUAGES = ("fi", "sv", "nb", "en")
 CHECK_NOW = datetime(2027, 1, 11, 10, 0, tzinfo=UTC)
 
 
@@ -110,7 +110,7 @@ def _check_one(d: Dispatcher, report: CheckReport, mtype: MessageType, channel_n
             problem(f"{country}", f"does not render: {exc}")
             continue
         report.rendered += 1
-        values = d.validate_data(mtype.name, data).localized((language, "en", "fi", "sv"))
+        values = d.validate_data(mtype.name, data).localized((language, "en", "fi", "sv", "nb"))
         formatter = d.renderer.formatter(language, country)
         for part, text in parts.items():
             filename = channel.parts[part]

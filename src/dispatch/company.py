@@ -7,7 +7,7 @@ from typing import Any
 
 from .config import CompanyConfig
 
-LANGUAGE_KEYS = frozenset({"fi", "sv", "en"})
+LANGUAGE_KEYS = frozenset({"fi", "sv", "nb", "en"})
 
 
 def company_details(company: CompanyConfig, country: str, language: str | None = None) -> dict[str, Any]:

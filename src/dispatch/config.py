@@ -67,15 +67,15 @@ class TemplatesConfig:
 class LanguagesConfig:
     #: Fallback chain per preferred language for service and marketing messages.
     fallback: dict[str, list[str]] = field(
-        default_factory=lambda: {"fi": ["fi", "sv", "en"], "sv": ["sv", "fi", "en"], "en": ["en"]}
+        default_factory=lambda: {"fi": ["fi", "sv", "en"], "sv": ["sv", "fi", "en"], "nb": ["nb", "en"], "en": ["en"]}
     )
     #: Languages a statutory message may use, per preferred language. A statutory
     #: message is never sent in a language outside this chain.
     statutory: dict[str, list[str]] = field(
-        default_factory=lambda: {"fi": ["fi", "sv"], "sv": ["sv", "fi"], "en": ["en"]}
+        default_factory=lambda: {"fi": ["fi", "sv"], "sv": ["sv", "fi"], "nb": ["nb", "en"], "en": ["en"]}
     )
     #: Default language per country.
-    default: dict[str, str] = field(default_factory=lambda: {"FI": "fi", "SE": "sv", "NO": "en"})
+    default: dict[str, str] = field(default_factory=lambda: {"FI": "fi", "SE": "sv", "NO": "nb"})
     #: Babel locale per language and country ("*" for any): {"sv" = {"FI" = "sv_FI", "*" = "sv_SE"}}.
     locales: dict[str, dict[str, str]] = field(default_factory=dict)
 
@@ -89,7 +89,7 @@ def _default_company_countries() -> dict[str, dict[str, Any]]:
             "website": "https://energi.example.se",
             "address": ["Kraftgatan 3", "111 22 Stockholm"],
             "business_id": "556677-8899",
-            "service_hours": {"fi": "ma–pe klo 8–17", "sv": "mån–fre kl. 8–17", "en": "Mon–Fri 8am–5pm"},
+            "service_hours": {"fi": "ma–pe klo 8–17", "sv": "mån–fre kl. 8–17", "nb": "man.–fre. kl. 8–17", "en": "Mon–Fri 8am–5pm"},
         },
         "NO": {
             "name": "Pohjola Energi AS",
@@ -98,7 +98,7 @@ def _default_company_countries() -> dict[str, dict[str, Any]]:
             "website": "https://energi.example.no",
             "address": ["Strømveien 7", "0150 Oslo"],
             "business_id": "912 345 678",
-            "service_hours": {"fi": "ma–pe klo 8–16", "sv": "mån–fre kl. 8–16", "en": "Mon–Fri 8am–4pm"},
+            "service_hours": {"fi": "ma–pe klo 8–16", "sv": "mån–fre kl. 8–16", "nb": "man.–fre. kl. 8–16", "en": "Mon–Fri 8am–4pm"},
         },
     }
 
@@ -115,7 +115,12 @@ class CompanyConfig:
     business_id: str = "1234567-8"
     #: A text, or one per language: {fi = "ma–pe klo 8–18", sv = "...", en = "..."}.
     service_hours: str | dict[str, str] = field(
-        default_factory=lambda: {"fi": "ma–pe klo 8–18", "sv": "mån–fre kl. 8–18", "en": "Mon–Fri 8am–6pm"}
+        default_factory=lambda: {
+            "fi": "ma–pe klo 8–18",
+            "sv": "mån–fre kl. 8–18",
+            "nb": "man.–fre. kl. 8–18",
+            "en": "Mon–Fri 8am–6pm",
+        }
     )
     #: Per-country overrides, e.g. [company.countries.SE] name = "Pohjola Energi AB".
     countries: dict[str, dict[str, Any]] = field(default_factory=_default_company_countries)

@@ -22,7 +22,7 @@ def templates() -> None:
     "--lang",
     "languages",
     multiple=True,
-    type=click.Choice(["fi", "sv", "en"]),
+    type=click.Choice(["fi", "sv", "nb", "en"]),
     help="Only these languages (default: all).",
 )
 @click.option("--type", "types", multiple=True, help="Only these message types.")
@@ -53,7 +53,7 @@ def check(cli_ctx, languages: tuple[str, ...], types: tuple[str, ...], segments:
 
 @cli.command()
 @click.argument("message_type")
-@click.option("--lang", "language", type=click.Choice(["fi", "sv", "en"]), required=True)
+@click.option("--lang", "language", type=click.Choice(["fi", "sv", "nb", "en"]), required=True)
 @click.option("--channel", required=True, help="email, sms, letter, phone...")
 @click.option(
     "--country",
@@ -70,7 +70,7 @@ def preview(cli_ctx, message_type, language, channel, country, recipient_file, d
     """Render one message type for a channel and language, with sample or given data."""
     d = cli_ctx.dispatcher()
     d.message_type(message_type)
-    country = country or {"fi": "FI", "sv": "SE", "en": "NO"}[language]
+    country = country or {"fi": "FI", "sv": "SE", "nb": "NO", "en": "NO"}[language]
     recipient = read_json(recipient_file, "recipient") if recipient_file else sample_recipient(language, country)
     if data_file:
         data = read_json(data_file, "data")
