@@ -89,7 +89,12 @@ def _default_company_countries() -> dict[str, dict[str, Any]]:
             "website": "https://energi.example.se",
             "address": ["Kraftgatan 3", "111 22 Stockholm"],
             "business_id": "556677-8899",
-            "service_hours": {"fi": "ma–pe klo 8–17", "sv": "mån–fre kl. 8–17", "nb": "man.–fre. kl. 8–17", "en": "Mon–Fri 8am–5pm"},
+            "service_hours": {
+                "fi": "ma–pe klo 8–17",
+                "sv": "mån–fre kl. 8–17",
+                "nb": "man.–fre. kl. 8–17",
+                "en": "Mon–Fri 8am–5pm",
+            },
         },
         "NO": {
             "name": "Pohjola Energi AS",
@@ -98,7 +103,12 @@ def _default_company_countries() -> dict[str, dict[str, Any]]:
             "website": "https://energi.example.no",
             "address": ["Strømveien 7", "0150 Oslo"],
             "business_id": "912 345 678",
-            "service_hours": {"fi": "ma–pe klo 8–16", "sv": "mån–fre kl. 8–16", "nb": "man.–fre. kl. 8–16", "en": "Mon–Fri 8am–4pm"},
+            "service_hours": {
+                "fi": "ma–pe klo 8–16",
+                "sv": "mån–fre kl. 8–16",
+                "nb": "man.–fre. kl. 8–16",
+                "en": "Mon–Fri 8am–4pm",
+            },
         },
     }
 

@@ -98,7 +98,7 @@ class Formatter:
         return {name: getattr(self, name) for name in self.FILTERS}
 
     def date(self, value: date | datetime | str, format: str | None = None) -> str:
-        """A date: ``1.5.2027`` (fi), ``1 maj 2027`` (sv), ``1. mai 2027`` (nb), ``1 May 2027`` (en); or a Babel format."""
+        """A date: ``1.5.2027`` (fi), ``1 maj 2027`` (sv), ``1. mai 2027`` (nb), ``1 May 2027`` (en); or given."""
         format = format or DATE_FORMATS.get(self.language, "medium")
         if isinstance(value, str):
             value = date.fromisoformat(value)

@@ -21,8 +21,8 @@ _PRICES = {
 }
 #: Campaign prices (energy, monthly fee) during the offer.
 _PROMO = {"FI": ("6.99", "0.00"), "SE": ("69.00", "0.00"), "NO": ("59.90", "0.00")}
-_ENERGY = {"fi": "Energia", "sv": "Energi", "en": "Energy"}
-_FEE = {"fi": "Perusmaksu", "sv": "Fast avgift", "en": "Standing charge"}
+_ENERGY = {"fi": "Energia", "sv": "Energi", "nb": "Strømpris", "en": "Energy"}
+_FEE = {"fi": "Perusmaksu", "sv": "Fast avgift", "nb": "Fastbeløp", "en": "Standing charge"}
 
 SAMPLE_RECIPIENTS: dict[tuple[str, str], dict[str, Any]] = {
     ("fi", "FI"): {
@@ -128,6 +128,7 @@ def sample_data(message_type: str, country: str = "FI") -> dict[str, Any]:
             "reason": {
                 "fi": "sähkön hankintakustannukset ovat nousseet",
                 "sv": "kostnaderna för att köpa in el har stigit",
+                "nb": "kostnadene ved innkjøp av strøm har økt",
                 "en": "the cost of buying electricity has risen",
             },
             "price_elements": _elements(country, with_old=True),
@@ -137,17 +138,20 @@ def sample_data(message_type: str, country: str = "FI") -> dict[str, Any]:
             "reason": {
                 "fi": "lainsäädäntö muuttuu",
                 "sv": "lagstiftningen ändras",
+                "nb": "regelverket endres",
                 "en": "the law is changing",
             },
             "changes": [
                 {
                     "fi": "Laskutusväli muuttuu kahdesta kuukaudesta yhteen kuukauteen.",
                     "sv": "Faktureringsperioden ändras från två månader till en månad.",
+                    "nb": "Du får faktura hver måned i stedet for annenhver måned.",
                     "en": "You will be billed every month instead of every two months.",
                 },
                 {
                     "fi": "Paperilaskun lisämaksu poistuu.",
                     "sv": "Tillägget för pappersfaktura tas bort.",
+                    "nb": "Gebyret for papirfaktura fjernes.",
                     "en": "The paper invoice fee is removed.",
                 },
             ],
@@ -160,25 +164,33 @@ def sample_data(message_type: str, country: str = "FI") -> dict[str, Any]:
             "price_elements": _elements(country, with_old=False),
         },
         "newsletter": {
-            "title": {"fi": "Kevään energiauutiset", "sv": "Vårens energinyheter", "en": "Spring energy news"},
+            "title": {
+                "fi": "Kevään energiauutiset",
+                "sv": "Vårens energinyheter",
+                "nb": "Strømnytt for våren",
+                "en": "Spring energy news",
+            },
             "sections": [
                 {
                     "heading": {
                         "fi": "Säästä sähköä keväällä",
                         "sv": "Spara el i vår",
+                        "nb": "Spar strøm i vår",
                         "en": "Save energy this spring",
                     },
                     "body": {
                         "fi": "Pienillä muutoksilla voit pienentää sähkölaskuasi.",
                         "sv": "Med små förändringar kan du sänka din elräkning.",
+                        "nb": "Med små grep kan du få ned strømregningen.",
                         "en": "Small changes can lower your electricity bill.",
                     },
                 },
                 {
-                    "heading": {"fi": "Uusi sovellus", "sv": "Ny app", "en": "A new app"},
+                    "heading": {"fi": "Uusi sovellus", "sv": "Ny app", "nb": "Ny app", "en": "A new app"},
                     "body": {
                         "fi": "Seuraa kulutustasi tunneittain uudessa sovelluksessamme.",
                         "sv": "Följ din förbrukning timme för timme i vår nya app.",
+                        "nb": "Følg strømforbruket ditt time for time i den nye appen vår.",
                         "en": "Follow your consumption hour by hour in our new app.",
                     },
                 },
