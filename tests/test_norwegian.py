@@ -16,6 +16,12 @@ NOW = datetime(2027, 1, 11, 9, 30, tzinfo=UTC)  # a Monday, inside calling hours
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 
 
+def written(folder: Path, message_id: str, suffix: str) -> Path:
+    """The one file a channel wrote for ``message_id`` (its name may carry the type and language too)."""
+    [path] = folder.glob(f"*{message_id}{suffix}")
+    return path
+
+
 def norwegian(**extra):
     """A Norwegian household that has not told us its language."""
     person = {**sample_recipient("nb", "NO"), **extra}
@@ -27,7 +33,7 @@ def test_a_norwegian_household_gets_its_price_notice_in_norwegian(dispatcher, tm
     receipt = dispatcher.dispatch("price_change", norwegian(), sample_data("price_change", "NO"), now=NOW)
     assert (receipt.status, receipt.channel, receipt.language) == ("queued", "email", "nb"), receipt.reasons
     assert dispatcher.join(60)
-    message = read_eml(tmp_path / "outbox" / "email" / f"{receipt.message_id}.eml")
+    message = read_eml(written(tmp_path / "outbox" / "email", receipt.message_id, ".eml"))
     assert message["Content-Language"] == "nb"
     assert message["Subject"] == "Varsel om prisendring: nye priser på strømavtalen din fra 1. mai 2027"
     text, html = email_parts(message)
@@ -46,7 +52,7 @@ def test_a_norwegian_price_notice_on_paper_is_in_norwegian(dispatcher, tmp_path)
     receipt = dispatcher.dispatch("price_change", norwegian(email=None), sample_data("price_change", "NO"), now=NOW)
     assert (receipt.channel, receipt.language) == ("letter", "nb")
     assert dispatcher.join(60)
-    text = pdf_text(tmp_path / "outbox" / "letter" / f"{receipt.message_id}.pdf")
+    text = pdf_text(written(tmp_path / "outbox" / "letter", receipt.message_id, ".pdf"))
     assert "Kari Nordmann" in text and "0184 Oslo" in text
     assert "Kundenummer" in text
     for expected in ("Nye priser på strømavtalen din", "1. mai 2027", "79,90 øre/kWh", "49,00 kr/mnd"):
@@ -116,7 +122,7 @@ def test_an_nb_statutory_notice_falls_back_to_english_only(make_dispatcher, tmp_
     receipt = d.dispatch("notice", norwegian(), {"day": "2027-05-01"}, now=NOW)
     assert (receipt.language, receipt.requested_language) == ("en", "nb")
     assert d.join(60)
-    text, _ = email_parts(read_eml(tmp_path / "outbox" / "email" / f"{receipt.message_id}.eml"))
+    text, _ = email_parts(read_eml(written(tmp_path / "outbox" / "email", receipt.message_id, ".eml")))
     assert text.strip() == "en 1 May 2027"
 
 
