@@ -6,8 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from .config import CompanyConfig
+from .models import LANGUAGES
 
-LANGUAGE_KEYS = frozenset({"fi", "sv", "nb", "en"})
+#: Keys that make a mapping a per-language value (bokmål included, so defaults can carry it).
+LANGUAGE_KEYS = frozenset(LANGUAGES) | {"nb"}
 
 
 def company_details(company: CompanyConfig, country: str, language: str | None = None) -> dict[str, Any]:
@@ -20,7 +22,10 @@ def company_details(company: CompanyConfig, country: str, language: str | None =
         "website": company.website,
         "address": list(company.address),
         "business_id": company.business_id,
+        "business_id_label": company.business_id_label,
         "service_hours": company.service_hours,
+        "terms_url": company.terms_url,
+        "survey_minutes": company.survey_minutes,
     }
     values.update(company.countries.get(country, {}))
     if language is not None:

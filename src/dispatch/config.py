@@ -13,6 +13,7 @@ owns them, which checks its own keys the same way (:func:`build_section`).
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 import types
 import typing
@@ -89,12 +90,19 @@ def _default_company_countries() -> dict[str, dict[str, Any]]:
             "website": "https://energi.example.se",
             "address": ["Kraftgatan 3", "111 22 Stockholm"],
             "business_id": "556677-8899",
+            "business_id_label": {
+                "fi": "Organisaationumero",
+                "sv": "Org.nr",
+                "en": "Company reg. no.",
+                "nb": "Org.nr.",
+            },
             "service_hours": {
                 "fi": "ma–pe klo 8–17",
                 "sv": "mån–fre kl. 8–17",
-                "nb": "man.–fre. kl. 8–17",
                 "en": "Mon–Fri 8am–5pm",
+                "nb": "man.–fre. kl. 8–17",
             },
+            "terms_url": "https://energi.example.se/avtalsvillkor",
         },
         "NO": {
             "name": "Pohjola Energi AS",
@@ -103,12 +111,14 @@ def _default_company_countries() -> dict[str, dict[str, Any]]:
             "website": "https://energi.example.no",
             "address": ["Strømveien 7", "0150 Oslo"],
             "business_id": "912 345 678",
+            "business_id_label": {"fi": "Organisaationumero", "sv": "Org.nr", "en": "Org. no.", "nb": "Org.nr."},
             "service_hours": {
                 "fi": "ma–pe klo 8–16",
                 "sv": "mån–fre kl. 8–16",
-                "nb": "man.–fre. kl. 8–16",
                 "en": "Mon–Fri 8am–4pm",
+                "nb": "man.–fre. kl. 8–16",
             },
+            "terms_url": "https://energi.example.no/vilkar",
         },
     }
 
@@ -123,17 +133,65 @@ class CompanyConfig:
     website: str = "https://energia.example.fi"
     address: list[str] = field(default_factory=lambda: ["Sähkötie 1", "00100 Helsinki"])
     business_id: str = "1234567-8"
+    #: What the business ID is called, per language (it depends on the country that issued it).
+    business_id_label: str | dict[str, str] = field(
+        default_factory=lambda: {"fi": "Y-tunnus", "sv": "FO-nummer", "en": "Business ID", "nb": "Foretaks-ID"}
+    )
     #: A text, or one per language: {fi = "ma–pe klo 8–18", sv = "...", en = "..."}.
     service_hours: str | dict[str, str] = field(
         default_factory=lambda: {
             "fi": "ma–pe klo 8–18",
             "sv": "mån–fre kl. 8–18",
-            "nb": "man.–fre. kl. 8–18",
             "en": "Mon–Fri 8am–6pm",
+            "nb": "man.–fre. kl. 8–18",
         }
     )
+    #: How many minutes the satisfaction survey takes, as the survey messages say.
+    survey_minutes: int = 2
+    #: The contract terms (sopimusehdot) the confirmation links to, unless the data gives ``terms_url``.
+    terms_url: str = "https://energia.example.fi/sopimusehdot"
     #: Per-country overrides, e.g. [company.countries.SE] name = "Pohjola Energi AB".
     countries: dict[str, dict[str, Any]] = field(default_factory=_default_company_countries)
+
+
+#: VAT on electricity per country, in percent (SPEC §5).
+DEFAULT_VAT_RATES: dict[str, float] = {"FI": 25.5, "SE": 25.0, "NO": 25.0}
+#: Postal codes where household electricity is VAT-exempt: Nordland, Troms and Finnmark
+#: (merverdiavgiftsloven § 6-6). 8000–9999 is Nordland, Troms, Finnmark and Svalbard;
+#: 7980–7982 is Bindal, the one Nordland municipality with Trøndelag postal codes.
+DEFAULT_VAT_HOUSEHOLD_EXEMPT: dict[str, list[str]] = {"NO": ["7980-7982", "8000-9999"]}
+_POSTAL_RANGE = re.compile(r"^\d{4,5}(-\d{4,5})?$")
+
+
+@dataclass
+class VatConfig:
+    """``[vat]``: the VAT household prices include, per country, and where households are exempt.
+
+    ``rates`` are percentages (``FI = 25.5``); a country not given keeps its default.
+    ``household_exempt`` lists postal codes or ranges (``"8000-9999"``) per country where
+    household electricity carries no VAT.
+    """
+
+    rates: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_VAT_RATES))
+    household_exempt: dict[str, list[str]] = field(
+        default_factory=lambda: {k: list(v) for k, v in DEFAULT_VAT_HOUSEHOLD_EXEMPT.items()}
+    )
+
+    def __post_init__(self) -> None:
+        for country, rate in self.rates.items():
+            if country not in DEFAULT_VAT_RATES:
+                raise ConfigError(f"vat.rates.{country}: unknown country (FI, SE or NO)")
+            if not 0 <= rate < 100:
+                raise ConfigError(f"vat.rates.{country} must be a percentage from 0 to 100, not {rate}")
+        for country, codes in self.household_exempt.items():
+            if country not in DEFAULT_VAT_RATES:
+                raise ConfigError(f"vat.household_exempt.{country}: unknown country (FI, SE or NO)")
+            bad = [c for c in codes if not _POSTAL_RANGE.match(c)]
+            if bad:
+                raise ConfigError(
+                    f"vat.household_exempt.{country}: {', '.join(map(repr, bad))} "
+                    'must be postal codes or ranges like "8000-9999"'
+                )
 
 
 @dataclass
@@ -203,6 +261,7 @@ class Config:
     company: CompanyConfig = field(default_factory=CompanyConfig)
     links: LinksConfig = field(default_factory=LinksConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
+    vat: VatConfig = field(default_factory=VatConfig)
     #: Folder for the embedded channels' files (.eml, SMS JSON lines, PDFs, call tasks).
     outbox: str = "outbox"
     #: Per-channel settings, checked by the channel plugin that owns them.

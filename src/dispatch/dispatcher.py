@@ -390,6 +390,7 @@ class Dispatcher:
             today=now.astimezone(tz).date(),
             company=self._company(person.country, decision.language),
             unsubscribe_url=unsubscribe,
+            vat=self.config.vat,
         )
         if self.config.templates.render_cache:
             parts = self._variants.render(

@@ -31,6 +31,7 @@ FIELD_KINDS: dict[str, str] = {
     "texts": "a non-empty list of strings (or language mappings)",
     "sections": "a non-empty list of {heading, body}",
     "price_elements_or_text": "a list of price elements, or a text",
+    "offer": "a mapping {product, price_elements}: a product and its prices",
 }
 
 _DECIMAL = re.compile(r"^-?\d+(\.\d+)?$")
@@ -99,10 +100,17 @@ class MessageType:
     description: str = ""
     #: Data fields templates may use when given (``{% if name is defined %}``); not required.
     optional: tuple[str, ...] = ()
+    #: Optional data fields with a kind: not required, but checked like required ones when given.
+    optional_fields: tuple[FieldSpec, ...] = ()
 
     @property
     def required(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields)
+
+    @property
+    def known(self) -> tuple[str, ...]:
+        """Every data field a template of this type may read: required and optional."""
+        return (*self.required, *self.optional, *(f.name for f in self.optional_fields))
 
     def validate(self, data: Mapping[str, Any]) -> MessageData:
         """Check ``data`` against the required fields; name every problem at once."""
@@ -123,8 +131,12 @@ BUILTIN_TYPES: tuple[MessageType, ...] = (
         legal_basis="contract",
         deadline_field="signed_on",
         deadline_working_days=7,
-        description="Confirms a new contract within 7 working days of signing.",
+        description=(
+            "Confirms a new contract within 7 working days of signing: product, start, prices, the "
+            "duration (`duration` months or `ends_on`) and, for households, the 14-day withdrawal right."
+        ),
         optional=("contract_number",),
+        optional_fields=_fields(duration="months", ends_on="date", terms_url="url"),
     ),
     MessageType(
         name="price_change",
@@ -151,14 +163,23 @@ BUILTIN_TYPES: tuple[MessageType, ...] = (
     MessageType(
         name="renewal_offer",
         category="service",
-        fields=_fields(current_ends_on="date", product="text", respond_by="date", price_elements="price_elements"),
+        fields=_fields(
+            current_ends_on="date",
+            current_product="text",
+            product="text",
+            respond_by="date",
+            price_elements="price_elements",
+        ),
         channels=("email", "sms", "letter", "phone"),
         default_order=("email", "letter"),
         legal_basis="contract",
         marketing_if_other_product=True,
         sms_max_segments=3,
-        description="Offers to renew a fixed-term contract before it ends.",
-        optional=("current_product", "offer_url"),
+        description=(
+            "Offers to renew a fixed-term contract before it ends: the new product, its prices and "
+            "`duration`, and what the customer gets if they do nothing (`if_no_action`)."
+        ),
+        optional_fields=_fields(duration="months", if_no_action="offer", offer_url="url"),
     ),
     MessageType(
         name="newsletter",
@@ -192,7 +213,7 @@ BUILTIN_TYPES: tuple[MessageType, ...] = (
             "contract; `after_offer` holds the prices or terms after that; the offer can be taken until "
             "`offer_ends_on`."
         ),
-        optional=("offer_url",),
+        optional_fields=_fields(offer_url="url"),
     ),
     MessageType(
         name="survey",
@@ -251,6 +272,14 @@ def validate_data(message_type: MessageType, data: Mapping[str, Any] | None) -> 
         if checker is None:
             raise PluginError(f"{message_type.name}.{spec.name} has unknown field kind {spec.kind!r}")
         values[spec.name] = checker(spec.name, data[spec.name], problems)
+    for spec in message_type.optional_fields:
+        if data.get(spec.name) is None:
+            values.pop(spec.name, None)
+            continue
+        checker = _CHECKERS.get(spec.kind)
+        if checker is None:
+            raise PluginError(f"{message_type.name}.{spec.name} has unknown field kind {spec.kind!r}")
+        values[spec.name] = checker(spec.name, data[spec.name], problems)
     if problems:
         raise InvalidData(f"{message_type.name} data is invalid:", problems)
     return MessageData(message_type.name, values)
@@ -270,7 +299,7 @@ class MessageTypeRegistry:
             raise PluginError(f"message type {message_type.name!r} has unknown category {message_type.category!r}")
         if not set(message_type.default_order) <= set(message_type.channels):
             raise PluginError(f"message type {message_type.name!r}: default_order must be within channels")
-        for spec in message_type.fields:
+        for spec in (*message_type.fields, *message_type.optional_fields):
             if spec.kind not in FIELD_KINDS:
                 raise PluginError(
                     f"message type {message_type.name!r} field {spec.name!r} has unknown kind {spec.kind!r}"
@@ -444,6 +473,18 @@ def _check_price_elements_or_text(name: str, raw: Any, problems: list[str]) -> A
     return _check_localized(name, raw, problems)
 
 
+def _check_offer(name: str, raw: Any, problems: list[str]) -> Any:
+    if not isinstance(raw, Mapping):
+        problems.append(f"{name} must be a mapping with product and price_elements")
+        return raw
+    before = len(problems)
+    product = _check_localized(f"{name}.product", raw.get("product") or "", problems)
+    elements = _check_price_elements(f"{name}.price_elements", raw.get("price_elements"), problems)
+    if len(problems) > before:
+        return raw
+    return {**raw, "product": product, "price_elements": elements}
+
+
 _CHECKERS = {
     "date": _check_date,
     "text": _check_text,
@@ -455,6 +496,7 @@ _CHECKERS = {
     "texts": _check_texts,
     "sections": _check_sections,
     "price_elements_or_text": _check_price_elements_or_text,
+    "offer": _check_offer,
 }
 
 

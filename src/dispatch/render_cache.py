@@ -168,6 +168,10 @@ def fill(pieces: list[str], values: Mapping[str, str], *, html: bool) -> str | N
 RECIPIENT_TEXT = ("id", "name", "email", "phone")
 ADDRESS_TEXT = ("name", "street", "postal_code", "city")
 MESSAGE_TEXT = ("id", "unsubscribe_url")
+#: Per-message links at the top level of the context (masked like MESSAGE_TEXT).
+TOP_TEXT = ("unsubscribe_url", "preferences_url")
+#: Top-level values that follow from the person (VAT from the postal code): part of the variant key.
+TOP_KEYED = ("vat",)
 MAX_VARIANTS = 4096
 
 
@@ -210,6 +214,13 @@ def mask_context(context: Mapping[str, Any]) -> tuple[tuple, dict[str, str]]:
     for k, v in message.items():
         if k not in MESSAGE_TEXT:
             key.append(v)
+    for field in TOP_TEXT:
+        value = context.get(field)
+        key.append(bool(value))
+        if value:
+            values[_TOKENS[len(values)]] = value
+    for field in TOP_KEYED:
+        key.append(context.get(field))
     key.append(id(context["company"]))
     return tuple(key), values
 
@@ -235,6 +246,9 @@ def masked_context(context: Mapping[str, Any]) -> dict[str, Any]:
         message[field] = mask(message.get(field))
     masked["recipient"] = recipient
     masked["message"] = message
+    for field in TOP_TEXT:
+        if field in context:
+            masked[field] = mask(context.get(field))
     return masked
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .models import LANGUAGES
+
 _UNITS = {
     "FI": ("c/kWh", "EUR/month"),
     "SE": ("öre/kWh", "SEK/month"),
@@ -21,8 +23,30 @@ _PRICES = {
 }
 #: Campaign prices (energy, monthly fee) during the offer.
 _PROMO = {"FI": ("6.99", "0.00"), "SE": ("69.00", "0.00"), "NO": ("59.90", "0.00")}
-_ENERGY = {"fi": "Energia", "sv": "Energi", "nb": "Strømpris", "en": "Energy"}
-_FEE = {"fi": "Perusmaksu", "sv": "Fast avgift", "nb": "Fastbeløp", "en": "Standing charge"}
+#: What a customer pays after a fixed-term contract ends if they choose nothing (energy, monthly fee).
+_DEFAULT_AFTER = {"FI": ("9.49", "4.90"), "SE": ("94.00", "49.00"), "NO": ("84.90", "49.00")}
+
+
+def _texts(**texts: str) -> dict[str, str]:
+    """A per-language text, keeping only the languages this installation knows."""
+    return {lang: text for lang, text in texts.items() if lang in LANGUAGES}
+
+
+#: Price element names; Finland-Swedish says "grundavgift" where Sweden says "fast avgift".
+_ENERGY = _texts(fi="Energia", sv="Energi", en="Energy", nb="Strømpris")
+_FEE = {
+    "FI": _texts(fi="Perusmaksu", sv="Grundavgift", en="Standing charge", nb="Fastbeløp"),
+    "SE": _texts(fi="Perusmaksu", sv="Fast avgift", en="Standing charge", nb="Fastbeløp"),
+    "NO": _texts(fi="Perusmaksu", sv="Fast avgift", en="Standing charge", nb="Fastbeløp"),
+}
+_FIXED = {"FI": "Kiinteä 24", "SE": "Fast 24", "NO": "Fastpris 24"}
+_OTHER = {"FI": "Tuuli 24", "SE": "Vind 24", "NO": "Vind 24"}
+_DEFAULT_PRODUCT = {
+    "FI": _texts(fi="Perussähkö", sv="Bas-el", en="Basic electricity", nb="Basisstrøm"),
+    "SE": _texts(fi="Tillsvidarepris", sv="Tillsvidarepris", en="Standard variable price", nb="Tillsvidarepris"),
+    "NO": _texts(fi="Spotpris", sv="Spotpris", en="Spot price", nb="Spotpris"),
+}
+_SITE = {"FI": "https://energia.example.fi", "SE": "https://energi.example.se", "NO": "https://energi.example.no"}
 
 SAMPLE_RECIPIENTS: dict[tuple[str, str], dict[str, Any]] = {
     ("fi", "FI"): {
@@ -102,11 +126,13 @@ def sample_recipient(language: str, country: str) -> dict[str, Any]:
     return dict(base)
 
 
-def _elements(country: str, *, with_old: bool) -> list[dict[str, Any]]:
+def _elements(country: str, *, with_old: bool, prices: tuple[str, str] | None = None) -> list[dict[str, Any]]:
     energy_unit, fee_unit = _UNITS[country]
     e_old, e_new, f_old, f_new = _PRICES[country]
+    if prices is not None:
+        e_new, f_new = prices
     energy: dict[str, Any] = {"name": dict(_ENERGY), "unit": energy_unit, "new": e_new}
-    fee: dict[str, Any] = {"name": dict(_FEE), "unit": fee_unit, "new": f_new}
+    fee: dict[str, Any] = {"name": dict(_FEE[country]), "unit": fee_unit, "new": f_new}
     if with_old:
         energy["old"] = e_old
         fee["old"] = f_old
@@ -118,81 +144,86 @@ def sample_data(message_type: str, country: str = "FI") -> dict[str, Any]:
     samples: dict[str, dict[str, Any]] = {
         "contract_confirmation": {
             "signed_on": "2027-02-15",
-            "product": "Kiinteä 24" if country == "FI" else ("Fast 24" if country == "SE" else "Fastpris 24"),
+            "product": _FIXED[country],
             "starts_on": "2027-03-01",
             "price_elements": _elements(country, with_old=False),
             "contract_number": "S-448812",
+            "duration": 24,
+            "ends_on": "2029-02-28",
         },
         "price_change": {
             "effective_on": "2027-05-01",
-            "reason": {
-                "fi": "sähkön hankintakustannukset ovat nousseet",
-                "sv": "kostnaderna för att köpa in el har stigit",
-                "nb": "kostnadene ved innkjøp av strøm har økt",
-                "en": "the cost of buying electricity has risen",
-            },
+            "reason": _texts(
+                fi="sähkön hankintakustannukset ovat nousseet",
+                sv="kostnaderna för att köpa in el har stigit",
+                en="the cost of buying electricity has risen",
+                nb="kostnadene ved å kjøpe inn strøm har økt",
+            ),
             "price_elements": _elements(country, with_old=True),
         },
         "terms_change": {
             "effective_on": "2027-06-01",
-            "reason": {
-                "fi": "lainsäädäntö muuttuu",
-                "sv": "lagstiftningen ändras",
-                "nb": "regelverket endres",
-                "en": "the law is changing",
-            },
+            "reason": _texts(
+                fi="lainsäädäntö muuttuu",
+                sv="lagstiftningen ändras",
+                en="the law is changing",
+                nb="regelverket endres",
+            ),
             "changes": [
-                {
-                    "fi": "Laskutusväli muuttuu kahdesta kuukaudesta yhteen kuukauteen.",
-                    "sv": "Faktureringsperioden ändras från två månader till en månad.",
-                    "nb": "Du får faktura hver måned i stedet for annenhver måned.",
-                    "en": "You will be billed every month instead of every two months.",
-                },
-                {
-                    "fi": "Paperilaskun lisämaksu poistuu.",
-                    "sv": "Tillägget för pappersfaktura tas bort.",
-                    "nb": "Gebyret for papirfaktura fjernes.",
-                    "en": "The paper invoice fee is removed.",
-                },
+                _texts(
+                    fi="Laskutusväli muuttuu kahdesta kuukaudesta yhteen kuukauteen.",
+                    sv="Faktureringsperioden ändras från två månader till en månad.",
+                    en="You will be billed every month instead of every two months.",
+                    nb="Du får faktura hver måned i stedet for annenhver måned.",
+                ),
+                _texts(
+                    fi="Paperilaskun lisämaksu poistuu.",
+                    sv="Avgiften för pappersfaktura tas bort.",
+                    en="The paper invoice fee is removed.",
+                    nb="Gebyret for papirfaktura fjernes.",
+                ),
             ],
         },
         "renewal_offer": {
             "current_ends_on": "2027-08-31",
-            "current_product": "Kiinteä 24" if country == "FI" else ("Fast 24" if country == "SE" else "Fastpris 24"),
-            "product": "Kiinteä 24" if country == "FI" else ("Fast 24" if country == "SE" else "Fastpris 24"),
+            "current_product": _FIXED[country],
+            "product": _FIXED[country],
             "respond_by": "2027-08-15",
             "price_elements": _elements(country, with_old=False),
+            "duration": 24,
+            "if_no_action": {
+                "product": dict(_DEFAULT_PRODUCT[country]),
+                "price_elements": _elements(country, with_old=False, prices=_DEFAULT_AFTER[country]),
+            },
+            "offer_url": f"{_SITE[country]}/jatko/R-77120",
         },
         "newsletter": {
-            "title": {
-                "fi": "Kevään energiauutiset",
-                "sv": "Vårens energinyheter",
-                "nb": "Strømnytt for våren",
-                "en": "Spring energy news",
-            },
+            "title": _texts(
+                fi="Kevään energiauutiset", sv="Vårens energinyheter", en="Spring energy news", nb="Vårens energinytt"
+            ),
             "sections": [
                 {
-                    "heading": {
-                        "fi": "Säästä sähköä keväällä",
-                        "sv": "Spara el i vår",
-                        "nb": "Spar strøm i vår",
-                        "en": "Save energy this spring",
-                    },
-                    "body": {
-                        "fi": "Pienillä muutoksilla voit pienentää sähkölaskuasi.",
-                        "sv": "Med små förändringar kan du sänka din elräkning.",
-                        "nb": "Med små grep kan du få ned strømregningen.",
-                        "en": "Small changes can lower your electricity bill.",
-                    },
+                    "heading": _texts(
+                        fi="Säästä sähköä keväällä",
+                        sv="Spara el i vår",
+                        en="Save energy this spring",
+                        nb="Spar strøm i vår",
+                    ),
+                    "body": _texts(
+                        fi="Pienillä muutoksilla voit pienentää sähkölaskuasi.",
+                        sv="Med små förändringar kan du sänka din elräkning.",
+                        en="Small changes can lower your electricity bill.",
+                        nb="Små endringer kan gi lavere strømregning.",
+                    ),
                 },
                 {
-                    "heading": {"fi": "Uusi sovellus", "sv": "Ny app", "nb": "Ny app", "en": "A new app"},
-                    "body": {
-                        "fi": "Seuraa kulutustasi tunneittain uudessa sovelluksessamme.",
-                        "sv": "Följ din förbrukning timme för timme i vår nya app.",
-                        "nb": "Følg strømforbruket ditt time for time i den nye appen vår.",
-                        "en": "Follow your consumption hour by hour in our new app.",
-                    },
+                    "heading": _texts(fi="Uusi sovellus", sv="Ny app", en="A new app", nb="Ny app"),
+                    "body": _texts(
+                        fi="Seuraa kulutustasi tunneittain uudessa sovelluksessamme.",
+                        sv="Följ din förbrukning timme för timme i vår nya app.",
+                        en="Follow your consumption hour by hour in our new app.",
+                        nb="Følg forbruket ditt time for time i den nye appen vår.",
+                    ),
                 },
             ],
         },
@@ -216,3 +247,16 @@ def sample_data(message_type: str, country: str = "FI") -> dict[str, Any]:
         return samples[message_type]
     except KeyError:
         raise KeyError(f"no sample data for message type {message_type!r}") from None
+
+
+def sample_variants(message_type: str, country: str = "FI") -> list[tuple[str, dict[str, Any]]]:
+    """Sample data sets that exercise a type's different cases, labelled.
+
+    A renewal offering another product is decided as marketing (SPEC §2), so it is
+    checked as well as the renewal of the same product.
+    """
+    data = sample_data(message_type, country)
+    variants = [("sample", data)]
+    if message_type == "renewal_offer":
+        variants.append(("another product", {**data, "product": _OTHER[country]}))
+    return variants
