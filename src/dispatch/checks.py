@@ -10,24 +10,33 @@ problems such as SMS texts over their segment limit.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from .context import RESERVED
+import jinja2
+
+from .context import DERIVED, RESERVED, WITHDRAWAL_DAYS, needs_unsubscribe, vat_for
 from .errors import DispatchError
 from .messages import MessageType, PriceElement
-from .samples import sample_data, sample_recipient
+from .policy import effective_category
+from .recipients import parse_recipient
+from .samples import sample_data, sample_recipient, sample_variants
 from .segments import non_gsm_characters
 
 if TYPE_CHECKING:
+    from .channels import Channel
     from .dispatcher import Dispatcher
 
 #: Which countries each language is checked for.
 CHECK_COUNTRIES = {"fi": ("FI",), "sv": ("FI", "SE"), "nb": ("NO",), "en": ("FI", "SE", "NO")}
 LANGUAGES = ("fi", "sv", "nb", "en")
 CHECK_NOW = datetime(2027, 1, 11, 10, 0, tzinfo=UTC)
+#: The word that stops marketing SMS, per language (the SMS plugin honours all of them).
+SMS_STOP_WORDS = {"fi": "LOPETA", "sv": "STOPP", "nb": "STOPP", "en": "STOP"}
+#: Types whose messages show prices to households, and so the VAT sentence.
+PRICED_TYPES = ("contract_confirmation", "price_change", "renewal_offer", "marketing")
 
 
 @dataclass(frozen=True)
@@ -88,7 +97,7 @@ def _check_one(d: Dispatcher, report: CheckReport, mtype: MessageType, channel_n
         problem(filename, "missing")
     if missing:
         return
-    known = set(RESERVED) | set(mtype.required) | set(mtype.optional) | set(_sample(mtype, "FI"))
+    known = set(RESERVED) | set(mtype.known) | set(DERIVED.get(mtype.name, ())) | set(_sample(mtype, "FI"))
     for filename in channel.parts.values():
         try:
             unknown = renderer.undeclared_variables(language, renderer.template_name(mtype.name, filename)) - known
@@ -103,34 +112,90 @@ def _check_one(d: Dispatcher, report: CheckReport, mtype: MessageType, channel_n
     for country in CHECK_COUNTRIES.get(language, ("FI",)):
         recipient = dict(sample_recipient(language, country))
         recipient["language"] = language
-        data = _sample(mtype, country)
-        try:
-            parts = d.preview(mtype.name, recipient, data, channel=channel_name, language=language, now=CHECK_NOW)
-        except DispatchError as exc:
-            problem(f"{country}", f"does not render: {exc}")
-            continue
-        report.rendered += 1
-        values = d.validate_data(mtype.name, data).localized((language, "en", "fi", "sv", "nb"))
-        formatter = d.renderer.formatter(language, country)
-        for part, text in parts.items():
-            filename = channel.parts[part]
-            for needle, what in _required(mtype, channel_name, part, values, formatter):
-                if needle and needle not in text:
-                    problem(filename, f"({country}) does not show {what}: expected {needle!r}")
-            if not text.strip():
-                problem(filename, f"({country}) renders empty")
-        for text in channel.check_rendered(mtype, parts):
-            problem(channel.parts.get("text", channel_name), f"({country}) {text}")
-        if channel_name == "sms":
-            meta = channel.prepare(mtype, parts)
-            report.segments[(language, mtype.name, country)] = int(meta.get("segments", 0))
-            if meta.get("encoding") == "UCS-2":
-                chars = "".join(non_gsm_characters(parts.get("text", "")))
-                problem(
-                    channel.parts["text"],
-                    f"({country}) not GSM-7 because of {chars!r}: the SMS would be "
-                    "sent as UCS-2, with less than half the characters per segment",
-                )
+        for label, data in _variants(mtype, country):
+            where = country if label == "sample" else f"{country}, {label}"
+            try:
+                parts = d.preview(mtype.name, recipient, data, channel=channel_name, language=language, now=CHECK_NOW)
+            except DispatchError as exc:
+                problem(where, f"does not render: {exc}")
+                continue
+            report.rendered += 1
+            validated = d.validate_data(mtype.name, data)
+            values = dict(validated.localized((language, "en", "fi", "sv")))
+            person = parse_recipient(recipient)
+            category = effective_category(mtype, validated)
+            if mtype.name == "contract_confirmation":
+                if person.kind != "business":
+                    values["withdrawal_ends_on"] = values["signed_on"] + timedelta(days=WITHDRAWAL_DAYS)
+                values["terms_url"] = values.get("terms_url") or d.company(country, language).get("terms_url")
+            formatter = d.renderer.formatter(language, country)
+            context = {"vat": vat_for(person, d.config.vat), "message": {"channel": channel_name}}
+            vat_sentence = _render_partial(d, language, country, "_partials/vat.txt", context)
+            for part, text in parts.items():
+                filename = channel.parts[part]
+                needles = _required(mtype, channel_name, part, values, formatter)
+                if part != "subject":
+                    if mtype.name in PRICED_TYPES:
+                        needles.append((vat_sentence, "the VAT sentence (_partials/vat.txt)"))
+                    needles.extend(_opt_out(mtype, category, channel_name, language))
+                for needle, what in needles:
+                    if needle and needle not in text:
+                        problem(filename, f"({where}) does not show {what}: expected {needle!r}")
+                if not text.strip():
+                    problem(filename, f"({where}) renders empty")
+            _check_channel(report, channel, mtype, parts, language, where, problem)
+
+
+def _check_channel(
+    report: CheckReport,
+    channel: Channel,
+    mtype: MessageType,
+    parts: dict[str, str],
+    language: str,
+    where: str,
+    problem: Callable[[str, str], None],
+) -> None:
+    """The channel's own checks of a rendered message (SMS length and alphabet...)."""
+    for text in channel.check_rendered(mtype, parts):
+        problem(channel.parts.get("text", channel.name), f"({where}) {text}")
+    if channel.name == "sms":
+        meta = channel.prepare(mtype, parts)
+        report.segments[(language, mtype.name, where)] = int(meta.get("segments", 0))
+        if meta.get("encoding") == "UCS-2":
+            chars = "".join(non_gsm_characters(parts.get("text", "")))
+            problem(
+                channel.parts["text"],
+                f"({where}) not GSM-7 because of {chars!r}: the SMS would be "
+                "sent as UCS-2, with less than half the characters per segment",
+            )
+
+
+def _variants(mtype: MessageType, country: str) -> list[tuple[str, dict[str, Any]]]:
+    try:
+        return sample_variants(mtype.name, country)
+    except KeyError:
+        return [("sample", synthetic_data(mtype))]
+
+
+def _render_partial(d: Dispatcher, language: str, country: str, name: str, context: dict[str, Any]) -> str | None:
+    """A shared partial rendered on its own (None when the language has none)."""
+    try:
+        template = d.renderer.environment(language, country).get_template(name)
+    except jinja2.TemplateNotFound:
+        return None
+    return template.render(context).strip()
+
+
+def _opt_out(mtype: MessageType, category: str, channel: str, language: str) -> list[tuple[str, str]]:
+    """What a message of the decided ``category`` must carry to let the person opt out."""
+    if not needs_unsubscribe(mtype, category) or channel not in ("email", "sms", "letter"):
+        return []
+    why = "marketing" if category == "marketing" else mtype.name
+    out = [("/u/", f"the opt-out link (decided category {category}: {why} needs one)")]
+    if channel == "sms" and category == "marketing":
+        word = SMS_STOP_WORDS.get(language, "STOP")
+        out.append((word, f"how to stop marketing SMS (reply {word})"))
+    return out
 
 
 def _sample(mtype: MessageType, country: str) -> dict[str, Any]:
@@ -175,6 +240,14 @@ def _required(mtype: MessageType, channel: str, part: str, values: dict[str, Any
     if name == "contract_confirmation":
         out.append((values["product"], "the product"))
         out.append((fmt.date(values["starts_on"]), "the start date"))
+        if values.get("duration") is not None:
+            out.append((fmt.months(values["duration"]), "the contract duration"))
+        elif values.get("ends_on") is not None:
+            out.append((fmt.date(values["ends_on"]), "the end date"))
+        if values.get("withdrawal_ends_on") is not None:
+            out.append((fmt.date(values["withdrawal_ends_on"]), "the last day of the withdrawal right (households)"))
+        if values.get("terms_url"):
+            out.append((values["terms_url"], "the link to the terms"))
         if channel != "sms":
             prices("price_elements")
     elif name == "price_change":
@@ -182,15 +255,22 @@ def _required(mtype: MessageType, channel: str, part: str, values: dict[str, Any
         prices("price_elements", old=True)
     elif name == "terms_change":
         out.append((fmt.date(values["effective_on"]), "the effective date"))
-        if channel != "sms":
-            for change in values["changes"]:
-                out.append((change, "every change"))
+        for change in values["changes"]:
+            out.append((change, "every change"))
     elif name == "renewal_offer":
         out.append((values["product"], "the product"))
         out.append((fmt.date(values["current_ends_on"]), "when the current contract ends"))
         out.append((fmt.date(values["respond_by"]), "the reply-by date"))
+        if values.get("duration") is not None:
+            out.append((fmt.months(values["duration"]), "the new contract's duration"))
+        if_no_action = values.get("if_no_action")
+        if isinstance(if_no_action, dict):
+            out.append((if_no_action["product"], "what the customer gets if they do nothing (if_no_action)"))
         if channel != "sms":
             prices("price_elements")
+            if isinstance(if_no_action, dict):
+                for element in if_no_action["price_elements"]:
+                    out.append((fmt.price(element), f"the price of {element.name} if the customer does nothing"))
     elif name == "newsletter":
         out.append((values["title"], "the title"))
         for section in values["sections"]:
@@ -198,7 +278,7 @@ def _required(mtype: MessageType, channel: str, part: str, values: dict[str, Any
     elif name == "marketing":
         out.append((values["product"], "the product"))
         out.append((fmt.date(values["offer_ends_on"]), "when the offer ends"))
-        out.append((fmt.months(values["duration"]), "the contract duration"))
+        out.append((fmt.months(values["duration"]), "how long the campaign prices last"))
         prices("price_elements")
         after = values["after_offer"]
         if isinstance(after, list):
@@ -207,6 +287,4 @@ def _required(mtype: MessageType, channel: str, part: str, values: dict[str, Any
             out.append((after, "the terms after the offer"))
     elif name == "survey":
         out.append((values["survey_url"], "the survey link"))
-    if (mtype.unsubscribe or mtype.category == "marketing") and channel in ("email", "sms", "letter"):
-        out.append(("/u/", "the unsubscribe link"))
     return out
