@@ -131,7 +131,15 @@ class CompanyConfig:
     email: str = "asiakaspalvelu@example.fi"
     phone: str = "+358 9 4289 1000"
     website: str = "https://energia.example.fi"
-    address: list[str] = field(default_factory=lambda: ["Sähkötie 1", "00100 Helsinki"])
+    #: Address lines, or lines per language: Finland's place names differ in Swedish (Helsingfors).
+    address: list[str] | dict[str, list[str]] = field(
+        default_factory=lambda: {
+            "fi": ["Sähkötie 1", "00100 Helsinki"],
+            "sv": ["Elvägen 1", "00100 Helsingfors"],
+            "en": ["Sähkötie 1", "00100 Helsinki"],
+            "nb": ["Sähkötie 1", "00100 Helsinki"],
+        }
+    )
     business_id: str = "1234567-8"
     #: What the business ID is called, per language (it depends on the country that issued it).
     business_id_label: str | dict[str, str] = field(
