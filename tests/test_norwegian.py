@@ -38,7 +38,7 @@ def test_a_norwegian_household_gets_its_price_notice_in_norwegian(dispatcher, tm
     assert message["Subject"] == "Varsel om prisendring: nye priser på strømavtalen din fra 1. mai 2027"
     text, html = email_parts(message)
     assert "Hei Kari Nordmann," in text
-    assert "fra og med 1. mai 2027. Endringen skyldes at kostnadene ved å kjøpe inn strøm har økt." in text
+    assert "fra og med 1. mai 2027. Årsaken er at kostnadene ved å kjøpe inn strøm har økt." in text
     assert "Strømpris: 69,90 øre/kWh -> 79,90 øre/kWh" in text
     assert "Fastbeløp: 39,00 kr/mnd -> 49,00 kr/mnd" in text
     assert "kan du si opp avtalen uten kostnad før 1. mai 2027" in text
