@@ -20,6 +20,7 @@ import jinja2
 from .context import DERIVED, RESERVED, WITHDRAWAL_DAYS, needs_unsubscribe, vat_for
 from .errors import DispatchError
 from .messages import MessageType, PriceElement
+from .models import LANGUAGES as KNOWN_LANGUAGES
 from .policy import effective_category
 from .recipients import parse_recipient
 from .samples import sample_data, sample_recipient, sample_variants
@@ -31,7 +32,8 @@ if TYPE_CHECKING:
 
 #: Which countries each language is checked for.
 CHECK_COUNTRIES = {"fi": ("FI",), "sv": ("FI", "SE"), "nb": ("NO",), "en": ("FI", "SE", "NO")}
-LANGUAGES = ("fi", "sv", "nb", "en")
+#: The languages checked by default: every language dispatch knows.
+LANGUAGES = tuple(KNOWN_LANGUAGES)
 CHECK_NOW = datetime(2027, 1, 11, 10, 0, tzinfo=UTC)
 #: The word that stops marketing SMS, per language (the SMS plugin honours all of them).
 SMS_STOP_WORDS = {"fi": "LOPETA", "sv": "STOPP", "nb": "STOPP", "en": "STOP"}

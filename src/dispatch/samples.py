@@ -117,6 +117,19 @@ SAMPLE_RECIPIENTS: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 
+if "nb" in LANGUAGES:
+    SAMPLE_RECIPIENTS[("nb", "NO")] = {
+        "id": "C-3002",
+        "country": "NO",
+        "language": "nb",
+        "status": "active",
+        "email": "kari.nordmann@example.no",
+        "phone": "412 34 568",
+        "address": {"name": "Kari Nordmann", "street": "Storgata 12", "postal_code": "0155", "city": "Oslo"},
+        "newsletter": True,
+    }
+
+
 def sample_recipient(language: str, country: str) -> dict[str, Any]:
     """A sample recipient in ``country`` reading ``language``."""
     base = SAMPLE_RECIPIENTS.get((language, country))

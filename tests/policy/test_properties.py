@@ -114,7 +114,7 @@ def cases(draw, dates=realistic_dates, nows=moments):
     data = dict(sample_data(type_name, country))
     data["effective_on"] = draw(dates)
     data["signed_on"] = draw(dates)
-    data["current_product"] = draw(st.sampled_from((None, data.get("product"), "Spot")))
+    data["current_product"] = draw(st.sampled_from((data.get("product"), "Spot")))  # required for renewal_offer
     history = []
     for offset in draw(st.lists(history_offsets, max_size=6)):
         try:

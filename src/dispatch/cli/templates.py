@@ -7,6 +7,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import InputError
+from ..models import LANGUAGES
 from ..samples import sample_data, sample_recipient
 from . import cli
 from .base import console, pass_cli, read_json
@@ -22,7 +23,7 @@ def templates() -> None:
     "--lang",
     "languages",
     multiple=True,
-    type=click.Choice(["fi", "sv", "nb", "en"]),
+    type=click.Choice(list(LANGUAGES)),
     help="Only these languages (default: all).",
 )
 @click.option("--type", "types", multiple=True, help="Only these message types.")
@@ -53,7 +54,7 @@ def check(cli_ctx, languages: tuple[str, ...], types: tuple[str, ...], segments:
 
 @cli.command()
 @click.argument("message_type")
-@click.option("--lang", "language", type=click.Choice(["fi", "sv", "nb", "en"]), required=True)
+@click.option("--lang", "language", type=click.Choice(list(LANGUAGES)), required=True)
 @click.option("--channel", required=True, help="email, sms, letter, phone...")
 @click.option(
     "--country",
@@ -70,7 +71,7 @@ def preview(cli_ctx, message_type, language, channel, country, recipient_file, d
     """Render one message type for a channel and language, with sample or given data."""
     d = cli_ctx.dispatcher()
     d.message_type(message_type)
-    country = country or {"fi": "FI", "sv": "SE", "nb": "NO", "en": "NO"}[language]
+    country = country or {"fi": "FI", "sv": "SE", "nb": "NO", "en": "NO"}.get(language, "FI")
     recipient = read_json(recipient_file, "recipient") if recipient_file else sample_recipient(language, country)
     if data_file:
         data = read_json(data_file, "data")
