@@ -54,7 +54,7 @@ def test_a_norwegian_price_notice_on_paper_is_in_norwegian(dispatcher, tmp_path)
     assert (receipt.channel, receipt.language) == ("letter", "nb")
     assert dispatcher.join(60)
     text = pdf_text(written(tmp_path / "outbox" / "letter", receipt.message_id, ".pdf"))
-    assert "Kari Nordmann" in text and "0184 Oslo" in text
+    assert "Kari Nordmann" in text and "0155 Oslo" in text
     assert "Kundenummer" in text
     for expected in ("Nye priser på strømavtalen din", "1. mai 2027", "79,90 øre/kWh", "49,00 kr/mnd"):
         assert expected in text

@@ -84,16 +84,6 @@ SAMPLE_RECIPIENTS: dict[tuple[str, str], dict[str, Any]] = {
         "address": {"name": "Karin Andersson", "street": "Storgatan 5", "postal_code": "114 51", "city": "Stockholm"},
         "newsletter": True,
     },
-    ("nb", "NO"): {
-        "id": "C-3002",
-        "country": "NO",
-        "language": "nb",
-        "status": "active",
-        "email": "kari.nordmann@example.no",
-        "phone": "987 65 432",
-        "address": {"name": "Kari Nordmann", "street": "Storgata 14", "postal_code": "0184", "city": "Oslo"},
-        "newsletter": True,
-    },
     ("en", "NO"): {
         "id": "C-3001",
         "country": "NO",
