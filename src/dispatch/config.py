@@ -58,7 +58,7 @@ class WorkerConfig:
 
 @dataclass
 class TemplatesConfig:
-    #: Extra template folders searched before the built-in ones (each holds fi/, sv/, en/).
+    #: Extra template folders searched before the built-in ones (each holds fi/, sv/, nb/, en/).
     paths: list[str] = field(default_factory=list)
     #: Render each variant once and fill in per-recipient values (see dispatch.render_cache).
     render_cache: bool = True
