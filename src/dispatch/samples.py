@@ -47,6 +47,8 @@ _DEFAULT_PRODUCT = {
     "NO": _texts(fi="Spotpris", sv="Spotpris", en="Spot price", nb="Spotpris"),
 }
 _SITE = {"FI": "https://energia.example.fi", "SE": "https://energi.example.se", "NO": "https://energi.example.no"}
+_RENEW_PATH = {"FI": "jatko", "SE": "fornya", "NO": "forny"}
+_SURVEY_PATH = {"FI": "kysely", "SE": "enkat", "NO": "undersokelse"}
 
 SAMPLE_RECIPIENTS: dict[tuple[str, str], dict[str, Any]] = {
     ("fi", "FI"): {
@@ -198,7 +200,7 @@ def sample_data(message_type: str, country: str = "FI") -> dict[str, Any]:
                 "product": dict(_DEFAULT_PRODUCT[country]),
                 "price_elements": _elements(country, with_old=False, prices=_DEFAULT_AFTER[country]),
             },
-            "offer_url": f"{_SITE[country]}/jatko/R-77120",
+            "offer_url": f"{_SITE[country]}/{_RENEW_PATH[country]}/R-77120",
         },
         "newsletter": {
             "title": _texts(
@@ -243,7 +245,7 @@ def sample_data(message_type: str, country: str = "FI") -> dict[str, Any]:
         },
         "survey": {
             "contact_on": "2027-03-10",
-            "survey_url": "https://energia.example.fi/kysely/abc123",
+            "survey_url": f"{_SITE[country]}/{_SURVEY_PATH[country]}/abc123",
         },
     }
     try:
