@@ -20,7 +20,7 @@ from dispatch.samples import sample_data, sample_recipient
 from dispatch.segments import count_segments
 
 NOW = datetime(2027, 1, 11, 9, 30, tzinfo=UTC)  # a Monday, inside calling hours everywhere
-CASES = [("fi", "FI"), ("sv", "FI"), ("sv", "SE"), ("en", "NO")]
+CASES = [("fi", "FI"), ("sv", "FI"), ("sv", "SE"), ("nb", "NO"), ("en", "NO")]
 EMAIL_TYPES = [
     "contract_confirmation",
     "price_change",

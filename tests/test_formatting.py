@@ -33,6 +33,23 @@ def test_swedish_formats_in_sweden_and_finland():
     assert se.months(24) == "24 månader"
 
 
+def test_norwegian_formats_use_the_words_of_norwegian_price_lists():
+    f = Formatter(locale_for("nb", "NO"), "NO")
+    energy = PriceElement("Strømpris", "øre/kWh", Decimal("79.90"), Decimal("69.90"))
+    fee = PriceElement("Fastbeløp", "NOK/month", Decimal("49"), Decimal("39"))
+    assert f.locale == "nb_NO"
+    assert f.date(date(2027, 5, 1)) == "1. mai 2027"
+    assert f.price(energy) == "79,90 øre/kWh"
+    assert f.old_price(energy) == "69,90 øre/kWh"
+    assert f.price(fee) == "49,00 kr/mnd"
+    assert f.unit_price(Decimal("588"), "NOK/year") == "588,00 kr/år"
+    assert f.unit("NOK/month") == "kr/mnd"
+    assert f.change(fee) == "+25,6 %"
+    assert f.money(Decimal("1234.5")) == "1 234,50 kr"
+    assert f.months(12) == "12 måneder"
+    assert f.percent(Decimal("0.25"), 0) == "25 %"
+
+
 def test_english_formats():
     f = Formatter(locale_for("en", "NO"), "NO")
     assert f.date(date(2027, 5, 1)) == "1 May 2027"
@@ -57,3 +74,4 @@ def test_times_are_shown_in_the_recipients_time_zone():
     moment = datetime(2027, 1, 11, 7, 0, tzinfo=UTC)
     assert Formatter("fi_FI", "FI").time(moment) == "9.00"
     assert Formatter("sv_SE", "SE").time(moment) == "08:00"
+    assert Formatter("nb_NO", "NO").time(moment) == "08:00"

@@ -123,7 +123,7 @@ def test_the_example_plugin_is_found_through_its_entry_point_and_delivers(instal
     assert line["customer"] == "C-5" and "Kallio" in line["body"]
     report = check_templates(d, types=["outage_notice"])
     assert report.ok, [str(p) for p in report.problems]
-    assert report.checked == 6  # push and sms × fi, sv, en
+    assert report.checked == 8  # push and sms × fi, sv, nb, en
 
 
 def test_plugin_autoload_can_be_limited_or_switched_off(installed_example, make_dispatcher, monkeypatch):

@@ -27,7 +27,7 @@ def test_a_landline_is_kept_but_not_usable_for_sms():
 def test_language_defaults_by_country():
     assert parse_recipient({"id": "1", "country": "FI"}).language == "fi"
     assert parse_recipient({"id": "1", "country": "SE"}).language == "sv"
-    assert parse_recipient({"id": "1", "country": "NO"}).language == "en"
+    assert parse_recipient({"id": "1", "country": "NO"}).language == "nb"
     assert parse_recipient({"id": "1", "country": "FI", "language": "sv"}).language == "sv"
 
 

@@ -184,7 +184,7 @@ class LetterChannel(Channel):
 
 
 #: The label of the customer number in the information block.
-CUSTOMER_NUMBER = {"fi": "Asiakasnumero", "sv": "Kundnummer", "en": "Customer number"}
+CUSTOMER_NUMBER = {"fi": "Asiakasnumero", "sv": "Kundnummer", "nb": "Kundenummer", "en": "Customer number"}
 
 
 def _country_name(code: str, locale: str) -> str:

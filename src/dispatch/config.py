@@ -75,7 +75,7 @@ class WorkerConfig:
 
 @dataclass
 class TemplatesConfig:
-    #: Extra template folders searched before the built-in ones (each holds fi/, sv/, en/).
+    #: Extra template folders searched before the built-in ones (each holds fi/, sv/, nb/, en/).
     paths: list[str] = field(default_factory=list)
     #: Render each variant once and fill in per-recipient values (see dispatch.render_cache).
     render_cache: bool = True
@@ -85,15 +85,15 @@ class TemplatesConfig:
 class LanguagesConfig:
     #: Fallback chain per preferred language for service and marketing messages.
     fallback: dict[str, list[str]] = field(
-        default_factory=lambda: {"fi": ["fi", "sv", "en"], "sv": ["sv", "fi", "en"], "en": ["en"]}
+        default_factory=lambda: {"fi": ["fi", "sv", "en"], "sv": ["sv", "fi", "en"], "nb": ["nb", "en"], "en": ["en"]}
     )
     #: Languages a statutory message may use, per preferred language. A statutory
     #: message is never sent in a language outside this chain.
     statutory: dict[str, list[str]] = field(
-        default_factory=lambda: {"fi": ["fi", "sv"], "sv": ["sv", "fi"], "en": ["en"]}
+        default_factory=lambda: {"fi": ["fi", "sv"], "sv": ["sv", "fi"], "nb": ["nb", "en"], "en": ["en"]}
     )
     #: Default language per country.
-    default: dict[str, str] = field(default_factory=lambda: {"FI": "fi", "SE": "sv", "NO": "en"})
+    default: dict[str, str] = field(default_factory=lambda: {"FI": "fi", "SE": "sv", "NO": "nb"})
     #: Babel locale per language and country ("*" for any): {"sv" = {"FI" = "sv_FI", "*" = "sv_SE"}}.
     locales: dict[str, dict[str, str]] = field(default_factory=dict)
 

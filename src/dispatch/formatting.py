@@ -28,6 +28,7 @@ TIMEZONE = {"FI": "Europe/Helsinki", "SE": "Europe/Stockholm", "NO": "Europe/Osl
 DEFAULT_LOCALES: dict[str, dict[str, str]] = {
     "fi": {"*": "fi_FI"},
     "sv": {"FI": "sv_FI", "*": "sv_SE"},
+    "nb": {"*": "nb_NO"},
     "en": {"*": "en_GB"},
 }
 #: CLDR units for the denominators of price units ("EUR/month" → per month).
@@ -40,10 +41,15 @@ PER_UNITS = {
     "kwh": "energy-kilowatt-hour",
     "mwh": "energy-kilowatt-hour",
 }
-#: Default date format per language: 1.5.2027 (fi), 1 maj 2027 / 31 augusti 2027 (sv), 1 May 2027 (en).
-DATE_FORMATS = {"fi": "medium", "sv": "long", "en": "long"}
+#: Default date format per language: 1.5.2027 (fi), 1 maj 2027 (sv), 1. mai 2027 (nb), 1 May 2027 (en).
+DATE_FORMATS = {"fi": "medium", "sv": "long", "nb": "long", "en": "long"}
 #: English reads "€3.90 per month"; the Nordic languages use the short "3,90 €/kk".
 PER_LENGTH = {"en": "long"}
+#: Where a language's price lists abbreviate differently from CLDR's short unit: Norwegian
+#: retailers write "49,00 kr/mnd" and "kr/år", where CLDR has "kr/md.".
+PER_WORDS: dict[str, dict[str, str]] = {
+    "nb": {"month": "mnd", "mo": "mnd", "year": "år", "yr": "år", "day": "dag"},
+}
 _CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
 #: Babel separates groups and units with no-break spaces; SMS (GSM-7) has none, and
 #: people searching a message for "8,90 c/kWh" type a plain space, so output uses plain ones.
@@ -92,7 +98,7 @@ class Formatter:
         return {name: getattr(self, name) for name in self.FILTERS}
 
     def date(self, value: date | datetime | str, format: str | None = None) -> str:
-        """A date: ``1.5.2027`` (fi), ``1 maj 2027`` (sv), ``1 May 2027`` (en); or a Babel format."""
+        """A date: ``1.5.2027`` (fi), ``1 maj 2027`` (sv), ``1. mai 2027`` (nb), ``1 May 2027`` (en); or given."""
         format = format or DATE_FORMATS.get(self.language, "medium")
         if isinstance(value, str):
             value = date.fromisoformat(value)
@@ -125,7 +131,7 @@ class Formatter:
         return _unit_label(unit, self.locale, self.language)
 
     def unit_price(self, amount: Decimal | int | str, unit: str) -> str:
-        """An amount in a unit: ``8,90 c/kWh``, ``3,90 €/kk``, ``€3.90 per month``."""
+        """An amount in a unit: ``8,90 c/kWh``, ``3,90 €/kk``, ``49,00 kr/mnd``, ``€3.90 per month``."""
         return _unit_price(_dec(amount), unit, self.locale, self.language)
 
     def price(self, element: PriceElement) -> str:
@@ -145,7 +151,7 @@ class Formatter:
         return text if ratio < 0 else "+" + text
 
     def months(self, count: int) -> str:
-        """A duration in months: ``12 kuukautta``, ``12 månader``, ``12 months``."""
+        """A duration in months: ``12 kuukautta``, ``12 månader``, ``12 måneder``, ``12 months``."""
         return _months(int(count), self.locale)
 
 
@@ -209,6 +215,9 @@ def _split_unit(unit: str) -> tuple[str, str | None]:
 def _per_pattern(per: str | None, locale: str, language: str) -> str:
     if per is None:
         return "{0}"
+    word = PER_WORDS.get(language, {}).get(per.lower())
+    if word:
+        return "{0}/" + word
     cldr = PER_UNITS.get(per.lower())
     if cldr and per.lower() != "mwh":
         patterns = Locale.parse(locale)._data["unit_patterns"].get(cldr, {})

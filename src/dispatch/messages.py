@@ -23,7 +23,7 @@ from .recipients import parse_date
 FIELD_KINDS: dict[str, str] = {
     "date": "an ISO date (YYYY-MM-DD) or a date",
     "text": "a non-empty string",
-    "localized": "a string, or a mapping of language (fi/sv/en) to string",
+    "localized": "a string, or a mapping of language (fi/sv/nb/en) to string",
     "url": "an http(s) URL",
     "months": "a whole number of months (12) or an ISO duration (P12M)",
     "price_elements": "a list of {name, unit, new, old?} with decimal-string amounts",
@@ -364,7 +364,7 @@ def _check_localized(name: str, raw: Any, problems: list[str]) -> Any:
     if isinstance(raw, Mapping) and raw:
         unknown = [k for k in raw if k not in LANGUAGES]
         if unknown:
-            problems.append(f"{name} has unknown language(s) {', '.join(map(repr, unknown))} (fi, sv, en)")
+            problems.append(f"{name} has unknown language(s) {', '.join(map(repr, unknown))} (fi, sv, nb, en)")
         if not all(isinstance(v, str) and v.strip() for v in raw.values()):
             problems.append(f"{name} must map each language to a non-empty string")
         return Localized(dict(raw))

@@ -11,12 +11,12 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 Country = Literal["FI", "SE", "NO"]
-Language = Literal["fi", "sv", "en"]
+Language = Literal["fi", "sv", "nb", "en"]
 Category = Literal["statutory", "service", "marketing"]
 LegalBasis = Literal["contract", "legal_obligation", "consent", "soft_opt_in", "legitimate_interest"]
 
 COUNTRIES: tuple[str, ...] = ("FI", "SE", "NO")
-LANGUAGES: tuple[str, ...] = ("fi", "sv", "en")
+LANGUAGES: tuple[str, ...] = ("fi", "sv", "nb", "en")
 CATEGORIES: tuple[str, ...] = ("statutory", "service", "marketing")
 KINDS: tuple[str, ...] = ("household", "business")
 STATUSES: tuple[str, ...] = ("prospect", "active", "former")

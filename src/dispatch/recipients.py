@@ -18,7 +18,7 @@ from email_validator import EmailNotValidError, validate_email
 from .errors import InvalidRecipient, UnsupportedCountry, UnsupportedLanguage
 from .models import ALL_CHANNELS, COUNTRIES, KINDS, LANGUAGES, STATUSES, Address, Consent, Recipient
 
-DEFAULT_LANGUAGE = {"FI": "fi", "SE": "sv", "NO": "en"}
+DEFAULT_LANGUAGE = {"FI": "fi", "SE": "sv", "NO": "nb"}
 
 _POSTAL_CODE = {
     "FI": re.compile(r"^\d{5}$"),
@@ -71,7 +71,7 @@ def parse_recipient(
     if language_given:
         language = str(language_raw).strip().lower()
         if language not in LANGUAGES:
-            problems.append(f"language {language_raw!r} is not supported (fi, sv or en)")
+            problems.append(f"language {language_raw!r} is not supported (fi, sv, nb or en)")
             bad_language = True
     else:
         language = default_language.get(country or "", "en")

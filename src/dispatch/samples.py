@@ -33,7 +33,7 @@ def _texts(**texts: str) -> dict[str, str]:
 
 
 #: Price element names; Finland-Swedish says "grundavgift" where Sweden says "fast avgift".
-_ENERGY = _texts(fi="Energia", sv="Energi", en="Energy", nb="Energi")
+_ENERGY = _texts(fi="Energia", sv="Energi", en="Energy", nb="Strømpris")
 _FEE = {
     "FI": _texts(fi="Perusmaksu", sv="Grundavgift", en="Standing charge", nb="Fastbeløp"),
     "SE": _texts(fi="Perusmaksu", sv="Fast avgift", en="Standing charge", nb="Fastbeløp"),

@@ -19,7 +19,7 @@ def test_preferred_language_when_its_templates_exist(kit):
     assert (d.language, d.requested_language) == ("sv", None)
 
 
-@pytest.mark.parametrize(("country", "language"), [("FI", "fi"), ("SE", "sv"), ("NO", "en")])
+@pytest.mark.parametrize(("country", "language"), [("FI", "fi"), ("SE", "sv"), ("NO", "nb")])
 def test_no_language_means_the_country_default(kit, country, language):
     d = kit.decide("marketing", person(country), at(country, 2026, 3, 4, 12))
     assert d.language == language
@@ -32,6 +32,7 @@ def test_no_language_means_the_country_default(kit, country, language):
         ("fi", ("en",), "en"),
         ("sv", ("fi", "en"), "fi"),  # sv → fi → en
         ("sv", ("en",), "en"),
+        ("nb", ("fi", "sv", "en"), "en"),  # nb → en
     ],
 )
 def test_marketing_falls_back_along_the_chain(kit, preferred, available, chosen):
@@ -44,6 +45,7 @@ def test_marketing_falls_back_along_the_chain(kit, preferred, available, chosen)
     [
         ("fi", ("sv", "en"), "sv"),
         ("sv", ("fi", "en"), "fi"),
+        ("nb", ("fi", "sv", "en"), "en"),  # nb statutory chain: nb, en
     ],
 )
 def test_statutory_falls_back_inside_its_chain(kit, preferred, available, chosen):
@@ -57,6 +59,7 @@ def test_statutory_falls_back_inside_its_chain(kit, preferred, available, chosen
         ("fi", ("en",)),  # fi statutory chain: fi, sv
         ("sv", ("en",)),  # sv statutory chain: sv, fi
         ("en", ("fi", "sv")),  # en statutory chain: en
+        ("nb", ("fi", "sv")),  # nb statutory chain: nb, en
     ],
 )
 @pytest.mark.parametrize("type_name", ["price_change", "terms_change", "contract_confirmation"])
