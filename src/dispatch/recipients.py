@@ -136,7 +136,7 @@ def parse_date(raw: Any) -> date:
         return raw
     if isinstance(raw, str):
         return date.fromisoformat(raw.strip())
-    raise ValueError(f"not a date: {raw!r}")
+    raise ValueError(f"not a date: a {type(raw).__name__}")
 
 
 def parse_moment(raw: Any) -> datetime:
@@ -149,7 +149,7 @@ def parse_moment(raw: Any) -> datetime:
         text = raw.strip()
         moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
     else:
-        raise ValueError(f"not a date or time: {raw!r}")
+        raise ValueError(f"not a date or time: a {type(raw).__name__}")
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
