@@ -74,7 +74,13 @@ class Dispatcher:
         )
         roots = [config.path(p) for p in config.templates.paths] + registered.template_roots
         roots.append(builtin_template_dir())
-        self.renderer = Renderer(roots, locales=config.languages.locales, extra_filters=registered.filters)
+        self.renderer = Renderer(
+            roots,
+            locales=config.languages.locales,
+            extra_filters=registered.filters,
+            max_seconds=config.templates.max_render_seconds,
+            max_output=config.templates.max_output_chars,
+        )
         self._variants = VariantRenderer(self.renderer)
         self._companies: dict[tuple[str, str | None], dict[str, Any]] = {}
         self.channels = self._build_channels(registered.channels)
