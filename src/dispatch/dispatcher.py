@@ -326,7 +326,7 @@ class Dispatcher:
                 raise first
             raise InputError("invalid input:", problems)
         moment = now or now_utc()
-        if moment.tzinfo is None:
+        if not isinstance(moment, datetime) or moment.tzinfo is None:
             raise InputError("now must be timezone-aware (e.g. datetime.now(UTC))")
         return mtype, person, values, moment
 
