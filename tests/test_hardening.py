@@ -164,3 +164,9 @@ def test_recipient_errors_name_the_field_not_the_value(dispatcher):
         assert field in message
     for value in ("not an address", "+358 40 12", "31.12.1990", "Matti"):
         assert value not in message
+
+
+@pytest.mark.parametrize("now", ["2027-01-11", 1_700_000_000, datetime(2027, 1, 11, 9, 30)])
+def test_now_must_be_an_aware_datetime(dispatcher, now):
+    with pytest.raises(DispatchError, match="now must be timezone-aware"):
+        dispatcher.decide("price_change", person(), sample_data("price_change"), now=now)
