@@ -38,6 +38,7 @@ _MOBILE_TYPES = frozenset({phonenumbers.PhoneNumberType.MOBILE, phonenumbers.Pho
 MAX_ID_LENGTH = 200
 MAX_TEXT_LENGTH = 200
 _CODE = re.compile(r"[A-Za-z0-9_.+-]{1,24}")
+_PURPOSE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _TRUE = {"true", "1", "yes", "y"}
 _FALSE = {"false", "0", "no", "n", ""}
@@ -384,7 +385,7 @@ def _consents(raw: Any, channels: Collection[str] | None, problems: list[str]) -
         if not purpose:
             problems.append(f"{where}.purpose is missing")
             continue
-        if not isinstance(purpose, str) or not _CODE.fullmatch(purpose):
+        if not isinstance(purpose, str) or not _PURPOSE.fullmatch(purpose):
             problems.append(f"{where}.purpose must be a name like marketing or newsletter")
             continue
         channel = entry.get("channel") or ALL_CHANNELS
