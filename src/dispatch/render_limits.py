@@ -182,6 +182,7 @@ def check_binop(operator: str, left: Any, right: Any) -> None:
 
 
 def _check_format(template: str, args: Iterable[Any], kwargs: dict[str, Any]) -> None:
+    template = str.__str__(template)  # a render-cache placeholder, read without touching it
     numbers = [n for match in _PERCENT_SPEC.finditer(template) for n in match.groups() if n]
     numbers += [n for match in _BRACE_SPEC.finditer(template) for n in re.findall("[0-9]+", match.group(1))]
     if numbers:
@@ -196,7 +197,7 @@ def _check_width(width: Any, lines: int = 1, length: int = 0) -> None:
     if isinstance(width, int):
         check_size(length + max(width, 0) * lines)
     elif isinstance(width, str):
-        check_size(length + len(width) * lines)
+        check_size(length + str.__len__(width) * lines)
 
 
 def check_call(obj: Any, args: tuple, kwargs: dict[str, Any]) -> None:
