@@ -1,8 +1,9 @@
 """A pytest plugin: no email address or phone number in dispatch's logs, in any test (issue 12.7).
 
 Logs carry ids, never addresses or numbers. Every log record of dispatch's own loggers
-(``dispatch``, ``dispatch.*``, the ``dispatch_*`` plugins) and of Dramatiq (which logs
-the messages it handles), at every level, is read while the whole suite runs; one that
+(``dispatch``, ``dispatch.*``, which the plugins use too) at every level, and of Dramatiq
+(which logs the messages it fails on) at its usual level, is read while the whole suite
+runs; one that
 holds an email address or an E.164 phone number fails the test it was logged in (an
 error in its teardown naming the logger and the record), and one logged outside a test
 fails the session. Loggers of the test peers (aiosmtpd, servers) are not ours and are
@@ -58,10 +59,12 @@ _handler = PersonalDataInLogs()
 
 def pytest_configure(config: pytest.Config) -> None:
     logging.getLogger().addHandler(_handler)
-    for name in WATCHED:  # read every level, not only what the root logger would pass on
-        logger = logging.getLogger(name)
-        if logger.level == logging.NOTSET or logger.level > logging.DEBUG:
-            logger.setLevel(logging.DEBUG)
+    # Every level of ours, not only what the root logger would pass on. (Dramatiq's debug
+    # records are one per message handled, and they hold ids; its warnings and errors,
+    # where an exception's text would show, are read at its usual level.)
+    logger = logging.getLogger("dispatch")
+    if logger.level == logging.NOTSET or logger.level > logging.DEBUG:
+        logger.setLevel(logging.DEBUG)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
