@@ -3,11 +3,10 @@
 Logs carry ids, never addresses or numbers. Every log record of dispatch's own loggers
 (``dispatch``, ``dispatch.*``, which the plugins use too) at every level, and of Dramatiq
 (which logs the messages it fails on) at its usual level, is read while the whole suite
-runs; one that
-holds an email address or an E.164 phone number fails the test it was logged in (an
-error in its teardown naming the logger and the record), and one logged outside a test
-fails the session. Loggers of the test peers (aiosmtpd, servers) are not ours and are
-not read.
+runs. One that holds an email address or an E.164 phone number fails the test it was
+logged in (an error in its teardown naming the logger and the record); one logged
+outside any test fails the session. The test peers' loggers (aiosmtpd, servers) are
+not ours and are not read.
 """
 
 from __future__ import annotations
