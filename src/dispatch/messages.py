@@ -368,7 +368,7 @@ def _check_localized(name: str, raw: Any, problems: list[str]) -> Any:
     if isinstance(raw, Mapping) and raw:
         unknown = [k for k in raw if k not in LANGUAGES]
         if unknown:
-            problems.append(f"{name} has unknown language(s) {', '.join(map(repr, unknown))} (fi, sv, en)")
+            problems.append(f"{name} has unknown language(s) {', '.join(map(_shown, unknown[:5]))} (fi, sv, en)")
         if not all(isinstance(v, str) and v.strip() for v in raw.values()):
             problems.append(f"{name} must map each language to a non-empty string")
         return Localized(dict(raw))
