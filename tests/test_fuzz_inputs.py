@@ -201,9 +201,10 @@ def test_only_dispatch_errors_escape_and_a_refusal_writes_nothing(fuzz_dispatche
     message_type, recipient, data = case
     recipient, data = built(recipient), built(data)
     d = fuzz_dispatcher
+    before = message_count(d)
     with contextlib.suppress(DispatchError):
         d.decide(message_type, recipient, data, now=NOW)
-    before = message_count(d)
+    assert message_count(d) == before  # decide() never writes
     try:
         d.dispatch(message_type, recipient, data, now=NOW)
     except DispatchError as exc:
