@@ -284,7 +284,7 @@ def _email(raw: Any, problems: list[str]) -> str | None:
         return validate_email(text, check_deliverability=False).normalized
     except EmailNotValidError as exc:
         reason = str(exc)
-        if any(piece and piece in reason for piece in (text, local, domain)):
+        if any(len(piece) >= 3 and piece in reason for piece in (text, local, domain)):
             reason = "not one plain address"
         problems.append(f"email is not a valid address: {reason}")
         return None
