@@ -106,3 +106,12 @@ def test_the_limits_come_from_the_configuration(make_dispatcher):
     assert (d.renderer.max_seconds, d.renderer.max_output) == (5.0, 50)
     with pytest.raises(TemplateLimitExceeded, match=r"template fi/price_change/email\.\w+: makes more than 50 "):
         d.preview("price_change", sample_recipient("fi", "FI"), sample_data("price_change"), channel="email")
+
+
+def test_a_single_template_such_as_a_web_page_renders_within_the_budget(tmp_path):
+    write(tmp_path, "en/_web/page.html", "<p>{{ who }}</p>{% for i in range(10000) %}{{ 'x' * 1000 }}{% endfor %}")
+    write(tmp_path, "en/_web/ok.html", "<p>{{ who }}</p>")
+    renderer = Renderer([tmp_path], max_output=100_000)
+    assert renderer.render_template("en", "FI", "_web/ok.html", {"who": "<b>"}) == "<p>&lt;b&gt;</p>"
+    with pytest.raises(TemplateLimitExceeded, match=r"template en/_web/page\.html: makes more than 100,000"):
+        renderer.render_template("en", "FI", "_web/page.html", {"who": "x"})

@@ -227,34 +227,39 @@ class Renderer:
         Each part has :attr:`max_seconds` and :attr:`max_output` characters; going over
         raises :class:`~dispatch.errors.TemplateLimitExceeded`.
         """
-        env = self.environment(language, country)
         out: dict[str, str] = {}
         for part, filename in parts.items():
-            name = self.template_name(message_type, filename)
-            try:
-                template = env.get_template(name)
-                with render_limits.budget(self.max_seconds, self.max_output):
-                    text = render_limits.render_bounded(template.generate(context))
-            except RenderLimitExceeded as exc:
-                raise TemplateLimitExceeded(f"template {language}/{name}: {exc}") from None
-            except RecursionError:
-                raise TemplateLimitExceeded(f"template {language}/{name}: calls or includes nest too deeply") from None
-            except jinja2.TemplateNotFound:
-                raise TemplateNotFound(f"template {language}/{name} does not exist") from None
-            except jinja2.TemplateSyntaxError as exc:
-                raise TemplateError(
-                    f"template {language}/{exc.name or name} line {exc.lineno}: {exc.message}"
-                ) from None
-            except jinja2.UndefinedError as exc:
-                raise TemplateError(f"template {language}/{name}: {exc.message}") from None
-            except jinja2.exceptions.SecurityError as exc:
-                raise TemplateError(f"template {language}/{name}: not allowed in the sandbox: {exc}") from None
-            except render_cache.Uncacheable:
-                raise
-            except (TypeError, ValueError, AttributeError, ArithmeticError, LookupError) as exc:
-                raise TemplateError(f"template {language}/{name}: {type(exc).__name__}: {exc}") from None
+            text = self.render_template(language, country, self.template_name(message_type, filename), context)
             out[part] = _tidy(text, filename) if tidy else text
         return out
+
+    def render_template(self, language: str, country: str, name: str, context: Mapping[str, Any]) -> str:
+        """Render one template (e.g. a web page under ``_web/``) within the render budget.
+
+        A failure raises :class:`TemplateError` naming the file; going over
+        :attr:`max_seconds` or :attr:`max_output` raises :class:`~dispatch.errors.TemplateLimitExceeded`.
+        """
+        env = self.environment(language, country)
+        try:
+            template = env.get_template(name)
+            with render_limits.budget(self.max_seconds, self.max_output):
+                return render_limits.render_bounded(template.generate(context))
+        except RenderLimitExceeded as exc:
+            raise TemplateLimitExceeded(f"template {language}/{name}: {exc}") from None
+        except RecursionError:
+            raise TemplateLimitExceeded(f"template {language}/{name}: calls or includes nest too deeply") from None
+        except jinja2.TemplateNotFound:
+            raise TemplateNotFound(f"template {language}/{name} does not exist") from None
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(f"template {language}/{exc.name or name} line {exc.lineno}: {exc.message}") from None
+        except jinja2.UndefinedError as exc:
+            raise TemplateError(f"template {language}/{name}: {exc.message}") from None
+        except jinja2.exceptions.SecurityError as exc:
+            raise TemplateError(f"template {language}/{name}: not allowed in the sandbox: {exc}") from None
+        except render_cache.Uncacheable:
+            raise
+        except (TypeError, ValueError, AttributeError, ArithmeticError, LookupError) as exc:
+            raise TemplateError(f"template {language}/{name}: {type(exc).__name__}: {exc}") from None
 
     @staticmethod
     def tidy(text: str, filename: str) -> str:
