@@ -170,3 +170,22 @@ def test_recipient_errors_name_the_field_not_the_value(dispatcher):
 def test_now_must_be_an_aware_datetime(dispatcher, now):
     with pytest.raises(DispatchError, match="now must be timezone-aware"):
         dispatcher.decide("price_change", person(), sample_data("price_change"), now=now)
+
+
+@pytest.mark.parametrize(
+    ("changes", "fragment"),
+    [
+        ({"deadline_working_days": "seven"}, "deadline_working_days must be a whole number"),
+        ({"sms_max_segments": 0}, "sms_max_segments must be a whole number"),
+        ({"notice_field": "nowhere"}, "notice_field must name one of"),
+        ({"subscription": ["newsletter"]}, "subscription must be a string"),
+    ],
+)
+def test_a_message_type_from_configuration_is_checked_when_loaded(make_dispatcher, changes, fragment):
+    from dispatch.errors import ConfigError
+
+    table = {"category": "service", "channels": ["email"], "fields": {"due_on": "date"}, **changes}
+    with pytest.raises(ConfigError, match=fragment):
+        make_dispatcher({"message_types": {"reminder": table}})
+    fine = {key: value for key, value in table.items() if key not in changes}
+    assert make_dispatcher({"message_types": {"reminder": fine}}).types.get("reminder").name == "reminder"
