@@ -14,6 +14,9 @@ from servers import PostgresServer, RabbitServer, RedisServer, free_port
 
 from dispatch import Dispatcher
 
+#: No email address or phone number in dispatch's logs, in any test (see tests/log_privacy.py).
+pytest_plugins = ["log_privacy"]
+
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 _ENV = (
     "DISPATCH_CONFIG",

@@ -165,7 +165,7 @@ def test_decide_is_pure(dispatcher, tmp_path):
             {"id": "1", "country": "FI", "phone": "0401"},
             sample_data("price_change"),
             InvalidRecipient,
-            "phone '0401'",
+            "phone is not a valid number for FI",
         ),
         (
             "price_change",

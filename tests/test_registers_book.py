@@ -63,7 +63,7 @@ def test_a_new_import_replaces_the_old_one_and_a_bad_file_changes_nothing(dispat
     assert dispatcher.decide("marketing", phone_person, sample_data("marketing"), now=NOW).reasons == ["do_not_contact"]
     dispatcher.registers.import_file("asml", tmp_path / "two.csv", now=NOW)
     assert dispatcher.decide("marketing", phone_person, sample_data("marketing"), now=NOW).allowed
-    with pytest.raises(RegisterError, match="line 3: phone 'not-a-number' cannot be parsed"):
+    with pytest.raises(RegisterError, match="line 3: phone cannot be parsed"):
         dispatcher.registers.import_file("asml", tmp_path / "bad.csv", now=NOW)
     [status] = [s for s in dispatcher.registers.status(NOW) if s["name"] == "asml"]
     assert status["entries"] == 1 and status["source_file"] if "source_file" in status else status["entries"] == 1

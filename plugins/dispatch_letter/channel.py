@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 from babel import Locale
 
 from dispatch.channels import Channel
+from dispatch.csv_safety import safe_row
 from dispatch.errors import ConfigError, TransientDeliveryError
 from dispatch.formatting import Formatter, locale_for
 from dispatch.models import DeliveryResult, OutgoingMessage
@@ -160,7 +161,7 @@ class LetterChannel(Channel):
         with open(f"{base}.csv", "w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=columns)
             writer.writeheader()
-            writer.writerows(batch)
+            writer.writerows(safe_row(entry) for entry in batch)  # no spreadsheet formulas
         summary = {"letters": len(batch), "pages": sum(e["pages"] for e in batch), "created_at": stamp}
         with open(f"{base}.json", "w", encoding="utf-8") as handle:
             json.dump({"batch": summary, "letters": batch}, handle, ensure_ascii=False, indent=2)

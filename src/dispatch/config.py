@@ -79,6 +79,9 @@ class TemplatesConfig:
     paths: list[str] = field(default_factory=list)
     #: Render each variant once and fill in per-recipient values (see dispatch.render_cache).
     render_cache: bool = True
+    #: Limits of one rendered part: wall time and characters of output (see dispatch.render_limits).
+    max_render_seconds: float = 5.0
+    max_output_chars: int = 2_000_000
 
 
 @dataclass

@@ -74,7 +74,13 @@ class Dispatcher:
         )
         roots = [config.path(p) for p in config.templates.paths] + registered.template_roots
         roots.append(builtin_template_dir())
-        self.renderer = Renderer(roots, locales=config.languages.locales, extra_filters=registered.filters)
+        self.renderer = Renderer(
+            roots,
+            locales=config.languages.locales,
+            extra_filters=registered.filters,
+            max_seconds=config.templates.max_render_seconds,
+            max_output=config.templates.max_output_chars,
+        )
         self._companies: dict[tuple[str, str | None], dict[str, Any]] = {}
         self.channels = self._build_channels(registered.channels)
         unknown = sorted(set(config.broker.rate_limits) - set(self.channels))
@@ -311,7 +317,7 @@ class Dispatcher:
         """Render a message's parts for ``channel`` without deciding or recording anything."""
         inputs = self.pipeline.inputs(message_type, recipient, data, now)
         mtype = inputs.message_type
-        if channel not in self.channels:
+        if not isinstance(channel, str) or channel not in self.channels:
             raise UnknownChannel(f"unknown channel {channel!r} (known: {', '.join(self.channels)})")
         if channel not in mtype.channels:
             raise InputError(f"{mtype.name} is not sent by {channel} (allowed: {', '.join(mtype.channels)})")

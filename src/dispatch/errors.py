@@ -60,6 +60,10 @@ class TemplateError(DispatchError):
     """A template is missing, does not compile, or fails to render."""
 
 
+class TemplateLimitExceeded(TemplateError):
+    """A template ran longer or made more text than a rendered part may (``[templates]`` limits)."""
+
+
 class TemplateNotFound(TemplateError):
     """No template exists for the type, channel and any language the chain allows."""
 

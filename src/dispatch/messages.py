@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -34,8 +35,16 @@ FIELD_KINDS: dict[str, str] = {
     "offer": "a mapping {product, price_elements}: a product and its prices",
 }
 
-_DECIMAL = re.compile(r"^-?\d+(\.\d+)?$")
-_MONTHS = re.compile(r"^P(\d+)M$")
+# Used with fullmatch (a ``$`` matches before a trailing newline); ASCII digits only, bounded.
+_DECIMAL = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,8})?")
+_MONTHS = re.compile(r"P([0-9]{1,4})M")
+_URL = re.compile(r"https?://[^\s/$.?#][^\s]*")
+#: The largest amount and the longest duration data may give (prices and contract months).
+MAX_AMOUNT = Decimal(10**12)
+MAX_MONTHS = 1200
+#: How deep data may nest (lists and mappings) and how long a URL may be.
+MAX_DEPTH = 32
+MAX_URL_LENGTH = 2048
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +284,9 @@ def validate_data(message_type: MessageType, data: Mapping[str, Any] | None) -> 
     if not isinstance(data, Mapping):
         raise InvalidData(f"{message_type.name} data must be a mapping, not {type(data).__name__}")
     problems: list[str] = []
+    _check_shape(message_type.name, data, problems)
+    if problems:
+        raise InvalidData(f"{message_type.name} data is invalid:", problems)
     values: dict[str, Any] = dict(data)
     for spec in message_type.fields:
         if spec.name not in data or data[spec.name] is None or data[spec.name] == "":
@@ -339,12 +351,45 @@ class MessageTypeRegistry:
 
 # -- field checkers ---------------------------------------------------------------------
 
+_LEAVES = (str, int, float, Decimal, date, type(None), PriceElement, Localized)
+
+
+def _check_shape(type_name: str, data: Mapping[str, Any], problems: list[str]) -> None:
+    """Data is JSON-like (what the store can keep): text keys, finite numbers, bounded nesting."""
+    pending: list[tuple[str, Any, int]] = [(type_name, data, 0)]
+    while pending and len(problems) < 10:
+        where, value, depth = pending.pop()
+        if isinstance(value, Mapping):
+            if depth >= MAX_DEPTH:
+                problems.append(f"{where} nests deeper than {MAX_DEPTH} levels")
+                continue
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    problems.append(f"{where} has a key that is not a string")
+                    break
+                pending.append((f"{where}.{key}" if depth else key, item, depth + 1))
+        elif isinstance(value, list | tuple):
+            if depth >= MAX_DEPTH:
+                problems.append(f"{where} nests deeper than {MAX_DEPTH} levels")
+                continue
+            pending.extend((f"{where}[{i}]", item, depth + 1) for i, item in enumerate(value))
+        elif not isinstance(value, _LEAVES):
+            problems.append(f"{where} holds a {type(value).__name__}, which is not a JSON value")
+        elif isinstance(value, float | Decimal) and not Decimal(value).is_finite():
+            problems.append(f"{where} is not a finite number")
+
+
+def _shown(raw: Any) -> str:
+    """``raw`` for an error message, cut short (data can hold megabytes)."""
+    text = repr(raw) if not isinstance(raw, int) or abs(raw) < 10**30 else "a huge number"
+    return text if len(text) <= 40 else text[:37] + "..."
+
 
 def _check_date(name: str, raw: Any, problems: list[str]) -> Any:
     try:
         return parse_date(raw)
     except (ValueError, TypeError):
-        problems.append(f"{name} {raw!r} is not a date (use YYYY-MM-DD)")
+        problems.append(f"{name} {_shown(raw)} is not a date (use YYYY-MM-DD)")
         return None
 
 
@@ -364,7 +409,8 @@ def _check_localized(name: str, raw: Any, problems: list[str]) -> Any:
     if isinstance(raw, Mapping) and raw:
         unknown = [k for k in raw if k not in LANGUAGES]
         if unknown:
-            problems.append(f"{name} has unknown language(s) {', '.join(map(repr, unknown))} (fi, sv, nb, en)")
+            shown = ", ".join(map(_shown, unknown[:5]))
+            problems.append(f"{name} has unknown language(s) {shown} ({', '.join(LANGUAGES)})")
         if not all(isinstance(v, str) and v.strip() for v in raw.values()):
             problems.append(f"{name} must map each language to a non-empty string")
         return Localized(dict(raw))
@@ -373,8 +419,8 @@ def _check_localized(name: str, raw: Any, problems: list[str]) -> Any:
 
 
 def _check_url(name: str, raw: Any, problems: list[str]) -> Any:
-    if not isinstance(raw, str) or not re.match(r"^https?://[^\s/$.?#][^\s]*$", raw):
-        problems.append(f"{name} {raw!r} is not an http(s) URL")
+    if not isinstance(raw, str) or len(raw) > MAX_URL_LENGTH or not raw.isprintable() or not _URL.fullmatch(raw):
+        problems.append(f"{name} {_shown(raw)} is not an http(s) URL")
     return raw
 
 
@@ -382,33 +428,31 @@ def _check_months(name: str, raw: Any, problems: list[str]) -> Any:
     if isinstance(raw, bool):
         problems.append(f"{name} must be a number of months")
         return raw
-    if isinstance(raw, int) and raw > 0:
+    if isinstance(raw, int) and 0 < raw <= MAX_MONTHS:
         return raw
     if isinstance(raw, str):
         text = raw.strip().upper()
-        if text.isdigit() and int(text) > 0:
-            return int(text)
-        match = _MONTHS.match(text)
-        if match and int(match.group(1)) > 0:
-            return int(match.group(1))
-    problems.append(f"{name} {raw!r} must be a whole number of months (12) or an ISO duration (P12M)")
+        match = re.fullmatch("[0-9]{1,4}", text) or _MONTHS.fullmatch(text)
+        if match and 0 < int(match.group(match.lastindex or 0)) <= MAX_MONTHS:
+            return int(match.group(match.lastindex or 0))
+    problems.append(f"{name} {_shown(raw)} must be a whole number of months (12) or an ISO duration (P12M)")
     return raw
 
 
 def _decimal(where: str, raw: Any, problems: list[str]) -> Decimal | None:
-    if isinstance(raw, Decimal):
+    if isinstance(raw, Decimal) and raw.is_finite() and abs(raw) < MAX_AMOUNT:
         return raw
     if isinstance(raw, (bool, float)):
-        problems.append(f'{where} {raw!r} must be a decimal string like "8.90", not a float')
+        problems.append(f'{where} {_shown(raw)} must be a decimal string like "8.90", not a float')
         return None
-    if isinstance(raw, int):
+    if isinstance(raw, int) and abs(raw) < MAX_AMOUNT:
         return Decimal(raw)
-    if isinstance(raw, str) and _DECIMAL.match(raw.strip()):
+    if isinstance(raw, str) and _DECIMAL.fullmatch(raw.strip()):
         try:
             return Decimal(raw.strip())
         except InvalidOperation:  # pragma: no cover - the pattern admits only valid numbers
             pass
-    problems.append(f'{where} {raw!r} is not a decimal string like "8.90"')
+    problems.append(f'{where} {_shown(raw)} is not a decimal string like "8.90"')
     return None
 
 

@@ -135,7 +135,7 @@ class Pipeline:
             raise first if len(problems) == 1 else InputError("invalid input:", problems)
         moment = now or now_utc()
         if not isinstance(moment, datetime) or moment.tzinfo is None:
-            raise InputError("now must be a timezone-aware datetime (e.g. datetime.now(UTC))")
+            raise InputError("now must be timezone-aware (a datetime with tzinfo, e.g. datetime.now(UTC))")
         return Inputs(mtype, person, values, moment)  # type: ignore[arg-type]
 
     # -- facts -----------------------------------------------------------------------------

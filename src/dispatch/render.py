@@ -8,6 +8,7 @@ needs, so a subject and its body never come from different languages.
 Each (language, country) pair gets its own :class:`ImmutableSandboxedEnvironment`
 with ``StrictUndefined`` (an unknown variable fails loudly), autoescaping for
 ``.html`` parts, and a :class:`~dispatch.formatting.Formatter` bound to the locale.
+Every part renders within a time and output-size budget (:mod:`dispatch.render_limits`).
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ from jinja2.compiler import CodeGenerator
 from jinja2.filters import do_join
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from . import render_cache
-from .errors import TemplateError, TemplateNotFound
+from . import render_cache, render_limits
+from .errors import TemplateError, TemplateLimitExceeded, TemplateNotFound
 from .formatting import Formatter, locale_for
+from .render_limits import RenderLimitExceeded
 
 #: Language-independent templates (the HTML email skeleton) every language may extend.
 SHARED = "_shared"
@@ -61,16 +63,50 @@ def _finalize(value: Any) -> Any:
 
 @pass_eval_context
 def _join(eval_ctx, value, d: str = "", attribute=None):
-    """Jinja's ``join``, keeping placeholders opaque."""
+    """Jinja's ``join``, keeping placeholders opaque (and its result within the output limit)."""
     items = list(value)
+    render_limits.check_size((render_limits.length_of(d) or 0) * len(items))
     try:
         return render_cache.join(items, d, attribute)
     except render_cache._UseDefault:
         return do_join(eval_ctx, items, d, attribute)
 
 
+def _concat(values: Iterable[Any], autoescape: bool) -> str:
+    """``~``: placeholder-aware (see :func:`render_cache.concat`), within the output limit."""
+    text = render_cache.concat(values, autoescape)
+    render_limits.check_size(str.__len__(text))
+    return text
+
+
 class _Environment(ImmutableSandboxedEnvironment):
+    """The sandbox, bounded: loops and calls read the clock, size-multiplying operators are checked."""
+
     code_generator_class = _CodeGenerator
+    intercepted_binops = frozenset({"*", "+", "**", "%"})
+    concat = staticmethod(render_limits.bounded_concat)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.globals["range"] = render_limits.bounded_range
+        self.globals.pop("lipsum", None)  # lipsum(n=10**9) would run without a check
+        self.filters.update(render_limits.FILTERS)
+        self.dispatch_concat = _concat
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        render_limits.check_binop(operator, left, right)
+        return super().call_binop(context, operator, left, right)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        render_limits.check_call(__obj, args, kwargs)
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def _generate(self, source: nodes.Template, name: str | None, filename: str | None, defer_init: bool = False):
+        # Every loop iterates through the budget check (done on the tree being compiled,
+        # so parse() — used by checks and variable listings — shows the template as written).
+        for loop in source.find_all(nodes.For):
+            loop.iter = nodes.Filter(loop.iter, "dispatch_loop", [], [], None, None, lineno=loop.iter.lineno)
+        return super()._generate(source, name, filename, defer_init)
 
 
 class Renderer:
@@ -87,8 +123,13 @@ class Renderer:
         locales: Mapping[str, Mapping[str, str]] | None = None,
         extra_filters: Mapping[str, Callable[..., Any]] | None = None,
         extra_globals: Mapping[str, Any] | None = None,
+        max_seconds: float = render_limits.DEFAULT_SECONDS,
+        max_output: int = render_limits.DEFAULT_OUTPUT,
     ) -> None:
         self.roots = [Path(r) for r in roots]
+        #: Budget of one rendered part: seconds, and characters of output.
+        self.max_seconds = max_seconds
+        self.max_output = max_output
         self.locales = {k: dict(v) for k, v in (locales or {}).items()}
         self.extra_filters = dict(extra_filters or {})
         self.extra_globals = dict(extra_globals or {})
@@ -162,7 +203,6 @@ class Renderer:
                     cache_size=1000,
                     finalize=_finalize,
                 )
-                env.dispatch_concat = render_cache.concat  # type: ignore[attr-defined]
                 env.filters["join"] = _join
                 env.filters.update(self.formatter(language, country).filters())
                 env.filters.update(self.extra_filters)
@@ -182,30 +222,44 @@ class Renderer:
         *,
         tidy: bool = True,
     ) -> dict[str, str]:
-        """Render every part; a failure raises :class:`TemplateError` naming the file."""
-        env = self.environment(language, country)
+        """Render every part; a failure raises :class:`TemplateError` naming the file.
+
+        Each part has :attr:`max_seconds` and :attr:`max_output` characters; going over
+        raises :class:`~dispatch.errors.TemplateLimitExceeded`.
+        """
         out: dict[str, str] = {}
         for part, filename in parts.items():
-            name = self.template_name(message_type, filename)
-            try:
-                template = env.get_template(name)
-                text = template.render(context)
-            except jinja2.TemplateNotFound:
-                raise TemplateNotFound(f"template {language}/{name} does not exist") from None
-            except jinja2.TemplateSyntaxError as exc:
-                raise TemplateError(
-                    f"template {language}/{exc.name or name} line {exc.lineno}: {exc.message}"
-                ) from None
-            except jinja2.UndefinedError as exc:
-                raise TemplateError(f"template {language}/{name}: {exc.message}") from None
-            except jinja2.exceptions.SecurityError as exc:
-                raise TemplateError(f"template {language}/{name}: not allowed in the sandbox: {exc}") from None
-            except render_cache.Uncacheable:
-                raise
-            except (TypeError, ValueError, AttributeError, ArithmeticError, LookupError) as exc:
-                raise TemplateError(f"template {language}/{name}: {type(exc).__name__}: {exc}") from None
+            text = self.render_template(language, country, self.template_name(message_type, filename), context)
             out[part] = _tidy(text, filename) if tidy else text
         return out
+
+    def render_template(self, language: str, country: str, name: str, context: Mapping[str, Any]) -> str:
+        """Render one template (e.g. a web page under ``_web/``) within the render budget.
+
+        A failure raises :class:`TemplateError` naming the file; going over
+        :attr:`max_seconds` or :attr:`max_output` raises :class:`~dispatch.errors.TemplateLimitExceeded`.
+        """
+        env = self.environment(language, country)
+        try:
+            template = env.get_template(name)
+            with render_limits.budget(self.max_seconds, self.max_output):
+                return render_limits.render_bounded(template.generate(context))
+        except RenderLimitExceeded as exc:
+            raise TemplateLimitExceeded(f"template {language}/{name}: {exc}") from None
+        except RecursionError:
+            raise TemplateLimitExceeded(f"template {language}/{name}: calls or includes nest too deeply") from None
+        except jinja2.TemplateNotFound:
+            raise TemplateNotFound(f"template {language}/{name} does not exist") from None
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(f"template {language}/{exc.name or name} line {exc.lineno}: {exc.message}") from None
+        except jinja2.UndefinedError as exc:
+            raise TemplateError(f"template {language}/{name}: {exc.message}") from None
+        except jinja2.exceptions.SecurityError as exc:
+            raise TemplateError(f"template {language}/{name}: not allowed in the sandbox: {exc}") from None
+        except render_cache.Uncacheable:
+            raise
+        except (TypeError, ValueError, AttributeError, ArithmeticError, LookupError) as exc:
+            raise TemplateError(f"template {language}/{name}: {type(exc).__name__}: {exc}") from None
 
     @staticmethod
     def tidy(text: str, filename: str) -> str:

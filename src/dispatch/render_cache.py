@@ -17,6 +17,12 @@ the substitution, no placeholder mark may be left in the output — a
 transformed placeholder would leave one, and the part is rendered normally
 then too. Templates that use plugin filters are never cached (their code is not
 ours to vet). ``[templates] render_cache = false`` switches all of this off.
+
+Data must not be able to forge a placeholder (text in a data field that turns into
+each person's name after the substitution), so every token carries a random nonce
+drawn when the process starts, which no input can know. Text in the output that
+merely looks like a mark (a private-use character from the data) makes :func:`split`
+refuse the variant, and that part is rendered normally.
 """
 
 from __future__ import annotations
@@ -24,11 +30,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from markupsafe import Markup, escape
+
+from .errors import TemplateLimitExceeded
 
 #: Private-use characters: not whitespace, not line breaks, not changed by escaping or case mapping.
 START, END = "\ue000", "\ue001"
@@ -142,7 +151,9 @@ def _token(index: int) -> str:
             return "".join(letters) + "a"  # always a lowercase and an uppercase letter
 
 
-_SPLIT = re.compile(f"({START}[{_LETTERS}]+a{END})")
+#: Random per process: a token is START + nonce + index letters + END (see the module docstring).
+_NONCE = "".join(secrets.choice(_LETTERS) for _ in range(16))
+_SPLIT = re.compile(f"({START}{_NONCE}[{_LETTERS}]+a{END})")
 
 
 def split(template_output: str) -> list[str] | None:
@@ -175,7 +186,7 @@ TOP_KEYED = ("vat",)
 MAX_VARIANTS = 4096
 
 
-_TOKENS = [START + _token(i) + END for i in range(64)]
+_TOKENS = [START + _NONCE + _token(i) + END for i in range(64)]
 
 
 def mask_context(context: Mapping[str, Any]) -> tuple[tuple, dict[str, str]]:
@@ -367,6 +378,8 @@ class VariantRenderer:
                 self.refused.add((language, name))
                 complete = False
                 continue
+            except TemplateLimitExceeded:
+                raise  # rendering it again with the real values would only spend the budget twice
             except Exception:  # the plain render raises the real error, with the real values
                 complete = False
                 continue

@@ -88,6 +88,16 @@ def custom_types(tables: Mapping[str, Mapping[str, Any]]) -> list[MessageType]:
         )
         if basis not in _LEGAL_BASES:
             raise ConfigError(f"{where}.legal_basis must be one of {', '.join(_LEGAL_BASES)}")
+        for key in ("notice_field", "deadline_field"):
+            if table.get(key) is not None and table[key] not in fields:
+                raise ConfigError(f"{where}.{key} must name one of {where}.fields")
+        for key in ("subscription", "objection", "description"):
+            if table.get(key) is not None and not isinstance(table[key], str):
+                raise ConfigError(f"{where}.{key} must be a string")
+        for key, least in (("deadline_working_days", 1), ("sms_max_segments", 1)):
+            value = table.get(key)
+            if value is not None and (type(value) is not int or not least <= value <= 1000):
+                raise ConfigError(f"{where}.{key} must be a whole number from {least} to 1000")
         try:
             out.append(
                 MessageType(
