@@ -145,7 +145,7 @@ def test_campaign_from_csv_resumes_without_sending_twice(tmp_path):
     assert first.exit_code == 0, first.output
     summary = json.loads(first.output)
     assert (summary["queued"], summary["invalid"], summary["duplicates"]) == (30, 1, 0)
-    assert "line 32" in summary["errors"][0] and "not-an-email" in summary["errors"][0]
+    assert summary["errors"][0].startswith("line 32: ")
     second = json.loads(
         run(
             "campaign",
@@ -170,7 +170,60 @@ def test_campaign_from_jsonl(tmp_path):
     result = run("campaign", "survey", "--recipients", str(tmp_path / "people.jsonl"), "--data", data, "--json")
     summary = json.loads(result.output)
     assert (summary["queued"], summary["invalid"]) == (5, 1)
-    assert "line 6 is not valid JSON" in summary["errors"][0]
+    assert summary["errors"] == ["line 6: not valid JSON: Expecting property name enclosed in double quotes (column 2)"]
+
+
+def excel_export(tmp_path: Path, rows: list[str]) -> str:
+    """A file as Excel's "CSV UTF-8" export writes it in Finland: BOM, ";" between cells, CRLF."""
+    header = "id;country;language;status;email;address.name;address.street;address.postal_code;address.city;consents"
+    path = tmp_path / "asiakkaat.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + "\r\n".join([header, *rows, ""]).encode("utf-8"))
+    return str(path)
+
+
+def test_campaign_from_an_excel_export_reports_bad_rows_as_plain_lines(tmp_path):
+    rows = [f'C-{n};FI;fi;active;c{n}@example.fi;Asiakas {n};"Katu {n}; A";00100;Helsinki;' for n in range(1, 6)]
+    rows.insert(2, "C-9;FI;fi;active;salainen@example.fi;Maija Mallikas;Katu 9;00100;Helsinki;[{oops")
+    data = write_json(tmp_path / "d.json", sample_data("price_change"))
+    result = run("campaign", "price_change", "--recipients", excel_export(tmp_path, rows), "--data", data)
+    assert result.exit_code == 0, result.output
+    assert "[yellow]" not in result.output and "[/" not in result.output
+    assert result.stderr == (
+        "invalid: line 4: column consents (J): not valid JSON "
+        "(Expecting property name enclosed in double quotes at character 3)\n"
+    )
+    assert "salainen" not in result.output and "oops" not in result.output
+    assert "recipients read" in result.stdout and "queued" in result.stdout
+    assert len(list((tmp_path / "outbox" / "email").glob("*.eml"))) == 5
+
+
+def test_campaign_refuses_a_file_it_cannot_read_to_the_end_before_recording_anything(tmp_path):
+    (tmp_path / "ansi.csv").write_bytes(
+        "id;country;address.city\r\nC-1;FI;Oulu\r\nC-2;FI;Järvenpää\r\n".encode("cp1252")
+    )
+    data = write_json(tmp_path / "d.json", sample_data("price_change"))
+    result = run("campaign", "price_change", "--recipients", str(tmp_path / "ansi.csv"), "--data", data)
+    assert result.exit_code == 2
+    assert result.output == (
+        f"error: recipients file {str(tmp_path / 'ansi.csv')!r} is not UTF-8 text (line 3); "
+        "save it as UTF-8 (in Excel: 'CSV UTF-8')\n"
+    )
+    assert not (tmp_path / "dispatch.db").exists() and not (tmp_path / "outbox").exists()
+
+
+def test_campaign_stopped_by_max_errors_names_the_rows_one_plain_line_each(tmp_path):
+    rows = [f"C-{n};FI;fi;active;c{n}@example.fi;;;;;[x" for n in range(1, 4)]
+    data = write_json(tmp_path / "d.json", sample_data("price_change"))
+    result = run(
+        "campaign", "price_change", "--recipients", excel_export(tmp_path, rows), "--data", data, "--max-errors", "1"
+    )
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert lines[-1] == "error: campaign stopped: 3 invalid recipients"
+    assert lines[:-1] == [
+        f"invalid: line {n}: column consents (J): not valid JSON (Expecting value at character 2)" for n in (2, 3, 4)
+    ]
+    assert "Traceback" not in result.output
 
 
 def test_history_show_export_and_queue_status(tmp_path):
