@@ -34,7 +34,7 @@ def test_send_prints_the_decision_and_writes_the_email(tmp_path):
     assert result.exit_code == 0, result.output
     receipt = json.loads(result.output)
     assert receipt["status"] == "queued" and receipt["channel"] == "email"
-    assert (tmp_path / "outbox" / "email" / f"{receipt['message_id']}.eml").is_file()
+    assert (tmp_path / "outbox" / "email" / f"price_change-fi-{receipt['message_id']}.eml").is_file()
     again = json.loads(run("send", "price_change", "--recipient", recipient, "--data", data, "--key", "k1").output)
     assert again["status"] == "duplicate" and again["message_id"] == receipt["message_id"]
 
