@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -243,15 +244,53 @@ def test_history_show_export_and_queue_status(tmp_path):
 
 
 @pytest.mark.slow
-def test_demo_runs_end_to_end_as_a_new_user_would(tmp_path):
-    result = subprocess.run(
-        [str(BIN), "demo", "--customers", "120"], capture_output=True, text=True, timeout=300, cwd=tmp_path
-    )
-    assert result.returncode == 0, result.stderr
-    out = result.stdout
+def test_demo_runs_end_to_end_as_a_new_user_would_and_reruns_clean(tmp_path):
+    def demo() -> str:
+        result = subprocess.run(
+            [str(BIN), "demo", "--customers", "120"], capture_output=True, text=True, timeout=300, cwd=tmp_path
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    out = demo()
     assert "Sent per channel and language" in out and "Suppressed, and why" in out
     assert "Outbox:" in out and str(tmp_path / "outbox") in out
-    assert len(list((tmp_path / "outbox" / "email").glob("*.eml"))) > 50
+    assert "Starting clean" not in out and "Keeping" not in out
+    assert "not https" in out and "[links] base_url" in out
+    emails = sorted(p.name for p in (tmp_path / "outbox" / "email").glob("*.eml"))
+    assert len(emails) > 50
+    assert all(re.fullmatch(r"[a-z_]+-(fi|sv|nb|en)-[0-9A-Z]{26}\.eml", name) for name in emails), emails[:3]
     assert list((tmp_path / "outbox" / "letter").glob("*.pdf"))
-    assert json_lines(tmp_path / "outbox" / "sms" / "messages.jsonl")
+    sms = json_lines(tmp_path / "outbox" / "sms" / "messages.jsonl")
+    assert sms and all(line["recipient_id"][:3] in ("FI-", "SE-", "NO-") for line in sms)
     assert list((tmp_path / "outbox" / "letter" / "batches").glob("*.zip"))
+
+    again = demo()
+    assert f"Starting clean: removed what the previous demo made ({tmp_path / 'dispatch.db'}, " in again
+    assert len(list((tmp_path / "outbox" / "email").glob("*.eml"))) == len(emails)  # not twice the notices
+    assert len(json_lines(tmp_path / "outbox" / "sms" / "messages.jsonl")) == len(sms)
+
+
+def test_the_demo_keeps_what_it_did_not_make(tmp_path):
+    from dispatch.config import load_config
+    from dispatch.demo import DemoFolder, mark_folder, prepare_folder
+
+    config = load_config()
+    (tmp_path / "dispatch.db").write_bytes(b"someone's store")
+    (tmp_path / "outbox" / "email").mkdir(parents=True)
+    (tmp_path / "outbox" / "email" / "mine.eml").write_bytes(b"x")
+    folder = prepare_folder(config)
+    assert folder == DemoFolder(removed=[], kept=[str(tmp_path / "dispatch.db"), str(tmp_path / "outbox")])
+    mark_folder(config, "demo-1", folder)
+    assert prepare_folder(config) == folder  # still not the demo's: never removed
+    assert (tmp_path / "dispatch.db").read_bytes() == b"someone's store"
+    assert (tmp_path / "outbox" / "email" / "mine.eml").is_file()
+
+
+def test_the_demo_never_removes_a_server_store(tmp_path):
+    from dispatch.config import load_config
+    from dispatch.demo import prepare_folder
+
+    config = load_config(overrides={"store": {"url": "postgresql+psycopg://dispatch:secret@db.example/dispatch"}})
+    folder = prepare_folder(config)
+    assert folder.removed == [] and folder.kept == ["postgresql+psycopg://dispatch:***@db.example/dispatch"]
