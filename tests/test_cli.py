@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
+import os
 import re
 import subprocess
 import sys
@@ -294,3 +297,60 @@ def test_the_demo_never_removes_a_server_store(tmp_path):
     config = load_config(overrides={"store": {"url": "postgresql+psycopg://dispatch:secret@db.example/dispatch"}})
     folder = prepare_folder(config)
     assert folder.removed == [] and folder.kept == ["postgresql+psycopg://dispatch:***@db.example/dispatch"]
+
+
+def json_log_lines(text: str) -> list[dict]:
+    lines = [json.loads(line) for line in text.splitlines()]
+    assert lines, "no log lines"
+    for line in lines:
+        assert {"time", "level", "logger", "message"} <= set(line), line
+    return lines
+
+
+def test_log_format_json_from_the_option_the_environment_or_the_config(tmp_path, monkeypatch):
+    recipient = write_json(tmp_path / "r.json", sample_recipient("fi", "FI"))
+    data = write_json(tmp_path / "d.json", sample_data("survey"))
+    send = ("send", "survey", "--recipient", recipient, "--data", data)
+    by_option = run("--log-format", "json", "-v", *send)
+    assert by_option.exit_code == 0 and json.loads(by_option.stdout)["status"] == "queued"
+    assert any(line["level"] == "INFO" for line in json_log_lines(by_option.stderr))
+    assert run(*send).stderr == ""  # human, warnings only: nothing to say
+
+    (tmp_path / "dispatch.toml").write_text('[logging]\nformat = "json"\nlevel = "info"\n', encoding="utf-8")
+    by_config = run(*send)
+    assert by_config.exit_code == 0 and json_log_lines(by_config.stderr)
+    monkeypatch.setenv("DISPATCH_LOG_FORMAT", "human")
+    by_environment = run(*send)
+    assert by_environment.stderr and not by_environment.stderr.startswith("{")
+    assert " INFO " in by_environment.stderr.splitlines()[0]
+
+    (tmp_path / "dispatch.toml").write_text('[logging]\nformat = "xml"\n', encoding="utf-8")
+    monkeypatch.delenv("DISPATCH_LOG_FORMAT")
+    bad = run(*send)
+    assert bad.exit_code == 2 and bad.output == "error: log format 'xml' is not one of human, json\n"
+
+
+def test_log_records_carry_their_extra_ids(tmp_path, monkeypatch):
+    from dispatch.logs import configure_logging
+
+    monkeypatch.delenv("DISPATCH_LOG_FORMAT", raising=False)
+    for fmt in ("json", "human"):
+        stream = io.StringIO()
+        restore = configure_logging("info", fmt, stream=stream)
+        try:
+            logging.getLogger("dispatch.test").warning(
+                "delivery of %s failed", "M-1", extra={"message_id": "M-1", "recipient_id": "C-1"}
+            )
+            logging.getLogger("dispatch.test").debug("below the level")
+        finally:
+            restore()
+        if fmt == "json":
+            [line] = json_log_lines(stream.getvalue())
+            assert line["level"] == "WARNING" and line["logger"] == "dispatch.test"
+            assert line["message"] == "delivery of M-1 failed"
+            assert (line["message_id"], line["recipient_id"]) == ("M-1", "C-1")
+            assert line["time"].endswith("+00:00")
+        else:
+            [line] = stream.getvalue().splitlines()
+            assert line.endswith(" WARNING dispatch.test: delivery of M-1 failed [message_id=M-1 recipient_id=C-1]")
+    assert "DISPATCH_LOG_FORMAT" not in os.environ  # restored
