@@ -17,17 +17,20 @@ BOM = b"\xef\xbb\xbf"
 # locale's list separator ";", CRLF between rows, LF for a line break typed inside a cell (Alt+Enter),
 # quotes only around cells that need them (doubled inside), booleans as the locale's TOSI/EPÄTOSI, dates
 # in the locale's short format d.m.yyyy, and ";;" for formatted but empty columns at the right.
-EXCEL_FI = BOM + (
-    "id;country;language;status;email;phone;birth_date;address.name;address.street;address.postal_code;"
-    "address.city;newsletter;marketing_blocked;consents;;\r\n"
-    "FI-1;FI;fi;active;matti.virtanen@example.fi;040 123 4567;1.2.1980;Matti Virtanen;Mannerheimintie 1;"
-    "00100;Helsinki;TOSI;EPÄTOSI;"
-    '"[{""purpose"": ""marketing"", ""channel"": ""email"", ""granted"": true, ""at"": ""2026-01-02""}]";;\r\n'
-    'FI-2;FI;sv;active;anna@example.fi;;;"Anna ""Annie"" Lindqvist";"Aurakatu 3\nB 12";20100;Turku;'
-    "FALSE;;;;\r\n"
-    "FI-3;FI;fi;former;;;;Oy Yritys Ab;\"Kauppakatu 5; 2. krs\";40100;Jyväskylä;;TRUE;;;\r\n"
-    ";;;;;;;;;;;;;;;\r\n"
-).encode("utf-8")
+EXCEL_FI = (
+    BOM
+    + (
+        "id;country;language;status;email;phone;birth_date;address.name;address.street;address.postal_code;"
+        "address.city;newsletter;marketing_blocked;consents;;\r\n"
+        "FI-1;FI;fi;active;matti.virtanen@example.fi;040 123 4567;1.2.1980;Matti Virtanen;Mannerheimintie 1;"
+        "00100;Helsinki;TOSI;EPÄTOSI;"
+        '"[{""purpose"": ""marketing"", ""channel"": ""email"", ""granted"": true, ""at"": ""2026-01-02""}]";;\r\n'
+        'FI-2;FI;sv;active;anna@example.fi;;;"Anna ""Annie"" Lindqvist";"Aurakatu 3\nB 12";20100;Turku;'
+        "FALSE;;;;\r\n"
+        'FI-3;FI;fi;former;;;;Oy Yritys Ab;"Kauppakatu 5; 2. krs";40100;Jyväskylä;;TRUE;;;\r\n'
+        ";;;;;;;;;;;;;;;\r\n"
+    ).encode()
+)
 
 
 def write(tmp_path: Path, name: str, data: bytes) -> Path:
@@ -54,7 +57,12 @@ def test_an_excel_csv_utf8_export_with_semicolons_bom_and_crlf(tmp_path):
         "email": "matti.virtanen@example.fi",
         "phone": "040 123 4567",
         "birth_date": "1980-02-01",
-        "address": {"name": "Matti Virtanen", "street": "Mannerheimintie 1", "postal_code": "00100", "city": "Helsinki"},
+        "address": {
+            "name": "Matti Virtanen",
+            "street": "Mannerheimintie 1",
+            "postal_code": "00100",
+            "city": "Helsinki",
+        },
         "newsletter": True,
         "marketing_blocked": False,
         "consents": [{"purpose": "marketing", "channel": "email", "granted": True, "at": "2026-01-02"}],
@@ -74,7 +82,9 @@ def test_the_excel_file_runs_as_a_campaign(make_dispatcher, tmp_path):
     from dispatch.samples import sample_data
 
     d = make_dispatcher()
-    summary = d.campaign("price_change", read_recipients(write(tmp_path, "a.csv", EXCEL_FI)), sample_data("price_change"))
+    summary = d.campaign(
+        "price_change", read_recipients(write(tmp_path, "a.csv", EXCEL_FI)), sample_data("price_change")
+    )
     assert (summary.total, summary.invalid) == (3, 0), summary.errors
     assert summary.queued + summary.suppressed == 3
 
@@ -82,7 +92,7 @@ def test_the_excel_file_runs_as_a_campaign(make_dispatcher, tmp_path):
 @pytest.mark.parametrize(
     ("name", "data", "separator"),
     [
-        ("comma.csv", b"id,country,address.city\nC-1,FI,Oulu\nC-2,SE,\"Ume\xc3\xa5, centrum\"\n", ","),
+        ("comma.csv", b'id,country,address.city\nC-1,FI,Oulu\nC-2,SE,"Ume\xc3\xa5, centrum"\n', ","),
         ("tab.csv", b"id\tcountry\taddress.city\r\nC-1\tFI\tOulu\r\nC-2\tSE\tUme\xc3\xa5, centrum\r\n", "\t"),
         ("semi.csv", BOM + b"ID ; Country ; Address.City\r\nC-1;FI;Oulu\r\nC-2;SE;Ume\xc3\xa5, centrum", ";"),
     ],
@@ -100,7 +110,7 @@ def test_numbered_headers_make_lists(tmp_path):
     header = "id;consents.2.purpose;consents.2.channel;consents.2.granted;consents.2.at;"
     header += "consents.10.purpose;consents.10.granted;consents.10.at;consents.1.purpose;consents.1.granted\r\n"
     body = "C-1;marketing;sms;tosi;31.12.2025;newsletter;0;2026-03-01;;\r\n"
-    (_, row), = rows(write(tmp_path, "c.csv", (header + body).encode()))
+    ((_, row),) = rows(write(tmp_path, "c.csv", (header + body).encode()))
     assert row["consents"] == [
         {"purpose": "marketing", "channel": "sms", "granted": True, "at": "2025-12-31"},
         {"purpose": "newsletter", "granted": False, "at": "2026-03-01"},
@@ -168,9 +178,9 @@ def test_json_lines_errors_do_not_repeat_the_line(tmp_path):
 
 
 def test_other_files_are_refused(tmp_path):
-    with pytest.raises(InputError, match="must be .csv or .jsonl"):
+    with pytest.raises(InputError, match=r"must be \.csv or \.jsonl"):
         inspect_recipients(write(tmp_path, "people.xlsx", b"PK"))
-    with pytest.raises(InputError, match="cannot read recipients file 'missing.csv': no such file"):
+    with pytest.raises(InputError, match=r"cannot read recipients file 'missing\.csv': no such file"):
         inspect_recipients("missing.csv")
 
 

@@ -237,9 +237,7 @@ class _Header:
                 f"{where} needs a header row with at least an id column; its first line has none "
                 "(separators tried: comma, semicolon, tab)"
             )
-        columns = tuple(
-            _Column(index, name, _parse_path(name) if name else None) for index, name in enumerate(names)
-        )
+        columns = tuple(_Column(index, name, _parse_path(name) if name else None) for index, name in enumerate(names))
         _check_paths(where, [c for c in columns if c.path is not None])
         return cls(separator, columns, number)
 
