@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 import click
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -144,7 +145,8 @@ def _report(d, run: str, summaries, timing: tuple[float, float], batch) -> None:
     invalid = [e for s in summaries for e in s.errors]
     if invalid:
         console.print(
-            f"[yellow]{len(invalid)} recipient(s) rejected as invalid[/yellow], e.g.: {invalid[0]}", highlight=False
+            f"[yellow]{len(invalid)} recipient(s) rejected as invalid[/yellow], e.g.: {escape(invalid[0])}",
+            highlight=False,
         )
     total = sum(s.total for s in summaries)
     decided_in, elapsed = timing
