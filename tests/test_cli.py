@@ -354,3 +354,24 @@ def test_log_records_carry_their_extra_ids(tmp_path, monkeypatch):
             [line] = stream.getvalue().splitlines()
             assert line.endswith(" WARNING dispatch.test: delivery of M-1 failed [message_id=M-1 recipient_id=C-1]")
     assert "DISPATCH_LOG_FORMAT" not in os.environ  # restored
+
+
+def test_addresses_and_numbers_never_reach_the_logs(monkeypatch):
+    from dispatch.logs import configure_logging
+
+    for fmt in ("json", "human"):
+        stream = io.StringIO()
+        restore = configure_logging("info", fmt, stream=stream)
+        try:
+            try:
+                raise ValueError("{'matti.virtanen@example.fi': (550, b'5.1.1 no such user')}")
+            except ValueError:
+                logging.getLogger("aiosmtplib").exception("send to %s failed", "+358 40 123 4567")
+        finally:
+            restore()
+        text = stream.getvalue()
+        assert "matti" not in text and "123 4567" not in text, text
+        assert "send to <phone> failed" in text and "ValueError: {'<email>': (550" in text
+        if fmt == "json":
+            [line] = json_log_lines(text)
+            assert line["message"] == "send to <phone> failed" and "<email>" in line["exc_info"]

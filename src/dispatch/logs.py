@@ -14,12 +14,17 @@ gives, with ``--log-format json`` (or ``DISPATCH_LOG_FORMAT=json``, or
 :func:`configure_logging` also puts the chosen format and level into the
 environment, so processes a command spawns (workers) log the same way by calling
 it with no arguments.
+
+As a safety net for messages dispatch does not write itself (a library's exception
+quoting an SMTP recipient, say), email addresses and international phone numbers in
+a record's message and traceback are replaced by ``<email>`` and ``<phone>``.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable
 from typing import IO, Any
@@ -37,6 +42,8 @@ FORMAT_ENV = "DISPATCH_LOG_FORMAT"
 LEVEL_ENV = "DISPATCH_LOG_LEVEL"
 
 _HUMAN = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_EMAIL = re.compile(r"[\w.%+-]+@[\w-]+(?:\.[\w-]+)+")
+_PHONE = re.compile(r"(?<![\w+])\+\d[\d ]{6,17}\d(?!\w)")
 _RESERVED = frozenset(RESERVED_ATTRS) | {"message", "asctime", "taskName"}
 
 
@@ -54,6 +61,27 @@ class HumanFormatter(logging.Formatter):
         first, newline, rest = line.partition("\n")  # keep ids on the first line, before a traceback
         ids = " ".join(f"{key}={value}" for key, value in extra.items())
         return f"{first} [{ids}]{newline}{rest}"
+
+
+def redact(text: str) -> str:
+    """``text`` with email addresses and international (+) phone numbers replaced by placeholders."""
+    return _PHONE.sub("<phone>", _EMAIL.sub("<email>", text))
+
+
+class RedactingFilter(logging.Filter):
+    """Replaces addresses and numbers in a record's message and traceback before any formatter sees it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        if record.exc_info:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        elif record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True
 
 
 def json_formatter() -> logging.Formatter:
@@ -98,6 +126,7 @@ def configure_logging(
         raise ConfigError(f"log level {level!r} is not one of {', '.join(LOG_LEVELS)}")
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(json_formatter() if fmt == "json" else HumanFormatter())
+    handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     before = (root.handlers[:], root.level, {name: os.environ.get(name) for name in (FORMAT_ENV, LEVEL_ENV)})
     root.handlers[:] = [handler]
