@@ -200,6 +200,7 @@ def test_workers_and_serve_starting_together_migrate_once_and_serve_answers(tmp_
         engine.dispose()
 
 
+@pytest.mark.slow
 def test_the_entrypoint_waits_for_the_store_and_then_gives_up_plainly(tmp_path):
     env = entrypoint_env(tmp_path, f"postgresql+psycopg://dispatch@127.0.0.1:{free_port()}/dispatch", "memory://")
     env["DISPATCH_WAIT_SECONDS"] = "10"
