@@ -179,7 +179,8 @@ def _report(d, run: str, summaries, timing: tuple[float, float], batch) -> None:
             f"  print batch for the print house: {batch['file']} ({batch['letters']} letters, {batch['pages']} pages)"
         )
     console.print(
-        "Files are named <type>-<language>-<message id>; SMS and call tasks are JSON lines with the customer's id.\n"
+        "Emails are named <type>-<language>-<message id>.eml; SMS and call tasks are JSON lines with"
+        " the customer's id.\n"
         "See one customer's messages and the reasons: [bold]dispatch history FI-000001[/bold]"
     )
     base_url = d.config.links.base_url
