@@ -221,3 +221,9 @@ def test_consents_json_cell_as_libreoffice_writes_it(tmp_path):
     cell = '"' + json.dumps(consents).replace('"', '""') + '"'
     path = write(tmp_path, "lo.csv", f"id,consents\nC-1,{cell}\n".encode())
     assert rows(path) == [(2, {"id": "C-1", "consents": consents})]
+
+
+def test_a_one_column_file_is_read_as_comma_separated(tmp_path):
+    path = write(tmp_path, "ids.csv", b"id\r\nC-1\r\nC-2;x\r\n")
+    assert inspect_recipients(path).separator == ","
+    assert [row for _, row in rows(path)] == [{"id": "C-1"}, {"id": "C-2;x"}]

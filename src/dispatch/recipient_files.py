@@ -54,7 +54,7 @@ BOOLEAN_COLUMNS = frozenset({"marketing_blocked", "newsletter", "granted"})
 #: Columns (last path segment) that hold a date.
 DATE_COLUMNS = frozenset({"birth_date", "last_invoice_paid_on", "data_verified_on", "at"})
 #: Separators tried, in order of preference when a header fits several.
-SEPARATORS = (";", ",", "\t")
+SEPARATORS = (",", ";", "\t")
 
 _TRUE = frozenset({"true", "tosi", "sant", "sann", "1", "yes"})
 _FALSE = frozenset({"false", "epätosi", "falskt", "usann", "0", "no"})
