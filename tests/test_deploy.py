@@ -213,3 +213,27 @@ def test_the_entrypoint_waits_for_the_store_and_then_gives_up_plainly(tmp_path):
     assert lines[-2] == "dispatch-entrypoint: the store could not be upgraded within 10 s; the last attempt said:"
     assert lines[-1].startswith("error: cannot open the store at postgresql+psycopg://dispatch@127.0.0.1:")
     assert not (tmp_path / "outbox").exists()  # the worker never started
+
+
+@pytest.mark.slow
+def test_the_package_the_image_installs_runs_from_its_wheel(tmp_path):
+    """What ``pip install ".[all]"`` puts in the image: the wheel, run away from the source tree."""
+    wheels, target = tmp_path / "wheels", tmp_path / "site"
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "wheel", "--no-deps", "-w", str(wheels), str(ROOT)], check=True, timeout=300)
+    [wheel] = wheels.glob("dispatch-*.whl")
+    subprocess.run([*pip, "install", "--no-deps", "--target", str(target), str(wheel)], check=True, timeout=300)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("DISPATCH_")}
+    env["PYTHONPATH"] = str(target)  # the installed copy, not src/ or plugins/ (dependencies: this venv)
+    script = (
+        "import sys, dispatch, dispatch_letter; from dispatch.cli import main;"
+        "print(dispatch.__file__, dispatch_letter.__file__); sys.argv = ['dispatch', 'templates', 'check']; main()"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    first, rest = result.stdout.split("\n", 1)
+    assert all(path.startswith(str(target)) for path in first.split())
+    assert "templates OK" in rest  # the templates travel inside the package
+    assert (target / "dispatch_letter" / "fonts").is_dir() and (target / "dispatch" / "migrations" / "env.py").is_file()
