@@ -375,3 +375,12 @@ def test_addresses_and_numbers_never_reach_the_logs(monkeypatch):
         if fmt == "json":
             [line] = json_log_lines(text)
             assert line["message"] == "send to <phone> failed" and "<email>" in line["exc_info"]
+
+
+def test_campaign_with_bad_data_is_one_line(tmp_path):
+    data = write_json(tmp_path / "d.json", {"reason": "x"})
+    result = run(
+        "campaign", "price_change", "--recipients", excel_export(tmp_path, ["C-1;FI;fi;;;;;;;"]), "--data", data
+    )
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1 and result.output.startswith("error: ") and "effective_on" in result.output

@@ -51,30 +51,40 @@ def campaign(
     total = inspect_recipients(recipients_file).rows
     d = cli_ctx.dispatcher()
     d.message_type(message_type)
-    try:
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns, console=console, disable=as_json) as progress:
-            task = progress.add_task(f"{message_type}", total=total)
-            options = dict(
-                campaign_id=campaign_id,
-                batch_size=batch_size,
-                progress=lambda n: progress.advance(task, n),
-                source=str(recipients_file),
-                max_errors=max_errors,
-            )
-            scalable = not d.embedded and not d.config.store.url.startswith("sqlite")
-            count = processes or (os.cpu_count() or 1 if scalable else 1)
-            if count > 1:
-                from ..campaign import run_campaign_parallel
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    progress = Progress(*columns, console=console, disable=as_json)
+    task = progress.add_task(f"{message_type}", total=total)
 
-                summary = run_campaign_parallel(
-                    d, message_type, read_recipients(recipients_file), data, processes=count, **options
-                )
-            else:
-                summary = d.campaign(message_type, read_recipients(recipients_file), data, **options)
+    def advance(count: int) -> None:  # the bar appears with the first batch: a refusal before it prints one line
+        if not progress.live.is_started:
+            progress.start()
+        progress.advance(task, count)
+
+    options = dict(
+        campaign_id=campaign_id,
+        batch_size=batch_size,
+        progress=advance,
+        source=str(recipients_file),
+        max_errors=max_errors,
+    )
+    scalable = not d.embedded and not d.config.store.url.startswith("sqlite")
+    count = processes or (os.cpu_count() or 1 if scalable else 1)
+    try:
+        if count > 1:
+            from ..campaign import run_campaign_parallel
+
+            summary = run_campaign_parallel(
+                d, message_type, read_recipients(recipients_file), data, processes=count, **options
+            )
+        else:
+            summary = d.campaign(message_type, read_recipients(recipients_file), data, **options)
     except InputError as exc:  # --max-errors: show which rows, one plain line each, then the reason
-        report_invalid(exc.problems, len(exc.problems))
+        rows = [problem for problem in exc.problems if problem.startswith("line ")]
+        report_invalid(rows, len(rows))
         raise
+    finally:
+        if progress.live.is_started:
+            progress.stop()
     if as_json:
         print_json(summary.as_dict())
         return
