@@ -14,6 +14,12 @@ def read_eml(path: Path) -> email.message.EmailMessage:
     return email.message_from_bytes(path.read_bytes(), policy=policy.default)
 
 
+def eml_path(folder: Path, message_id: str) -> Path:
+    """The .eml file of ``message_id`` in an outbox folder (named ``<type>-<lang>-<id>.eml``)."""
+    [path] = folder.glob(f"*-{message_id}.eml")
+    return path
+
+
 def email_parts(message) -> tuple[str, str]:
     text = message.get_body(preferencelist=("plain",)).get_content()
     html = message.get_body(preferencelist=("html",)).get_content()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from outbox_readers import email_parts, json_lines, pdf_text, read_eml
+from outbox_readers import email_parts, eml_path, json_lines, pdf_text, read_eml
 
 import dispatch
 from dispatch.errors import (
@@ -47,7 +47,7 @@ def test_every_type_goes_out_by_email_in_every_language(dispatcher, tmp_path, me
         "email" if receipt.category == "statutory" else "email.bulk",
     )
     assert dispatcher.join(60)
-    message = read_eml(tmp_path / "outbox" / "email" / f"{receipt.message_id}.eml")
+    message = read_eml(eml_path(tmp_path / "outbox" / "email", receipt.message_id))
     assert message["Content-Language"] == language
     assert message["Message-ID"].startswith(f"<{receipt.message_id}@")
     text, html = email_parts(message)
@@ -67,8 +67,8 @@ def test_finnish_and_swedish_price_notices_show_localised_prices_and_dates(dispa
     fi = dispatcher.dispatch("price_change", person("fi", "FI"), sample_data("price_change", "FI"), now=NOW)
     sv = dispatcher.dispatch("price_change", person("sv", "SE"), sample_data("price_change", "SE"), now=NOW)
     assert dispatcher.join(60)
-    fi_text, fi_html = email_parts(read_eml(tmp_path / "outbox" / "email" / f"{fi.message_id}.eml"))
-    sv_text, _ = email_parts(read_eml(tmp_path / "outbox" / "email" / f"{sv.message_id}.eml"))
+    fi_text, fi_html = email_parts(read_eml(eml_path(tmp_path / "outbox" / "email", fi.message_id)))
+    sv_text, _ = email_parts(read_eml(eml_path(tmp_path / "outbox" / "email", sv.message_id)))
     assert "8,90 c/kWh" in fi_text and "7,49 c/kWh" in fi_text and "1.5.2027" in fi_text
     assert "8,90 c/kWh" in fi_html
     assert "1 maj 2027" in sv_text and "89,50 öre/kWh" in sv_text and "49,00 kr/mån" in sv_text
@@ -207,7 +207,7 @@ def test_module_level_dispatch_uses_the_default_dispatcher_and_delivers_at_close
     receipt = dispatch.dispatch("price_change", person("fi", "FI"), sample_data("price_change"), now=NOW)
     assert receipt.status == "queued"
     dispatch.close_default()
-    assert (tmp_path / "outbox" / "email" / f"{receipt.message_id}.eml").is_file()
+    assert eml_path(tmp_path / "outbox" / "email", receipt.message_id).is_file()
     assert (tmp_path / "dispatch.db").is_file()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, ClassVar
@@ -129,7 +130,7 @@ class EmailChannel(Channel):
 
     def _write_eml(self, message: OutgoingMessage, email: BuiltEmail) -> DeliveryResult:
         self.outbox.mkdir(parents=True, exist_ok=True)
-        path = self.outbox / f"{message.id}.eml"
+        path = self.outbox / eml_name(message)
         tmp = path.with_suffix(f".eml.{os.getpid()}.tmp")
         tmp.write_bytes(email.as_bytes())
         os.replace(tmp, path)  # a reader never sees half a file; a re-send replaces it
@@ -139,6 +140,12 @@ class EmailChannel(Channel):
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
+
+
+def eml_name(message: OutgoingMessage) -> str:
+    """The outbox file of ``message``, named so a person can find it: ``<type>-<lang>-<id>.eml``."""
+    kind = re.sub(r"[^A-Za-z0-9_.]+", "_", message.message_type)
+    return f"{kind}-{message.language}-{message.id}.eml"
 
 
 def _company_sender(company: Any) -> str:

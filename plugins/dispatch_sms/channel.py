@@ -117,6 +117,7 @@ class SmsChannel(Channel):
     def _write_line(self, message: OutgoingMessage, text: str, count) -> DeliveryResult:
         record = {
             "id": message.id,
+            "recipient_id": message.recipient_id,
             "to": message.address,
             "from": self.settings.sender or self.settings.messaging_service_sid,
             "type": message.message_type,

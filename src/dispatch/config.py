@@ -74,6 +74,14 @@ class WorkerConfig:
 
 
 @dataclass
+class LoggingConfig:
+    #: "human" (lines) or "json" (one object per line); --log-format and DISPATCH_LOG_FORMAT win.
+    format: str = "human"
+    #: debug, info, warning, error; -v / -vv and DISPATCH_LOG_LEVEL win.
+    level: str = "warning"
+
+
+@dataclass
 class TemplatesConfig:
     #: Extra template folders searched before the built-in ones (each holds fi/, sv/, nb/, en/).
     paths: list[str] = field(default_factory=list)
@@ -284,6 +292,7 @@ class Config:
     store: StoreConfig = field(default_factory=StoreConfig)
     broker: BrokerConfig = field(default_factory=BrokerConfig)
     worker: WorkerConfig = field(default_factory=WorkerConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
     templates: TemplatesConfig = field(default_factory=TemplatesConfig)
     languages: LanguagesConfig = field(default_factory=LanguagesConfig)
     company: CompanyConfig = field(default_factory=CompanyConfig)

@@ -8,13 +8,21 @@ pipeline: channels, languages, suppression reasons, and input errors.
 
 from __future__ import annotations
 
+import json
 import random
+import shutil
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.engine import make_url
 
 from .policy.calendar import add_months
 from .samples import sample_data
+
+if TYPE_CHECKING:
+    from .config import Config
 
 _NAMES = {
     ("FI", "fi"): (
@@ -277,3 +285,75 @@ def demo_steps(today: date, rng_seed: int = 11) -> list[DemoStep]:
 
 def run_id(now: datetime) -> str:
     return "demo-" + now.strftime("%Y%m%d%H%M%S")
+
+
+#: Left in the folder by ``dispatch demo``: what it made, so the next run can start clean.
+MARKER = ".dispatch-demo.json"
+
+
+@dataclass(frozen=True)
+class DemoFolder:
+    """What a previous demo left in the folder, and what this run does about it."""
+
+    removed: list[str]
+    kept: list[str]
+
+
+def prepare_folder(config: Config) -> DemoFolder:
+    """Start clean: remove what an earlier demo made (its SQLite store and outbox); keep everything else.
+
+    Only files the earlier run recorded in its marker are removed, and only a SQLite
+    store — a server database is never touched (its earlier demo runs stay in it,
+    under their own campaign ids). What is kept is listed, so the demo can say so.
+    """
+    base = Path(config.base_dir)
+    store = _sqlite_file(config.store.url, base)
+    outbox = config.path(config.outbox).resolve()
+    marker = base / MARKER
+    removed: list[str] = []
+    kept: list[str] = []
+    made: dict[str, Any] = {}
+    if marker.is_file():
+        try:
+            made = json.loads(marker.read_text(encoding="utf-8"))
+        except ValueError:
+            made = {}
+    if store is not None and made.get("store") == str(store):
+        for path in (store, store.with_name(store.name + "-wal"), store.with_name(store.name + "-shm")):
+            if path.exists():
+                path.unlink()
+        removed.append(str(store))
+    elif store is not None and store.exists():
+        kept.append(str(store))
+    elif store is None:
+        kept.append(_safe_url(config.store.url))
+    if made.get("outbox") == str(outbox) and outbox.is_dir():
+        shutil.rmtree(outbox)
+        removed.append(str(outbox))
+    elif outbox.is_dir() and any(outbox.iterdir()):
+        kept.append(str(outbox))
+    return DemoFolder(removed, kept)
+
+
+def mark_folder(config: Config, run: str, folder: DemoFolder) -> None:
+    """Record what this demo made (not what it found and kept), for :func:`prepare_folder` on the next run."""
+    store = _sqlite_file(config.store.url, Path(config.base_dir))
+    outbox = str(config.path(config.outbox).resolve())
+    record = {
+        "run": run,
+        "store": str(store) if store and str(store) not in folder.kept else None,
+        "outbox": outbox if outbox not in folder.kept else None,
+    }
+    (Path(config.base_dir) / MARKER).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+
+
+def _sqlite_file(url: str, base: Path) -> Path | None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    path = Path(parsed.database).expanduser()
+    return (path if path.is_absolute() else Path.cwd() / path).resolve()
+
+
+def _safe_url(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)

@@ -116,7 +116,10 @@ class Runtime:
         if not items:
             return
         if self.embedded:
-            self.start_embedded()
+            if not self.embedded_running:
+                # Starting hands over everything stored and due (these rows included) at once.
+                self.start_embedded()
+                return
             room = max(0, QUEUE_CAP - self.in_memory())
             if len(items) > room:  # the rest waits in the store; the feeder tops the queue up
                 items = items[:room]
@@ -164,7 +167,7 @@ class Runtime:
         for row in rows:
             row["queue"] = row["queue"] or queue_name(row["channel"], row["category"])
         if rows:
-            logger.info("relay: handing %d message(s) to the queue", len(rows))
+            logger.debug("relay: handing %d message(s) to the queue", len(rows))
             self.enqueue(rows, now, fresh=False)
         return len(rows)
 

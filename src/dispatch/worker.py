@@ -60,6 +60,9 @@ def run_worker(
 
 
 def _child(config_path, threads, queues, relay_interval, overrides, index) -> None:
+    from .logs import configure_logging
+
+    configure_logging()  # the parent's format and level, handed down in the environment
     raise SystemExit(serve_queues(config_path, threads, queues, relay_interval, overrides, index=index))
 
 

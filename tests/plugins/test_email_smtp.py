@@ -412,7 +412,7 @@ def test_embedded_mode_writes_the_same_message_to_an_eml_file(make_dispatcher, o
     d = make_dispatcher({"email": {"sender": SENDER}})
     message = outgoing("email", "matti@example.fi", parts(), category="marketing", unsubscribe_url=UNSUBSCRIBE)
     result = run_delivery(d, "email", message)
-    path = tmp_path / "outbox" / "email" / f"{message.id}.eml"
+    path = tmp_path / "outbox" / "email" / f"{message.message_type}-{message.language}-{message.id}.eml"
     assert result.provider_id == str(path)
     msg = email.message_from_bytes(path.read_bytes(), policy=default_policy)
     assert str(msg["Subject"]) == SUBJECT

@@ -6,12 +6,13 @@ traceback for a user's mistake.
 
 from __future__ import annotations
 
-import logging
+import os
 import sys
 
 import click
 
 from ..errors import DispatchError
+from ..logs import LEVEL_ENV, LOG_FORMATS, configure_logging, level_for
 from .base import CliContext, pass_cli
 
 
@@ -34,13 +35,24 @@ class DispatchGroup(click.Group):
     envvar="DISPATCH_CONFIG",
     help="dispatch.toml to use (default: ./dispatch.toml, else embedded defaults).",
 )
-@click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
+@click.option("-v", "--verbose", count=True, help="More logging (-vv for debug); else DISPATCH_LOG_LEVEL.")
+@click.option(
+    "--log-format",
+    type=click.Choice(LOG_FORMATS, case_sensitive=False),
+    envvar="DISPATCH_LOG_FORMAT",
+    help="Logs as human-readable lines or one JSON object per line (default: [logging] format, else human).",
+)
 @click.version_option(package_name="dispatch")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
+def cli(ctx: click.Context, config_path: str | None, verbose: int, log_format: str | None) -> None:
     """dispatch: consent-aware customer messages for Nordic electricity retailers."""
-    level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    level = level_for(verbose) if verbose else os.environ.get(LEVEL_ENV) or None
+    if log_format is None or level is None:
+        from ..config import load_config
+
+        settings = load_config(config_path).logging
+        log_format, level = log_format or settings.format, level or settings.level
+    ctx.call_on_close(configure_logging(level, log_format))
     ctx.obj = CliContext(config_path)
     ctx.call_on_close(ctx.obj.close)
 

@@ -8,7 +8,8 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..recipient_files import read_recipients
+from ..errors import InputError
+from ..recipient_files import inspect_recipients, read_recipients
 from . import cli
 from .base import console, pass_cli, print_json, read_json
 
@@ -20,7 +21,8 @@ from .base import console, pass_cli, print_json, read_json
     "recipients_file",
     type=click.Path(dir_okay=False),
     required=True,
-    help="Recipients: .csv (dotted columns for nesting: address.street) or .jsonl.",
+    help="Recipients: .csv as spreadsheets save it (comma, semicolon or tab; dotted headers nest: "
+    "address.street) or .jsonl.",
 )
 @click.option("--data", "data_file", type=click.Path(dir_okay=False), required=True, help="Message data JSON.")
 @click.option("--id", "campaign_id", help="Campaign id; run again with the same id to resume.")
@@ -41,24 +43,33 @@ def campaign(
     """Send MESSAGE_TYPE with one data set to every recipient in a file.
 
     Streamed in batches (flat memory), resumable with --id, interrupted safely with Ctrl-C:
-    what was recorded stays recorded and is delivered; a re-run skips it.
+    what was recorded stays recorded and is delivered; a re-run skips it. The file is read
+    once first: one that cannot be read to its end is refused before anything is recorded.
+    A row with problems is reported (line and column, never the value) and skipped.
     """
     data = read_json(data_file, "data")
+    total = inspect_recipients(recipients_file).rows
     d = cli_ctx.dispatcher()
     d.message_type(message_type)
-    total = _count_lines(recipients_file)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, disable=as_json) as progress:
-        task = progress.add_task(f"{message_type}", total=total)
-        options = dict(
-            campaign_id=campaign_id,
-            batch_size=batch_size,
-            progress=lambda n: progress.advance(task, n),
-            source=str(recipients_file),
-            max_errors=max_errors,
-        )
-        scalable = not d.embedded and not d.config.store.url.startswith("sqlite")
-        count = processes or (os.cpu_count() or 1 if scalable else 1)
+    progress = Progress(*columns, console=console, disable=as_json)
+    task = progress.add_task(f"{message_type}", total=total)
+
+    def advance(count: int) -> None:  # the bar appears with the first batch: a refusal before it prints one line
+        if not progress.live.is_started:
+            progress.start()
+        progress.advance(task, count)
+
+    options = dict(
+        campaign_id=campaign_id,
+        batch_size=batch_size,
+        progress=advance,
+        source=str(recipients_file),
+        max_errors=max_errors,
+    )
+    scalable = not d.embedded and not d.config.store.url.startswith("sqlite")
+    count = processes or (os.cpu_count() or 1 if scalable else 1)
+    try:
         if count > 1:
             from ..campaign import run_campaign_parallel
 
@@ -67,6 +78,13 @@ def campaign(
             )
         else:
             summary = d.campaign(message_type, read_recipients(recipients_file), data, **options)
+    except InputError as exc:  # --max-errors: show which rows, one plain line each, then the reason
+        rows = [problem for problem in exc.problems if problem.startswith("line ")]
+        report_invalid(rows, len(rows))
+        raise
+    finally:
+        if progress.live.is_started:
+            progress.stop()
     if as_json:
         print_json(summary.as_dict())
         return
@@ -86,15 +104,13 @@ def campaign(
     for reason, count in summary.reasons.most_common():
         table.add_row(f"  suppressed: {reason}", str(count))
     console.print(table)
-    for error in summary.errors[:10]:
-        console.print(f"[yellow]invalid[/yellow] {error}", highlight=False, markup=False)
-    console.print(f"{summary.total} recipients in {summary.seconds:.1f} s ({summary.rate:.0f}/s)")
+    console.print(f"{summary.total} recipients in {summary.seconds:.1f} s ({summary.rate:.0f}/s)", highlight=False)
+    report_invalid(summary.errors, summary.invalid)
 
 
-def _count_lines(path: str) -> int | None:
-    try:
-        with open(path, "rb") as handle:
-            count = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
-    except OSError:
-        return None
-    return max(count - (1 if path.lower().endswith(".csv") else 0), 0)
+def report_invalid(errors: list[str], count: int, shown: int = 10) -> None:
+    """Print the first invalid rows to standard error, one plain line each (line and column, never a value)."""
+    for error in errors[:shown]:
+        click.echo("invalid: " + " ".join(str(error).split()), err=True)
+    if count > shown:
+        click.echo(f"invalid: and {count - shown} more", err=True)

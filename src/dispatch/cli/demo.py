@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 import click
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -31,10 +32,14 @@ def demo(cli_ctx, customers: int, seed: int) -> None:
 
     Uses the configured store, queue and channels — with no configuration, the
     embedded defaults: ./dispatch.db, an in-process queue, and files in ./outbox.
+    A re-run starts clean: it removes the SQLite store and the outbox an earlier demo
+    made here (and nothing else; what it keeps, it names).
     """
     from ..campaign import run_campaign
-    from ..demo import demo_steps, generate_customers, run_id
+    from ..config import load_config
+    from ..demo import demo_steps, generate_customers, mark_folder, prepare_folder, run_id
 
+    folder = prepare_folder(load_config(cli_ctx.config_path))
     d = cli_ctx.dispatcher()
     now = now_utc()
     today = now.astimezone(d.policy.countries["FI"].tz).date()
@@ -50,6 +55,18 @@ def demo(cli_ctx, customers: int, seed: int) -> None:
         f"[bold]dispatch demo[/bold]: {customers} generated customers, {len(steps)} campaigns, "
         f"{total} messages to decide · store {d.config.store.url} · broker {d.config.broker.url}"
     )
+    if folder.removed:
+        console.print(
+            f"Starting clean: removed what the previous demo made ({', '.join(folder.removed)}).",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if folder.kept:
+        console.print(
+            f"Keeping {', '.join(folder.kept)} (not made by a demo): this run's messages are added to what is there.",
+            highlight=False,
+            soft_wrap=True,
+        )
     summaries = []
     started = time.perf_counter()
     columns = (TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -83,6 +100,7 @@ def demo(cli_ctx, customers: int, seed: int) -> None:
         progress.update(delivering, completed=queued - scheduled, description="Delivered")
     elapsed = time.perf_counter() - started
     batch = d.channels["letter"].finish_batch() if "letter" in d.channels else None
+    mark_folder(d.config, run, folder)
     _report(d, run, summaries, (decided_in, elapsed), batch)
 
 
@@ -131,7 +149,8 @@ def _report(d, run: str, summaries, timing: tuple[float, float], batch) -> None:
     invalid = [e for s in summaries for e in s.errors]
     if invalid:
         console.print(
-            f"[yellow]{len(invalid)} recipient(s) rejected as invalid[/yellow], e.g.: {invalid[0]}", highlight=False
+            f"[yellow]{len(invalid)} recipient(s) rejected as invalid[/yellow], e.g.: {escape(invalid[0])}",
+            highlight=False,
         )
     total = sum(s.total for s in summaries)
     decided_in, elapsed = timing
@@ -163,4 +182,17 @@ def _report(d, run: str, summaries, timing: tuple[float, float], batch) -> None:
         console.print(
             f"  print batch for the print house: {batch['file']} ({batch['letters']} letters, {batch['pages']} pages)"
         )
-    console.print("See one customer's messages and the reasons: [bold]dispatch history FI-000001[/bold]")
+    console.print(
+        "Emails are named <type>-<language>-<message id>.eml; SMS and call tasks are JSON lines with"
+        " the customer's id.\n"
+        "See one customer's messages and the reasons: [bold]dispatch history FI-000001[/bold]"
+    )
+    base_url = d.config.links.base_url
+    if not base_url.startswith("https://"):
+        console.print(
+            f"\nThe links in these messages point at {base_url} (`dispatch serve` on this machine), not https: "
+            "so the emails carry a List-Unsubscribe link but no One-Click header (RFC 8058 allows one-click "
+            "unsubscribe only over https). In production, set [links] base_url to your https address.",
+            highlight=False,
+            markup=False,
+        )

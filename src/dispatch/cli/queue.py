@@ -77,16 +77,24 @@ def db() -> None:
 @pass_cli
 def upgrade(cli_ctx) -> None:
     """Bring the store's schema to the newest version."""
+    from sqlalchemy.exc import OperationalError
+
     from ..config import load_config
+    from ..errors import StoreError
     from ..migrate import current_revision, head_revision, upgrade_schema
     from ..store import make_engine
 
     config = load_config(cli_ctx.config_path)
     engine = make_engine(config.store.url)
-    before = current_revision(engine)
-    upgrade_schema(engine)
+    try:
+        before = current_revision(engine)
+        upgrade_schema(engine)
+    except OperationalError as exc:  # the server is down or refuses us: one line, no traceback
+        safe = engine.url.render_as_string(hide_password=True)
+        raise StoreError(f"cannot open the store at {safe}: {' '.join(str(exc.orig).split())}") from None
+    finally:
+        engine.dispose()
     console.print(f"schema: {before or 'empty'} → {head_revision()}")
-    engine.dispose()
 
 
 @cli.command()
