@@ -20,8 +20,17 @@ from .models import ALL_CHANNELS, Consent
 from .recipients import parse_moment
 from .store import Store, now_utc
 
-SOURCES = ("web_form", "customer_service", "unsubscribe_link", "sms_stop", "import", "provider")
-PURPOSES = ("marketing", "newsletter", "survey")
+SOURCES = (
+    "web_form",
+    "customer_service",
+    "unsubscribe_link",
+    "preference_centre",
+    "sms_stop",
+    "import",
+    "provider",
+)
+#: ``notice_channel``: the channel chosen for price and terms notices (granted=True, channel=the choice).
+PURPOSES = ("marketing", "newsletter", "survey", "notice_channel")
 
 
 class ConsentLedger:
