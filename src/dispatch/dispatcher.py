@@ -33,9 +33,10 @@ from .errors import (
     UnknownChannel,
 )
 from .fallback import WorkerCallbacks
+from .feedback import FeedbackKind, ProviderEvent
 from .formatting import CURRENCY, Formatter
 from .ledger import ConsentLedger
-from .links import LinkSigner
+from .links import LinkSigner, ShortCodes
 from .messages import MessageData, MessageType, MessageTypeRegistry, validate_data
 from .models import Decision, Receipt, Recipient
 from .plugins import collect, get_plugin_manager
@@ -83,6 +84,7 @@ class Dispatcher:
             raise ConfigError(f"broker.rate_limits names unknown channel(s): {', '.join(unknown)}")
         self._store: Store | None = None
         self._links: LinkSigner | None = None
+        self._short_codes: ShortCodes | None = None
         self._store_lock = threading.Lock()
         self._register_classes = registered.registers
         self._register_info = {
@@ -134,8 +136,21 @@ class Dispatcher:
         """Signs unsubscribe links (secret from config, env, or kept in the store)."""
         if self._links is None:
             secret = self.config.links.secret or self.store.link_secret()
-            self._links = LinkSigner(secret, self.config.links.base_url)
+            self._links = LinkSigner(
+                secret,
+                self.config.links.base_url,
+                preferences_lifetime=timedelta(days=self.config.links.preferences_days),
+            )
         return self._links
+
+    @property
+    def short_codes(self) -> ShortCodes:
+        """Short, expiring codes for the preference page printed on letters (``short_codes.url(message_id)``)."""
+        if self._short_codes is None:
+            self._short_codes = ShortCodes(
+                self.store, self.config.links.base_url, lifetime=timedelta(days=self.config.links.short_code_days)
+            )
+        return self._short_codes
 
     @property
     def consents(self) -> ConsentLedger:
@@ -593,6 +608,55 @@ class Dispatcher:
         if company is None:
             company = self._companies[key] = self.company(country, language)
         return company
+
+    def handle_feedback(self, event: ProviderEvent) -> None:
+        """Apply what a provider reported after the send (SPEC §10).
+
+        Minimal version (the web engineer's, keeping the behaviour of the old Twilio
+        webhooks until the lifecycle work replaces it): the provider status is recorded
+        on the message; a permanent failure of a message we counted as delivered marks
+        it failed and sends a statutory message again by letter; opt-outs and
+        complaints withdraw marketing consent on that channel; an opt-in (SMS START)
+        grants it again.
+        """
+        now = now_utc()
+        message = None
+        if event.message_id:
+            message = self.store.message(event.message_id, content=False)
+        elif event.provider_id:
+            message = self.store.message_by_provider_id(event.provider_id)
+        source = "sms_stop" if event.source == "sms_inbound" else "provider"
+        evidence = f"{event.source or 'provider'} {event.provider_id or ''} {event.code or ''}".strip()
+        if message is not None:
+            status = str(event.detail.get("status") or event.kind.value)
+            self.store.record_provider_status(message["id"], status, event.code, now)
+            failed = event.permanent and event.kind in (FeedbackKind.BOUNCED, FeedbackKind.OPTED_OUT)
+            if (
+                failed
+                and message["status"] == "delivered"
+                and self.store.mark_failed_after_delivery(
+                    message["id"], f"provider status {status} ({event.code})", now
+                )
+                and message["category"] == "statutory"
+            ):
+                WorkerCallbacks(self).fallback(self.store.message(message["id"]), f"{status} ({event.code})")
+        if event.kind in (FeedbackKind.OPTED_OUT, FeedbackKind.COMPLAINED, FeedbackKind.OPTED_IN):
+            if message is not None:
+                recipients = [message["recipient_id"]]
+            elif event.address:
+                recipients = self.store.recipients_by_address(event.channel, event.address)
+            else:
+                recipients = []
+            for recipient_id in recipients:
+                self.consents.record(
+                    recipient_id,
+                    "marketing",
+                    event.kind == FeedbackKind.OPTED_IN,
+                    channel=event.channel,
+                    source=source,
+                    evidence=evidence,
+                )
+            logger.info("provider %s on %s: %d recipient(s)", event.kind.value, event.channel, len(recipients))
 
     def company(self, country: str, language: str | None = None) -> dict[str, Any]:
         """Sender details for ``country`` (and ``language``): see :func:`dispatch.company.company_details`."""
