@@ -52,7 +52,11 @@ class InvalidToken(InputError):
 
 
 class ExpiredToken(InvalidToken):
-    """A link token that was valid but whose lifetime is over."""
+    """A link token that was valid but whose lifetime is over (``message_id``: the message it was for)."""
+
+    def __init__(self, message: str, message_id: str | None = None) -> None:
+        super().__init__(message)
+        self.message_id = message_id
 
 
 class _ShortHMAC(HMACAlgorithm):
@@ -139,8 +143,10 @@ class LinkSigner:
             moment = datetime.fromtimestamp(int(expires, 36), UTC)
         except (ValueError, OverflowError, OSError):
             raise InvalidToken("preference link is not valid") from None
-        if not message_id or _now(now) >= moment:
-            raise ExpiredToken("preference link has expired")
+        if not message_id:
+            raise InvalidToken("preference link is not valid")
+        if _now(now) >= moment:
+            raise ExpiredToken("preference link has expired", message_id)
         return message_id
 
     # -- forms -------------------------------------------------------------------------------
@@ -220,5 +226,5 @@ class ShortCodes:
             raise InvalidToken("short code is not known")
         record = json.loads(raw)
         if _now(now) >= datetime.fromisoformat(record["expires"]):
-            raise ExpiredToken("short code has expired")
+            raise ExpiredToken("short code has expired", str(record["message_id"]))
         return str(record["message_id"])
