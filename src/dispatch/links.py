@@ -170,7 +170,8 @@ class LinkSigner:
 
 def _form_value(page_token: str, nonce: str, wording_version: str) -> str:
     page_hash = hashlib.sha256(page_token.encode("utf-8")).hexdigest()[:16]
-    return f"{page_hash}|{nonce}|{wording_version}"
+    nonce_hash = hashlib.sha256(nonce.encode("utf-8")).hexdigest()[:16]
+    return f"{page_hash}|{nonce_hash}|{wording_version}"
 
 
 def _unsign(signer: Signer, token: str, what: str) -> str:
