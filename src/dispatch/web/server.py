@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -46,8 +48,9 @@ def serve(
 
     On a signal uvicorn stops accepting connections, lets in-flight requests finish
     (up to ``shutdown_timeout`` seconds), then the application's lifespan stops
-    ``services``. Access logs are off: request lines carry client addresses and link
-    tokens, which do not belong in logs.
+    ``services``; then this function returns (and the caller closes the dispatcher,
+    which lets the embedded worker finish what was queued). Access logs are off:
+    request lines carry client addresses and link tokens, which do not belong in logs.
     """
     import uvicorn
 
@@ -63,4 +66,16 @@ def serve(
         timeout_graceful_shutdown=shutdown_timeout,
         log_config=None,
     )
-    uvicorn.Server(config).run()
+    # uvicorn re-raises the signal that stopped it once it has shut down, to the handler
+    # that was in place before; this one notes it, so the caller can still clean up.
+    received: list[int] = []
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda signum, frame: received.append(signum))
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    logger.info("dispatch serve stopped (%s)", ", ".join(signal.Signals(s).name for s in received) or "done")
