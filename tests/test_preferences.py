@@ -266,6 +266,20 @@ def test_a_csrf_attempt_is_refused(site, browser, tmp_path):
     assert d.consents.history(person["id"]) == []
 
 
+def test_a_form_with_values_the_page_did_not_offer_is_refused(site):
+    d, base = site
+    person, receipt = send_marketing(d, "sv", "SE", phone=None)
+    url = d.links.preferences_url(receipt.message_id)
+    status, page, headers = request(url)
+    assert 'value="sms"' not in page.split('id="notice"')[1].split("</fieldset>")[0]  # no phone: no SMS notices
+    cookie = headers["set-cookie"].split(";")[0]
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    for fields in ({"notice_channel": "sms"}, {"marketing": "fax"}, {"newsletter": "yes"}):
+        status, page, _ = request(url, {"csrf": csrf, **fields}, {"Cookie": cookie, "Origin": base})
+        assert status == 400 and 'lang="sv"' in page and "Formuläret innehöll fel" in page
+    assert d.consents.history(person["id"]) == []
+
+
 def test_get_never_changes_anything(site):
     d, _ = site
     person, receipt = send_marketing(d)

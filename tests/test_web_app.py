@@ -60,6 +60,23 @@ def test_a_plugin_adds_web_routes_through_the_hook(make_dispatcher):
         server.stop()
 
 
+def test_an_error_in_a_route_is_a_branded_500_page(make_dispatcher):
+    class Broken:
+        @hookimpl
+        def dispatch_web_routes(self, register):
+            def broken(request: Request) -> PlainTextResponse:
+                raise RuntimeError("boom")
+
+            register("/hooks/broken", broken, methods=("GET",))
+
+    server = LiveServer(create_app(make_dispatcher(plugins=[Broken()]))).start()
+    try:
+        status, page, _ = request(f"{server.base}/hooks/broken", headers={"Accept-Language": "nb-NO,nb;q=0.9"})
+        assert status == 500 and '<html lang="nb">' in page and "Noe gikk galt" in page and "boom" not in page
+    finally:
+        server.stop()
+
+
 @pytest.mark.parametrize("path", ["/preferences/{token}", "/health", "/u/x", "/metrics/extra", "relative"])
 def test_a_plugin_may_not_take_dispatchs_own_paths(make_dispatcher, path):
     class Greedy:

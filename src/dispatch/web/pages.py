@@ -200,8 +200,9 @@ class Pages:
     def _short_code(self, code: str) -> Response:
         try:
             message_id = self.d.short_codes.resolve(code)
-        except ExpiredToken:
-            raise PageError(403, "expired") from None
+        except ExpiredToken as exc:
+            message = self.d.store.message(exc.message_id, content=False) if exc.message_id else None
+            raise PageError(403, "expired", message) from None
         except InvalidToken:
             raise PageError(404, "link") from None
         token = self.d.links.preferences_token(message_id)
