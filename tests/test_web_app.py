@@ -120,6 +120,39 @@ def test_services_start_with_the_app_and_stop_in_reverse_order(dispatcher):
     assert log == ["start smtp", "start imap", "stop imap", "stop smtp"]
 
 
+def test_services_with_plain_start_and_stop_methods_run_too(dispatcher):
+    log: list[str] = []
+
+    class Threaded:  # the shape of aiosmtpd's Controller: it runs its own thread
+        def start(self) -> None:
+            log.append("start")
+
+        def stop(self) -> None:
+            log.append("stop")
+
+    server = LiveServer(create_app(dispatcher, services=[Threaded()])).start()
+    server.stop()
+    assert log == ["start", "stop"]
+
+
+def test_links_in_pages_keep_the_path_the_proxy_serves_them_under(make_dispatcher):
+    from dispatch.samples import sample_data, sample_recipient
+
+    d = make_dispatcher({"links": {"base_url": "https://energia.example.fi/dispatch"}})
+    server = LiveServer(create_app(d)).start()  # the proxy strips /dispatch before it gets here
+    try:
+        receipt = d.dispatch("marketing", sample_recipient("fi", "FI"), sample_data("marketing"))
+        token = d.links.preferences_token(receipt.message_id)
+        status, page, headers = request(f"{server.base}/preferences/{token}")
+        assert status == 200 and f'action="/dispatch/preferences/{token}?lang=fi"' in page
+        assert f'href="/dispatch/preferences/{token}?lang=sv"' in page
+        assert "Path=/dispatch" in headers["set-cookie"] and "Secure" in headers["set-cookie"]
+        status, page, _ = request(f"{server.base}/u/{d.links.unsubscribe_token(receipt.message_id)}")
+        assert 'action="/dispatch/u/' in page and 'href="/dispatch/preferences/' in page
+    finally:
+        server.stop()
+
+
 def test_serve_refuses_to_start_outside_the_embedded_default_without_a_secret(make_dispatcher, tmp_path):
     d = make_dispatcher({"links": {"secret": None}, "broker": {"url": "redis://127.0.0.1:1/0"}})
     with pytest.raises(ConfigError, match="signing secret"):

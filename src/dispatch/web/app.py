@@ -11,6 +11,7 @@ the application and stopped after it, in reverse order, on shutdown.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -41,12 +42,16 @@ ERROR_PAGES = Counter("dispatch_web_error_pages", "Error pages served by dispatc
 
 @runtime_checkable
 class Service(Protocol):
-    """Something that runs beside the web application, such as the inbound SMTP listener."""
+    """Something that runs beside the web application, such as the inbound SMTP listener.
 
-    async def start(self) -> None:
+    ``start`` and ``stop`` may be coroutines (run on the application's event loop) or
+    plain methods (such as aiosmtpd's ``Controller``, which runs its own thread).
+    """
+
+    def start(self) -> Any:
         """Start serving (return once it is up)."""
 
-    async def stop(self) -> None:
+    def stop(self) -> Any:
         """Stop serving and release what it holds."""
 
 
@@ -114,13 +119,13 @@ def create_app(dispatcher: Dispatcher, *, services: Sequence[Service] = ()) -> S
         started: list[Service] = []
         try:
             for service in services:
-                await service.start()
+                await _maybe_await(service.start())
                 started.append(service)
             yield
         finally:
             for service in reversed(started):
                 try:
-                    await service.stop()
+                    await _maybe_await(service.stop())
                 except Exception:
                     logger.exception("a service did not stop cleanly: %s", type(service).__name__)
 
@@ -132,6 +137,11 @@ def create_app(dispatcher: Dispatcher, *, services: Sequence[Service] = ()) -> S
     app.state.dispatcher = dispatcher
     app.state.pages = pages
     return app
+
+
+async def _maybe_await(result: Any) -> None:
+    if inspect.isawaitable(result):
+        await result
 
 
 def plugin_routes(dispatcher: Dispatcher) -> list[Route]:

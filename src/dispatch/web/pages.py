@@ -73,6 +73,9 @@ class Pages:
         self.secure_cookies = dispatcher.config.links.base_url.startswith("https:")
         base = urlsplit(dispatcher.config.links.base_url)
         self.origin = f"{base.scheme}://{base.netloc}"
+        #: The path the pages are served under behind the proxy (``/dispatch`` in
+        #: ``https://energia.example.fi/dispatch``): links in pages start with it.
+        self.base_path = base.path.rstrip("/")
         self._wording: dict[str, str] = {}
         self._languages: list[str] | None = None
 
@@ -99,6 +102,7 @@ class Pages:
             "language": language,
             "languages": [(code, LANGUAGE_NAMES[code]) for code in self.languages()],
             "switch_url": None,
+            "base_path": self.base_path,
             **context,
         }
         html = env.get_template(name).render(values)
@@ -155,8 +159,9 @@ class Pages:
         if message is None:
             raise PageError(404, "link")
         purpose, channel = self._opt_out_scope(message)
-        preferences_url = f"/preferences/{self.d.links.preferences_token(message_id)}"
-        context = {"purpose": purpose, "channel": channel, "action": f"/u/{token}", "preferences_url": preferences_url}
+        preferences_url = f"{self.base_path}/preferences/{self.d.links.preferences_token(message_id)}"
+        action = f"{self.base_path}/u/{token}"
+        context = {"purpose": purpose, "channel": channel, "action": action, "preferences_url": preferences_url}
         if not post:
             return self.render("_web/unsubscribe.html", message["language"], message["country"], **context)
         if not self._withdrawn(message["recipient_id"], purpose, channel):
@@ -206,7 +211,8 @@ class Pages:
         except InvalidToken:
             raise PageError(404, "link") from None
         token = self.d.links.preferences_token(message_id)
-        return RedirectResponse(f"/preferences/{token}", status_code=303, headers={"Cache-Control": "no-store"})
+        location = f"{self.base_path}/preferences/{token}"
+        return RedirectResponse(location, status_code=303, headers={"Cache-Control": "no-store"})
 
     # -- preference centre ---------------------------------------------------------------
 
@@ -234,7 +240,12 @@ class Pages:
             response = await run_in_threadpool(self._show, token, language, nonce, request.query_params.get("saved"))
             if request.cookies.get(CSRF_COOKIE) != nonce:
                 response.set_cookie(
-                    CSRF_COOKIE, nonce, httponly=True, samesite="strict", secure=self.secure_cookies, path="/"
+                    CSRF_COOKIE,
+                    nonce,
+                    httponly=True,
+                    samesite="strict",
+                    secure=self.secure_cookies,
+                    path=self.base_path or "/",
                 )
             return response
         form = await request.form()
@@ -272,8 +283,8 @@ class Pages:
             prefs=state,
             marketing_channels=channels,
             masked=masked_addresses(person),
-            action=f"/preferences/{token}?lang={page.language}",
-            switch_url=f"/preferences/{token}",
+            action=f"{self.base_path}/preferences/{token}?lang={page.language}",
+            switch_url=f"{self.base_path}/preferences/{token}",
             csrf=self.d.links.form_token(token, nonce, wording),
             wording_version=wording,
             saved=saved == "1",
@@ -307,7 +318,9 @@ class Pages:
             PREFERENCE_CHANGES.labels(change.purpose).inc()
         logger.info("preferences of %s: %d change(s) via message %s", person.id, len(changes), page.message["id"])
         return RedirectResponse(
-            f"/preferences/{token}?lang={page.language}&saved=1", status_code=303, headers={"Cache-Control": "no-store"}
+            f"{self.base_path}/preferences/{token}?lang={page.language}&saved=1",
+            status_code=303,
+            headers={"Cache-Control": "no-store"},
         )
 
 
