@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
-import threading
-import urllib.error
-import urllib.parse
-import urllib.request
 from datetime import UTC, datetime
 
 import pytest
-from servers import IN_CI, free_port
-from werkzeug.serving import make_server
+from servers import free_port
+from web_helpers import LiveServer, chromium, request
 
 from dispatch.samples import sample_data, sample_recipient
-from dispatch.web import WebApp
+from dispatch.web import create_app
 
 NOW = datetime(2027, 1, 11, 9, 30, tzinfo=UTC)
 TOKEN = "twilio-test-token"
@@ -27,33 +22,19 @@ def site(make_dispatcher, monkeypatch):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     d = make_dispatcher({"links": {"base_url": base}})
-    server = make_server("127.0.0.1", port, WebApp(d), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = LiveServer(create_app(d), port).start()
     yield d, base
-    server.shutdown()
+    server.stop()
 
 
 def post(url: str, fields: dict[str, str], headers: dict[str, str] | None = None) -> tuple[int, str]:
-    request = urllib.request.Request(
-        url,
-        data=urllib.parse.urlencode(fields).encode(),
-        method="POST",
-        headers={"Content-Type": "application/x-www-form-urlencoded", **(headers or {})},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
+    status, body, _ = request(url, fields, headers)
+    return status, body
 
 
 def get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
+    status, body, _ = request(url)
+    return status, body
 
 
 def marketing_to(d, language="fi", country="FI", **extra):
@@ -108,7 +89,12 @@ def test_forged_or_altered_links_are_refused(site):
     url = d.links.unsubscribe_url(receipt.message_id)
     assert get(url[:-2] + ("AA" if not url.endswith("AA") else "BB"))[0] == 404
     assert get(f"{base}/u/{receipt.message_id}.forged")[0] == 404
+    for tail in ("%C3%A9", "%22%3E%3C", "==", "%27()%3B", "A"):  # é, "><, ==, '(); — only the canonical form
+        assert get(url + tail)[0] == 404, tail
+        assert post(url + tail, {"List-Unsubscribe": "One-Click"})[0] == 404, tail
     assert d.consents.history(sample_recipient("fi", "FI")["id"]) == []
+    status, page, _ = request(url + "==", headers={"Accept-Language": "fi-FI,fi;q=0.9,en;q=0.5"})
+    assert status == 404 and 'lang="fi"' in page and "Linkki ei kelpaa" in page  # branded, in the reader's language
 
 
 def twilio_signature(url: str, params: dict[str, str]) -> str:
@@ -154,6 +140,36 @@ def test_sms_stop_withdraws_sms_marketing_for_that_number(site):
     assert len(d.consents.history(person["id"])) == 1
 
 
+def test_sms_start_opts_the_number_back_in_and_21610_opts_it_out(site):
+    d, base = site
+    person = {**sample_recipient("fi", "FI"), "preferred_channels": {"survey": "sms"}}
+    receipt = d.dispatch("survey", person, sample_data("survey"), now=NOW)
+    assert d.join(30)
+    url = f"{base}/twilio/inbound"
+    params = {"From": "+358401234567", "Body": "Aloita", "MessageSid": "SM3"}
+    assert post(url, params, {"X-Twilio-Signature": twilio_signature(url, params)})[0] == 200
+    [entry] = d.consents.history(person["id"])
+    assert (entry["channel"], entry["granted"]) == ("sms", True)
+    sid = "SM" + "1" * 32
+    from sqlalchemy import update
+
+    from dispatch import schema
+
+    with d.store.engine.begin() as conn:
+        conn.execute(update(schema.messages).where(schema.messages.c.id == receipt.message_id).values(provider_id=sid))
+    status_url = f"{base}/twilio/status"
+    report = {"MessageSid": sid, "MessageStatus": "failed", "ErrorCode": "21610", "To": "+358401234567"}
+    assert post(status_url, report, {"X-Twilio-Signature": twilio_signature(status_url, report)})[0] == 204
+    latest = d.consents.history(person["id"])[-1]
+    assert (latest["purpose"], latest["channel"], latest["granted"], latest["source"]) == (
+        "marketing",
+        "sms",
+        False,
+        "provider",
+    )
+    assert d.store.message(receipt.message_id, content=False)["status"] == "failed"
+
+
 def test_twilio_webhooks_without_a_configured_token_are_refused(site, monkeypatch):
     _d, base = site
     monkeypatch.delenv("TWILIO_AUTH_TOKEN")
@@ -161,29 +177,11 @@ def test_twilio_webhooks_without_a_configured_token_are_refused(site, monkeypatc
 
 
 def test_a_person_unsubscribes_in_a_real_browser(site):
-    if not (shutil.which("chromium") and shutil.which("chromedriver")):
-        message = "chromium and chromium-driver are not installed: run scripts/test (it installs them)"
-        pytest.fail(message) if IN_CI else pytest.skip(message)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 
     d, _ = site
     person, receipt = marketing_to(d, "en", "NO")
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium")
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-    ):
-        options.add_argument(flag)
-    browser = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    browser = chromium()
     try:
         browser.get(d.links.unsubscribe_url(receipt.message_id))
         assert "Stop marketing messages" in browser.find_element(By.TAG_NAME, "h1").text

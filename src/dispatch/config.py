@@ -239,6 +239,23 @@ class LinksConfig:
     secret: str | None = None
     #: Mailbox for mailto: unsubscribe (List-Unsubscribe).
     unsubscribe_mailto: str | None = None
+    #: Days a preference-page link in a message stays valid.
+    preferences_days: int = 90
+    #: Days a short code printed on a letter (``/p/CODE``) stays valid.
+    short_code_days: int = 400
+
+
+@dataclass
+class WebConfig:
+    """``dispatch serve``: where it listens and who may see the operator view."""
+
+    host: str = "127.0.0.1"
+    port: int = 8025
+    #: Bearer token (or HTTP Basic password) for the read-only operator view; env
+    #: DISPATCH_OPERATOR_TOKEN. Unset: the operator view is off.
+    operator_token: str | None = None
+    #: Seconds in-flight requests get to finish on shutdown.
+    shutdown_timeout: int = 10
 
 
 @dataclass
@@ -297,6 +314,7 @@ class Config:
     languages: LanguagesConfig = field(default_factory=LanguagesConfig)
     company: CompanyConfig = field(default_factory=CompanyConfig)
     links: LinksConfig = field(default_factory=LinksConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     vat: VatConfig = field(default_factory=VatConfig)
     #: Folder for the embedded channels' files (.eml, SMS JSON lines, PDFs, call tasks).
@@ -318,6 +336,7 @@ class Config:
 
 _ENV_SECRETS = {
     "DISPATCH_LINK_SECRET": ("links", "secret"),
+    "DISPATCH_OPERATOR_TOKEN": ("web", "operator_token"),
     "DISPATCH_STORE_URL": ("store", "url"),
     "DISPATCH_BROKER_URL": ("broker", "url"),
 }

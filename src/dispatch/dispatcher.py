@@ -33,7 +33,7 @@ from .feedback import FeedbackKind, ProviderEvent
 from .formatting import Formatter
 from .ledger import ConsentLedger
 from .lifecycle import Lifecycle, RetryPolicy, Status
-from .links import LinkSigner
+from .links import LinkSigner, ShortCodes
 from .messages import MessageData, MessageType, MessageTypeRegistry, validate_data
 from .models import Decision, Receipt, Recipient
 from .pipeline import Pipeline, Readers
@@ -92,6 +92,7 @@ class Dispatcher:
         self.lifecycle = Lifecycle([self.events.on_transitions, metrics.on_transitions])
         self.runtime = Runtime(config, self._open_store)
         self._links: LinkSigner | None = None
+        self._short_codes: ShortCodes | None = None
         self._readers: Readers | None = None
         self.pipeline = Pipeline(
             config=config,
@@ -213,8 +214,21 @@ class Dispatcher:
         """Signs links in messages (secret from config or env; the embedded default keeps one in the store)."""
         if self._links is None:
             secret = self.config.links.secret or self.store.link_secret()
-            self._links = LinkSigner(secret, self.config.links.base_url)
+            self._links = LinkSigner(
+                secret,
+                self.config.links.base_url,
+                preferences_lifetime=timedelta(days=self.config.links.preferences_days),
+            )
         return self._links
+
+    @property
+    def short_codes(self) -> ShortCodes:
+        """Short, expiring codes for the preference page printed on letters (``short_codes.url(message_id)``)."""
+        if self._short_codes is None:
+            self._short_codes = ShortCodes(
+                self.store, self.config.links.base_url, lifetime=timedelta(days=self.config.links.short_code_days)
+            )
+        return self._short_codes
 
     # -- the public pipeline ---------------------------------------------------------------
 
@@ -349,7 +363,7 @@ class Dispatcher:
         if message is not None:
             status = str(event.detail.get("status") or event.kind)
             store.record_provider_status(message["id"], status, event.code, event.occurred_at)
-        if event.kind in (FeedbackKind.OPTED_OUT, FeedbackKind.OPTED_IN):
+        if event.kind in (FeedbackKind.OPTED_OUT, FeedbackKind.OPTED_IN, FeedbackKind.COMPLAINED):
             granted = event.kind == FeedbackKind.OPTED_IN
             if message is not None:
                 recipients = [message["recipient_id"]]
@@ -363,7 +377,7 @@ class Dispatcher:
                     "marketing",
                     granted,
                     channel=event.channel,
-                    source="sms_stop" if event.source == "sms_inbound" else "provider",
+                    source={"sms_inbound": "sms_stop", "arf": "complaint"}.get(event.source, "provider"),
                     evidence=f"{event.source} {event.code or ''} {event.message_id or ''}".strip(),
                 )
         if message is None:

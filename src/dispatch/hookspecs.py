@@ -19,6 +19,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from .channels import Channel
+    from .dispatcher import Dispatcher
     from .events import Event
     from .messages import MessageType
     from .models import DeliveryResult, OutgoingMessage
@@ -81,6 +82,22 @@ def dispatch_template_roots(register: Callable[[Path], None]) -> None:
     plugin that adds message types or channels ships their templates this way.
     Configured ``[templates] paths`` come first, then plugin folders, then the
     built-in set, so a deployment can override any file.
+    """
+
+
+@hookspec
+def dispatch_web_routes(register: Callable[..., None], dispatcher: Dispatcher) -> None:
+    """Add web routes to ``dispatch serve`` by calling ``register(path, endpoint, methods=("POST",))``.
+
+    ``path`` is a Starlette path (``/twilio/status``, ``/hooks/{name}``);
+    ``endpoint`` takes a :class:`starlette.requests.Request` and returns a
+    :class:`starlette.responses.Response` (``async def`` runs on the event loop, a
+    plain ``def`` in a thread). ``dispatcher`` is the serving
+    :class:`~dispatch.Dispatcher`: a provider's callbacks turn what they receive
+    into :class:`~dispatch.feedback.ProviderEvent` values for
+    ``dispatcher.handle_feedback``. A path registered twice, or one of dispatch's
+    own (``/u/``, ``/preferences/``, ``/p/``, ``/operator``, ``/health``,
+    ``/metrics``), is an error.
     """
 
 

@@ -1,4 +1,4 @@
-"""``dispatch serve``: unsubscribe pages, one-click unsubscribe and Twilio webhooks."""
+"""``dispatch serve``: the customer's pages, provider callbacks, health and metrics, under uvicorn."""
 
 from __future__ import annotations
 
@@ -9,16 +9,27 @@ from .base import console, pass_cli
 
 
 @cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8025, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--host", default=None, help="Address to listen on (default: [web] host, 127.0.0.1).")
+@click.option("--port", default=None, type=click.IntRange(1, 65535), help="Port (default: [web] port, 8025).")
 @pass_cli
-def serve(cli_ctx, host: str, port: int) -> None:
-    """Serve the links messages carry (/u/TOKEN) and the Twilio callbacks (/twilio/status, /twilio/inbound).
+def serve(cli_ctx, host: str | None, port: int | None) -> None:
+    """Serve the links messages carry and the callbacks providers make, until Ctrl-C or SIGTERM.
 
-    Put it behind a TLS reverse proxy at [links] base_url.
+    Preference pages (/preferences/TOKEN, /p/CODE), unsubscribe (/u/TOKEN, RFC 8058
+    one-click), plugin routes (Twilio: /twilio/status, /twilio/inbound), /health,
+    /metrics and the operator view (/operator, with [web] operator_token). Put it behind
+    a TLS reverse proxy at [links] base_url. Outside the embedded default it refuses to
+    start without [links] secret (DISPATCH_LINK_SECRET).
     """
+    from ..web import require_signing_secret
     from ..web import serve as run
 
     d = cli_ctx.dispatcher()
+    require_signing_secret(d)
+    web = d.config.web
+    host = host or web.host
+    port = port or web.port
+    # Services that run beside the web application (the inbound SMTP listener) are added here.
+    services: list = []
     console.print(f"serving {d.config.links.base_url} on http://{host}:{port}")
-    run(d, host, port)
+    run(d, host, port, services=services, shutdown_timeout=web.shutdown_timeout)
