@@ -29,6 +29,8 @@ in it replaced by ``<address>``.
 
 from __future__ import annotations
 
+import binascii
+import quopri
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -166,13 +168,19 @@ def _find_report(msg: Message) -> tuple[str, Message] | None:
 
 def _field_blocks(part: Message) -> list[Message]:
     """The field blocks of a ``message/delivery-status`` or ``message/feedback-report`` part."""
+    encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
     payload = part.get_payload()
-    if isinstance(payload, list) and all(isinstance(p, Message) for p in payload):
-        blocks = [p for p in payload if len(p) > 0]
-        if blocks:
-            return blocks
-    # Encoded (base64, quoted-printable) or unparsed: decode and split on blank lines.
-    data = part.get_payload(decode=True) or b""
+    if encoding not in ("base64", "quoted-printable"):
+        if isinstance(payload, list):
+            return [p for p in payload if isinstance(p, Message) and len(p) > 0]
+        data = payload.encode("utf-8", "surrogateescape") if isinstance(payload, str) else b""
+    else:
+        # Some gateways encode the part: the email package then parsed the encoded text as fields.
+        body = part.as_bytes().replace(b"\r\n", b"\n").partition(b"\n\n")[2]
+        try:
+            data = binascii.a2b_base64(body) if encoding == "base64" else quopri.decodestring(body)
+        except (binascii.Error, ValueError):
+            return []
     text = data.replace(b"\r\n", b"\n")
     chunks = [chunk.strip(b"\n") for chunk in re.split(rb"\n[ \t]*\n", text) if chunk.strip()]
     return [_HEADER_PARSER.parsebytes(chunk + b"\n") for chunk in chunks]
