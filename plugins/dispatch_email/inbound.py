@@ -132,6 +132,7 @@ class ReturnedMailProcessor:
             except OSError:
                 self.stats.add("retry")
                 return Outcome.RETRY
+            self.stats.add("kept_aside")
             return Outcome.KEPT_ASIDE
 
     def _process(self, raw: bytes, envelope_recipients: Sequence[str]) -> Outcome:
