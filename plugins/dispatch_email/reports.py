@@ -221,7 +221,7 @@ def _dsn(msg: Message, part: Message, verp_id: str | None, received_at: datetime
     reporter = _reporter(msg, per_message)
     common: dict[str, Any] = {"reporter": reporter} if reporter else {}
     if per_message.get("Reporting-MTA"):
-        common["reporting_mta"] = _clean(per_message["Reporting-MTA"])
+        common["reporting_mta"] = redact(per_message["Reporting-MTA"])
     if verp_id and header_id and verp_id != header_id:
         common["message_id_mismatch"] = True  # the VERP address wins: it was our envelope
     queue_id = _clean(per_message.get("X-Postfix-Queue-ID", "")) or None
@@ -237,7 +237,7 @@ def _dsn(msg: Message, part: Message, verp_id: str | None, received_at: datetime
         if action:
             detail["action"] = action
         if block.get("Remote-MTA"):
-            detail["remote_mta"] = _clean(block["Remote-MTA"])
+            detail["remote_mta"] = redact(block["Remote-MTA"])
         if block.get("Diagnostic-Code"):
             detail["diagnostic"] = redact(str(block["Diagnostic-Code"]))
         events.append(
@@ -329,7 +329,8 @@ def _arf(
     report = blocks[0]
     feedback_type = _clean(report.get("Feedback-Type", "")).lower()
     if feedback_type not in COMPLAINT_TYPES:
-        return ParsedMail(SOURCE_ARF, (), f"feedback type {feedback_type or 'missing'!r} is not a complaint")
+        shown = redact(feedback_type)[:40] or "missing"
+        return ParsedMail(SOURCE_ARF, (), f"feedback type {shown!r} is not a complaint")
     original = _original(msg)
     message_id = verp_id
     if message_id is None and return_path is not None:
@@ -344,10 +345,10 @@ def _arf(
         address = _address_field(str(value))
         if address:
             break
-    detail: dict[str, Any] = {"feedback_type": feedback_type}
+    detail: dict[str, Any] = {"feedback_type": feedback_type}  # one of COMPLAINT_TYPES
     for name, key in (("User-Agent", "user_agent"), ("Reporting-MTA", "reporting_mta"), ("Incidents", "incidents")):
         if report.get(name):
-            detail[key] = _clean(report[name])[:_DIAGNOSTIC_MAX]
+            detail[key] = redact(report[name])
     event = ProviderEvent(
         kind=FeedbackKind.COMPLAINED,
         channel="email",
