@@ -148,11 +148,14 @@ class ReturnedMailProcessor:
                 refused.append("names no dispatch message")
                 continue
             try:
-                self.on_feedback(event)
+                taken = self.on_feedback(event)
             except StoreError as exc:
                 raise _RetryLater(f"store unavailable ({type(exc).__name__})") from None
             except DispatchError as exc:  # e.g. an unknown message id: the core refuses it
                 refused.append(f"refused: {type(exc).__name__}: {exc}")
+                continue
+            if taken is False:  # the core found no message for it
+                refused.append("matched no message")
                 continue
             handed.append(event)
             self.stats.add("events")

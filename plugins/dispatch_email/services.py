@@ -1,6 +1,13 @@
 """What ``dispatch serve`` runs for returned mail: the SMTP listener and/or the IMAP poller.
 
-::
+``dispatch serve`` adds them to the services it runs beside the web application
+(each has ``start()``/``stop()``, running in a thread of its own)::
+
+    from dispatch_email.services import returned_mail_services_for
+
+    services += returned_mail_services_for(dispatcher, smtp_port=smtp_port)   # not started yet
+
+or, outside the web application::
 
     from dispatch_email.services import returned_mail_services
 
@@ -19,7 +26,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dispatch.errors import ConfigError
 
@@ -49,7 +56,9 @@ class ReturnedMailServices:
             self.poller.stop()
 
 
-def build_processor(channel: EmailChannel, on_feedback: OnFeedback, *, accept_unmatched: bool = False):
+def build_processor(
+    channel: EmailChannel, on_feedback: OnFeedback, *, accept_unmatched: bool = False
+) -> ReturnedMailProcessor:
     """The processor for ``channel``'s return path; raises :class:`ConfigError` without ``return_path``."""
     if channel.return_path is None:
         raise ConfigError("returned mail needs [channels.email] return_path (the bounce mailbox)")
@@ -89,25 +98,53 @@ def start_returned_mail_services(
     smtp_host: str | None = None,
 ) -> ReturnedMailServices:
     """Start the listener (when a port is given or configured) and the IMAP poller (when configured)."""
-    processor = build_processor(channel, on_feedback)
-    services = ReturnedMailServices(processor)
-    settings = channel.settings
-    port = smtp_port if smtp_port is not None else settings.inbound_port
+    services = _build(channel, on_feedback, smtp_port, smtp_host)
     try:
-        if port is not None:
-            services.listener = InboundListener(
-                processor,
-                host=smtp_host or settings.inbound_host,
-                port=port,
-                max_bytes=settings.inbound_max_bytes,
-                server_name=settings.local_hostname,
-            ).start()
-        imap = imap_settings(channel)
-        if imap is not None:
-            services.poller = ImapPoller(imap, processor).start()
+        if services.listener is not None:
+            services.listener.start()
+        if services.poller is not None:
+            services.poller.start()
     except BaseException:
         services.stop()
         raise
+    return services
+
+
+def returned_mail_services_for(
+    dispatcher: Any, *, smtp_port: int | None = None, smtp_host: str | None = None
+) -> list[InboundListener | ImapPoller]:
+    """The listener and/or poller for ``dispatcher``'s email channel, not started, events to ``handle_feedback``.
+
+    Empty when nothing is configured (no ``return_path``, no port, no ``imap_host``);
+    raises :class:`ConfigError` when ``smtp_port`` is asked for without ``return_path``.
+    """
+    channel = dispatcher.channels.get("email")
+    if channel is None or getattr(channel, "return_path", None) is None:
+        if smtp_port is not None:
+            raise ConfigError("--smtp-port needs [channels.email] return_path (the bounce mailbox)")
+        return []
+    services = _build(channel, dispatcher.handle_feedback, smtp_port, smtp_host)
+    return [s for s in (services.listener, services.poller) if s is not None]
+
+
+def _build(
+    channel: EmailChannel, on_feedback: OnFeedback, smtp_port: int | None, smtp_host: str | None
+) -> ReturnedMailServices:
+    """The listener (a port given or configured) and the poller (``imap_host``), not started."""
+    services = ReturnedMailServices(build_processor(channel, on_feedback))
+    settings = channel.settings
+    port = smtp_port if smtp_port is not None else settings.inbound_port
+    if port is not None:
+        services.listener = InboundListener(
+            services.processor,
+            host=smtp_host or settings.inbound_host,
+            port=port,
+            max_bytes=settings.inbound_max_bytes,
+            server_name=settings.local_hostname,
+        )
+    imap = imap_settings(channel)
+    if imap is not None:
+        services.poller = ImapPoller(imap, services.processor)
     return services
 
 
@@ -128,5 +165,6 @@ __all__ = [
     "build_processor",
     "imap_settings",
     "returned_mail_services",
+    "returned_mail_services_for",
     "start_returned_mail_services",
 ]

@@ -12,6 +12,7 @@ import logging
 import smtplib
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import aiosmtplib
 import pytest
@@ -19,7 +20,7 @@ import pytest
 from dispatch.errors import ConfigError, DispatchError, StoreError
 from dispatch.feedback import FeedbackKind, ProviderEvent
 from dispatch_email.inbound import InboundListener, ReturnedMailProcessor, start_listener
-from dispatch_email.services import start_returned_mail_services
+from dispatch_email.services import returned_mail_services_for, start_returned_mail_services
 from dispatch_email.verp import ReturnPath
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "inbound"
@@ -225,6 +226,14 @@ def test_report_for_a_message_the_core_does_not_know_is_kept_aside(listener, col
     assert note["message_ids"] == [TEMPLATE_ID] and note["source"] == "dsn"
 
 
+def test_report_the_core_answers_false_for_is_kept_aside(tmp_path):
+    processor = ReturnedMailProcessor(ReturnPath.parse(BOUNCES), lambda event: False, tmp_path / "kept")
+    with InboundListener(processor, port=0) as listener:
+        send(listener, fixture("exim_dsn.eml"), [BOUNCES])
+    assert listener.stats["unmatched"] == 1 and listener.stats["events"] == 0
+    assert kept(tmp_path / "kept")[0]["reason"] == "matched no message"
+
+
 def test_store_down_answers_451_so_the_mta_retries_and_nothing_is_kept(listener, collector, tmp_path):
     collector.raise_for[TEMPLATE_ID] = StoreError("database is locked")
     with pytest.raises(aiosmtplib.SMTPDataError) as refused:
@@ -377,6 +386,28 @@ def test_message_sent_through_smtp_bounces_back_to_its_message(
     assert services.stats.snapshot()["kept_aside"] == 1
     kept_dir = d.channels["email"].outbox / "inbound-kept-aside"
     assert len(list(kept_dir.glob("*.eml"))) == 1
+
+
+def test_services_for_dispatch_serve_are_built_from_the_channel_settings(make_dispatcher, collector):
+    d = make_dispatcher({"email": {"return_path": BOUNCES, "inbound_port": 0, "inbound_max_bytes": 64 * 1024}})
+    serving = SimpleNamespace(channels=d.channels, handle_feedback=collector)  # what `dispatch serve` has
+
+    (listener,) = returned_mail_services_for(serving)
+    assert isinstance(listener, InboundListener) and listener.max_bytes == 64 * 1024
+    listener.start()  # as the web application's lifespan does
+    try:
+        send(listener, fixture("gmail_dsn.eml"), ["bounces+01JD8ZE9F0G1H2J3K4M5N6P7Q8@example.fi"])
+        with pytest.raises(aiosmtplib.SMTPSenderRefused):  # 64 KiB from the settings
+            send(listener, fixture("gmail_dsn.eml") * 200, [BOUNCES])
+    finally:
+        listener.stop()
+    assert [e.message_id for e in collector.events] == ["01JD8ZE9F0G1H2J3K4M5N6P7Q8"]
+    assert listener.stats["oversized"] == 1
+
+    plain = make_dispatcher({"email": {}})
+    assert returned_mail_services_for(SimpleNamespace(channels=plain.channels, handle_feedback=collector)) == []
+    with pytest.raises(ConfigError, match="return_path"):
+        returned_mail_services_for(SimpleNamespace(channels=plain.channels, handle_feedback=collector), smtp_port=2525)
 
 
 def test_embedded_eml_shows_the_verp_return_path(make_dispatcher, outgoing, run_delivery):
