@@ -65,6 +65,8 @@ class EmailSettings:
     inbound_max_bytes: int = 10 * 1024 * 1024
     #: Where mail that is neither a DSN nor an ARF report is kept (default: ``<outbox>/inbound-kept-aside``).
     inbound_keep_aside: str | None = None
+    #: At most this many messages kept aside; beyond that junk is counted and dropped.
+    inbound_keep_aside_max: int = 10_000
     #: Poll an IMAP mailbox for returned mail instead of (or besides) the listener.
     imap_host: str | None = None
     imap_port: int = 993

@@ -57,6 +57,7 @@ logger = logging.getLogger("dispatch.email.inbound")
 
 OnFeedback = Callable[[ProviderEvent], Any]
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+DEFAULT_KEEP_ASIDE_MAX = 10_000
 
 
 class Outcome(Enum):
@@ -106,6 +107,7 @@ class ReturnedMailProcessor:
         keep_aside: Path,
         *,
         accept_unmatched: bool = False,
+        keep_aside_max: int = DEFAULT_KEEP_ASIDE_MAX,
         stats: InboundStats | None = None,
     ) -> None:
         self.return_path = return_path
@@ -113,7 +115,11 @@ class ReturnedMailProcessor:
         self.keep_aside_dir = keep_aside
         #: Hand on events that name no dispatch message (the core then goes by address only).
         self.accept_unmatched = accept_unmatched
+        #: At most this many messages in the keep-aside folder: junk from anyone must not fill the disk.
+        self.keep_aside_max = keep_aside_max
         self.stats = stats or InboundStats()
+        self._kept: int | None = None
+        self._kept_lock = threading.Lock()
 
     def process(self, raw: bytes, envelope_recipients: Sequence[str] = ()) -> Outcome:
         """Process one message; never raises."""
@@ -132,7 +138,6 @@ class ReturnedMailProcessor:
             except OSError:
                 self.stats.add("retry")
                 return Outcome.RETRY
-            self.stats.add("kept_aside")
             return Outcome.KEPT_ASIDE
 
     def _process(self, raw: bytes, envelope_recipients: Sequence[str]) -> Outcome:
@@ -176,14 +181,27 @@ class ReturnedMailProcessor:
             name = self._keep(raw, reason, parsed.source, [e.message_id for e in parsed.events if e.message_id])
         except OSError as exc:
             raise _RetryLater(f"cannot keep it aside ({type(exc).__name__})") from None
-        self.stats.add("kept_aside")
-        logger.info("returned mail kept aside as %s: %s", name, reason)
+        if name is not None:
+            logger.info("returned mail kept aside as %s: %s", name, reason)
         return Outcome.KEPT_ASIDE
 
-    def _keep(self, raw: bytes, reason: str, source: str | None, message_ids: Sequence[str]) -> str:
-        """Write the raw message and why it was kept as ``<ulid>.eml`` + ``<ulid>.json``; returns the name."""
+    def _keep(self, raw: bytes, reason: str, source: str | None, message_ids: Sequence[str]) -> str | None:
+        """Write the raw message and why it was kept as ``<ulid>.eml`` + ``<ulid>.json``; returns the name.
+
+        Counts ``kept_aside``; when the folder already holds ``keep_aside_max`` messages the
+        message is only counted as ``discarded`` (and None returned).
+        """
         folder = self.keep_aside_dir
         folder.mkdir(parents=True, exist_ok=True)
+        with self._kept_lock:
+            if self._kept is None:
+                self._kept = sum(1 for _ in folder.glob("*.eml"))
+            if self._kept >= self.keep_aside_max:
+                self.stats.add("discarded")
+                logger.warning("returned mail discarded: %s already holds %d messages", folder, self._kept)
+                return None
+            self._kept += 1
+        self.stats.add("kept_aside")
         name = str(ULID())
         note = {
             "reason": reason,

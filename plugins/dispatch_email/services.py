@@ -68,7 +68,13 @@ def build_processor(
         if settings.inbound_keep_aside
         else channel.outbox / "inbound-kept-aside"
     )
-    return ReturnedMailProcessor(channel.return_path, on_feedback, folder, accept_unmatched=accept_unmatched)
+    return ReturnedMailProcessor(
+        channel.return_path,
+        on_feedback,
+        folder,
+        accept_unmatched=accept_unmatched,
+        keep_aside_max=settings.inbound_keep_aside_max,
+    )
 
 
 def imap_settings(channel: EmailChannel) -> ImapSettings | None:

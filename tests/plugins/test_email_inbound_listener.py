@@ -215,6 +215,18 @@ def test_junk_is_kept_aside_counted_and_answered_250(listener, collector, tmp_pa
     assert eml.read_bytes().replace(b"\r\n", b"\n") == raw.replace(b"\r\n", b"\n")
 
 
+def test_keep_aside_folder_is_capped_and_the_rest_counted_as_discarded(tmp_path, collector):
+    folder = tmp_path / "kept"
+    folder.mkdir()
+    (folder / "01JD8ZAAAAAAAAAAAAAAAAAAAA.eml").write_bytes(b"kept before a restart")
+    processor = ReturnedMailProcessor(ReturnPath.parse(BOUNCES), collector, folder, keep_aside_max=3)
+    with InboundListener(processor, port=0) as listener:
+        for _ in range(4):
+            send(listener, fixture("not_a_report.eml"), [BOUNCES])
+    assert listener.stats["kept_aside"] == 2 and listener.stats["discarded"] == 2
+    assert len(list(folder.glob("*.eml"))) == 3
+
+
 def test_report_for_a_message_the_core_does_not_know_is_kept_aside(listener, collector, tmp_path):
     collector.raise_for[TEMPLATE_ID] = UnknownMessage(f"no message {TEMPLATE_ID}")
     send(listener, fixture("postfix_bounce.eml"), [f"bounces+{TEMPLATE_ID}@example.fi"])
