@@ -1,4 +1,4 @@
-"""Built-in email channel: multipart text + HTML; SMTP (aiosmtplib) or .eml files."""
+"""Built-in email channel: text + HTML over SMTP (aiosmtplib) or .eml files; returned mail (VERP, DSN, ARF)."""
 
 from __future__ import annotations
 

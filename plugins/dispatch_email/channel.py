@@ -15,6 +15,7 @@ from dispatch.models import DeliveryResult, OutgoingMessage
 from dispatch.store import now_utc
 
 from .mime import BuiltEmail, build_email, mailbox_header
+from .verp import ReturnPath, is_message_id
 
 logger = logging.getLogger("dispatch.email")
 
@@ -54,6 +55,31 @@ class EmailSettings:
     #: PEM private key (PKCS#1 or PKCS#8, RSA) for DKIM signing.
     dkim_key_file: str | None = None
     inline_css: bool = True
+    #: VERP bounce mailbox, e.g. ``bounces@example.fi``: each message is sent with the
+    #: envelope sender (Return-Path) ``bounces+<message id>@example.fi`` (SPEC §6, §10).
+    return_path: str | None = None
+    #: The inbound SMTP listener for returned mail (``dispatch serve``); no port: no listener
+    #: unless ``dispatch serve --smtp-port`` gives one. Accepts mail for ``return_path`` only.
+    inbound_host: str = "127.0.0.1"
+    inbound_port: int | None = None
+    #: Larger returned mail is refused with 552.
+    inbound_max_bytes: int = 10 * 1024 * 1024
+    #: Where mail that is neither a DSN nor an ARF report is kept (default: ``<outbox>/inbound-kept-aside``).
+    inbound_keep_aside: str | None = None
+    #: At most this many messages kept aside; beyond that junk is counted and dropped.
+    inbound_keep_aside_max: int = 10_000
+    #: Poll an IMAP mailbox for returned mail instead of (or besides) the listener.
+    imap_host: str | None = None
+    imap_port: int = 993
+    #: Implicit TLS (993); false: plain IMAP, upgraded with STARTTLS when ``imap_starttls``.
+    imap_tls: bool = True
+    imap_starttls: bool = False
+    imap_username: str | None = None
+    #: Or DISPATCH_IMAP_PASSWORD in the environment.
+    imap_password: str | None = None
+    imap_folder: str = "INBOX"
+    #: Seconds between polls.
+    imap_interval: float = 60.0
 
 
 class EmailChannel(Channel):
@@ -71,6 +97,7 @@ class EmailChannel(Channel):
         self._pool: Any = None
         self._dkim_key: bytes | None = None
         _check_settings(settings, context)
+        self.return_path = ReturnPath.parse(settings.return_path) if settings.return_path else None
         if settings.dkim_key_file:
             path = context.config.path(settings.dkim_key_file)
             try:
@@ -92,6 +119,14 @@ class EmailChannel(Channel):
 
     def reply_to_for(self, message: OutgoingMessage) -> str | None:
         return self.settings.reply_to or self.context.company_for(message.country).get("email")
+
+    def envelope_sender_for(self, message: OutgoingMessage) -> str | None:
+        """``MAIL FROM``: the per-message VERP address when ``return_path`` is set, else None (the From address)."""
+        if self.return_path is None:
+            return None
+        if not is_message_id(message.id):  # not from the store (a hand-built message): the bare mailbox
+            return self.return_path.address
+        return self.return_path.for_message(message.id)
 
     def dkim_key(self) -> bytes | None:
         """The DKIM private key (PEM), or None when signing is not configured."""
@@ -118,12 +153,13 @@ class EmailChannel(Channel):
             date=now_utc(),
             html=html,
             unsubscribe_mailto=self.settings.unsubscribe_mailto or self.context.config.links.unsubscribe_mailto,
+            envelope_sender=self.envelope_sender_for(message),
         )
 
     async def deliver(self, message: OutgoingMessage) -> DeliveryResult:
         email = self.build(message)
         if self.embedded:
-            return self._write_eml(message, email)
+            return self._write_eml(message, email.as_delivered())
         from .smtp import send_via_pool
 
         return await send_via_pool(self, message, email)
@@ -173,6 +209,15 @@ def _check_settings(settings: EmailSettings, context: ChannelContext) -> None:
             mailbox_header("From", value)
         except DeliveryError as exc:
             problems.append(f"{key}: {exc}")
+    if settings.return_path:
+        try:
+            ReturnPath.parse(settings.return_path)
+        except ConfigError as exc:
+            problems.append(str(exc))
+    elif settings.inbound_port is not None or settings.imap_host:
+        problems.append("the inbound listener and IMAP polling need return_path (the bounce mailbox)")
+    if settings.inbound_max_bytes < 1024:
+        problems.append("inbound_max_bytes must be at least 1024")
     if problems:
         raise ConfigError("channels.email is not usable:", problems)
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import binascii
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from email.headerregistry import Address, HeaderRegistry, UnstructuredHeader
 from email.policy import SMTP, EmailPolicy
@@ -84,15 +84,25 @@ class BuiltEmail:
     data: bytes
     #: ``<id@domain>``, the same for every attempt.
     message_id: str
-    #: Envelope sender and recipient (addr-specs; IDNA domains).
+    #: Envelope sender (the VERP Return-Path when configured, else the From address)
+    #: and recipient (addr-specs; IDNA domains).
     sender: str
     recipient: str
     #: The message or its envelope needs SMTPUTF8 (a non-ASCII local part).
     utf8: bool
 
     def as_bytes(self) -> bytes:
-        """The message as it goes over the wire (and into ``.eml`` files)."""
+        """The message as it goes over the wire."""
         return self.data
+
+    def as_delivered(self) -> BuiltEmail:
+        """The message as a receiving MTA stores it (``.eml`` files): ``Return-Path: <envelope sender>`` first.
+
+        Only the final delivery adds ``Return-Path`` (RFC 5321 §4.4); over SMTP the
+        envelope sender travels in ``MAIL FROM`` instead.
+        """
+        line = f"Return-Path: <{self.sender}>{CRLF}".encode("utf-8" if self.utf8 else "ascii")
+        return replace(self, data=line + self.data)
 
 
 def check_header(name: str, value: str) -> str:
@@ -244,8 +254,12 @@ def build_email(
     date: datetime,
     html: str | None = None,
     unsubscribe_mailto: str | None = None,
+    envelope_sender: str | None = None,
 ) -> BuiltEmail:
     """The email for ``message``; ``html`` overrides the HTML part (e.g. with CSS inlined).
+
+    ``envelope_sender`` is the ``MAIL FROM`` address (the per-message VERP address,
+    see :mod:`dispatch_email.verp`); default: the ``From`` address.
 
     Raises :class:`HeaderInjection` or :class:`InvalidAddress` (both permanent
     delivery errors) instead of writing a header that could be abused.
@@ -293,4 +307,6 @@ def build_email(
         lines.append(f"Content-Language: {language}{CRLF}{CRLF}")
         payload = quoted_printable(text)
     head = "".join(lines).encode("utf-8" if utf8 else "ascii")
-    return BuiltEmail(head + payload, message_id, from_addr, recipient, utf8)
+    if envelope_sender is not None:
+        envelope_sender = envelope_address(envelope_sender)
+    return BuiltEmail(head + payload, message_id, envelope_sender or from_addr, recipient, utf8)
