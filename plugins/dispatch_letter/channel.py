@@ -9,12 +9,10 @@ crash) replaces its PDF and appears once in the batch.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import threading
 import zipfile
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -26,6 +24,8 @@ from dispatch.errors import ConfigError, TransientDeliveryError
 from dispatch.formatting import locale_for
 from dispatch.models import DeliveryResult, OutgoingMessage
 from dispatch.store import now_utc
+
+from .threads import Typesetters
 
 #: A link printed as text must be short enough to type; longer ones are only in the QR code.
 SHORT_URL = 40
@@ -72,7 +72,7 @@ class LetterChannel(Channel):
             raise ConfigError("channels.letter.render_threads must be 0 or more")
         self.outbox = context.config.path(settings.outbox) if settings.outbox else context.outbox
         self._lock = threading.Lock()
-        self._executor: ThreadPoolExecutor | None = None
+        self._executor: Typesetters | None = None
         self._labels = None
         #: This run's letters by message id (a redelivered letter is listed once).
         self._batch: dict[str, tuple[dict[str, Any], Any]] = {}
@@ -156,13 +156,12 @@ class LetterChannel(Channel):
         try:
             from .layout import render_letter
         except ImportError as exc:  # the letter extra is missing: keep the letter queued
-            raise TransientDeliveryError(f"letters need typst and segno: pip install 'dispatch[letter]' ({exc})") from exc
+            raise TransientDeliveryError(
+                f"letters need typst and segno: pip install 'dispatch[letter]' ({exc})"
+            ) from exc
         head = self.head(message, now_utc())
         standard = self.settings.pdf_standard or None
-        loop = asyncio.get_running_loop()
-        typeset = await loop.run_in_executor(
-            self._threads(), lambda: render_letter(head, self.body(message), standard=standard)
-        )
+        typeset = await self._threads().run(lambda: render_letter(head, self.body(message), standard=standard))
         path = self.outbox / f"{message.id}.pdf"
         if self.settings.letter_files:
             self.outbox.mkdir(parents=True, exist_ok=True)
@@ -187,18 +186,17 @@ class LetterChannel(Channel):
             detail["file"] = str(path)
         return DeliveryResult(provider_id=str(path) if self.settings.letter_files else message.id, detail=detail)
 
-    def _threads(self) -> ThreadPoolExecutor:
+    def _threads(self) -> Typesetters:
         """The threads that typeset letters, started on first use."""
         with self._lock:
             if self._executor is None:
-                count = self.settings.render_threads or min(4, os.cpu_count() or 1)
-                self._executor = ThreadPoolExecutor(max_workers=count, thread_name_prefix="letter-typeset")
+                self._executor = Typesetters(self.settings.render_threads or min(4, os.cpu_count() or 1))
             return self._executor
 
     async def aclose(self) -> None:
         executor, self._executor = self._executor, None
         if executor is not None:
-            await asyncio.to_thread(executor.shutdown)
+            executor.close()
 
     # -- the print batch ----------------------------------------------------------------
 

@@ -212,7 +212,9 @@ def render_letter(
         pages = actual
 
 
-def render_batch(letters: list[Typeset], *, timestamp: datetime | None = None, standard: str | None = PDF_STANDARD) -> bytes:
+def render_batch(
+    letters: list[Typeset], *, timestamp: datetime | None = None, standard: str | None = PDF_STANDARD
+) -> bytes:
     """One PDF with every letter of a print batch, each starting on a new page and numbered on its own."""
     return _compile([(t.head, t.body, t.pages) for t in letters], timestamp=timestamp, standard=standard)
 

@@ -174,6 +174,7 @@ class _Writer:
         parts = [
             "columns: (" + ", ".join(widths) + ",)",
             "align: (" + ", ".join("right" if r else "left" for r in right) + ",)",
+            f"inset: table-inset({columns})",  # letter.typ: flush with the text margins
         ]
         if header:
             parts.append("table.header(" + ", ".join(self.cell(c) for row in header for c in row) + ")")

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from babel.dates import format_date
 from pdfminer.high_level import extract_pages
-from pdfminer.layout import LTChar, LTCurve, LTFigure, LTTextContainer, LTTextLine
+from pdfminer.layout import LTChar, LTCurve, LTTextContainer, LTTextLine
 from pypdf import PdfReader
 
 from dispatch_letter.layout import (
@@ -102,8 +102,8 @@ def text_of(pdf: str | bytes | Path) -> str:
 
 
 def in_window(line: Line) -> bool:
-    return ADDRESS_LEFT <= line.left and line.right <= WINDOW_RIGHT and ADDRESS_TOP <= line.top
-    # (the bottom is checked separately: it depends on the envelope)
+    """Inside the window's left, right and top edges (the bottom depends on the envelope: checked apart)."""
+    return line.left >= ADDRESS_LEFT and line.right <= WINDOW_RIGHT and line.top >= ADDRESS_TOP
 
 
 def letter(outgoing, address=ADDRESS, body=BODY, **fields):
@@ -121,7 +121,7 @@ def today_in(tz: str) -> set:
 
 
 def recipient_lines(path: Path) -> list[Line]:
-    return [line for line in lines_of(path) if line.right <= WINDOW_RIGHT and RECIPIENT_TOP - 1 <= line.top < 100]
+    return [line for line in lines_of(path) if line.right <= WINDOW_RIGHT and RECIPIENT_TOP - 1 <= line.top < 95]
 
 
 def test_letter_has_address_date_body_and_page_number(make_dispatcher, outgoing, run_delivery):
@@ -263,15 +263,17 @@ def test_long_letter_flows_onto_page_two_above_the_footer(make_dispatcher, outgo
         lines = lines_of(path, page)
         footer = [line for line in lines if line.top >= FOOTER_TOP - 1]
         above = [line for line in lines if line.top < FOOTER_TOP - 1]
-        assert footer[-1].text == f"{page + 1}/2" and footer[-1].right == pytest.approx(PAGE_WIDTH - RIGHT_MARGIN, abs=0.3)
+        assert footer[-1].text == f"{page + 1}/2" and footer[-1].right == pytest.approx(
+            PAGE_WIDTH - RIGHT_MARGIN, abs=0.3
+        )
         assert max(line.bottom for line in above) <= PAGE_HEIGHT - BOTTOM_MARGIN + 0.5  # the body ends above
         assert min(line.top for line in footer) - max(line.bottom for line in above) > 3
 
 
 HOSTILE = [
     '#import "@preview/evil:0.1.0": *',
-    "#sys.inputs #eval(\"1\") $x^2$ *bold* _under_ @label <label> `raw`",
-    "back\\slash \\ \\\\ ] [ } { // not a comment /* nor this */ \"quoted\"",
+    '#sys.inputs #eval("1") $x^2$ *bold* _under_ @label <label> `raw`',
+    'back\\slash \\ \\\\ ] [ } { // not a comment /* nor this */ "quoted"',
     "= not a heading",
     "- not a list",
     "+ not an enum",
@@ -287,7 +289,7 @@ def test_hostile_text_is_printed_literally(make_dispatcher, outgoing, run_delive
     body += f"<ul><li>{escape(HOSTILE[1])}</li></ul><table><tr><td>{escape(HOSTILE[2])}</td><td>1 €</td></tr></table>"
     address = {**ADDRESS, "name": '#import "x": * $a$ \\ ]', "street": "<b>*_@</b>"}
     message = letter(outgoing, address=address, body=body, recipient_id="=cmd|' /C calc'!A0")
-    path, result = deliver_letter(d, run_delivery, message)
+    path, _ = deliver_letter(d, run_delivery, message)
 
     text = text_of(path)
     flat = re.sub(r"\s+", "", text)
@@ -297,7 +299,7 @@ def test_hostile_text_is_printed_literally(make_dispatcher, outgoing, run_delive
     assert '#import "x": * $a$ \\ ]' in text and "<b>*_@</b>" in text
     assert "=cmd|' /C calc'!A0" in text  # the customer number, as given
     for line in lines_of(path):  # the very long word wraps inside the text area
-        assert LEFT_MARGIN - 1 <= line.left and line.right <= PAGE_WIDTH - RIGHT_MARGIN + 0.5
+        assert line.left >= LEFT_MARGIN - 1 and line.right <= PAGE_WIDTH - RIGHT_MARGIN + 0.5
 
 
 def test_print_batch_is_one_pdf_with_a_manifest(make_dispatcher, outgoing, run_delivery):
@@ -342,12 +344,20 @@ def test_print_batch_is_one_pdf_with_a_manifest(make_dispatcher, outgoing, run_d
 
 def test_letters_and_batches_are_pdf_a(make_dispatcher, outgoing, run_delivery):
     d = make_dispatcher()
-    path, _ = deliver_letter(d, run_delivery, letter(outgoing))
+    message = letter(outgoing)
+    path, _ = deliver_letter(d, run_delivery, message)
     summary = d.channels["letter"].finish_batch()
     for pdf in (path, Path(summary["file"])):
-        xmp = PdfReader(pdf).xmp_metadata
-        assert xmp is not None and xmp.get_element("", "http://www.aiim.org/pdfa/ns/id/", "part")
-        assert b"pdfaid:part" in pdf.read_bytes() or "2" in str(xmp.pdfaid_part if hasattr(xmp, "pdfaid_part") else "2")
+        reader = PdfReader(pdf)
+        xmp = reader.trailer["/Root"]["/Metadata"].get_data().decode("utf-8")
+        assert "<pdfaid:part>2</pdfaid:part>" in xmp and "<pdfaid:conformance>U</pdfaid:conformance>" in xmp
+        assert reader.metadata.title == message.id
+
+
+def test_plain_pdf_when_pdf_a_is_turned_off(make_dispatcher, outgoing, run_delivery):
+    d = make_dispatcher({"letter": {"pdf_standard": ""}})
+    path, _ = deliver_letter(d, run_delivery, letter(outgoing))
+    assert b"pdfaid:part" not in path.read_bytes() and "Åsa Öberg-Ärlig" in text_of(path)
 
 
 def test_zip_batch_holds_every_pdf_and_the_manifest(make_dispatcher, outgoing, run_delivery):
@@ -384,14 +394,24 @@ def test_a_run_without_letters_writes_no_batch(make_dispatcher, tmp_path):
 
 
 def qr_drawn(path: Path) -> bool:
-    """True when the first page has vector drawing (the QR code) below the body."""
+    """True when the first page has a QR code below the window: many small dark modules at the left margin."""
     for layout in extract_pages(str(path), page_numbers=[0]):
-        return any(isinstance(el, LTCurve | LTFigure) and el.y1 * MM_PER_PT < PAGE_HEIGHT - 100 for el in layout)
+        modules = [
+            el
+            for el in layout
+            if isinstance(el, LTCurve)
+            and el.width * MM_PER_PT < 15
+            and LEFT_MARGIN - 1 <= el.x0 * MM_PER_PT < LEFT_MARGIN + 25
+            and PAGE_HEIGHT - el.y1 * MM_PER_PT > WINDOW_BOTTOM
+        ]
+        return len(modules) > 40
     return False
 
 
 def test_a_long_opt_out_link_is_a_qr_code_not_a_token(make_dispatcher, outgoing, run_delivery):
-    d = make_dispatcher(company={"name": "Pohjolan Energia Oy", "website": "www.pohjolan.example.fi", "phone": "010 123"})
+    d = make_dispatcher(
+        company={"name": "Pohjolan Energia Oy", "website": "www.pohjolan.example.fi", "phone": "010 123"}
+    )
     url = "https://pohjolan.example.fi/u/01JD4Q7Z8M9N0P1Q2R3S4T5V6W.kT3xQ9vR2mLp8sYw"
     body = f"<h1>Tarjous</h1><p>Voit perua markkinoinnin osoitteessa {url} tai soittamalla.</p>"
     message = letter(outgoing, body=body, unsubscribe_url=url, message_type="marketing", category="marketing")
@@ -437,7 +457,7 @@ recipient = {
     "country": "FI",
     "language": "fi",
     "status": "active",
-    "address": {"name": "Matti Meikäläinen", "street": "Mannerheimintie 12", "postal_code": "00100", "city": "Helsinki"},
+    "address": {"name": "Matti Meikäläinen", "street": "Mannerheimintie 12", "postal_code": "00100", "city": "Turku"},
     "preferred_channels": {"default": "letter"},
 }
 data = {
@@ -465,5 +485,6 @@ def test_a_script_without_a_main_guard_sends_one_letter_and_exits(tmp_path):
     with sqlite3.connect(tmp_path / "dispatch.db") as db:
         rows = db.execute("SELECT channel, status FROM messages").fetchall()
     assert rows == [("letter", "sent")] or rows == [("letter", "delivered")], rows
-    assert len(list((tmp_path / "outbox").rglob("*.pdf"))) == 1
+    assert len(list((tmp_path / "outbox" / "letter").glob("*.pdf"))) == 1
+    assert len(list((tmp_path / "outbox" / "letter" / "batches").glob("*.pdf"))) == 1  # the batch, closed at exit
     print(f"script ran in {time.monotonic() - started:.1f} s")
