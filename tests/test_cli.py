@@ -201,4 +201,4 @@ def test_demo_runs_end_to_end_as_a_new_user_would(tmp_path):
     assert len(list((tmp_path / "outbox" / "email").glob("*.eml"))) > 50
     assert list((tmp_path / "outbox" / "letter").glob("*.pdf"))
     assert json_lines(tmp_path / "outbox" / "sms" / "messages.jsonl")
-    assert list((tmp_path / "outbox" / "letter" / "batches").glob("*.zip"))
+    assert list((tmp_path / "outbox" / "letter" / "batches").glob("*.pdf"))  # one PDF per print batch
