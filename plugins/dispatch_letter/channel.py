@@ -74,8 +74,11 @@ class LetterChannel(Channel):
         self._lock = threading.Lock()
         self._executor: Typesetters | None = None
         self._labels = None
-        #: This run's letters by message id (a redelivered letter is listed once).
+        #: This run's letters by message id, in order (a redelivered letter is listed once).
         self._batch: dict[str, tuple[dict[str, Any], Any]] = {}
+        #: Parts of the batch PDF already being set, in the background, from the first letters.
+        self._parts: list[Any] = []
+        self._in_parts: set[str] = set()
 
     # -- what is printed ----------------------------------------------------------------
 
@@ -178,13 +181,29 @@ class LetterChannel(Channel):
             "type": message.message_type,
             "file": path.name if self.settings.letter_files else "",
         }
-        with self._lock:
-            # The PDF bytes are not kept: the batch sets the letters again from head and body.
-            self._batch[message.id] = (entry, (typeset.head, typeset.body, typeset.pages))
+        self._add_to_batch(message.id, entry, typeset)
         detail: dict[str, Any] = {"pages": typeset.pages}
         if self.settings.letter_files:
             detail["file"] = str(path)
         return DeliveryResult(provider_id=str(path) if self.settings.letter_files else message.id, detail=detail)
+
+    def _add_to_batch(self, message_id: str, entry: dict[str, Any], typeset: Any) -> None:
+        """List a letter in this run's batch; every :data:`BATCH_PART` letters, start setting that part."""
+        from .layout import BATCH_PART, render_batch
+
+        threads = self._threads()
+        standard = self.settings.pdf_standard or None
+        with self._lock:
+            if message_id in self._in_parts:  # a redelivery of a letter whose part is already set
+                return
+            # The PDF bytes are not kept: the batch sets the letters again from head and body.
+            self._batch[message_id] = (entry, typeset.without_pdf())
+            if self.settings.batch_format != "pdf" or len(self._batch) - len(self._in_parts) < BATCH_PART:
+                return
+            part = list(self._batch.items())[len(self._in_parts) : len(self._in_parts) + BATCH_PART]
+            self._in_parts.update(message_id for message_id, _ in part)
+            letters = [letter for _, (_, letter) in part]
+            self._parts.append(threads.submit(lambda: render_batch(letters, standard=standard)))
 
     def _threads(self) -> Typesetters:
         """The threads that typeset letters, started on first use."""
@@ -202,11 +221,13 @@ class LetterChannel(Channel):
 
     def finish_batch(self) -> dict[str, Any] | None:
         """Write this run's print batch (one PDF, or a zip of the letters' PDFs) and its manifest."""
-        from .layout import Typeset, render_batch
+        from .layout import BATCH_PART, join_parts, render_batch
         from .manifest import write_manifest
 
         with self._lock:
             batch, self._batch = list(self._batch.values()), {}
+            parts, self._parts = self._parts, []
+            done, self._in_parts = len(self._in_parts), set()
         if not batch:
             return None
         entries = [entry for entry, _ in batch]
@@ -217,11 +238,13 @@ class LetterChannel(Channel):
         summary = {"letters": len(entries), "pages": sum(e["pages"] for e in entries), "created_at": stamp}
         csv_path, json_path = write_manifest(base, entries, summary)
         if self.settings.batch_format == "pdf":
-            letters = [Typeset(pdf=b"", pages=pages, head=head, body=body) for _, (head, body, pages) in batch]
+            standard = self.settings.pdf_standard or None
+            rest = [letter for _, letter in batch[done:]]
+            for start in range(0, len(rest), BATCH_PART):
+                letters = rest[start : start + BATCH_PART]
+                parts.append(self._threads().submit(lambda letters=letters: render_batch(letters, standard=standard)))
             target = base.with_suffix(".pdf")
-            tmp = target.with_suffix(f".pdf.{os.getpid()}.tmp")
-            tmp.write_bytes(render_batch(letters, standard=self.settings.pdf_standard or None))
-            os.replace(tmp, target)
+            join_parts([part.result() for part in parts], target)
         else:
             target = base.with_suffix(".zip")
             tmp = target.with_suffix(f".zip.{os.getpid()}.tmp")

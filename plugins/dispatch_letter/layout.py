@@ -126,6 +126,10 @@ class Typeset:
     head: LetterHead
     body: str
 
+    def without_pdf(self) -> Typeset:
+        """The same letter without its PDF bytes (what a print batch keeps)."""
+        return Typeset(pdf=b"", pages=self.pages, head=self.head, body=self.body)
+
 
 _local = threading.local()
 _fonts_lock = threading.Lock()
@@ -189,6 +193,7 @@ def _compile(letters: list[tuple[LetterHead, str, int]], *, timestamp: datetime 
             sys_inputs=inputs,
             pdf_standards=[standard] if standard else [],
             timestamp=stamp,
+            pdf_tags=False,  # printed letters; PDF/A-2u needs no structure tree, and it costs ~15 % more time
         )
     except typst.TypstError as exc:
         raise TypesetError(f"typst: {exc.message}") from None
@@ -215,8 +220,39 @@ def render_letter(
 def render_batch(
     letters: list[Typeset], *, timestamp: datetime | None = None, standard: str | None = PDF_STANDARD
 ) -> bytes:
-    """One PDF with every letter of a print batch, each starting on a new page and numbered on its own."""
+    """One PDF with ``letters``, each starting on a new page and numbered on its own.
+
+    Typst holds a whole document in memory while it sets it (about 1 MB a letter), so a
+    large print batch is set in parts of :data:`BATCH_PART` letters (see :func:`join_parts`).
+    """
     return _compile([(t.head, t.body, t.pages) for t in letters], timestamp=timestamp, standard=standard)
+
+
+#: Letters per part of a print batch: a part is set in one go (memory grows with it).
+BATCH_PART = 100
+
+
+def join_parts(parts: list[bytes], target: Path) -> None:
+    """Write the parts of a print batch as one PDF.
+
+    One part is written as it is (PDF/A when it was set so). Several are joined page by
+    page with pypdf, fonts and all; the joined file is a plain PDF — pypdf does not carry
+    PDF/A conformance over.
+    """
+    tmp = target.with_suffix(f"{target.suffix}.{threading.get_ident()}.tmp")
+    if len(parts) == 1:
+        tmp.write_bytes(parts[0])
+    else:
+        import io
+
+        from pypdf import PdfWriter
+
+        writer = PdfWriter()
+        for part in parts:
+            writer.append(io.BytesIO(part))
+        with open(tmp, "wb") as handle:
+            writer.write(handle)
+    tmp.replace(target)
 
 
 _COUNT = re.compile(rb"/Type\s*/Pages\b[^>]*?/Count\s+(\d+)|/Count\s+(\d+)[^>]*?/Type\s*/Pages\b")

@@ -10,6 +10,7 @@ Typst releases the GIL while it works, so threads share the cores.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import queue
 import threading
@@ -37,6 +38,12 @@ class Typesetters:
         self._jobs.put((job, loop, future))
         return future
 
+    def submit(self, job: Callable[[], T]) -> concurrent.futures.Future[T]:
+        """A thread-safe future for ``job()``'s result (for work no event loop waits for)."""
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._jobs.put((job, None, future))
+        return future
+
     def close(self) -> None:
         """Let the threads end once the jobs already handed over are done."""
         for _ in self._threads:
@@ -50,13 +57,16 @@ class Typesetters:
             job, loop, future = item
             try:
                 outcome: tuple[str, Any] = ("result", job())
-            except BaseException as exc:  # handed to the awaiting coroutine
+            except BaseException as exc:  # handed to whoever waits for the future
                 outcome = ("exception", exc)
+            if loop is None:
+                _settle(future, outcome)
+                continue
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits for this letter any more
                 loop.call_soon_threadsafe(_settle, future, outcome)
 
 
-def _settle(future: asyncio.Future[Any], outcome: tuple[str, Any]) -> None:
+def _settle(future: asyncio.Future[Any] | concurrent.futures.Future[Any], outcome: tuple[str, Any]) -> None:
     if future.cancelled():
         return
     kind, value = outcome

@@ -488,3 +488,25 @@ def test_a_script_without_a_main_guard_sends_one_letter_and_exits(tmp_path):
     assert len(list((tmp_path / "outbox" / "letter").glob("*.pdf"))) == 1
     assert len(list((tmp_path / "outbox" / "letter" / "batches").glob("*.pdf"))) == 1  # the batch, closed at exit
     print(f"script ran in {time.monotonic() - started:.1f} s")
+
+
+def test_a_large_batch_is_set_in_parts_and_joined_in_order(make_dispatcher, outgoing, run_delivery, monkeypatch):
+    from dispatch_letter import layout
+
+    monkeypatch.setattr(layout, "BATCH_PART", 2)  # parts start in the background every two letters
+    d = make_dispatcher()
+    two_pages = "".join(f"<p>Kappale {i}: sähkön hinta muuttuu, ja tässä kerrotaan miksi.</p>" for i in range(40))
+    messages = [letter(outgoing, recipient_id=f"C-{i}", body=two_pages if i == 2 else BODY) for i in range(5)]
+    for message in messages:
+        run_delivery(d, "letter", message)
+    run_delivery(d, "letter", messages[0])  # a redelivery after its part was set: still listed once
+
+    summary = d.channels["letter"].finish_batch()
+    batch = PdfReader(summary["file"])
+    assert summary["letters"] == 5 and len(batch.pages) == summary["pages"] == 6
+    numbers = [page.extract_text().split()[-1] for page in batch.pages]
+    assert numbers == ["1/1", "1/1", "1/2", "2/2", "1/1", "1/1"]
+    customers = [re.search(r"Asiakasnumero: (C-\d)", page.extract_text()) for page in batch.pages]
+    assert [m.group(1) for m in customers if m] == [f"C-{i}" for i in range(5)]  # the manifest's order
+    with open(summary["manifest"], encoding="utf-8", newline="") as handle:
+        assert [r["recipient_id"] for r in csv.DictReader(handle)] == [f"C-{i}" for i in range(5)]
