@@ -25,6 +25,7 @@ nothing but the read-only font files.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 from dataclasses import asdict, dataclass, field
@@ -33,6 +34,10 @@ from pathlib import Path
 from typing import Any
 
 import typst
+
+from dispatch.errors import PermanentDeliveryError
+
+logger = logging.getLogger(__name__)
 
 FONTS = Path(__file__).parent / "fonts"
 TEMPLATE = Path(__file__).parent / "letter.typ"
@@ -95,8 +100,11 @@ _GEOMETRY = json.dumps(
 )
 
 
-class TypesetError(Exception):
-    """Typst could not set a letter (a bug in the layout or the markup writer, never the data)."""
+class TypesetError(PermanentDeliveryError):
+    """Typst could not set a letter: a fault in the layout or the markup writer (data is never code).
+
+    Setting the same letter again would fail again, so it is not retried.
+    """
 
 
 @dataclass
@@ -196,6 +204,11 @@ def _compile(letters: list[tuple[LetterHead, str, int]], *, timestamp: datetime 
             pdf_tags=False,  # printed letters; PDF/A-2u needs no structure tree, and it costs ~15 % more time
         )
     except typst.TypstError as exc:
+        if standard and "PDF/A" in exc.message:
+            # A character no font has (PDF/A forbids the blank box): print the letter as plain PDF
+            # rather than not at all.
+            logger.warning("letter %s is plain PDF, not %s: %s", letters[0][0].title, standard, exc.message)
+            return _compile(letters, timestamp=timestamp, standard=None)
         raise TypesetError(f"typst: {exc.message}") from None
 
 
