@@ -94,3 +94,14 @@ def test_a_character_no_font_has_still_gives_a_letter():
     pdf = render_letter(HEAD, html_to_typst("<p>Nimi: \u05c8 \U0001f600 漢字</p>")).pdf  # PDF/A forbids blank boxes
     text = PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
     assert "Nimi:" in text and "Åsa Öberg" in text
+
+
+def test_nordic_and_sami_letters_are_in_the_fonts():
+    nordic = "Åsa Ärlig Öberg Æbelø Søren Müller 12,90 €"
+    sami = "Áilu Čáhppes Đuoddar Ŋuvttat Šiellá Ŧuollu Žanná Ǯiǯǯ Ʒʒ Ǥǥ Ǧǧ Ǩǩ"
+    names = f"{nordic} {sami}"
+    html = f"<p>{names}</p><p><b>{names}</b></p><p><i>{names}</i></p>"
+    pdf = render_letter(HEAD, html_to_typst(html)).pdf
+    assert b"pdfaid:part" in pdf  # PDF/A held: no character fell back to a missing glyph
+    text = PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
+    assert " ".join(text.split()).count(names) == 3
