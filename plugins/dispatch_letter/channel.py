@@ -162,9 +162,12 @@ class LetterChannel(Channel):
             raise TransientDeliveryError(
                 f"letters need typst and segno: pip install 'dispatch[letter]' ({exc})"
             ) from exc
-        head = self.head(message, now_utc())
+        today = now_utc()
         standard = self.settings.pdf_standard or None
-        typeset = await self._threads().run(lambda: render_letter(head, self.body(message), standard=standard))
+        # Everything, labels and QR code included, is made on a typesetting thread: the event loop stays free.
+        typeset = await self._threads().run(
+            lambda: render_letter(self.head(message, today), self.body(message), standard=standard)
+        )
         path = self.outbox / f"{message.id}.pdf"
         if self.settings.letter_files:
             self.outbox.mkdir(parents=True, exist_ok=True)
