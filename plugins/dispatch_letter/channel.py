@@ -158,6 +158,7 @@ class LetterChannel(Channel):
     async def deliver(self, message: OutgoingMessage) -> DeliveryResult:
         try:
             from .layout import render_letter
+            from .qr import qr_svg  # noqa: F401 - needed on the typesetting thread
         except ImportError as exc:  # the letter extra is missing: keep the letter queued
             raise TransientDeliveryError(
                 f"letters need typst and segno: pip install 'dispatch[letter]' ({exc})"
