@@ -510,3 +510,32 @@ def test_a_large_batch_is_set_in_parts_and_joined_in_order(make_dispatcher, outg
     assert [m.group(1) for m in customers if m] == [f"C-{i}" for i in range(5)]  # the manifest's order
     with open(summary["manifest"], encoding="utf-8", newline="") as handle:
         assert [r["recipient_id"] for r in csv.DictReader(handle)] == [f"C-{i}" for i in range(5)]
+
+
+def test_only_the_batch_when_letter_files_are_off(make_dispatcher, outgoing, run_delivery):
+    d = make_dispatcher({"letter": {"letter_files": False}})
+    messages = [letter(outgoing, recipient_id=f"C-{i}") for i in range(2)]
+    results = [run_delivery(d, "letter", message) for message in messages]
+    channel = d.channels["letter"]
+    assert [r.detail["pages"] for r in results] == [1, 1]
+    assert not list(channel.outbox.glob("*.pdf"))
+    summary = channel.finish_batch()
+    assert len(PdfReader(summary["file"]).pages) == 2
+
+
+def test_settings_are_checked():
+    from dispatch.errors import ConfigError
+    from dispatch_letter import LetterChannel, LetterSettings
+
+    class Context:
+        outbox = Path("outbox")
+        config = None
+
+    for settings, problem in (
+        (LetterSettings(batch_format="tar"), "batch_format"),
+        (LetterSettings(batch_format="zip", letter_files=False), "letter_files"),
+        (LetterSettings(pdf_standard="a-9"), "pdf_standard"),
+        (LetterSettings(render_threads=-1), "render_threads"),
+    ):
+        with pytest.raises(ConfigError, match=problem):
+            LetterChannel(settings, Context())
