@@ -201,7 +201,9 @@ def _compile(letters: list[tuple[LetterHead, str, int]], *, timestamp: datetime 
             sys_inputs=inputs,
             pdf_standards=[standard] if standard else [],
             timestamp=stamp,
-            pdf_tags=False,  # printed letters; PDF/A-2u needs no structure tree, and it costs ~15 % more time
+            # Printed letters: PDF/A-2u needs no structure tree, and it costs ~15 % more time
+            # ("a-2a" and "a-3a" require one).
+            pdf_tags=bool(standard and standard.endswith("a")),
         )
     except typst.TypstError as exc:
         if standard and "PDF/A" in exc.message:

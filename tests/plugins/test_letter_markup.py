@@ -105,3 +105,9 @@ def test_nordic_and_sami_letters_are_in_the_fonts():
     assert b"pdfaid:part" in pdf  # PDF/A held: no character fell back to a missing glyph
     text = PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
     assert " ".join(text.split()).count(names) == 3
+
+
+@pytest.mark.parametrize("standard", ["a-2b", "a-2a", "a-3u", None])
+def test_every_offered_pdf_standard_compiles(standard):
+    pdf = render_letter(HEAD, html_to_typst("<p>Hei</p>"), standard=standard).pdf
+    assert (b"pdfaid:part" in pdf) == (standard is not None)
