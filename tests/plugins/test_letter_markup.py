@@ -107,7 +107,7 @@ def test_nordic_and_sami_letters_are_in_the_fonts():
     assert " ".join(text.split()).count(names) == 3
 
 
-@pytest.mark.parametrize("standard", ["a-2b", "a-2a", "a-3u", None])
+@pytest.mark.parametrize("standard", ["a-1b", "a-2b", "a-2a", "a-3b", "a-3u", "a-3a", "a-4", None])
 def test_every_offered_pdf_standard_compiles(standard):
     pdf = render_letter(HEAD, html_to_typst("<p>Hei</p>"), standard=standard).pdf
     assert (b"pdfaid:part" in pdf) == (standard is not None)
