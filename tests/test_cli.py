@@ -269,7 +269,7 @@ def test_demo_runs_end_to_end_as_a_new_user_would_and_reruns_clean(tmp_path):
     assert list((tmp_path / "outbox" / "letter").glob("*.pdf"))
     sms = json_lines(tmp_path / "outbox" / "sms" / "messages.jsonl")
     assert sms and all(line["recipient_id"][:3] in ("FI-", "SE-", "NO-") for line in sms)
-    assert list((tmp_path / "outbox" / "letter" / "batches").glob("*.zip"))
+    assert list((tmp_path / "outbox" / "letter" / "batches").glob("*.pdf"))
 
     again = demo()
     assert f"Starting clean: removed what the previous demo made ({tmp_path / 'dispatch.db'}, " in again

@@ -180,7 +180,7 @@ def fuzz_dispatcher(tmp_path_factory):
             "store": {"url": f"sqlite:///{folder / 'fuzz.db'}"},
             "outbox": str(folder / "outbox"),
             "links": {"base_url": "https://energia.example.fi/dispatch", "secret": "fuzz-secret"},
-            "channels": {"letter": {"render_processes": 0}},
+            "channels": {"letter": {"render_threads": 1}},
         }
     )
     yield d

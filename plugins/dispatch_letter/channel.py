@@ -1,16 +1,14 @@
-"""The letter channel: one print-ready PDF per letter, and a print batch per run.
+"""The letter channel: a print-ready PDF per letter, and one print batch per run.
 
-The PDF is rendered in a worker thread (fpdf2 takes tens of milliseconds per
-letter), so the shared delivery event loop keeps serving the other channels. A
-letter delivered twice (a redelivery after a crash) replaces its PDF and appears
-once in the batch.
+Letters are typeset by Typst (see :mod:`dispatch_letter.layout`) on a few threads of
+the worker process: Typst releases the GIL, so the shared delivery event loop keeps
+serving the other channels, and no child process is started (a spawned process
+re-runs the user's ``__main__``). A letter delivered twice (a redelivery after a
+crash) replaces its PDF and appears once in the batch.
 """
 
 from __future__ import annotations
 
-import asyncio
-import csv
-import json
 import os
 import re
 import threading
@@ -22,25 +20,36 @@ from typing import Any, ClassVar
 from babel import Locale
 
 from dispatch.channels import Channel
-from dispatch.csv_safety import safe_row
 from dispatch.errors import ConfigError, TransientDeliveryError
-from dispatch.formatting import Formatter, locale_for
+from dispatch.formatting import locale_for
 from dispatch.models import DeliveryResult, OutgoingMessage
 from dispatch.store import now_utc
+
+from .threads import Typesetters
+
+#: A link printed as text must be short enough to type; longer ones are only in the QR code.
+SHORT_URL = 40
 
 
 @dataclass
 class LetterSettings:
-    """``[channels.letter]``: where PDFs and print batches go."""
+    """``[channels.letter]``: where PDFs and print batches go, and how they are made."""
 
     outbox: str | None = None
-    #: "zip": a zip of PDFs with manifest.csv/.json per batch; "pdf": one merged PDF plus manifests.
-    batch_format: str = "zip"
+    #: "pdf": one PDF per batch, every letter starting on a new page; "zip": the letters' PDFs zipped.
+    #: Both come with a manifest (CSV and JSON) beside them.
+    batch_format: str = "pdf"
+    #: Keep one PDF per letter in the outbox too (needed for "zip").
+    letter_files: bool = True
     #: The place printed beside the date ("Helsinki, 1.5.2027"); default: the company's city.
     place: str | None = None
-    #: Processes that draw PDFs beside the worker (drawing is CPU-bound Python, so threads
-    #: cannot share it out); 0 draws them in the worker process itself.
-    render_processes: int = 1
+    #: PDF standard of letters and batches: "a-2u" (PDF/A-2u, archivable), "a-2b", "a-3u", or "" for plain PDF.
+    pdf_standard: str = "a-2u"
+    #: Threads that typeset letters (Typst runs without the GIL); 0: as many as the machine has cores, up to 4.
+    render_threads: int = 0
+
+
+_STANDARDS = ("", "a-1b", "a-2b", "a-2u", "a-2a", "a-3b", "a-3u", "a-3a", "a-4")
 
 
 class LetterChannel(Channel):
@@ -55,25 +64,49 @@ class LetterChannel(Channel):
         super().__init__(settings, context)
         if settings.batch_format not in ("zip", "pdf"):
             raise ConfigError('channels.letter.batch_format must be "zip" or "pdf"')
-        if settings.render_processes < 0:
-            raise ConfigError("channels.letter.render_processes must be 0 or more")
+        if settings.batch_format == "zip" and not settings.letter_files:
+            raise ConfigError('channels.letter.batch_format "zip" needs letter_files = true')
+        if settings.pdf_standard not in _STANDARDS:
+            raise ConfigError(f"channels.letter.pdf_standard must be one of {', '.join(repr(s) for s in _STANDARDS)}")
+        if settings.render_threads < 0:
+            raise ConfigError("channels.letter.render_threads must be 0 or more")
         self.outbox = context.config.path(settings.outbox) if settings.outbox else context.outbox
         self._lock = threading.Lock()
-        #: This run's letters by message id (a redelivered letter is listed once).
-        self._batch: dict[str, dict[str, Any]] = {}
+        self._executor: Typesetters | None = None
+        self._labels = None
+        #: This run's letters by message id, in order (a redelivered letter is listed once).
+        self._batch: dict[str, tuple[dict[str, Any], Any]] = {}
+        #: Parts of the batch PDF already being set, in the background, from the first letters.
+        self._parts: list[Any] = []
+        self._in_parts: set[str] = set()
+
+    # -- what is printed ----------------------------------------------------------------
+
+    def labels(self):
+        """The ``_layout/letter_*`` templates (loaded on first use)."""
+        if self._labels is None:
+            from .labels import Labels
+
+            self._labels = Labels(self.context.config)
+        return self._labels
 
     def head(self, message: OutgoingMessage, today: datetime) -> Any:
-        """What surrounds the body: sender, return line, window address, date and place, reference."""
+        """What surrounds the body: sender, return line, window address, date and place, opt-out QR code."""
         from .layout import LetterHead
+        from .qr import qr_svg
 
         company = self.context.company_for(message.country)
         address = message.address or {}
-        locale = locale_for(message.language, message.country, self.context.config.languages.locales)
-        formatter = Formatter(locale, message.country)  # dates in the recipient's country's time zone
+        labels = self.labels()
         place = self.settings.place or _city(company.get("address") or [])
-        # Finnish letters date "1.3.2027"; Swedish and English spell the month out.
-        written = formatter.date(today, "medium" if message.language == "fi" else "long")
-        date_line = f"{place}, {written}" if place else written
+        info = labels.info(
+            message.language,
+            message.country,
+            place=place,
+            today=today,
+            customer_number=message.recipient_id,
+            message_id=message.id,
+        )
         lines = [
             address.get("name", ""),
             address.get("street", ""),
@@ -81,111 +114,161 @@ class LetterChannel(Channel):
         ]
         country = address.get("country")
         if country and country != message.country:  # abroad: the country's name, in capitals, last
+            locale = locale_for(message.language, message.country, self.context.config.languages.locales)
             lines.append(_country_name(country, locale).upper())
         sender = [company.get("name", ""), *company.get("address", [])]
         contact = " · ".join(x for x in (company.get("phone"), company.get("email"), company.get("website")) if x)
-        return LetterHead(
+        head = LetterHead(
+            title=message.id,
+            language=message.language,
+            author=company.get("name", ""),
             sender_lines=[s for s in sender if s],
             return_line=", ".join(s for s in sender if s),
             recipient_lines=[line for line in lines if line],
-            info_lines=[
-                date_line,
-                f"{CUSTOMER_NUMBER.get(message.language, 'Customer number')}: {message.recipient_id}",
-            ],
+            info_lines=info,
             footer=" · ".join(x for x in (company.get("name"), company.get("business_id"), contact) if x),
         )
+        link = _opt_out_link(message)
+        if link is not None:
+            purpose, url = link
+            head.qr_svg = qr_svg(url)
+            head.qr_alt = url
+            head.qr_caption = labels.opt_out(
+                message.language,
+                message.country,
+                purpose=purpose,
+                url=url if len(url) <= SHORT_URL else None,
+                website=company.get("website", ""),
+                phone=company.get("phone", ""),
+            )
+        return head
+
+    def body(self, message: OutgoingMessage) -> str:
+        """The letter's body as Typst markup; a link too long to type becomes a pointer to the QR code."""
+        from .markup import html_to_typst
+
+        replacements = {}
+        link = _opt_out_link(message)
+        if link is not None and len(link[1]) > SHORT_URL:
+            replacements[link[1]] = self.labels().qr_note(message.language, message.country)
+        return html_to_typst(message.parts.get("html", ""), replacements)
+
+    # -- delivery -----------------------------------------------------------------------
 
     async def deliver(self, message: OutgoingMessage) -> DeliveryResult:
         try:
             from .layout import render_letter
+            from .qr import qr_svg  # noqa: F401 - needed on the typesetting thread
         except ImportError as exc:  # the letter extra is missing: keep the letter queued
-            raise TransientDeliveryError(f"letters need fpdf2: pip install 'dispatch[letter]' ({exc})") from exc
-        head = self.head(message, now_utc())
-        pool = self._pool()
-        loop = asyncio.get_running_loop()
-        if pool is None:
-            pdf, pages = await asyncio.to_thread(render_letter, head, message.parts.get("html", ""))
-        else:
-            pdf, pages = await loop.run_in_executor(pool, render_letter, head, message.parts.get("html", ""))
-        self.outbox.mkdir(parents=True, exist_ok=True)
+            raise TransientDeliveryError(
+                f"letters need typst and segno: pip install 'dispatch[letter]' ({exc})"
+            ) from exc
+        today = now_utc()
+        standard = self.settings.pdf_standard or None
+        # Everything, labels and QR code included, is made on a typesetting thread: the event loop stays free.
+        typeset = await self._threads().run(
+            lambda: render_letter(self.head(message, today), self.body(message), standard=standard)
+        )
         path = self.outbox / f"{message.id}.pdf"
-        tmp = path.with_suffix(f".pdf.{os.getpid()}.tmp")
-        tmp.write_bytes(pdf)
-        os.replace(tmp, path)
+        if self.settings.letter_files:
+            self.outbox.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".pdf.{os.getpid()}.{threading.get_ident()}.tmp")
+            tmp.write_bytes(typeset.pdf)
+            os.replace(tmp, path)
         entry = {
             "message_id": message.id,
             "recipient_id": message.recipient_id,
-            "pages": pages,
+            "pages": typeset.pages,
             "country": message.country,
             "postal_country": (message.address or {}).get("country") or message.country,
             "language": message.language,
             "type": message.message_type,
-            "file": path.name,
+            "file": path.name if self.settings.letter_files else "",
         }
-        with self._lock:
-            self._batch[message.id] = entry
-        return DeliveryResult(provider_id=str(path), detail={"pages": pages, "file": str(path)})
+        self._add_to_batch(message.id, entry, typeset)
+        detail: dict[str, Any] = {"pages": typeset.pages}
+        if self.settings.letter_files:
+            detail["file"] = str(path)
+        return DeliveryResult(provider_id=str(path) if self.settings.letter_files else message.id, detail=detail)
 
-    def _pool(self):
-        """The process pool that draws PDFs, started on first use (spawned: no fork of a threaded worker)."""
-        if self.settings.render_processes <= 0:
-            return None
-        with self._lock:
-            if getattr(self, "_executor", None) is None:
-                import multiprocessing
-                from concurrent.futures import ProcessPoolExecutor
+    def _add_to_batch(self, message_id: str, entry: dict[str, Any], typeset: Any) -> None:
+        """List a letter in this run's batch; every :data:`BATCH_PART` letters, start setting that part."""
+        from .layout import BATCH_PART, render_batch
 
-                self._executor = ProcessPoolExecutor(
-                    max_workers=self.settings.render_processes,
-                    mp_context=multiprocessing.get_context("spawn"),
-                )
+        threads = self._threads()
+        standard = self.settings.pdf_standard or None
+        with self._lock:
+            if message_id in self._in_parts:  # a redelivery of a letter whose part is already set
+                return
+            # The PDF bytes are not kept: the batch sets the letters again from head and body.
+            self._batch[message_id] = (entry, typeset.without_pdf())
+            if self.settings.batch_format != "pdf" or len(self._batch) - len(self._in_parts) < BATCH_PART:
+                return
+            part = list(self._batch.items())[len(self._in_parts) : len(self._in_parts) + BATCH_PART]
+            self._in_parts.update(message_id for message_id, _ in part)
+            letters = [letter for _, (_, letter) in part]
+            self._parts.append(threads.submit(lambda: render_batch(letters, standard=standard)))
+
+    def _threads(self) -> Typesetters:
+        """The threads that typeset letters, started on first use."""
+        with self._lock:
+            if self._executor is None:
+                self._executor = Typesetters(self.settings.render_threads or min(4, os.cpu_count() or 1))
             return self._executor
 
     async def aclose(self) -> None:
-        executor = getattr(self, "_executor", None)
+        executor, self._executor = self._executor, None
         if executor is not None:
-            self._executor = None
-            await asyncio.to_thread(executor.shutdown)
+            executor.close()
+
+    # -- the print batch ----------------------------------------------------------------
 
     def finish_batch(self) -> dict[str, Any] | None:
-        """Write this run's print batch: the PDFs (zip or merged) and a CSV/JSON manifest."""
+        """Write this run's print batch (one PDF, or a zip of the letters' PDFs) and its manifest."""
+        from .layout import BATCH_PART, join_parts, render_batch
+        from .manifest import write_manifest
+
         with self._lock:
             batch, self._batch = list(self._batch.values()), {}
+            parts, self._parts = self._parts, []
+            done, self._in_parts = len(self._in_parts), set()
         if not batch:
             return None
+        entries = [entry for entry, _ in batch]
         stamp = now_utc().strftime("%Y%m%dT%H%M%S")
         folder = self.outbox / "batches"
         folder.mkdir(parents=True, exist_ok=True)
-        base = folder / f"batch-{stamp}-{batch[0]['message_id'][-6:]}"
-        columns = ["message_id", "recipient_id", "pages", "country", "postal_country", "language", "type", "file"]
-        with open(f"{base}.csv", "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(safe_row(entry) for entry in batch)  # no spreadsheet formulas
-        summary = {"letters": len(batch), "pages": sum(e["pages"] for e in batch), "created_at": stamp}
-        with open(f"{base}.json", "w", encoding="utf-8") as handle:
-            json.dump({"batch": summary, "letters": batch}, handle, ensure_ascii=False, indent=2)
-        if self.settings.batch_format == "zip":
-            target = f"{base}.zip"
-            with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-                for entry in batch:
-                    archive.write(self.outbox / entry["file"], entry["file"])
-                archive.write(f"{base}.csv", "manifest.csv")
-                archive.write(f"{base}.json", "manifest.json")
+        base = folder / f"batch-{stamp}-{entries[0]['message_id'][-6:]}"
+        summary = {"letters": len(entries), "pages": sum(e["pages"] for e in entries), "created_at": stamp}
+        csv_path, json_path = write_manifest(base, entries, summary)
+        if self.settings.batch_format == "pdf":
+            standard = self.settings.pdf_standard or None
+            rest = [letter for _, letter in batch[done:]]
+            for start in range(0, len(rest), BATCH_PART):
+                letters = rest[start : start + BATCH_PART]
+                parts.append(self._threads().submit(lambda letters=letters: render_batch(letters, standard=standard)))
+            target = base.with_suffix(".pdf")
+            join_parts([part.result() for part in parts], target)
         else:
-            from pypdf import PdfWriter
+            target = base.with_suffix(".zip")
+            tmp = target.with_suffix(f".zip.{os.getpid()}.tmp")
+            with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:  # PDFs are compressed
+                for entry in entries:
+                    archive.write(self.outbox / entry["file"], entry["file"])
+                archive.write(csv_path, "manifest.csv")
+                archive.write(json_path, "manifest.json")
+            os.replace(tmp, target)
+        return {**summary, "file": str(target), "manifest": str(csv_path)}
 
-            writer = PdfWriter()
-            for entry in batch:
-                writer.append(str(self.outbox / entry["file"]))
-            target = f"{base}.pdf"
-            with open(target, "wb") as handle:
-                writer.write(handle)
-        return {**summary, "file": target}
 
-
-#: The label of the customer number in the information block.
-CUSTOMER_NUMBER = {"fi": "Asiakasnumero", "sv": "Kundnummer", "nb": "Kundenummer", "en": "Customer number"}
+def _opt_out_link(message: OutgoingMessage) -> tuple[str, str] | None:
+    """("unsubscribe" | "preferences", url) for the QR code, or None."""
+    if message.unsubscribe_url:
+        return "unsubscribe", message.unsubscribe_url
+    preferences = (message.meta or {}).get("preferences_url")
+    if isinstance(preferences, str) and preferences:
+        return "preferences", preferences
+    return None
 
 
 def _country_name(code: str, locale: str) -> str:

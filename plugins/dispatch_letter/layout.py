@@ -1,33 +1,46 @@
-"""A4 letter layout after DIN 5008 form B, for C5/DL window envelopes.
+"""Typeset letters with Typst: one PDF per letter, and one PDF per print batch.
 
-All measures in millimetres from the top-left corner of the page:
+The page (A4, all measures in millimetres from the page's top-left corner) is made
+for left-window envelopes — C5, C5/6 and DL:
 
-- address field (the envelope window): 20 mm from the left, 45 mm from the top,
-  85 × 45 mm. Its first 17.7 mm hold the return-address line (just above the
-  recipient), the recipient's address starts at 62.7 mm; both are set 5 mm in
-  from the window's edge so that they stay visible when the sheet shifts in the
-  envelope, and both are shrunk to fit the window (never clipped by it);
-- information block (date and place, customer number): 125 mm from the left, 50 mm down;
+- the window: 20 mm from the left, 45 mm from the top, 85 × 45 mm (DIN 5008 form B,
+  DIN 680 windows). The return line sits at its top (from 46.5 mm) and the
+  recipient's lines start at 52 mm, 4.4 mm apart, 5 mm in from the window's left and
+  right edges, so that the first five lines also show in the higher Nordic C6/5 and
+  C5 windows (39–74 mm and 44–79 mm from the top, 15 mm from the left) and stay
+  visible when the sheet shifts in the envelope. Lines shrink to fit the window and
+  are cut with an ellipsis below 8 pt; none leaves it;
+- information block (place and date, customer number): 125 mm from the left, 50 mm down;
 - folding marks at 105 and 210 mm, the hole mark at 148.5 mm;
-- body from 98.46 mm, 25 mm left and 20 mm right margins; it breaks onto the next
-  page 25 mm above the bottom edge, above the footer (company line and the page
-  number "1/2" on every page).
+- body from 98.46 mm, 25 mm left and 20 mm right margins, 25 mm bottom margin above
+  the footer (company line, and the page number "1/2" on every page).
+
+``typst.compile`` runs in Rust without the GIL, so letters are typeset on threads in
+the worker process itself: no child processes (a spawned process pool re-runs a
+user's ``__main__`` when their script has no main guard). A ``typst.Compiler``
+cannot be used by two threads at once, so each thread has its own; they share
+nothing but the read-only font files.
 """
 
 from __future__ import annotations
 
-import copy
+import json
+import logging
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from fontTools import ttLib
-from fpdf import FPDF
-from fpdf.errors import FPDFException
-from fpdf.fonts import SubsetMap, TTFFont
+import typst
+
+from dispatch.errors import PermanentDeliveryError
+
+logger = logging.getLogger(__name__)
 
 FONTS = Path(__file__).parent / "fonts"
+TEMPLATE = Path(__file__).parent / "letter.typ"
 
 PAGE_WIDTH = 210.0
 PAGE_HEIGHT = 297.0
@@ -36,206 +49,237 @@ ADDRESS_TOP = 45.0
 ADDRESS_WIDTH = 85.0
 ADDRESS_HEIGHT = 45.0
 ADDRESS_INSET = 5.0
-RETURN_LINE_HEIGHT = 17.7
+#: The top of the return line, in the window's first few millimetres.
+RETURN_TOP = 46.5
+#: The recipient's first line (its top edge) and the height the lines may fill.
+RECIPIENT_TOP = 52.0
+RECIPIENT_HEIGHT = 26.4
+ADDRESS_LINE = 4.4
+#: Font sizes (pt): the recipient's address shrinks down to MIN before a line is cut.
+ADDRESS_FONT, ADDRESS_FONT_MIN = 10.5, 8.0
+SENDER_TOP = 12.0
 INFO_LEFT = 125.0
 INFO_TOP = 50.0
 BODY_TOP = 98.46
 LEFT_MARGIN = 25.0
 RIGHT_MARGIN = 20.0
 TOP_MARGIN = 20.0
-#: The body breaks onto a new page this far above the bottom edge.
+#: The body ends this far above the bottom edge; the footer sits below it.
 BOTTOM_MARGIN = 25.0
-#: The footer's top edge, below the body's lowest line.
-FOOTER_TOP = PAGE_HEIGHT - 15.0
-PAGE_NUMBER_WIDTH = 16.0
+FOOTER_TOP = PAGE_HEIGHT - BOTTOM_MARGIN + 5.0
 FOLD_MARKS = (105.0, 210.0)
 HOLE_MARK = 148.5
-ADDRESS_LINE = 4.6
-#: Font sizes (pt): the recipient's address shrinks down to MIN before a line is cut.
-ADDRESS_FONT, ADDRESS_FONT_MIN = 10.5, 8.0
-RETURN_FONT, RETURN_FONT_MIN = 6.5, 5.0
+QR_SIZE = 22.0
+
+#: PDF/A-2u: archivable, every character mapped to Unicode; tagged for screen readers too.
+PDF_STANDARD = "a-2u"
+
+_GEOMETRY = json.dumps(
+    {
+        "left_margin": LEFT_MARGIN,
+        "right_margin": RIGHT_MARGIN,
+        "top_margin": TOP_MARGIN,
+        "bottom_margin": BOTTOM_MARGIN,
+        "sender_top": SENDER_TOP,
+        "address_left": ADDRESS_LEFT,
+        "address_width": ADDRESS_WIDTH,
+        "address_inset": ADDRESS_INSET,
+        "return_top": RETURN_TOP,
+        "recipient_top": RECIPIENT_TOP,
+        "recipient_height": RECIPIENT_HEIGHT,
+        "address_line": ADDRESS_LINE,
+        "address_font": ADDRESS_FONT,
+        "address_font_min": ADDRESS_FONT_MIN,
+        "info_left": INFO_LEFT,
+        "info_top": INFO_TOP,
+        "body_top": BODY_TOP,
+        "fold_marks": list(FOLD_MARKS),
+        "hole_mark": HOLE_MARK,
+        "qr_size": QR_SIZE,
+    }
+)
 
 
-#: DejaVu Sans cut down to the scripts letters need (scripts/build_letter_fonts.py).
-FONT_FILES = {
-    "": "DejaVuSans-Letter.ttf",
-    "B": "DejaVuSans-Letter-Bold.ttf",
-    "I": "DejaVuSans-Letter-Oblique.ttf",
-    "BI": "DejaVuSans-Letter-BoldOblique.ttf",
-}
-_ITALIC = re.compile(r"<(i|em|cite|var|dfn|address)\b", re.IGNORECASE)
-_parsed_fonts: dict[tuple[str, str], TTFFont] = {}
-_parsed_lock = threading.Lock()
+class TypesetError(PermanentDeliveryError):
+    """Typst could not set a letter: a fault in the layout or the markup writer (data is never code).
 
-
-def add_cached_font(pdf: FPDF, family: str, style: str, path: Path) -> None:
-    """``pdf.add_font`` without re-reading the TrueType file for every letter.
-
-    fpdf2 parses the whole font (metrics, character map) on each ``add_font``: about
-    50 ms per font, four fonts per letter. The parsed metrics are read-only and are
-    shared here; each document still gets its own lazily opened font file and its
-    own glyph subset, because fpdf2 subsets the font object in place when it writes
-    the PDF. If fpdf2's internals ever change, this falls back to a plain ``add_font``.
+    Setting the same letter again would fail again, so it is not retried.
     """
-    key = (style, str(path))
-    with _parsed_lock:
-        parsed = _parsed_fonts.get(key)
-    if parsed is None:
-        pdf.add_font(family, style, str(path))
-        fontkey = f"{family.lower()}{style}"
-        snapshot = copy.copy(pdf.fonts[fontkey])
-        snapshot.ttfont = None  # the document's own copy is subset in place; never share it
-        with _parsed_lock:
-            _parsed_fonts[key] = snapshot
-        return
-    try:
-        font = copy.copy(parsed)
-        font.i = len(pdf.fonts) + 1
-        font.ttfont = ttLib.TTFont(path, recalcTimestamp=False, lazy=True)
-        font.subset = SubsetMap(font)
-        font.missing_glyphs = []
-        font.biggest_size_pt = 0
-        font._hbfont = None
-        font.color_font = None
-        pdf.fonts[font.fontkey] = font
-    except (AttributeError, TypeError):  # pragma: no cover - a changed fpdf2
-        pdf.add_font(family, style, str(path))
 
 
-@dataclass(frozen=True)
+@dataclass
 class LetterHead:
-    """What goes around the body: sender, recipient, date line and reference."""
+    """What goes around the body: sender, window address, date line, footer, opt-out QR code."""
 
+    title: str
+    language: str
     sender_lines: list[str]
     return_line: str
     recipient_lines: list[str]
     info_lines: list[str]
     footer: str
+    author: str = ""
+    #: An SVG QR code and the caption printed beside it (the opt-out or preferences link).
+    qr_svg: str | None = None
+    qr_caption: list[str] = field(default_factory=list)
+    qr_alt: str = "QR"
 
 
-class LetterPDF(FPDF):
-    """FPDF with the letter's footer (company line and page number) and fonts."""
+@dataclass(frozen=True)
+class Typeset:
+    """One letter ready to print, and what a batch needs to set it again."""
 
-    def __init__(self, footer: str, styles: tuple[str, ...] = tuple(FONT_FILES)) -> None:
-        super().__init__(orientation="P", unit="mm", format="A4")
-        self._footer_text = footer
-        for style in styles:
-            add_cached_font(self, "dejavu", style, FONTS / FONT_FILES[style])
-        self.set_margins(LEFT_MARGIN, TOP_MARGIN, RIGHT_MARGIN)
-        self.set_auto_page_break(auto=True, margin=BOTTOM_MARGIN)
-        self.alias_nb_pages("{nb}")
+    pdf: bytes
+    pages: int
+    head: LetterHead
+    body: str
 
-    def footer(self) -> None:
-        """Company line on the left, "page/pages" on the right; they never overlap."""
-        text_width = PAGE_WIDTH - LEFT_MARGIN - RIGHT_MARGIN - PAGE_NUMBER_WIDTH - 4
-        self.set_text_color(90, 90, 90)
-        self.set_xy(LEFT_MARGIN, FOOTER_TOP)
-        fit_font(self, self._footer_text, text_width, 7, 5)
-        self.cell(text_width, 4, clip(self, self._footer_text, text_width))
-        self.set_font("dejavu", "", 8)
-        self.set_xy(PAGE_WIDTH - RIGHT_MARGIN - PAGE_NUMBER_WIDTH, FOOTER_TOP)
-        self.cell(PAGE_NUMBER_WIDTH, 4, f"{self.page_no()}/{{nb}}", align="R")
-        self.set_text_color(0, 0, 0)
+    def without_pdf(self) -> Typeset:
+        """The same letter without its PDF bytes (what a print batch keeps)."""
+        return Typeset(pdf=b"", pages=self.pages, head=self.head, body=self.body)
 
 
-def fit_font(pdf: FPDF, text: str, width: float, size: float, smallest: float, style: str = "") -> None:
-    """Set the largest font size from ``size`` down to ``smallest`` at which ``text`` fits ``width``."""
-    pdf.set_font("dejavu", style, size)
-    while size > smallest and pdf.get_string_width(text) > width:
-        size = max(smallest, size - 0.25)
-        pdf.set_font_size(size)
+_local = threading.local()
+_fonts_lock = threading.Lock()
+_fonts: list[Any] = []
 
 
-def clip(pdf: FPDF, text: str, width: float) -> str:
-    """``text`` cut (with an ellipsis) to fit ``width`` at the current font: it must not leave the window."""
-    if pdf.get_string_width(text) <= width:
-        return text
-    while text and pdf.get_string_width(text + "…") > width:
-        text = text[:-1]
-    return text.rstrip() + "…"
+def _compiler() -> typst.Compiler:
+    """This thread's compiler (a compiler is not safe to share between threads)."""
+    compiler = getattr(_local, "compiler", None)
+    if compiler is None:
+        with _fonts_lock:
+            if not _fonts:  # the font index is read once per process
+                _fonts.append(typst.Fonts(include_system_fonts=False, include_embedded_fonts=True, font_paths=[FONTS]))
+        compiler = typst.Compiler(font_paths=_fonts[0], ignore_system_fonts=True)
+        _local.compiler = compiler
+    return compiler
 
 
-def render_letter(head: LetterHead, body_html: str) -> tuple[bytes, int]:
-    """The PDF bytes and page count for one letter.
+def _source(bodies: list[str]) -> bytes:
+    """The template followed by one ``#letter(i)[body]`` per letter."""
+    calls = "".join(f"#letter({i})[\n{body}\n]\n" for i, body in enumerate(bodies))
+    return (_template() + "\n" + calls).encode()
 
-    Every embedded font costs time when the PDF is written, so the italic faces are
-    added only when the body uses italics (and the letter is drawn again with all
-    four faces if fpdf2 asks for one that is missing).
-    """
-    styles = tuple(FONT_FILES) if _ITALIC.search(body_html) else ("", "B")
+
+def _template() -> str:
+    text = getattr(_local, "template", None)
+    if text is None:
+        text = _local.template = TEMPLATE.read_text(encoding="utf-8")
+    return text
+
+
+def _head_data(head: LetterHead, pages: int = 0) -> dict[str, Any]:
+    data = asdict(head)
+    return {
+        "title": data["title"],
+        "author": data["author"],
+        "lang": data["language"],
+        "sender": data["sender_lines"],
+        "return_line": data["return_line"],
+        "recipient": data["recipient_lines"],
+        "info": data["info_lines"],
+        "footer": data["footer"],
+        "qr": data["qr_svg"],
+        "qr_caption": data["qr_caption"],
+        "qr_alt": data["qr_alt"],
+        "pages": pages,
+    }
+
+
+def _compile(letters: list[tuple[LetterHead, str, int]], *, timestamp: datetime | None, standard: str | None) -> bytes:
+    """One PDF holding ``letters`` (head, body markup, known page count or 0)."""
+    source = _source([body for _, body, _ in letters])
+    inputs = {
+        "letters": json.dumps([_head_data(h, p) for h, _, p in letters], ensure_ascii=False),
+        "geometry": _GEOMETRY,
+    }
+    stamp = (timestamp or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     try:
-        return _render(head, body_html, styles)
-    except FPDFException as exc:
-        if "undefined font" not in str(exc).lower() or len(styles) == len(FONT_FILES):
-            raise
-        return _render(head, body_html, tuple(FONT_FILES))
+        return _compiler().compile(
+            source,
+            sys_inputs=inputs,
+            pdf_standards=[standard] if standard else [],
+            timestamp=stamp,
+            # Printed letters: PDF/A-2u needs no structure tree, and it costs ~15 % more time
+            # ("a-2a" and "a-3a" require one).
+            pdf_tags=bool(standard and standard.endswith("a")),
+        )
+    except typst.TypstError as exc:
+        if standard and "PDF/A" in exc.message:
+            # A character no font has (PDF/A forbids the blank box): print the letter as plain PDF
+            # rather than not at all.
+            logger.warning("letter %s is plain PDF, not %s: %s", letters[0][0].title, standard, exc.message)
+            return _compile(letters, timestamp=timestamp, standard=None)
+        raise TypesetError(f"typst: {exc.message}") from None
 
 
-def _render(head: LetterHead, body_html: str, styles: tuple[str, ...]) -> tuple[bytes, int]:
-    pdf = LetterPDF(head.footer, styles)
-    pdf.set_title(head.recipient_lines[0] if head.recipient_lines else "letter")
-    pdf.set_creator("dispatch")
-    pdf.add_page()
-    _marks(pdf)
-    _sender(pdf, head.sender_lines)
-    _address_field(pdf, head.return_line, head.recipient_lines)
-    _information(pdf, head.info_lines)
-    pdf.set_xy(LEFT_MARGIN, BODY_TOP)
-    pdf.set_font("dejavu", "", 10)
-    pdf.write_html(body_html, font_family="dejavu", tag_styles=None)
-    return bytes(pdf.output()), pdf.pages_count
+def render_letter(
+    head: LetterHead, body: str, *, timestamp: datetime | None = None, standard: str | None = PDF_STANDARD
+) -> Typeset:
+    """Typeset one letter; ``body`` is Typst markup from :func:`dispatch_letter.markup.html_to_typst`.
+
+    The footer prints "page/pages". Asking Typst for the page count inside the document
+    would lay every letter out twice, so the letter is set for one page (most are) and
+    set again, with the count it turned out to have, only when it is longer.
+    """
+    pages = 1
+    while True:
+        pdf = _compile([(head, body, pages)], timestamp=timestamp, standard=standard)
+        actual = page_count(pdf)
+        if actual == pages:
+            return Typeset(pdf=pdf, pages=pages, head=head, body=body)
+        pages = actual
 
 
-def _sender(pdf: FPDF, lines: list[str]) -> None:
-    width = PAGE_WIDTH - LEFT_MARGIN - RIGHT_MARGIN
-    pdf.set_xy(LEFT_MARGIN, 12)
-    for i, line in enumerate(lines[:5]):
-        if i == 0:
-            fit_font(pdf, line, width, 10, 7, "B")
-            pdf.cell(width, 5, clip(pdf, line, width), new_x="LMARGIN", new_y="NEXT")
-        else:
-            fit_font(pdf, line, width, 8, 6)
-            pdf.cell(width, 3.8, clip(pdf, line, width), new_x="LMARGIN", new_y="NEXT")
+def render_batch(
+    letters: list[Typeset], *, timestamp: datetime | None = None, standard: str | None = PDF_STANDARD
+) -> bytes:
+    """One PDF with ``letters``, each starting on a new page and numbered on its own.
+
+    Typst holds a whole document in memory while it sets it (about 1 MB a letter), so a
+    large print batch is set in parts of :data:`BATCH_PART` letters (see :func:`join_parts`).
+    """
+    return _compile([(t.head, t.body, t.pages) for t in letters], timestamp=timestamp, standard=standard)
 
 
-def _address_field(pdf: FPDF, return_line: str, recipient_lines: list[str]) -> None:
-    left = ADDRESS_LEFT + ADDRESS_INSET
-    width = ADDRESS_WIDTH - 2 * ADDRESS_INSET
-    # Return address: one small line at the bottom of the 17.7 mm zone, above the recipient.
-    if return_line:
-        fit_font(pdf, return_line, width, RETURN_FONT, RETURN_FONT_MIN)
-        pdf.set_xy(left, ADDRESS_TOP + RETURN_LINE_HEIGHT - 4)
-        pdf.cell(width, 3, clip(pdf, return_line, width))
-    # Recipient: from 62.7 mm. One font size for the block (the widest line decides);
-    # more lines than the zone holds at 4.6 mm get tighter spacing, none is dropped.
-    zone = ADDRESS_HEIGHT - RETURN_LINE_HEIGHT
-    step = min(ADDRESS_LINE, zone / max(1, len(recipient_lines)))
-    size = ADDRESS_FONT
-    for line in recipient_lines:
-        fit_font(pdf, line, width, size, ADDRESS_FONT_MIN)
-        size = pdf.font_size_pt
-    pdf.set_font("dejavu", "", size)
-    y = ADDRESS_TOP + RETURN_LINE_HEIGHT
-    for line in recipient_lines:
-        pdf.set_xy(left, y)
-        pdf.cell(width, step, clip(pdf, line, width))
-        y += step
+#: Letters per part of a print batch: a part is set in one go (memory grows with it).
+BATCH_PART = 100
 
 
-def _information(pdf: FPDF, lines: list[str]) -> None:
-    width = PAGE_WIDTH - RIGHT_MARGIN - INFO_LEFT
-    y = INFO_TOP
-    for line in lines:
-        fit_font(pdf, line, width, 9, 7)
-        pdf.set_xy(INFO_LEFT, y)
-        pdf.cell(width, ADDRESS_LINE, clip(pdf, line, width))
-        y += ADDRESS_LINE
+def join_parts(parts: list[bytes], target: Path) -> None:
+    """Write the parts of a print batch as one PDF.
+
+    One part is written as it is (PDF/A when it was set so). Several are joined page by
+    page with pypdf, fonts and all; the joined file is a plain PDF — pypdf does not carry
+    PDF/A conformance over.
+    """
+    tmp = target.with_suffix(f"{target.suffix}.{threading.get_ident()}.tmp")
+    if len(parts) == 1:
+        tmp.write_bytes(parts[0])
+    else:
+        import io
+
+        from pypdf import PdfWriter
+
+        writer = PdfWriter()
+        for part in parts:
+            writer.append(io.BytesIO(part))
+        with open(tmp, "wb") as handle:
+            writer.write(handle)
+    tmp.replace(target)
 
 
-def _marks(pdf: FPDF) -> None:
-    pdf.set_draw_color(120, 120, 120)
-    pdf.set_line_width(0.2)
-    for y in FOLD_MARKS:
-        pdf.line(3, y, 8, y)
-    pdf.line(3, HOLE_MARK, 10, HOLE_MARK)
-    pdf.set_draw_color(0, 0, 0)
+_COUNT = re.compile(rb"/Type\s*/Pages\b[^>]*?/Count\s+(\d+)|/Count\s+(\d+)[^>]*?/Type\s*/Pages\b")
+
+
+def page_count(pdf: bytes) -> int:
+    """The number of pages of a PDF Typst wrote (its page tree's root holds the count)."""
+    counts = [int(a or b) for a, b in _COUNT.findall(pdf)]
+    if counts:
+        return max(counts)
+    import io  # pragma: no cover - a Typst that compresses its page tree
+
+    from pypdf import PdfReader
+
+    return len(PdfReader(io.BytesIO(pdf)).pages)
