@@ -115,11 +115,11 @@ class Runtime:
             items.append((queue, mid, delay))
         if not items:
             return
+        leftovers = False
         if self.embedded:
             if not self.embedded_running:
-                # Starting hands over everything stored and due (these rows included) at once.
-                self.start_embedded()
-                return
+                self.start_embedded(leftovers=False)
+                leftovers = True  # after these rows are marked, so that they are not handed over twice
             room = max(0, QUEUE_CAP - self.in_memory())
             if len(items) > room:  # the rest waits in the store; the feeder tops the queue up
                 items = items[:room]
@@ -136,6 +136,8 @@ class Runtime:
             return
         if not fresh:
             self.store.mark_enqueued(ids, now_utc())
+        if leftovers:
+            self.relay(stuck_after=timedelta(0))
 
     def relay(
         self,
@@ -177,8 +179,11 @@ class Runtime:
     def embedded_running(self) -> bool:
         return self._worker is not None
 
-    def start_embedded(self) -> None:
-        """Start the in-process worker of the embedded default, its feeder and services (once)."""
+    def start_embedded(self, *, leftovers: bool = True) -> None:
+        """Start the in-process worker of the embedded default, its feeder and services (once).
+
+        With ``leftovers``, what an earlier run left in the store is handed over at once.
+        """
         if self._worker is not None:
             return
         with self._lock:
@@ -190,8 +195,8 @@ class Runtime:
             self._worker = worker
             self._start_services()
             self._spawn("dispatch-feeder", self._feed_loop, 0.25)
-        # An earlier run's queue is gone with its process: what it left in the store goes now.
-        self.relay(stuck_after=timedelta(0))
+        if leftovers:  # an earlier run's queue is gone with its process: what it left in the store goes now
+            self.relay(stuck_after=timedelta(0))
 
     def in_memory(self) -> int:
         """Message ids waiting in the embedded default's in-memory queues."""
