@@ -119,7 +119,8 @@ class Runtime:
         if self.embedded:
             if not self.embedded_running:
                 self.start_embedded(leftovers=False)
-                leftovers = True  # after these rows are marked, so that they are not handed over twice
+                # What an earlier run left goes after these rows are marked (not handed over twice).
+                leftovers = self.embedded_running
             room = max(0, QUEUE_CAP - self.in_memory())
             if len(items) > room:  # the rest waits in the store; the feeder tops the queue up
                 items = items[:room]
