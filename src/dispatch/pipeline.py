@@ -241,7 +241,9 @@ class Pipeline:
         chain = (decision.language, *tuple(lang for lang in chain if lang != decision.language))
         locale = self.renderer.formatter(decision.language, person.country).locale
         signer = links or self._links()
-        unsubscribe = signer.unsubscribe_url(message_id) if needs_unsubscribe(mtype, decision.category) else None
+        opt_out = needs_unsubscribe(mtype, decision.category)  # an opt-out, and a link to the preference page
+        unsubscribe = signer.unsubscribe_url(message_id) if opt_out else None
+        preferences = signer.preferences_url(message_id) if opt_out else None
         tz = self.policy.countries[person.country].tz
         context = build_context(
             message_type=mtype,
@@ -255,6 +257,7 @@ class Pipeline:
             today=inputs.now.astimezone(tz).date(),
             company=self._company(person.country, decision.language),
             unsubscribe_url=unsubscribe,
+            preferences_url=preferences,
             vat=self.config.vat,
         )
         if self.config.templates.render_cache:

@@ -62,7 +62,19 @@ def main() -> None:
 
 
 def _register_commands() -> None:
-    from . import campaign, consents, demo, history, queue, registers, send, serve, templates, worker  # noqa: F401
+    from . import (  # noqa: F401
+        campaign,
+        consents,
+        demo,
+        history,
+        queue,
+        registers,
+        send,
+        serve,
+        suppressions,
+        templates,
+        worker,
+    )
 
 
 _register_commands()
