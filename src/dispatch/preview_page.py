@@ -87,6 +87,8 @@ class Preview:
     channels: list[str]
     cells: dict[tuple[str, str], Cell]
     made_at: datetime
+    #: The country asked for (None: each language's own).
+    country: str | None = None
 
     def cell(self, channel: str, language: str) -> Cell:
         return self.cells[(channel, language)]
@@ -144,7 +146,7 @@ def build_preview(
         for channel in channels:
             cells[(channel, language)] = _cell(d, mtype, channel, language, person, values, now)
     source = data_source or ("made-up data (no sample for this type)" if made_up else "sample data")
-    return Preview(mtype.name, mtype.description or "", source, columns, list(channels), cells, now)
+    return Preview(mtype.name, mtype.description or "", source, columns, list(channels), cells, now, country)
 
 
 def _channels(d: Dispatcher, mtype: Any, wanted: Sequence[str]) -> list[str]:
@@ -268,6 +270,7 @@ def render_page(d: Dispatcher, preview: Preview, *, form_action: str | None = No
         all_languages=[(code, LANGUAGE_NAMES.get(code, code)) for code in LANGUAGES],
         all_channels=all_channels,
         all_countries=list(d.policy.countries),
+        country=preview.country,
     )
 
 
