@@ -163,6 +163,20 @@ def test_a_data_file_and_a_country_are_used(tmp_path):
     assert "data from prices.json" in page and "sv · FI · sv_FI" in page
 
 
+def test_a_recipient_file_replaces_the_sample_customer(tmp_path):
+    person = sample_recipient("fi", "FI")
+    person["address"] = {**person["address"], "name": "Liisa Virtanen"}
+    (tmp_path / "person.json").write_text(json.dumps(person), encoding="utf-8")
+    args = ["preview", "price_change", "--lang", "fi", "--lang", "sv", "--channel", "email", "--channel", "letter"]
+    result = run(*args, "--recipient", "person.json", "--out", "page.html")
+    assert result.exit_code == 0, result.output
+    cells = parse(Path("page.html").read_text(encoding="utf-8"))
+    for language in ("fi", "sv"):
+        [srcdoc] = cells[("email", language)]["srcdoc"]
+        assert "Liisa Virtanen" in srcdoc and "Meikäläinen" not in srcdoc
+    assert run(*args, "--recipient", "person.json", "--country", "SE").output.startswith("error: give --country")
+
+
 def test_without_out_the_parts_are_printed(cli_dispatcher):
     result = run("preview", "price_change", "--lang", "sv", "--channel", "sms", "--country", "SE")
     assert result.exit_code == 0 and "89,50 öre/kWh" in result.output

@@ -91,6 +91,7 @@ class Preview:
     country: str | None = None
 
     def cell(self, channel: str, language: str) -> Cell:
+        """The cell of ``channel`` in ``language``."""
         return self.cells[(channel, language)]
 
 
