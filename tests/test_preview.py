@@ -262,7 +262,7 @@ def test_without_an_operator_token_there_is_no_preview_page(make_dispatcher):
         server.stop()
 
 
-def test_the_page_reads_well_in_a_browser(tmp_path):
+def test_the_page_reads_well_in_a_browser(tmp_path, make_dispatcher):
     """Chromium shows each email, phone bubble and letter page; the screenshot stays in tmp_path."""
     from selenium.webdriver.common.by import By
 
@@ -287,5 +287,19 @@ def test_the_page_reads_well_in_a_browser(tmp_path):
         assert details.find_element(By.TAG_NAME, "pre").is_displayed()
         browser.save_screenshot(str(tmp_path / "preview.png"))
         assert (tmp_path / "preview.png").stat().st_size > 10_000
+        # Served by dispatch serve, under its Content-Security-Policy, the emails and letters still show.
+        d = make_dispatcher({"web": {"operator_token": "op-token-1"}})
+        server = LiveServer(create_app(d)).start()
+        try:
+            browser.get(
+                f"http://op:op-token-1@127.0.0.1:{server.port}/preview/price_change?lang=sv&channel=email&channel=letter"
+            )
+            browser.switch_to.frame(browser.find_element(By.CSS_SELECTOR, "iframe"))
+            assert "Priserna i ditt elavtal ändras" in browser.find_element(By.TAG_NAME, "body").text
+            browser.switch_to.default_content()
+            image = browser.find_element(By.CSS_SELECTOR, "img.page")
+            assert browser.execute_script("return arguments[0].naturalWidth", image) > 500
+        finally:
+            server.stop()
     finally:
         browser.quit()
