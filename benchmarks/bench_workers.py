@@ -92,7 +92,7 @@ def main() -> None:
         )
         sink.wait_for(args.messages, timeout=900)
         with Dispatcher.from_config(config) as d:
-            while d.store.status_counts().get("delivered", 0) < args.messages:
+            while d.store.status_counts().get("sent", 0) < args.messages:
                 time.sleep(0.05)
         elapsed = time.perf_counter() - started
         rate = args.messages / elapsed

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select, update
 
 from .. import schema
 from .engine import chunks
@@ -78,15 +78,12 @@ class SuppressionList:
             return set()
         found: set[tuple[str, str]] = set()
         with self.engine.connect() as conn:
-            for chunk in chunks(sorted(wanted), 400):
-                condition = or_(*(and_(_s.c.channel == c, _s.c.address == a) for c, a in chunk))
-                found.update(
-                    (c, a)
-                    for c, a in conn.execute(
-                        select(_s.c.channel, _s.c.address).where(condition, _s.c.removed_at.is_(None))
-                    )
+            for chunk in chunks(sorted({a for _c, a in wanted}), 900):
+                rows = conn.execute(
+                    select(_s.c.channel, _s.c.address).where(_s.c.address.in_(chunk), _s.c.removed_at.is_(None))
                 )
-        return found
+                found.update(pair for pair in rows if tuple(pair) in wanted)
+        return {tuple(pair) for pair in found}
 
     def suppression_list(self, *, include_removed: bool = False, limit: int = 1000) -> list[dict[str, Any]]:
         """The list, newest first (with removed entries when asked)."""
