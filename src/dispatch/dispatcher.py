@@ -94,6 +94,8 @@ class Dispatcher:
         self.runtime = Runtime(config, self._open_store)
         self._links: LinkSigner | None = None
         self._short_codes: ShortCodes | None = None
+        self._consents: ConsentLedger | None = None
+        self._registers: RegisterBook | None = None
         self._readers: Readers | None = None
         self.pipeline = Pipeline(
             config=config,
@@ -209,13 +211,23 @@ class Dispatcher:
 
     @property
     def consents(self) -> ConsentLedger:
-        """The consent ledger (``record``, ``history``)."""
-        return self._readers_for(True).consents  # type: ignore[union-attr]
+        """The consent ledger (``record``, ``history``); the store is opened by the first call, not here."""
+        if self._consents is None:
+            self._consents = ConsentLedger(
+                _OpenOnUse(lambda: self.runtime.store), self.channels, on_change=self.events.emit
+            )
+        return self._consents
 
     @property
     def registers(self) -> RegisterBook:
-        """Do-not-contact registers (``import_file``, ``status``)."""
-        return self._readers_for(True).registers  # type: ignore[union-attr]
+        """Do-not-contact registers (``import_file``, ``status``); the store is opened by the first call."""
+        if self._registers is None:
+            self._registers = RegisterBook(
+                _OpenOnUse(lambda: self.runtime.store),
+                self._register_classes,
+                {c: rules.register_refresh_days for c, rules in self.config.policy.countries.items()},
+            )
+        return self._registers
 
     @property
     def links(self) -> LinkSigner:
@@ -459,6 +471,16 @@ class Dispatcher:
     def company(self, country: str, language: str | None = None) -> dict[str, Any]:
         """Sender details for ``country`` (and ``language``): see :func:`dispatch.company.company_details`."""
         return company_details(self.config.company, country, language)
+
+
+class _OpenOnUse:
+    """Stands for the store until something is asked of it: then the store is opened (and migrated)."""
+
+    def __init__(self, open_store) -> None:
+        self._open = open_store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._open(), name)
 
 
 def _actor_function(deliverer: Deliverer):

@@ -40,7 +40,9 @@ def show(cli_ctx, who: str, content: bool) -> None:
     d = cli_ctx.dispatcher()
     recipients = find_recipients(d.store, who)
     if not recipients:
-        raise InputError("no history for that recipient, message, address or number")
+        if "@" in who or who.lstrip("+").replace(" ", "").isdigit():  # an address or number is not echoed
+            raise InputError("no history for that email address or phone number")
+        raise InputError(f"no history for recipient {who!r}")
     for recipient_id in recipients:
         _show(d, recipient_id, content)
 

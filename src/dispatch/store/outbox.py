@@ -310,9 +310,10 @@ class Outbox:
                     "error": o.error,
                     "provider_id": o.provider_id,
                     "now": o.finished_at,
-                    "meta": o.meta,
                     "retry_at": o.retry_at,
                 }
+                if o.meta is not None:  # a parameter named like a column would be SET even when not asked for
+                    params["meta"] = o.meta
                 source = Status.SENDING
                 count = conn.execute(_FINISH[(retry, o.meta is not None)], params).rowcount
                 if not count and o.target in (Status.SENT, Status.DELIVERED):
