@@ -16,6 +16,7 @@ Twilio's Messages API (bench_sms.py's), against a bare ``requests`` loop from 8 
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 import json
 import signal
 import subprocess
@@ -80,21 +81,7 @@ def main() -> None:
             built = _prebuilt(d, args.messages)
         print(f"starting {args.processes} worker processes x {args.threads} threads ...", flush=True)
         started = time.perf_counter()
-        worker = subprocess.Popen(
-            [
-                str(BIN),
-                "--config",
-                str(config),
-                "worker",
-                "--processes",
-                str(args.processes),
-                "--threads",
-                str(args.threads),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=open(work / "worker.log", "wb"),  # noqa: SIM115
-            start_new_session=True,
-        )
+        worker = _start_workers(config, args, work / "worker.log")
         sink.wait_for(args.messages, timeout=900)
         with Dispatcher.from_config(config) as d:
             while d.store.status_counts().get("sent", 0) < args.messages:
@@ -143,6 +130,17 @@ def main() -> None:
         postgres.stop()
 
 
+def _start_workers(config: Path, args, log: Path) -> subprocess.Popen:
+    """``dispatch worker --processes N --threads M`` in its own session, its log in ``log``."""
+    command = [str(BIN), "--config", str(config), "worker", "--processes", str(args.processes)]
+    return subprocess.Popen(
+        [*command, "--threads", str(args.threads)],
+        stdout=subprocess.DEVNULL,
+        stderr=open(log, "wb"),  # noqa: SIM115 - closed with the process
+        start_new_session=True,
+    )
+
+
 def _sms_run(args, work: Path, postgres, redis) -> tuple[float, float]:
     """The same workers draining queued SMS to the local Twilio-compatible API; and the bare baseline."""
     from dispatch import Dispatcher
@@ -164,26 +162,12 @@ def _sms_run(args, work: Path, postgres, redis) -> tuple[float, float]:
             for i, person in enumerate(people(args.sms))
         ]
         print(f"queueing {args.sms:,} price-change SMS ...", flush=True)
-        noon = __import__("datetime").datetime.now(__import__("datetime").UTC).replace(hour=10, minute=0)
+        noon = datetime.now(UTC).replace(hour=10, minute=0)  # daytime in the Nordics: no SMS night rule
         with Dispatcher.from_config(config) as d:
             summary = d.campaign("price_change", texters, sample_data("price_change"), now=noon)
             assert summary.by_channel_language.get(("sms", "fi")) == args.sms, summary.as_dict()
         started = time.perf_counter()
-        worker = subprocess.Popen(
-            [
-                str(BIN),
-                "--config",
-                str(config),
-                "worker",
-                "--processes",
-                str(args.processes),
-                "--threads",
-                str(args.threads),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=open(work / "worker-sms.log", "wb"),  # noqa: SIM115
-            start_new_session=True,
-        )
+        worker = _start_workers(config, args, work / "worker-sms.log")
         with Dispatcher.from_config(config) as d:
             while d.store.status_counts().get("sent", 0) < args.sms:
                 if worker.poll() is not None:
