@@ -16,13 +16,13 @@ Twilio's Messages API (bench_sms.py's), against a bare ``requests`` loop from 8 
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
 import json
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -136,7 +136,7 @@ def _start_workers(config: Path, args, log: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [*command, "--threads", str(args.threads)],
         stdout=subprocess.DEVNULL,
-        stderr=open(log, "wb"),  # noqa: SIM115 - closed with the process
+        stderr=open(log, "wb"),
         start_new_session=True,
     )
 
