@@ -23,7 +23,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from .errors import AddressRejected
+from .errors import AddressRejected, RecipientOptedOut
 from .feedback import FeedbackKind, ProviderEvent
 from .lifecycle import Lifecycle, Status
 from .store import Claimed, Store, now_utc
@@ -106,6 +106,17 @@ class AfterSend:
         cause = "hard_bounce" if message.channel == "email" else "invalid_number"
         self._store().suppress(
             message.channel, message.address, cause, now_utc(), message_id=message.id, code=error.code
+        )
+
+    def opted_out_at_send(self, message: Claimed, error: RecipientOptedOut) -> None:
+        """The provider refused the send because the person opted out with it (Twilio 21610)."""
+        self._consents().record(
+            message.recipient_id,
+            "marketing",
+            False,
+            channel=message.channel,
+            source="provider",
+            evidence=f"message {message.id}: {error.code or 'opted out'}",
         )
 
     # -- steps -----------------------------------------------------------------------------

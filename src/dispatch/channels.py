@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .errors import PermanentDeliveryError, TransientDeliveryError
+from .errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
 
 if TYPE_CHECKING:
     from .config import Config
@@ -139,3 +139,33 @@ class Channel:
 
     async def aclose(self) -> None:
         """Release connections; called on the delivery event loop at shutdown."""
+
+
+def build_channels(
+    config: Config, classes: Mapping[str, type[Channel]], companies: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Channel]:
+    """One instance of every registered channel, with its ``[channels.<name>]`` settings checked.
+
+    ``companies`` holds the sender details per country (``"*"`` is the fallback: Finland's).
+    A section for a channel no plugin provides is an error naming it.
+    """
+    from .config import build_section
+
+    unknown = sorted(set(config.channels) - set(classes))
+    if unknown:
+        raise ConfigError(
+            f"unknown channel section(s): {', '.join('channels.' + n for n in unknown)} "
+            f"(installed: {', '.join(sorted(classes))})"
+        )
+    company = {"*": companies.get("FI", {}), **companies}
+    outbox = config.path(config.outbox)
+    out: dict[str, Channel] = {}
+    for name, cls in classes.items():
+        raw = dict(config.channels.get(name, {}))
+        if "from" in raw:  # SPEC §8 writes the sender as `from`, a Python keyword: it is `sender` here
+            if "sender" in raw:
+                raise ConfigError(f"channels.{name}: give `from` or `sender`, not both")
+            raw["sender"] = raw.pop("from")
+        settings = build_section(cls.settings_class, raw, f"channels.{name}")
+        out[name] = cls(settings, ChannelContext(outbox=outbox / name, config=config, company=company))
+    return out

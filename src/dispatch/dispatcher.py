@@ -22,12 +22,12 @@ from ulid import ULID
 from . import metrics
 from .aftersend import AfterSend
 from .campaign import CampaignSummary, run_campaign
-from .channels import Channel, ChannelContext
+from .channels import build_channels
 from .company import company_details
-from .config import Config, build_section, load_config
+from .config import Config, load_config
 from .context import needs_unsubscribe
 from .delivery import Deliverer, DeliveryHooks
-from .errors import AddressRejected, ConfigError, DispatchError, InputError, RecipientOptedOut, UnknownChannel
+from .errors import AddressRejected, ConfigError, DispatchError, InputError, UnknownChannel
 from .events import EventBus
 from .fallback import Fallback
 from .feedback import ProviderEvent
@@ -83,7 +83,9 @@ class Dispatcher:
             max_output=config.templates.max_output_chars,
         )
         self._companies: dict[tuple[str, str | None], dict[str, Any]] = {}
-        self.channels = self._build_channels(registered.channels)
+        self.channels = build_channels(
+            config, registered.channels, {c: self.company(c, "en") for c in ("FI", "SE", "NO")}
+        )
         unknown = sorted(set(config.broker.rate_limits) - set(self.channels))
         if unknown:
             raise ConfigError(f"broker.rate_limits names unknown channel(s): {', '.join(unknown)}")
@@ -128,7 +130,7 @@ class Dispatcher:
             self.lifecycle,
             DeliveryHooks(
                 failed=self._failed,
-                opted_out=self._provider_opt_out,
+                opted_out=lambda message, error: self.aftersend.opted_out_at_send(message, error),
                 unsubscribe_url=self._unsubscribe_url,
                 requeue=lambda items: self.runtime.enqueue(
                     [{"id": mid, "queue": q, "send_after": _due(delay)} for q, mid, delay in items],
@@ -301,14 +303,14 @@ class Dispatcher:
         if idempotency_key is not None:
             existing = store.find_by_key(idempotency_key)
             if existing:
-                return _receipt_from_row(existing, status="duplicate")
+                return _duplicate(existing)
         facts = self.pipeline.facts(inputs.message_type, inputs.data, [inputs.recipient], inputs.now)
         decision = self.pipeline.decide(inputs, facts.get(inputs.recipient.id))
         record = self.pipeline.record(inputs, decision, str(ULID()), idempotency_key=idempotency_key)
         try:
             self.pipeline.store_one(store, record, decision)
         except DuplicateKey:
-            return _receipt_from_row(store.find_by_key(idempotency_key or ""), status="duplicate")
+            return _duplicate(store.find_by_key(idempotency_key or ""))
         store.upsert_recipients([inputs.recipient], inputs.now)
         if decision.allowed:
             self.runtime.enqueue([record], inputs.now)
@@ -384,16 +386,6 @@ class Dispatcher:
             self.aftersend.rejected_at_send(message, error)
         self.fallback.after_failure(message, str(error))
 
-    def _provider_opt_out(self, message: Claimed, error: RecipientOptedOut) -> None:
-        self.consents.record(
-            message.recipient_id,
-            "marketing",
-            False,
-            channel=message.channel,
-            source="provider",
-            evidence=f"message {message.id}: {error.code or 'opted out'}",
-        )
-
     def _unsubscribe_url(self, message: Claimed) -> str | None:
         mtype = self.types.get(message.message_type) if message.message_type in self.types else None
         if message.category == "marketing" or (mtype is not None and needs_unsubscribe(mtype, message.category)):
@@ -440,26 +432,6 @@ class Dispatcher:
 
     # -- channels and company ----------------------------------------------------------------
 
-    def _build_channels(self, classes: Mapping[str, type[Channel]]) -> dict[str, Channel]:
-        unknown = sorted(set(self.config.channels) - set(classes))
-        if unknown:
-            raise ConfigError(
-                f"unknown channel section(s): {', '.join('channels.' + n for n in unknown)} "
-                f"(installed: {', '.join(sorted(classes))})"
-            )
-        company = {"*": self.company("FI", "en")} | {c: self.company(c, "en") for c in ("FI", "SE", "NO")}
-        outbox = self.config.path(self.config.outbox)
-        out: dict[str, Channel] = {}
-        for name, cls in classes.items():
-            raw = dict(self.config.channels.get(name, {}))
-            if "from" in raw:  # SPEC §8 writes the sender as `from`, a Python keyword: it is `sender` here
-                if "sender" in raw:
-                    raise ConfigError(f"channels.{name}: give `from` or `sender`, not both")
-                raw["sender"] = raw.pop("from")
-            settings = build_section(cls.settings_class, raw, f"channels.{name}")
-            out[name] = cls(settings, ChannelContext(outbox=outbox / name, config=self.config, company=company))
-        return out
-
     def _company(self, country: str, language: str | None) -> dict[str, Any]:
         """:meth:`company`, built once per country and language (render variants key on it)."""
         key = (country, language)
@@ -491,39 +463,14 @@ def _actor_function(deliverer: Deliverer):
     return deliver
 
 
-def _due(delay_ms: int | None) -> datetime | None:
-    return now_utc() + timedelta(milliseconds=delay_ms) if delay_ms else None
-
-
-def _receipt_from_row(row: dict[str, Any] | None, *, status: str) -> Receipt:
+def _duplicate(row: dict[str, Any] | None) -> Receipt:
     if row is None:  # pragma: no cover - a concurrent delete
         raise DispatchError("duplicate idempotency key, but the first message is gone")
-    return Receipt(
-        allowed=row["allowed"],
-        message_type=row["message_type"],
-        category=row["category"],
-        channel=row["channel"],
-        language=row["language"],
-        reasons=list(row["reasons"] or []),
-        legal_basis=row["legal_basis"],
-        send_after=row["send_after"],
-        deadline=row["deadline"],
-        recipient_id=row["recipient_id"],
-        requested_language=row["requested_language"],
-        notes=dict(row["notes"] or {}),
-        rules_version=row["rules_version"],
-        message_id=row["id"],
-        status=status,
-        queue=row["queue"],
-        calling_window=_window((row["meta"] or {}).get("calling_window")),
-    )
+    return Receipt.from_row(row, status="duplicate")
 
 
-def _window(value: Any) -> tuple[datetime, datetime] | None:
-    if not value:
-        return None
-    start, end = value
-    return datetime.fromisoformat(start), datetime.fromisoformat(end)
+def _due(delay_ms: int | None) -> datetime | None:
+    return now_utc() + timedelta(milliseconds=delay_ms) if delay_ms else None
 
 
 __all__ = ["Dispatcher"]

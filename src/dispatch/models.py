@@ -6,6 +6,7 @@ pure function and the values can be logged, stored and compared.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from typing import Any, Literal
@@ -181,6 +182,30 @@ class Receipt:
     def from_decision(cls, decision: Decision, *, message_id: str, status: str, queue: str | None) -> Receipt:
         values = {f.name: getattr(decision, f.name) for f in fields(decision)}
         return cls(**values, message_id=message_id, status=status, queue=queue)
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any], *, status: str) -> Receipt:
+        """The receipt of a stored message (``status``: what this call did, e.g. ``duplicate``)."""
+        window = (row.get("meta") or {}).get("calling_window")
+        return cls(
+            allowed=row["allowed"],
+            message_type=row["message_type"],
+            category=row["category"],
+            channel=row["channel"],
+            language=row["language"],
+            reasons=list(row["reasons"] or []),
+            legal_basis=row["legal_basis"],
+            send_after=row["send_after"],
+            deadline=row["deadline"],
+            recipient_id=row["recipient_id"],
+            requested_language=row["requested_language"],
+            notes=dict(row["notes"] or {}),
+            rules_version=row["rules_version"],
+            message_id=row["id"],
+            status=status,
+            queue=row["queue"],
+            calling_window=(datetime.fromisoformat(window[0]), datetime.fromisoformat(window[1])) if window else None,
+        )
 
     @property
     def decision(self) -> Decision:
