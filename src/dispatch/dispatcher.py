@@ -45,6 +45,7 @@ from .register_book import RegisterBook
 from .render import Renderer, builtin_template_dir
 from .render_cache import assemble
 from .runtime import Runtime
+from .scheduled import install_releaser
 from .serialize import custom_types
 from .store import Claimed, DuplicateKey, Store, now_utc
 
@@ -141,6 +142,7 @@ class Dispatcher:
             self.broker, self.channels, _actor_function(self.deliverer), batch_size=config.worker.batch_size
         )
         self.runtime.attach(self.broker, self.queues, self.lifecycle, self.deliverer)
+        install_releaser(self)  # scheduled campaigns go out while the embedded worker runs
         self._closed = False
 
     @classmethod
