@@ -26,6 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..errors import PluginError
+from ..metrics import register_queue_collector
 from .operator import OperatorView
 from .pages import PageError, Pages
 
@@ -59,6 +60,7 @@ def create_app(dispatcher: Dispatcher, *, services: Sequence[Service] = ()) -> S
     """The web application over ``dispatcher``, with ``services`` run for its lifetime."""
     pages = Pages(dispatcher)
     operator = OperatorView(dispatcher)
+    register_queue_collector(lambda now: dispatcher.store.queue_depth(now))  # queue depth and age at /metrics
 
     async def health(request: Request) -> Response:
         def check() -> bool:
