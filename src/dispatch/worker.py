@@ -327,4 +327,7 @@ def serve_metrics(d: Any, host: str, port: int) -> None:
 
     register_queue_collector(d.store.queue_depth)
     add_queue_middleware(d.broker)
-    start_http_server(port, addr=host)
+    try:
+        start_http_server(port, addr=host)
+    except OSError as exc:  # delivering matters more than being watched: say so and go on
+        logger.error("metrics: cannot listen on %s:%d (%s); this process serves no /metrics", host, port, exc.strerror)
