@@ -4,12 +4,13 @@ store is down (and delivery once it is back), and SIGTERM finishing what is in f
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
 import tempfile
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,51 @@ def test_sigterm_lets_the_sends_in_flight_finish_and_exits_0(tmp_path, redis_url
         assert counts.get("sending", 0) == 0, counts  # nothing left half-way
         assert counts.get("sent", 0) == len(sink.accepted) >= 1  # what the server took is recorded as sent
         assert counts.get("sent", 0) + counts.get("queued", 0) == 12  # the rest waits for the next worker
+
+
+def test_dispatch_status_shows_queues_lag_dead_letters_suppressions_registers_and_schedules(tmp_path, redis_url):
+    from click.testing import CliRunner
+    from sqlalchemy import text
+
+    from dispatch.cli import cli
+    from dispatch.lifecycle import Status
+    from dispatch.store import now_utc
+
+    config = write_config(
+        tmp_path / "dispatch.toml", store=f"sqlite:///{tmp_path / 'd.db'}", broker=redis_url, outbox=tmp_path / "out"
+    )
+    ten_minutes_ago = now_utc() - timedelta(minutes=10)
+    with Dispatcher.from_config(config) as d:  # no worker runs: what is recorded stays queued
+        d.campaign("price_change", people(3), sample_data("price_change"), campaign_id="pc", now=ten_minutes_ago)
+        night = datetime(2099, 1, 12, 21, 30, tzinfo=UTC)  # SMS marketing at night: held until 08:00
+        sms = {**people(1, "S")[0], "preferred_channels": {"marketing": "sms"}}
+        dead = d.dispatch("marketing", sms, sample_data("marketing"), now=night)
+        assert d.store.transition(dead.message_id, Status.DEAD, now_utc(), "test: retries exhausted") is not None
+        d.dispatch("marketing", {**sms, "id": "S-2"}, sample_data("marketing"), now=night)
+        (tmp_path / "asml.csv").write_text("nimi;katuosoite;postinumero\nA B;Katu 1;00100\n", encoding="utf-8")
+        d.registers.import_file("asml", tmp_path / "asml.csv")
+        d.campaign("price_change", people(2), sample_data("price_change"), campaign_id="later", at=night)
+    runner = CliRunner()
+    args = ["--config", str(tmp_path / "dispatch.toml"), "status"]
+    result = runner.invoke(cli, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    queues = {q["queue"]: q for q in report["queues"]}
+    assert (queues["email"]["due"], queues["email"]["held"]) == (3, 0)
+    assert 590 <= queues["email"]["lag_seconds"] < 3600
+    assert (queues["sms.bulk"]["due"], queues["sms.bulk"]["held"]) == (0, 1)
+    assert report["dead_letters"] == 1
+    assert report["suppression_list"] is None  # no suppression table in this store (yet)
+    registers = {r["name"]: r for r in report["registers"]}
+    assert registers["asml"]["stale"] is False and registers["nix-telefon"]["loaded_at"] is None
+    assert report["scheduled_campaigns"]["count"] == 1
+    assert report["broker"]["reachable"] is True
+
+    with Dispatcher.from_config(config) as d, d.store.transaction() as conn:  # the suppression list, once it exists
+        conn.execute(text("CREATE TABLE suppressions (channel TEXT, address TEXT)"))
+        conn.execute(text("INSERT INTO suppressions VALUES ('email', 'x'), ('sms', 'y')"))
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "suppression list: 2" in result.output and "dead letters: 1" in result.output
+    assert "never loaded" in result.output and "fresh" in result.output
+    assert "scheduled campaigns: 1, next at 2099-01-12 21:30 UTC" in result.output
