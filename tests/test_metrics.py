@@ -15,6 +15,7 @@ from servers import free_port
 from web_helpers import LiveServer
 
 from dispatch import Dispatcher
+from dispatch.feedback import FeedbackKind, ProviderEvent
 from dispatch.samples import sample_data, sample_recipient
 from dispatch.store import now_utc
 from dispatch.web import create_app
@@ -48,10 +49,16 @@ def test_serve_metrics_count_decisions_suppressions_sends_latency_and_queue_dept
     server = LiveServer(create_app(dispatcher)).start()
     try:
         before = scrape(f"{server.base}/metrics")
-        for i in range(3):
-            dispatcher.dispatch("price_change", person(i), sample_data("price_change"), now=NOW)
+        receipts = [
+            dispatcher.dispatch("price_change", person(i), sample_data("price_change"), now=NOW) for i in range(3)
+        ]
         dispatcher.dispatch("newsletter", person(9, newsletter=False), sample_data("newsletter"), now=NOW)
         assert dispatcher.join(60)
+        for receipt, kind in zip(receipts, (FeedbackKind.DELIVERED, FeedbackKind.BOUNCED), strict=False):
+            report = ProviderEvent(
+                kind, "email", now_utc(), message_id=receipt.message_id, permanent=True, source="dsn"
+            )
+            dispatcher.handle_feedback(report)  # the provider's later word, as serve's listener hands it over
         night = datetime(2027, 1, 11, 21, 30, tzinfo=UTC)  # 23:30 in Helsinki: SMS marketing is held until 08:00
         sms = person(5, preferred_channels={"marketing": "sms"})
         held = dispatcher.dispatch("marketing", sms, sample_data("marketing"), now=night)
@@ -70,6 +77,8 @@ def test_serve_metrics_count_decisions_suppressions_sends_latency_and_queue_dept
     assert delta("dispatch_messages_total", status="sent", channel="email") == 3
     assert delta("dispatch_messages_total", status="queued", channel="email") == 3
     assert delta("dispatch_delivery_latency_seconds_count", channel="email") == 3
+    assert delta("dispatch_messages_total", status="delivered", channel="email") == 1
+    assert delta("dispatch_messages_total", status="bounced", channel="email") == 1
     assert value(after, "dispatch_queue_depth", channel="sms") == 1  # held for the morning, still open
     assert value(after, "dispatch_queue_depth", channel="email") == 0
     assert "dispatch_queue_oldest_age_seconds" in after
