@@ -307,7 +307,9 @@ class Dispatcher:
 
         Options: ``campaign_id`` (re-use it to resume: what was taken is skipped),
         ``now``, ``batch_size``, ``progress`` (called with each batch's size),
-        ``max_errors``. See :func:`dispatch.campaign.run_campaign`.
+        ``max_errors``, ``at`` (a timezone-aware moment: store the campaign now and
+        decide and queue it then, see :mod:`dispatch.scheduled`). See
+        :func:`dispatch.campaign.run_campaign`.
         """
         self._ensure_open()
         return run_campaign(self, message_type, recipients, data, **options)
