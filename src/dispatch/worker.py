@@ -35,6 +35,8 @@ logger = logging.getLogger("dispatch.worker")
 MOST_BACKOFF = 30.0
 #: Dramatiq's consumer log lines that one outage line replaces.
 _CONSUMER_NOISE = ("Consumer encountered a connection error", "Restarting consumer in")
+#: The relay's line when the broker refuses messages: told already while an outage is known.
+_RELAY_NOISE = "could not enqueue"
 
 
 def run_worker(
@@ -59,8 +61,7 @@ def run_worker(
         if processes <= 1:
             return _serve(d, stop, threads, names, relay_interval, index=0)
     finally:
-        if processes > 1 or stop.is_set():
-            d.close(timeout=0)
+        d.close(timeout=0)  # the children open their own
     context = multiprocessing.get_context("spawn")
     children = [
         context.Process(
@@ -289,9 +290,12 @@ class BrokerWatch(logging.Filter):
         for queue in queues:
             for name in (queue, dq_name(queue)):
                 logging.getLogger(f"dramatiq.worker.ConsumerThread({name})").addFilter(self)
+        logging.getLogger("dispatch.runtime").addFilter(self)  # the relay's "could not enqueue", while down
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = str(record.msg)
+        if message.startswith(_RELAY_NOISE):
+            return not self.down
         if not message.startswith(_CONSUMER_NOISE):
             return True
         if message.startswith(_CONSUMER_NOISE[0]):
