@@ -125,6 +125,10 @@ def test_bad_moments_and_bad_recipients_are_refused_at_scheduling(dispatcher):
     assert (summary.scheduled, summary.invalid) == (2, 1)
     assert summary.errors[0].startswith("line 3:")
     assert waiting_rows(dispatcher) == 2
+    with pytest.raises(InputError, match="nothing was scheduled"):  # --max-errors: none of it goes out later
+        dispatcher.campaign("price_change", mixed, data(), campaign_id="n", now=SCHEDULED_ON, at=AT, max_errors=0)
+    assert waiting_rows(dispatcher) == 2
+    assert [s.campaign_id for s in release_due(dispatcher, now=AT)] == ["m"]
 
 
 def test_at_without_an_offset_is_read_in_the_company_time_zone():

@@ -119,8 +119,11 @@ def schedule_campaign(
         summary.scheduled += _store_rows(store, rows)
         if progress is not None:
             progress(len(batch))
-        if max_errors is not None and summary.invalid > max_errors:
-            raise InputError(f"campaign stopped: {summary.invalid} invalid recipients", summary.errors[:20])
+        if max_errors is not None and summary.invalid > max_errors:  # nothing of it may go out at its moment
+            cancel_campaign(d, campaign_id, moment)
+            raise InputError(
+                f"campaign stopped: {summary.invalid} invalid recipients; nothing was scheduled", summary.errors[:20]
+            )
     summary.seconds = time.perf_counter() - started
     store.set_campaign_stats(campaign_id, {"scheduling": summary.as_dict()}, moment)
     if d.embedded:  # released by this process's worker if it is still open then
