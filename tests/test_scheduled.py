@@ -197,3 +197,16 @@ def test_a_worker_process_releases_a_scheduled_campaign(tmp_path, redis_url):
     finally:
         stop(worker)
     assert len(list((tmp_path / "out" / "email").glob("*.eml"))) == 3
+
+
+@pytest.mark.server
+def test_scheduling_and_release_on_postgresql(make_dispatcher, postgres_url):
+    d = make_dispatcher({"store": {"url": postgres_url}})
+    summary = d.campaign("price_change", people(3), data(), campaign_id="pg", now=SCHEDULED_ON, at=AT)
+    again = d.campaign("price_change", people(4), data(), campaign_id="pg", now=SCHEDULED_ON, at=AT)  # resumed
+    assert (summary.scheduled, again.scheduled) == (3, 1)  # lines stored by the first run are not stored twice
+    assert release_due(d, now=AT - timedelta(seconds=1)) == []
+    [released] = release_due(d, now=AT)
+    assert released.queued == 4 and waiting_rows(d) == 0
+    assert d.join(60)
+    assert d.store.status_counts(campaign_id="pg") == {"sent": 4}

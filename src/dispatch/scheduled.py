@@ -140,9 +140,12 @@ def _store_rows(store: Any, rows: list[dict[str, Any]]) -> int:
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    statement = insert(schema.scheduled_recipients).on_conflict_do_nothing()
-    with store.transaction() as conn:
-        return conn.execute(statement, rows).rowcount or 0
+    r = schema.scheduled_recipients
+    stored = select(func.count()).where(r.c.campaign_id == rows[0]["campaign_id"])
+    with store.transaction() as conn:  # counted, since an executemany's rowcount is not known everywhere
+        before = conn.execute(stored).scalar() or 0
+        conn.execute(insert(r).on_conflict_do_nothing(), rows)
+        return (conn.execute(stored).scalar() or 0) - before
 
 
 def install_releaser(d: Dispatcher) -> None:
