@@ -197,3 +197,30 @@ def test_dispatch_status_shows_queues_lag_dead_letters_suppressions_registers_an
     assert "suppression list: 2" in result.output and "dead letters: 1" in result.output
     assert "never loaded" in result.output and "fresh" in result.output
     assert "scheduled campaigns: 1, next at 2099-01-12 21:30 UTC" in result.output
+
+
+def test_with_json_logs_the_start_and_outage_lines_are_json_records(tmp_path):
+    import subprocess
+
+    from scale_helpers import BIN
+
+    broker = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    config = write_config(
+        tmp_path / "dispatch.toml", store=f"sqlite:///{tmp_path / 'd.db'}", broker=broker, outbox=tmp_path / "out"
+    )
+    log = tmp_path / "worker.log"
+    with log.open("ab") as out:
+        worker = subprocess.Popen(
+            [str(BIN), "--log-format", "json", "--config", str(config), "worker"],
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+        )
+    try:
+        wait_until(lambda: len(lines(log)) >= 2, 60, what="two lines")
+    finally:
+        stop(worker)
+    assert worker.returncode == 0  # stopped while waiting for the broker: a clean exit
+    start, outage = (json.loads(line) for line in lines(log)[:2])
+    assert start["logger"] == "dispatch.worker" and " worker: broker " + broker in start["message"]
+    assert outage["level"] == "WARNING" and "unreachable" in outage["message"]
