@@ -210,3 +210,18 @@ def test_scheduling_and_release_on_postgresql(make_dispatcher, postgres_url):
     assert released.queued == 4 and waiting_rows(d) == 0
     assert d.join(60)
     assert d.store.status_counts(campaign_id="pg") == {"sent": 4}
+
+
+def test_a_release_cut_short_by_a_crash_is_taken_over_once_its_claim_is_stale(dispatcher):
+    from sqlalchemy import update
+
+    dispatcher.campaign("price_change", people(3), data(), campaign_id="c", now=SCHEDULED_ON, at=AT)
+    t = schema.campaigns
+    with dispatcher.store.transaction() as conn:  # a process claimed it at AT and died before recording
+        conn.execute(update(t).where(t.c.id == "c").values(status="releasing", updated_at=AT))
+    assert release_due(dispatcher, now=AT + timedelta(minutes=1)) == []  # its claim still holds
+    assert [item["state"] for item in list_campaigns(dispatcher)] == ["running"]
+    [summary] = release_due(dispatcher, now=AT + timedelta(minutes=6))
+    assert (summary.queued, summary.duplicates) == (3, 0)
+    assert dispatcher.join(60)
+    assert dispatcher.store.status_counts(campaign_id="c") == {"sent": 3}
