@@ -115,7 +115,9 @@ def serve_queues(
     return _serve(d, stop, threads, _queue_names(d, queues), relay_interval, index=index)
 
 
-def _serve(d: Any, stop: threading.Event, threads: int, names: list[str], relay_interval: float | None, *, index: int):
+def _serve(
+    d: Any, stop: threading.Event, threads: int, names: list[str], relay_interval: float | None, *, index: int
+) -> int:
     try:
         interval = relay_interval if relay_interval is not None else d.config.worker.relay_interval
         if d.config.worker.metrics_port:
