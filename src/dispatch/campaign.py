@@ -6,6 +6,10 @@ enqueued in one round trip. Every message gets the idempotency key
 was already taken. Templates are rendered once for every language and country
 before the first message is recorded, so a template error stops the campaign
 before anything is queued.
+
+With ``at``, the campaign is scheduled instead (:mod:`dispatch.scheduled`): its
+recipients are checked and stored now, and decided, recorded and queued when the
+moment comes.
 """
 
 from __future__ import annotations
@@ -47,6 +51,9 @@ class CampaignSummary:
     reasons: Counter = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: A scheduled campaign: recipients stored for release at ``release_at``.
+    scheduled: int = 0
+    release_at: datetime | None = None
 
     @property
     def rate(self) -> float:
@@ -66,7 +73,7 @@ class CampaignSummary:
             "errors": self.errors[:20],
             "seconds": round(self.seconds, 3),
             "messages_per_second": round(self.rate, 1),
-        }
+        } | ({"scheduled": self.scheduled, "release_at": self.release_at.isoformat()} if self.release_at else {})
 
 
 def run_campaign(
@@ -81,19 +88,37 @@ def run_campaign(
     progress: ProgressCallback | None = None,
     source: str | None = None,
     max_errors: int | None = None,
+    at: datetime | None = None,
 ) -> CampaignSummary:
     """Send ``message_type`` with ``data`` to every recipient; see the module docstring.
 
     ``recipients`` may yield mappings, :class:`Recipient` values, or ``(line, mapping)``
     pairs from :func:`dispatch.recipient_files.read_recipients` (errors then name lines).
     Invalid recipients are counted and reported, not fatal, unless more than
-    ``max_errors`` occur.
+    ``max_errors`` occur. With ``at`` (timezone-aware), the campaign is scheduled for
+    that moment instead: see :func:`dispatch.scheduled.schedule_campaign`.
     """
-    mtype, values, campaign_id, moment = _begin(d, message_type, data, campaign_id, now, source)
+    if at is not None:
+        from .scheduled import schedule_campaign
+
+        return schedule_campaign(
+            d,
+            message_type,
+            recipients,
+            data,
+            at=at,
+            campaign_id=campaign_id,
+            now=now,
+            batch_size=batch_size,
+            progress=progress,
+            source=source,
+            max_errors=max_errors,
+        )
+    mtype, values, campaign_id, moment = begin(d, message_type, data, campaign_id, now, source)
     started = time.perf_counter()
     summary = CampaignSummary(campaign_id, mtype.name)
-    for batch in _batches(_numbered(recipients), batch_size):
-        _run_batch(d, mtype, values, batch, campaign_id, moment, summary)
+    for batch in batches(numbered(recipients), batch_size):
+        record_batch(d, mtype, values, batch, campaign_id, moment, summary)
         if progress is not None:
             progress(len(batch))
         if max_errors is not None and summary.invalid > max_errors:
@@ -103,10 +128,17 @@ def run_campaign(
     return summary
 
 
-def _begin(
-    d: Dispatcher, message_type: str, data, campaign_id: str | None, now: datetime | None, source: str | None
+def begin(
+    d: Dispatcher,
+    message_type: str,
+    data,
+    campaign_id: str | None,
+    now: datetime | None,
+    source: str | None,
+    extra: Mapping[str, Any] | None = None,
 ) -> tuple[Any, Any, str, datetime]:
-    """Check the input and the templates, and record the campaign: all before the first message."""
+    """Check the input and the templates, and record the campaign (with ``extra`` columns):
+    all before the first message."""
     mtype = d.types.get(message_type)
     values = d.validate_data(message_type, data)
     campaign_id = campaign_id or f"{message_type}-{ULID()}"
@@ -122,6 +154,7 @@ def _begin(
             "source": source,
             "created_at": moment,
             "updated_at": moment,
+            **(extra or {}),
         }
     )
     return mtype, values, campaign_id, moment
@@ -146,7 +179,8 @@ def preflight(d: Dispatcher, message_type: str, values) -> None:
             d.preview(mtype.name, sample, values, channel=channel, language=language)
 
 
-def _numbered(items: Iterable[Any]) -> Iterator[tuple[int, Any]]:
+def numbered(items: Iterable[Any]) -> Iterator[tuple[int, Any]]:
+    """``(line, item)`` pairs: kept as they are when the reader numbered them, else counted from 1."""
     for index, item in enumerate(items, start=1):
         if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], int):
             yield item
@@ -154,7 +188,8 @@ def _numbered(items: Iterable[Any]) -> Iterator[tuple[int, Any]]:
             yield index, item
 
 
-def _batches(items: Iterator[tuple[int, Any]], size: int) -> Iterator[list[tuple[int, Any]]]:
+def batches(items: Iterator[tuple[int, Any]], size: int) -> Iterator[list[tuple[int, Any]]]:
+    """Lists of up to ``size`` items."""
     while True:
         batch = list(islice(items, size))
         if not batch:
@@ -162,7 +197,10 @@ def _batches(items: Iterator[tuple[int, Any]], size: int) -> Iterator[list[tuple
         yield batch
 
 
-def _run_batch(d: Dispatcher, mtype, values, batch, campaign_id: str, now: datetime, summary: CampaignSummary) -> None:
+def record_batch(
+    d: Dispatcher, mtype, values, batch, campaign_id: str, now: datetime, summary: CampaignSummary
+) -> None:
+    """Validate, decide, render, record and enqueue one batch of ``(line, recipient)`` pairs at ``now``."""
     people: list[Recipient] = []
     for line, raw in batch:
         summary.total += 1
@@ -246,7 +284,7 @@ def _work(batch: list[tuple[int, Any]]) -> dict[str, Any]:
 
 def _batch_result(d, mtype, values, batch, campaign_id: str, now: datetime) -> dict[str, Any]:
     part = CampaignSummary(campaign_id, mtype.name)
-    _run_batch(d, mtype, values, batch, campaign_id, now, part)
+    record_batch(d, mtype, values, batch, campaign_id, now, part)
     return {
         "total": part.total,
         "queued": part.queued,
@@ -288,7 +326,7 @@ def run_campaign_parallel(
             "several intake processes need a real broker and PostgreSQL (the embedded default "
             "has an in-process queue and a single-writer SQLite file)"
         )
-    mtype, values, campaign_id, moment = _begin(d, message_type, data, campaign_id, now, source)
+    mtype, values, campaign_id, moment = begin(d, message_type, data, campaign_id, now, source)
     plain_data = data_to_json(values)
     summary = CampaignSummary(campaign_id, mtype.name)
     started = time.perf_counter()
@@ -311,7 +349,7 @@ def run_campaign_parallel(
         initargs=(type(d), d.config, message_type, plain_data, campaign_id, moment),
     ) as pool:
         pending: set = set()
-        for index, batch in enumerate(_batches(_numbered(recipients), batch_size)):
+        for index, batch in enumerate(batches(numbered(recipients), batch_size)):
             if index % processes == 0:
                 merge(_batch_result(d, mtype, values, batch, campaign_id, moment))
             else:

@@ -188,6 +188,18 @@ class CompanyConfig:
     terms_url: str = "https://energia.example.fi/sopimusehdot"
     #: Per-country overrides, e.g. [company.countries.SE] name = "Pohjola Energi AB".
     countries: dict[str, dict[str, Any]] = field(default_factory=_default_company_countries)
+    #: The company's own time zone (IANA name): ``dispatch campaign --at`` without an offset is read in it.
+    time_zone: str = "Europe/Helsinki"
+
+    def __post_init__(self) -> None:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(self.time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(
+                f"company.time_zone {self.time_zone!r} is not a time zone name such as Europe/Helsinki"
+            ) from None
 
 
 #: VAT on electricity per country, in percent (SPEC §5).

@@ -46,6 +46,7 @@ from .register_book import RegisterBook
 from .render import Renderer, builtin_template_dir
 from .render_cache import assemble
 from .runtime import Runtime
+from .scheduled import install_releaser
 from .serialize import custom_types
 from .store import Claimed, DuplicateKey, Store, now_utc
 
@@ -153,6 +154,7 @@ class Dispatcher:
             self.broker, self.channels, _actor_function(self.deliverer), batch_size=config.worker.batch_size
         )
         self.runtime.attach(self.broker, self.queues, self.lifecycle, self.deliverer)
+        install_releaser(self)  # scheduled campaigns go out while the embedded worker runs
         self._closed = False
 
     @classmethod
@@ -327,7 +329,9 @@ class Dispatcher:
 
         Options: ``campaign_id`` (re-use it to resume: what was taken is skipped),
         ``now``, ``batch_size``, ``progress`` (called with each batch's size),
-        ``max_errors``. See :func:`dispatch.campaign.run_campaign`.
+        ``max_errors``, ``at`` (a timezone-aware moment: store the campaign now and
+        decide and queue it then, see :mod:`dispatch.scheduled`). See
+        :func:`dispatch.campaign.run_campaign`.
         """
         self._ensure_open()
         return run_campaign(self, message_type, recipients, data, **options)

@@ -33,6 +33,8 @@ logger = logging.getLogger("dispatch.runtime")
 
 #: Most message ids held in the embedded default's in-memory queue at once.
 QUEUE_CAP = 20_000
+#: Seconds between two looks for scheduled campaigns whose moment has come.
+RELEASE_INTERVAL = 2.0
 #: The feeder only takes messages never handed to the queue (others are in memory already).
 NEVER_ENQUEUED = timedelta(days=36_500)
 
@@ -60,6 +62,9 @@ class Runtime:
         self.lifecycle: Lifecycle | None = None
         self._holding: Callable[[], int] = lambda: 0
         self._worker_id = ""
+        #: Releases scheduled campaigns that are due (:func:`dispatch.scheduled.install_releaser`); run
+        #: every :data:`RELEASE_INTERVAL` seconds by the embedded worker and by a relaying worker process.
+        self.releaser: Callable[[], None] | None = None
 
     def attach(self, broker: dramatiq.Broker, queues: Queues, lifecycle: Lifecycle, deliverer: Any) -> None:
         """Wire the queue side (built after the runtime, since the deliverer needs the store getter)."""
@@ -196,6 +201,7 @@ class Runtime:
             self._worker = worker
             self._start_services()
             self._spawn("dispatch-feeder", self._feed_loop, 0.25)
+            self._start_releaser()
         if leftovers:  # an earlier run's queue is gone with its process: what it left in the store goes now
             self.relay(stuck_after=timedelta(0))
 
@@ -280,6 +286,21 @@ class Runtime:
             self._worker = worker
             if relay:
                 self._spawn("dispatch-relay", self._relay_round, relay_interval)
+                self._start_releaser(min(relay_interval, RELEASE_INTERVAL))
+
+    def _start_releaser(self, interval: float | None = None) -> None:
+        if self.releaser is not None:
+            self._spawn("dispatch-release", self._release_round, interval or RELEASE_INTERVAL)
+
+    def _release_round(self) -> None:
+        assert self.releaser is not None
+        try:
+            self.releaser()
+            self.health.ok()
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            self.health.failed(exc, "releasing scheduled campaigns")
 
     def _heartbeat(self) -> None:
         if self._holding() == 0 and self._store is None:
@@ -370,4 +391,4 @@ def _delay_ms(send_after: datetime | None, now: datetime) -> int | None:
     return int(delta * 1000) if delta > 1 else None
 
 
-__all__ = ["QUEUE_CAP", "Runtime"]
+__all__ = ["QUEUE_CAP", "RELEASE_INTERVAL", "Runtime"]

@@ -195,6 +195,21 @@ campaigns = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("stats", JSON, nullable=True),
+    #: Scheduled campaigns (dispatch.scheduled): scheduled, releasing, released, cancelled or failed;
+    #: NULL for a campaign sent at once.
+    Column("status", String(16), nullable=True),
+    Column("release_at", UTCDateTime, nullable=True),
+    Column("released_at", UTCDateTime, nullable=True),
+    Index("ix_campaigns_release", "status", "release_at"),
+)
+
+#: The recipients of a scheduled campaign, kept until it is released (decided then) or cancelled.
+scheduled_recipients = Table(
+    "scheduled_recipients",
+    metadata,
+    Column("campaign_id", String(64), primary_key=True),
+    Column("line", Integer, primary_key=True),
+    Column("recipient", JSON, nullable=False),
 )
 
 #: The consent ledger: append-only.

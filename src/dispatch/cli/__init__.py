@@ -71,6 +71,7 @@ def _register_commands() -> None:
         registers,
         send,
         serve,
+        status,
         suppressions,
         templates,
         worker,

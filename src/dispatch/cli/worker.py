@@ -15,7 +15,14 @@ from .base import pass_cli
 @click.option("--relay-interval", type=float, help="Seconds between relay rounds (default: [worker] relay_interval).")
 @pass_cli
 def worker(cli_ctx, processes, threads, queues, relay_interval) -> None:
-    """Consume the channel queues and deliver; re-enqueue what a crash left behind."""
+    """Consume the channel queues and deliver; re-enqueue what a crash left behind.
+
+    Prints one start line (broker, store, queues, processes × threads, version). While the
+    broker or the store is down it says so once, waits with back-off and carries on by itself
+    when it is back. The first process also releases scheduled campaigns at their moment.
+    SIGTERM or Ctrl-C: the sends in flight finish and are recorded, then it exits with 0.
+    With [worker] metrics_port, each process serves Prometheus /metrics on port + its index.
+    """
     from ..config import load_config
     from ..worker import run_worker
 

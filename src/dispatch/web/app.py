@@ -27,6 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..errors import PluginError
+from ..metrics import register_queue_collector
 from .operator import OperatorView
 from .pages import PageError, Pages
 from .preview import PreviewView
@@ -62,6 +63,7 @@ def create_app(dispatcher: Dispatcher, *, services: Sequence[Service] = ()) -> S
     pages = Pages(dispatcher)
     operator = OperatorView(dispatcher)
     preview = PreviewView(dispatcher, operator)
+    register_queue_collector(lambda now: dispatcher.store.queue_depth(now))  # queue depth and age at /metrics
 
     async def health(request: Request) -> Response:
         def check() -> bool:
