@@ -140,7 +140,7 @@ class Dispatcher:
         self.queues = Queues(
             self.broker, self.channels, _actor_function(self.deliverer), batch_size=config.worker.batch_size
         )
-        self.runtime.attach(self.broker, self.queues, self.lifecycle, self.deliverer)
+        self.runtime.attach(self.broker, self.queues, self.lifecycle, self.deliverer, self.events)
         self._closed = False
 
     @classmethod

@@ -60,12 +60,31 @@ class Runtime:
         self.lifecycle: Lifecycle | None = None
         self._holding: Callable[[], int] = lambda: 0
         self._worker_id = ""
+        #: The webhook outbox and sender (dispatch.webhooks), when [webhooks] lists endpoints.
+        self.webhooks: Any = None
 
-    def attach(self, broker: dramatiq.Broker, queues: Queues, lifecycle: Lifecycle, deliverer: Any) -> None:
-        """Wire the queue side (built after the runtime, since the deliverer needs the store getter)."""
+    def attach(
+        self, broker: dramatiq.Broker, queues: Queues, lifecycle: Lifecycle, deliverer: Any, events: Any = None
+    ) -> None:
+        """Wire the queue side (built after the runtime, since the deliverer needs the store getter).
+
+        With ``[webhooks] endpoints``, every event of ``events`` (an EventBus) goes to the webhook outbox.
+        """
         self.broker, self.queues, self.lifecycle = broker, queues, lifecycle
         self._holding = lambda: deliverer.holding
         self._worker_id = deliverer.worker
+        if events is not None and self.config.webhooks.endpoints:
+            from .webhooks import Webhooks
+
+            self.webhooks = Webhooks(
+                self.config.webhooks, lambda: self.store, self.health, self.config.path(self.config.worker.journal)
+            )
+            events.subscribe(self.webhooks.add)
+
+    def start_webhooks(self) -> None:
+        """Start POSTing the webhook outbox (workers, ``serve``, the embedded worker); no-op without endpoints."""
+        if self.webhooks is not None:
+            self.webhooks.start()
 
     # -- the store -------------------------------------------------------------------------
 
@@ -263,6 +282,7 @@ class Runtime:
             self._flush_journal()
         self._spawn("dispatch-heartbeat", self._heartbeat, max(1.0, self.lease.total_seconds() / 3))
         self._spawn("dispatch-journal", self._flush_journal, 2.0)
+        self.start_webhooks()
 
     def start_worker(self, queues: Sequence[str], threads: int, *, relay: bool, relay_interval: float) -> None:
         """A ``dispatch worker`` process: consume ``queues`` with ``threads`` threads, renew leases, relay."""
@@ -347,6 +367,8 @@ class Runtime:
         if len(self.journal):
             self._flush_journal()
             self.journal.dump()
+        if self.webhooks is not None:
+            self.webhooks.close()
         if self.broker is not None:
             self.broker.close()
         for store in {id(s): s for s in (self._store, self._reader) if s is not None}.values():

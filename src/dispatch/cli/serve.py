@@ -31,5 +31,6 @@ def serve(cli_ctx, host: str | None, port: int | None) -> None:
     port = port or web.port
     # Services that run beside the web application (the inbound SMTP listener) are added here.
     services: list = []
+    d.runtime.start_webhooks()  # events of this process and others are POSTed from here too
     console.print(f"serving {d.config.links.base_url} on http://{host}:{port}")
     run(d, host, port, services=services, shutdown_timeout=web.shutdown_timeout)
