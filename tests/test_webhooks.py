@@ -1,0 +1,301 @@
+"""Signed webhooks from a durable outbox (issue 10 item 4, SPEC §10).
+
+Events are POSTed to a real local HTTP receiver (tests/webhook_receiver.py) that checks
+each signature with its own code, and are checked again with the ``standardwebhooks``
+library. The receiver is down for part of a run, rejects a wrong secret, answers 410,
+and the dispatcher restarts in between: nothing is lost, nothing carries personal data.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import standardwebhooks
+from log_privacy import PERSONAL
+from webhook_receiver import Receiver
+
+from dispatch.errors import ConfigError
+from dispatch.events import Event
+from dispatch.samples import sample_data, sample_recipient
+from dispatch.webhooks import WebhookVerificationError, counts, generate_secret, sign, verify
+
+SECRET = generate_secret()
+FAST = {"min_backoff": 0.05, "max_backoff": 0.3, "poll_interval": 0.05, "timeout": 5.0, "drain_timeout": 2.0}
+
+
+@pytest.fixture(autouse=True)
+def _no_env_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DISPATCH_WEBHOOK_SECRET", raising=False)
+
+
+@pytest.fixture
+def receiver() -> Any:
+    server = Receiver(SECRET).start()
+    yield server
+    server.stop()
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.02)
+
+
+def webhooks(*endpoints: str, **settings: Any) -> dict[str, Any]:
+    return {"webhooks": {"endpoints": list(endpoints), "secret": SECRET, **FAST, **settings}}
+
+
+def people(count: int, start: int = 0) -> list[dict[str, Any]]:
+    base = sample_recipient("fi", "FI")
+    return [{**base, "id": f"C-{i}", "email": f"c{i}@example.fi"} for i in range(start, start + count)]
+
+
+class Recorder:
+    """Every event the dispatcher emitted (an EventBus subscriber)."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, event: Event) -> None:
+        with self._lock:
+            self.events.append(event)
+
+    def ids(self) -> set[str]:
+        with self._lock:
+            return {e.id for e in self.events}
+
+
+# -- signing ---------------------------------------------------------------------------------
+
+
+def test_signatures_are_those_of_the_standard_webhooks_library():
+    body = b'{"id":"evt_1","type":"message.sent"}'
+    headers = sign(SECRET, "evt_1", body)
+    assert headers["webhook-signature"].startswith("v1,")
+    assert standardwebhooks.Webhook(SECRET).verify(body, headers) == json.loads(body)
+    theirs = standardwebhooks.Webhook(SECRET)
+    stamp = datetime.now(UTC)
+    their_headers = {
+        "webhook-id": "evt_2",
+        "webhook-timestamp": str(int(stamp.timestamp())),
+        "webhook-signature": theirs.sign("evt_2", stamp, body.decode()),
+    }
+    verify(SECRET, their_headers, body)  # does not raise
+    verify(SECRET, {k.upper(): v for k, v in their_headers.items()}, body)  # any header case
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda h, b: (h, b + b" "),  # body changed
+        lambda h, b: ({**h, "webhook-id": "evt_other"}, b),  # id changed
+        lambda h, b: ({**h, "webhook-timestamp": str(int(h["webhook-timestamp"]) - 1)}, b),
+        lambda h, b: ({k: v for k, v in h.items() if k != "webhook-signature"}, b),
+        lambda h, b: ({**h, "webhook-signature": "v2," + h["webhook-signature"][3:]}, b),
+    ],
+)
+def test_a_tampered_webhook_is_refused(change):
+    body = b'{"id":"evt_1"}'
+    headers, body = change(sign(SECRET, "evt_1", body), body)
+    with pytest.raises(WebhookVerificationError):
+        verify(SECRET, headers, body)
+
+
+def test_old_timestamps_and_other_secrets_are_refused():
+    body = b"{}"
+    old = sign(SECRET, "evt_1", body, timestamp=int(time.time()) - 301)
+    with pytest.raises(WebhookVerificationError, match="tolerance"):
+        verify(SECRET, old, body)
+    verify(SECRET, old, body, tolerance=600)
+    with pytest.raises(WebhookVerificationError, match="matches"):
+        verify(generate_secret(), sign(SECRET, "evt_1", body), body)
+    rotated = sign(SECRET, "evt_1", body)
+    rotated["webhook-signature"] = (
+        sign(generate_secret(), "evt_1", body)["webhook-signature"] + " " + (rotated["webhook-signature"])
+    )
+    verify(SECRET, rotated, body)  # one of several signatures matching is enough
+
+
+# -- configuration ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("section", "words"),
+    [
+        ({"endpoints": ["http://crm.example.fi/hooks"], "secret": SECRET}, "https"),
+        ({"endpoints": ["ftp://crm.example.fi/hooks"], "secret": SECRET}, "http(s) URL"),
+        ({"endpoints": ["https://crm.example.fi/hooks"]}, "DISPATCH_WEBHOOK_SECRET"),
+        ({"endpoints": ["https://crm.example.fi/hooks"], "secret": "whsec_c2hvcnQ="}, "bytes"),
+        ({"endpoints": ["https://crm.example.fi/hooks"], "secret": "whsec_%%%"}, "base64"),
+        ({"secret": SECRET, "events": ["message.lost"]}, "message.lost"),
+        ({"secret": SECRET, "retries": 3}, "webhooks.retries"),
+        ({"secret": SECRET, "min_backoff": 10, "max_backoff": 1}, "max_backoff"),
+    ],
+)
+def test_bad_webhook_settings_are_named(make_dispatcher, section, words):
+    with pytest.raises(ConfigError) as caught:
+        make_dispatcher({"webhooks": section})
+    assert words in str(caught.value)
+
+
+def test_plain_http_is_for_this_machine_unless_allowed(make_dispatcher, monkeypatch):
+    make_dispatcher({"webhooks": {"endpoints": ["http://localhost:9/h", "http://[::1]:9/h"], "secret": SECRET}})
+    make_dispatcher({"webhooks": {"endpoints": ["http://crm.internal/h"], "secret": SECRET, "allow_http": True}})
+    monkeypatch.setenv("DISPATCH_WEBHOOK_SECRET", SECRET)
+    d = make_dispatcher({"webhooks": {"endpoints": ["https://crm.example.fi/h"]}})
+    assert d.config.webhooks.secret == SECRET
+
+
+def test_without_endpoints_nothing_is_written(make_dispatcher, receiver):
+    d = make_dispatcher()
+    d.dispatch("price_change", people(1)[0], sample_data("price_change"))
+    assert d.join(30)
+    assert d.runtime.webhooks is None
+    assert counts(d.store) == {}
+    assert receiver.requests == 0
+
+
+# -- delivery --------------------------------------------------------------------------------
+
+
+def test_every_event_reaches_a_receiver_that_was_down_for_part_of_the_run(make_dispatcher, receiver):
+    d = make_dispatcher(webhooks(receiver.url))
+    recorder = Recorder()
+    d.events.subscribe(recorder)
+    data = sample_data("price_change")
+    for person in people(5):
+        d.dispatch("price_change", person, data)
+    assert d.join(30)
+    wait_for(lambda: set(receiver.ids()) >= recorder.ids())
+    receiver.stop()  # the receiver goes away: nothing must be lost
+    for person in people(20, start=5):
+        d.dispatch("price_change", person, data)
+    assert d.join(30)
+    wait_for(lambda: counts(d.store).get("pending", 0) > 0)
+    wait_for(lambda: d.store.status_counts() == {"sent": 25})
+    receiver.start()  # same port, back up
+    wait_for(lambda: set(receiver.ids()) >= recorder.ids())
+    wait_for(lambda: counts(d.store) == {"delivered": len(recorder.ids())})
+    assert set(receiver.ids()) == recorder.ids()
+    assert len(recorder.ids()) == 25 * 3  # queued, sending, sent
+    # Each body is what the library verifies, with the payload shape of SPEC §10 and ids only.
+    library = standardwebhooks.Webhook(SECRET)
+    for headers, body, payload in receiver.received:
+        assert library.verify(body, headers) == payload
+        assert set(payload) == {"id", "type", "timestamp", "data"}
+        assert payload["id"] == headers["webhook-id"]
+        assert not PERSONAL.search(body.decode()), body
+        assert "Virtanen" not in body.decode() and "Aino" not in body.decode()
+    by_message: dict[str, list[str]] = {}
+    for payload in receiver.payloads():
+        by_message.setdefault(payload["data"]["message_id"], []).append(payload["type"])
+    assert all(sorted(types) == ["message.queued", "message.sending", "message.sent"] for types in by_message.values())
+
+
+def test_a_receiver_with_another_secret_rejects_and_the_events_wait(make_dispatcher, receiver):
+    stranger = Receiver(generate_secret()).start()
+    try:
+        d = make_dispatcher(webhooks(receiver.url, stranger.url))
+        recorder = Recorder()
+        d.events.subscribe(recorder)
+        d.dispatch("price_change", people(1)[0], sample_data("price_change"))
+        assert d.join(30)
+        wait_for(lambda: set(receiver.ids()) == recorder.ids() and len(recorder.ids()) == 3)
+        wait_for(lambda: stranger.rejected >= 6)  # each event tried, and retried
+        assert stranger.received == []
+        assert counts(d.store) == {"delivered": 3, "pending": 3}
+    finally:
+        stranger.stop()
+
+
+def test_the_outbox_survives_a_restart(make_dispatcher, receiver):
+    receiver.stop()
+    d = make_dispatcher(webhooks(receiver.url))
+    recorder = Recorder()
+    d.events.subscribe(recorder)
+    data = sample_data("price_change")
+    for person in people(4):
+        d.dispatch("price_change", person, data)
+    d.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("dispatch-")]
+    again = make_dispatcher(webhooks(receiver.url))
+    assert counts(again.store) == {"pending": 12}
+    receiver.start()
+    again.runtime.start_webhooks()  # what a worker or `serve` does
+    wait_for(lambda: counts(again.store) == {"delivered": 12})
+    assert set(receiver.ids()) == recorder.ids()
+    assert len(receiver.ids()) == 12  # each once
+
+
+def test_events_of_one_message_sent_together_arrive_in_order(make_dispatcher, receiver):
+    receiver.stop()
+    d = make_dispatcher(webhooks(receiver.url))
+    at = datetime(2027, 5, 1, 9, tzinfo=UTC)
+    events = [
+        Event(kind, at + timedelta(seconds=i), {"message_id": "01JMSG", "status": kind.split(".")[1]})
+        for i, kind in enumerate(["message.queued", "message.sending", "message.sent", "message.delivered"])
+    ]
+    d.events.emit(reversed(events))  # recorded out of order
+    d.runtime.webhooks.flush()
+    d.runtime.start_webhooks()
+    wait_for(lambda: counts(d.store).get("pending") == 4 and d.runtime.webhooks.sender.running)
+    time.sleep(0.3)  # a few failed rounds against the closed port
+    receiver.start()
+    wait_for(lambda: len(receiver.ids()) == 4)
+    assert receiver.ids() == [e.id for e in events]
+
+
+def test_410_gone_ends_that_delivery(make_dispatcher):
+    gone = Receiver(SECRET, status=410).start()
+    try:
+        d = make_dispatcher(webhooks(gone.url))
+        d.events.emit([Event("consent.changed", datetime.now(UTC), {"recipient_id": "C-1", "granted": False})])
+        d.runtime.start_webhooks()
+        wait_for(lambda: counts(d.store) == {"dead": 1})
+        assert gone.requests == 1
+    finally:
+        gone.stop()
+
+
+def test_too_old_events_are_given_up(make_dispatcher, receiver):
+    receiver.stop()
+    d = make_dispatcher(webhooks(receiver.url, max_age=0.5))
+    d.events.emit([Event("notice.late", datetime.now(UTC), {"message_id": "01JLATE"})])
+    d.runtime.start_webhooks()
+    wait_for(lambda: counts(d.store) == {"dead": 1})
+
+
+def test_only_the_listed_event_types_are_sent(make_dispatcher, receiver):
+    d = make_dispatcher(webhooks(receiver.url, events=["message.sent"]))
+    d.dispatch("price_change", people(1)[0], sample_data("price_change"))
+    assert d.join(30)
+    wait_for(lambda: len(receiver.ids()) == 1)
+    d.close()
+    assert [p["type"] for p in receiver.payloads()] == ["message.sent"]
+
+
+def test_personal_data_in_a_cause_never_leaves(make_dispatcher, receiver):
+    d = make_dispatcher(webhooks(receiver.url))
+    cause = "550 5.1.1 <aino.virtanen@example.fi>: no such user; sms +358401234567 unreachable"
+    d.events.emit([Event("message.bounced", datetime.now(UTC), {"message_id": "01JB", "cause": cause})])
+    d.runtime.start_webhooks()
+    wait_for(lambda: len(receiver.ids()) == 1)
+    body = receiver.received[0][1].decode()
+    assert not PERSONAL.search(body)
+    assert "550 5.1.1" in json.loads(body)["data"]["cause"]
+
+
+def test_secret_generation_makes_valid_secrets():
+    secret = generate_secret()
+    assert secret.startswith("whsec_") and len(base64.b64decode(secret[6:])) == 32
+    standardwebhooks.Webhook(secret)
