@@ -21,10 +21,12 @@ import standardwebhooks
 from log_privacy import PERSONAL
 from webhook_receiver import Receiver
 
-from dispatch.errors import ConfigError
+from dispatch.errors import ConfigError, StoreError
 from dispatch.events import Event
+from dispatch.journal import StoreHealth
 from dispatch.samples import sample_data, sample_recipient
-from dispatch.webhooks import WebhookVerificationError, counts, generate_secret, sign, verify
+from dispatch.webhooks import EventOutbox, WebhookVerificationError, counts, generate_secret, sign, verify
+from dispatch.webhooks import sender as webhook_sender
 
 SECRET = generate_secret()
 FAST = {"min_backoff": 0.05, "max_backoff": 0.3, "poll_interval": 0.05, "timeout": 5.0, "drain_timeout": 2.0}
@@ -299,3 +301,53 @@ def test_secret_generation_makes_valid_secrets():
     secret = generate_secret()
     assert secret.startswith("whsec_") and len(base64.b64decode(secret[6:])) == 32
     standardwebhooks.Webhook(secret)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_two_senders_on_one_store_post_each_event_once(
+    make_dispatcher, receiver, backend, request, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(webhook_sender, "BATCH", 50)  # many rounds, so that both senders take part
+    receiver.delay = 0.05
+    url = request.getfixturevalue("postgres_url") if backend == "postgresql" else f"sqlite:///{tmp_path / 'two.db'}"
+    first = make_dispatcher({**webhooks(receiver.url), "store": {"url": url}})
+    second = make_dispatcher({**webhooks(receiver.url), "store": {"url": url}})
+    at = datetime.now(UTC)
+    events = [Event("message.sent", at, {"message_id": f"01J{i:05d}"}) for i in range(600)]
+    first.runtime.start_webhooks()
+    second.runtime.start_webhooks()
+    first.events.emit(events)
+    first.runtime.webhooks.flush()
+    wait_for(lambda: counts(first.store) == {"delivered": 600}, timeout=60)
+    assert sorted(set(receiver.ids())) == sorted(e.id for e in events)
+    # Every POST is one recorded attempt: a row two senders had claimed at once would be POSTed
+    # twice but recorded once (only its last claimant's answer counts). Retries after a timeout
+    # the receiver did not see are allowed (at least once; receivers drop repeated webhook-ids).
+    with first.store.engine.connect() as conn:
+        attempts = conn.exec_driver_sql("SELECT SUM(attempts) FROM webhook_deliveries").scalar()
+    assert receiver.requests == attempts
+    shares = [first.runtime.webhooks.sender.sent, second.runtime.webhooks.sender.sent]
+    assert sum(shares) == 600 and min(shares) > 0  # both took part
+
+
+def test_events_wait_in_memory_and_in_a_file_while_the_store_is_down(make_dispatcher, receiver, tmp_path):
+    d = make_dispatcher(webhooks(receiver.url))
+    healthy = d.runtime.store
+
+    def unreachable() -> Any:
+        raise StoreError("cannot open the store at postgresql://db/dispatch: connection refused")
+
+    folder = tmp_path / "journal"
+    outbox = EventOutbox([receiver.url], [], unreachable, StoreHealth(), folder)
+    events = [Event("message.sent", datetime.now(UTC), {"message_id": f"01JD{i}"}) for i in range(5)]
+    for event in events:
+        outbox.add(event)
+    assert outbox.flush() == 0 and len(outbox) == 5  # kept in memory
+    outbox.close()  # the process ends while the store is still down: the rows go to a file
+    assert len(list(folder.glob("webhooks-*.jsonl"))) == 1
+    later = EventOutbox([receiver.url], [], lambda: healthy, StoreHealth(), folder)
+    assert later.flush() == 5  # the next process finds the file once the store answers
+    assert not list(folder.glob("webhooks-*"))
+    assert counts(healthy) == {"pending": 5}
+    d.runtime.start_webhooks()
+    wait_for(lambda: sorted(receiver.ids()) == sorted(e.id for e in events))

@@ -31,18 +31,26 @@ def genuine(secret: str, headers: dict[str, str], body: bytes, tolerance: int = 
     return any(hmac.compare_digest(sig, expected) for sig in headers.get("webhook-signature", "").split(" "))
 
 
+class _Server(ThreadingHTTPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+    request_queue_size = 512  # many senders' connections at once
+
+
 class Receiver:
     """Accepts webhooks on 127.0.0.1:``port``; ``received`` holds each genuine one (headers, body, payload)."""
 
     def __init__(self, secret: str, port: int = 0, status: int = 204) -> None:
         self.secret = secret
         self.status = status
+        #: Seconds each request takes (a slow receiver).
+        self.delay = 0.0
         self.port = port
         self.received: list[tuple[dict[str, str], bytes, dict[str, Any]]] = []
         self.rejected = 0
         self.requests = 0
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _Server | None = None
         self._connections: set[socket.socket] = set()
         self._thread: threading.Thread | None = None
 
@@ -69,6 +77,8 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", "0")))
                 headers = {k.lower(): v for k, v in self.headers.items()}
+                if receiver.delay:
+                    time.sleep(receiver.delay)
                 with receiver._lock:
                     receiver.requests += 1
                     ok = genuine(receiver.secret, headers, body)
@@ -84,9 +94,7 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        ThreadingHTTPServer.allow_reuse_address = True
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", self.port), Handler)
         self.port = self._server.server_port
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()

@@ -14,10 +14,12 @@ docs/webhooks.md shows the same check in ten lines for those who write their own
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 
 from ..config import WebhooksConfig
+from ..errors import ConfigError
 from ..events import Event
 from ..journal import StoreHealth
 from ..store import Store
@@ -31,6 +33,8 @@ class Webhooks:
     """The outbox writer and the sender of one dispatcher: :meth:`add` events, :meth:`start` sending, :meth:`close`."""
 
     def __init__(self, settings: WebhooksConfig, store: Callable[[], Store], health: StoreHealth, folder: Path) -> None:
+        if importlib.util.find_spec("aiohttp") is None:
+            raise ConfigError("[webhooks] endpoints need aiohttp: pip install 'dispatch[webhooks]'")
         self.settings = settings
         self.sender = WebhookSender(settings, store, health)
         self.outbox = EventOutbox(settings.endpoints, settings.events, store, health, folder, self.sender.wake)

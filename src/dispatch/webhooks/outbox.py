@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..errors import StoreError
 from ..events import Event
 from ..journal import StoreHealth
 from ..store import Store, is_outage, now_utc
@@ -139,7 +140,7 @@ class EventOutbox:
             with self._lock:
                 self._rows[:0] = rows
                 waiting = len(self._rows)
-            if not is_outage(exc):
+            if not (is_outage(exc) or isinstance(exc, StoreError)):  # StoreError: it could not be opened
                 raise
             self._health.failed(exc, "writing webhook events")
             if waiting > SPILL_AT:
