@@ -75,10 +75,15 @@ def claim(
         .limit(limit)
     )
     if store.dialect == "postgresql":
-        due = due.with_for_update(skip_locked=True)
+        # A CTE runs once; as an IN subquery the planner may run it again per row, and each run
+        # of ``LIMIT … SKIP LOCKED`` finds other rows (more than ``limit`` would be taken).
+        picked = due.with_for_update(skip_locked=True).cte("due")
+        which = _t.c.id == picked.c.id
+    else:
+        which = _t.c.id.in_(due.scalar_subquery())
     statement = (
         update(_t)
-        .where(_t.c.id.in_(due.scalar_subquery()), _t.c.status == PENDING, free)
+        .where(which, _t.c.status == PENDING, free)
         .values(lease_until=now + lease, claimed_by=worker)
         .returning(
             _t.c.id,
