@@ -108,6 +108,7 @@ class WebhookSender:
             logger.exception("the webhook sender stopped on an error")
         finally:
             self._loop = None
+            loop.run_until_complete(loop.shutdown_default_executor())  # aiohttp's DNS look-up threads
             loop.close()
             self._ready.set()
 
