@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -229,7 +231,7 @@ def test_the_outbox_survives_a_restart(make_dispatcher, receiver):
     for person in people(4):
         d.dispatch("price_change", person, data)
     d.close()
-    assert not [t for t in threading.enumerate() if t.name.startswith("dispatch-")]
+    assert not [t for t in threading.enumerate() if t.name.startswith(("dispatch-", "asyncio_"))]
     again = make_dispatcher(webhooks(receiver.url))
     assert counts(again.store) == {"pending": 12}
     receiver.start()
@@ -351,3 +353,19 @@ def test_events_wait_in_memory_and_in_a_file_while_the_store_is_down(make_dispat
     assert counts(healthy) == {"pending": 5}
     d.runtime.start_webhooks()
     wait_for(lambda: sorted(receiver.ids()) == sorted(e.id for e in events))
+
+
+def test_the_receiver_check_in_the_docs_works():
+    """docs/webhooks.md's ten-line check accepts dispatch's webhooks and refuses forgeries."""
+    docs = (Path(__file__).parents[1] / "docs" / "webhooks.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", docs, flags=re.DOTALL)
+    standalone = next(b for b in blocks if "def genuine" in b)
+    namespace: dict[str, Any] = {}
+    exec(standalone, namespace)
+    body = b'{"id":"evt_1","type":"consent.changed"}'
+    headers = sign(SECRET, "evt_1", body)
+    assert namespace["genuine"](SECRET, headers, body)
+    assert not namespace["genuine"](SECRET, headers, body.replace(b"consent", b"CONSENT"))
+    assert not namespace["genuine"](generate_secret(), headers, body)
+    stale = sign(SECRET, "evt_1", body, timestamp=int(time.time()) - 3600)
+    assert not namespace["genuine"](SECRET, stale, body)
