@@ -369,3 +369,13 @@ def test_the_receiver_check_in_the_docs_works():
     assert not namespace["genuine"](generate_secret(), headers, body)
     stale = sign(SECRET, "evt_1", body, timestamp=int(time.time()) - 3600)
     assert not namespace["genuine"](SECRET, stale, body)
+
+
+def test_a_consent_change_is_a_webhook(make_dispatcher, receiver):
+    d = make_dispatcher(webhooks(receiver.url))
+    d.consents.record("C-77", "marketing", False, channel="email", source="preference_centre")
+    d.runtime.start_webhooks()
+    wait_for(lambda: len(receiver.ids()) == 1)
+    payload = receiver.payloads()[0]
+    assert payload["type"] == "consent.changed"
+    assert payload["data"]["recipient_id"] == "C-77" and payload["data"]["granted"] is False
