@@ -21,8 +21,10 @@ from typing import Any
 import pytest
 import standardwebhooks
 from log_privacy import PERSONAL
+from scale_helpers import start_worker, stop, wait_until, write_config
 from webhook_receiver import Receiver
 
+from dispatch import Dispatcher
 from dispatch.errors import ConfigError, StoreError
 from dispatch.events import Event
 from dispatch.journal import StoreHealth
@@ -379,3 +381,40 @@ def test_a_consent_change_is_a_webhook(make_dispatcher, receiver):
     payload = receiver.payloads()[0]
     assert payload["type"] == "consent.changed"
     assert payload["data"]["recipient_id"] == "C-77" and payload["data"]["granted"] is False
+
+
+@pytest.mark.server
+def test_worker_processes_send_what_every_process_recorded(tmp_path, redis_url, postgres_url, receiver):
+    """Scale-out: a campaign's process records ``queued``, `dispatch worker` processes the rest, and POST all."""
+    receiver.stop()
+    extra = (
+        f'[webhooks]\nendpoints = ["{receiver.url}"]\nsecret = "{SECRET}"\n'
+        "min_backoff = 0.05\nmax_backoff = 0.5\npoll_interval = 0.05\n"
+    )
+    config = write_config(
+        tmp_path / "dispatch.toml", store=postgres_url, broker=redis_url, outbox=tmp_path / "o", extra=extra
+    )
+    with Dispatcher.from_config(config) as d:
+        d.campaign("price_change", people(30), sample_data("price_change"), campaign_id="pc")
+    worker = start_worker(config, processes=2, threads=4, log=tmp_path / "worker.log")
+    try:
+        with Dispatcher.from_config(config) as d:
+            wait_until(lambda: d.store.status_counts() == {"sent": 30}, 60, what="30 deliveries")
+            wait_until(lambda: counts(d.store) == {"pending": 90}, 30, what="90 webhooks waiting")
+    finally:
+        stop(worker)
+    assert worker.returncode == 0
+    receiver.start()
+    worker = start_worker(config, processes=1, threads=2, log=tmp_path / "worker.log")
+    try:
+        with Dispatcher.from_config(config) as d:
+            wait_until(lambda: counts(d.store) == {"delivered": 90}, 60, what="90 webhooks delivered")
+    finally:
+        stop(worker)
+    assert len(set(receiver.ids())) == 90
+    types: dict[str, list[str]] = {}
+    for payload in receiver.payloads():
+        types.setdefault(payload["data"]["message_id"], []).append(payload["type"])
+    assert len(types) == 30
+    assert all(sorted(t) == ["message.queued", "message.sending", "message.sent"] for t in types.values())
+    assert "Traceback" not in (tmp_path / "worker.log").read_text(encoding="utf-8")
