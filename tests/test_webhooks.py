@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import standardwebhooks
 from log_privacy import PERSONAL
+from prometheus_client import REGISTRY
 from scale_helpers import start_worker, stop, wait_until, write_config
 from webhook_receiver import Receiver
 
@@ -262,6 +263,7 @@ def test_events_of_one_message_sent_together_arrive_in_order(make_dispatcher, re
 
 
 def test_410_gone_ends_that_delivery(make_dispatcher):
+    dead_before = REGISTRY.get_sample_value("dispatch_webhooks_total", {"outcome": "dead"}) or 0
     gone = Receiver(SECRET, status=410).start()
     try:
         d = make_dispatcher(webhooks(gone.url))
@@ -269,6 +271,7 @@ def test_410_gone_ends_that_delivery(make_dispatcher):
         d.runtime.start_webhooks()
         wait_for(lambda: counts(d.store) == {"dead": 1})
         assert gone.requests == 1
+        assert REGISTRY.get_sample_value("dispatch_webhooks_total", {"outcome": "dead"}) == dead_before + 1
     finally:
         gone.stop()
 

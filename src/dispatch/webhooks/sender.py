@@ -31,6 +31,8 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from prometheus_client import Counter
+
 from ..config import WebhooksConfig
 from ..journal import StoreHealth
 from ..store import Store, is_outage, now_utc
@@ -43,6 +45,9 @@ logger = logging.getLogger("dispatch.webhooks")
 BATCH = 1_000
 #: Seconds between purges of old delivered rows.
 PURGE_EVERY = 300.0
+
+#: Webhook POSTs by outcome (SPEC §12 metrics): ``delivered``, ``retry`` or ``dead``.
+POSTS = Counter("dispatch_webhooks", "Webhook POSTs by outcome", ["outcome"])
 
 
 class WebhookSender:
@@ -172,6 +177,9 @@ class WebhookSender:
         results = [result for group in answers for result in group]
         table.record(store, results, self.worker, now_utc())
         self.sent += sum(1 for r in results if r.status == table.DELIVERED)
+        for result in results:
+            if result.counted:
+                POSTS.labels(result.status).inc()
         self._report(rows, results)
         return len(rows)
 
