@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 from prometheus_client import Counter
 
 from ..config import WebhooksConfig
+from ..errors import StoreError
 from ..journal import StoreHealth
 from ..store import Store, is_outage, now_utc
 from . import table
@@ -141,10 +142,10 @@ class WebhookSender:
                         table.purge_delivered(self._store(), before)
                     self._health.ok()
                 except Exception as exc:
-                    if not is_outage(exc):
-                        logger.exception("a webhook round failed")
-                    else:
+                    if is_outage(exc) or isinstance(exc, StoreError):  # StoreError: it could not be opened
                         self._health.failed(exc, "sending webhooks")
+                    else:
+                        logger.exception("a webhook round failed")
                 if sent:
                     continue  # there may be more due at once
                 if stopping:

@@ -171,11 +171,12 @@ def counts(store: Store) -> dict[str, int]:
 
 
 def next_due(store: Store, endpoints: Sequence[str], now: datetime) -> datetime | None:
-    """When the next pending row is due (None: nothing pending); a row due now returns ``now``."""
+    """When the next pending row that no sender holds is due (None: none); a row due now returns ``now``."""
+    free = or_(_t.c.lease_until.is_(None), _t.c.lease_until < now)
     with store.engine.connect() as conn:
         when = conn.execute(
             select(func.min(_t.c.next_attempt_at)).where(
-                and_(_t.c.status == PENDING, _t.c.endpoint.in_(list(endpoints)))
+                and_(_t.c.status == PENDING, free, _t.c.endpoint.in_(list(endpoints)))
             )
         ).scalar()
     return None if when is None else max(when, now)
