@@ -269,7 +269,7 @@ class WebhooksConfig:
     #: Receiver URLs; every event goes to each of them. Empty: no webhooks (and no outbox rows).
     endpoints: list[str] = field(default_factory=list)
     #: ``whsec_`` + base64 of 24 to 64 random bytes; env DISPATCH_WEBHOOK_SECRET.
-    secret: str | None = None
+    secret: str | None = field(default=None, repr=False)
     #: Event types sent (SPEC §10 names); empty: all of them.
     events: list[str] = field(default_factory=list)
     #: Seconds one POST may take before it counts as failed.
