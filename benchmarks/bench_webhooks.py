@@ -1,6 +1,6 @@
 """Webhook delivery: events per second from the outbox to a local receiver, against a bare POST loop.
 
-    .venv/bin/python benchmarks/bench_webhooks.py [--events 5000] [--concurrency 64]
+    .venv/bin/python benchmarks/bench_webhooks.py [--events 10000] [--concurrency 64]
 
 The receiver is an aiohttp web server in another process on 127.0.0.1 that checks
 every request's Standard Webhooks signature with its own few lines of ``hmac`` and
@@ -126,7 +126,7 @@ def bench_dispatch(url: str, secret: str, events: list[Event], concurrency: int,
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--events", type=int, default=5000)
+    parser.add_argument("--events", type=int, default=10000)
     parser.add_argument("--concurrency", type=int, default=64)
     args = parser.parse_args()
     secret = generate_secret()
