@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +27,8 @@ import standardwebhooks
 from log_privacy import PERSONAL
 from prometheus_client import REGISTRY
 from scale_helpers import start_worker, stop, wait_until, write_config
+from servers import free_port
+from web_helpers import ROOT
 from webhook_receiver import Receiver
 
 from dispatch import Dispatcher
@@ -421,3 +427,31 @@ def test_worker_processes_send_what_every_process_recorded(tmp_path, redis_url, 
     assert len(types) == 30
     assert all(sorted(t) == ["message.queued", "message.sending", "message.sent"] for t in types.values())
     assert "Traceback" not in (tmp_path / "worker.log").read_text(encoding="utf-8")
+
+
+def test_dispatch_serve_sends_what_other_processes_recorded(tmp_path, receiver):
+    port = free_port()
+    config = tmp_path / "dispatch.toml"
+    config.write_text(
+        f'[store]\nurl = "sqlite:///{tmp_path / "d.db"}"\n[links]\nbase_url = "http://127.0.0.1:{port}"\n'
+        f'[webhooks]\nendpoints = ["{receiver.url}"]\nsecret = "{SECRET}"\npoll_interval = 0.1\n',
+        encoding="utf-8",
+    )
+    with Dispatcher.from_config(config) as d:  # a process that records, but does not send
+        d.consents.record("C-5", "newsletter", True, channel="email", source="web_form")
+    assert receiver.requests == 0
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in ("src", "plugins"))}
+    command = [sys.executable, "-c", "from dispatch.cli import main; main()", "--config", str(config), "serve"]
+    process = subprocess.Popen(
+        [*command, "--port", str(port)], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        wait_for(lambda: len(receiver.ids()) == 1 or process.poll() is not None, timeout=60)
+        assert process.poll() is None, process.stdout.read().decode()
+        assert receiver.payloads()[0]["type"] == "consent.changed"
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=60)[0].decode()
+        assert process.returncode == 0 and "Traceback" not in output, output
+    finally:
+        if process.poll() is None:
+            process.kill()
