@@ -344,13 +344,10 @@ def test_two_senders_on_one_store_post_each_event_once(
 
 
 def test_events_wait_in_memory_and_in_a_file_while_the_store_is_down(make_dispatcher, receiver, tmp_path):
-    d = make_dispatcher(webhooks(receiver.url))
-    healthy = d.runtime.store
-
     def unreachable() -> Any:
         raise StoreError("cannot open the store at postgresql://db/dispatch: connection refused")
 
-    folder = tmp_path / "journal"
+    folder = tmp_path / ".dispatch-journal"  # [worker] journal
     outbox = EventOutbox([receiver.url], [], unreachable, StoreHealth(), folder)
     events = [Event("message.sent", datetime.now(UTC), {"message_id": f"01JD{i}"}) for i in range(5)]
     for event in events:
@@ -358,12 +355,17 @@ def test_events_wait_in_memory_and_in_a_file_while_the_store_is_down(make_dispat
     assert outbox.flush() == 0 and len(outbox) == 5  # kept in memory
     outbox.close()  # the process ends while the store is still down: the rows go to a file
     assert len(list(folder.glob("webhooks-*.jsonl"))) == 1
-    later = EventOutbox([receiver.url], [], lambda: healthy, StoreHealth(), folder)
-    assert later.flush() == 5  # the next process finds the file once the store answers
-    assert not list(folder.glob("webhooks-*"))
-    assert counts(healthy) == {"pending": 5}
-    d.runtime.start_webhooks()
+    d = make_dispatcher(webhooks(receiver.url))
+    d.runtime.start_webhooks()  # the next sending process finds the file once the store answers
     wait_for(lambda: sorted(receiver.ids()) == sorted(e.id for e in events))
+    wait_for(lambda: counts(d.store) == {"delivered": 5})
+    assert not list(folder.glob("webhooks-*"))
+
+
+def test_a_dispatcher_that_recorded_nothing_opens_no_store(make_dispatcher, tmp_path):
+    d = make_dispatcher(webhooks("https://crm.example.fi/hooks"))
+    d.close()
+    assert not (tmp_path / "dispatch.db").exists()
 
 
 def test_the_receiver_check_in_the_docs_works():

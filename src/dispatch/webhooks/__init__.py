@@ -45,6 +45,7 @@ class Webhooks:
 
     def start(self) -> None:
         """Start sending (workers, ``serve``, the embedded worker); processes that only record events need not."""
+        self.outbox.adopt()
         self.sender.start()
 
     def flush(self) -> int:

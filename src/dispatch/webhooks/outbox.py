@@ -76,7 +76,7 @@ class EventOutbox:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._spilled = True  # an earlier process may have left files: look once the store answers
+        self._spilled = False  # rows wait in files of the journal folder
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -109,6 +109,13 @@ class EventOutbox:
         if self._thread is None:
             self._start()
         if waiting >= FLUSH_AT:
+            self._wake.set()
+
+    def adopt(self) -> None:
+        """Write the rows an earlier process left in files (the store was down when it stopped)."""
+        if self._folder.is_dir() and any(self._folder.glob("webhooks-*.jsonl")):
+            self._spilled = True
+            self._start()
             self._wake.set()
 
     def _start(self) -> None:
@@ -201,6 +208,8 @@ class EventOutbox:
         thread, self._thread = self._thread, None
         if thread is not None:
             thread.join(timeout=30)
+        if thread is None and not self._rows:
+            return  # nothing was recorded: the store is not even opened
         try:
             self.flush()
         except Exception:
