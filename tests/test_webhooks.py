@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 import standardwebhooks
+from click.testing import CliRunner
 from log_privacy import PERSONAL
 from prometheus_client import REGISTRY
 from scale_helpers import start_worker, stop, wait_until, write_config
@@ -32,6 +33,7 @@ from web_helpers import ROOT
 from webhook_receiver import Receiver
 
 from dispatch import Dispatcher
+from dispatch.cli import cli
 from dispatch.errors import ConfigError, StoreError
 from dispatch.events import Event
 from dispatch.journal import StoreHealth
@@ -457,3 +459,33 @@ def test_dispatch_serve_sends_what_other_processes_recorded(tmp_path, receiver):
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_operators_see_and_retry_what_was_given_up(tmp_path, receiver):
+    receiver.stop()
+    config = tmp_path / "dispatch.toml"
+    config.write_text(
+        f'[store]\nurl = "sqlite:///{tmp_path / "d.db"}"\n'
+        f'[webhooks]\nendpoints = ["{receiver.url}"]\nsecret = "{SECRET}"\n'
+        "min_backoff = 0.05\nmax_backoff = 0.1\nmax_age = 0.3\npoll_interval = 0.05\n",
+        encoding="utf-8",
+    )
+    event = Event("message.bounced", datetime.now(UTC), {"message_id": "01JBOUNCE"})
+    with Dispatcher.from_config(config) as d:
+        d.events.emit([event])
+        d.runtime.start_webhooks()
+        wait_for(lambda: counts(d.store) == {"dead": 1})
+    runner = CliRunner()
+    shown = runner.invoke(cli, ["--config", str(config), "webhooks", "status"])
+    assert shown.exit_code == 0, shown.output
+    assert event.id in shown.output and "message.bounced" in shown.output and "ClientConnectorError" in shown.output
+    receiver.start()
+    again = runner.invoke(cli, ["--config", str(config), "webhooks", "retry", "--event", event.id])
+    assert again.exit_code == 0 and "1 webhook" in again.output, again.output
+    with Dispatcher.from_config(config) as d:
+        assert counts(d.store) == {"pending": 1}
+        d.runtime.start_webhooks()
+        wait_for(lambda: counts(d.store) == {"delivered": 1})
+    assert receiver.ids() == [event.id]
+    made = runner.invoke(cli, ["webhooks", "secret"])
+    assert made.exit_code == 0 and standardwebhooks.Webhook(made.output.strip())

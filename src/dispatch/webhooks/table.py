@@ -180,3 +180,27 @@ def next_due(store: Store, endpoints: Sequence[str], now: datetime) -> datetime 
             )
         ).scalar()
     return None if when is None else max(when, now)
+
+
+def dead(store: Store, limit: int = 20) -> list[dict[str, Any]]:
+    """The newest deliveries given up (``dead``): event id, type, endpoint, attempts, last answer."""
+    columns = (_t.c.event_id, _t.c.event_type, _t.c.endpoint, _t.c.attempts, _t.c.last_status, _t.c.last_error)
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            select(*columns, _t.c.next_attempt_at)
+            .where(_t.c.status == DEAD)
+            .order_by(_t.c.next_attempt_at.desc(), _t.c.id.desc())
+            .limit(limit)
+        ).mappings()
+        return [dict(row) for row in rows]
+
+
+def retry_dead(store: Store, now: datetime, event_ids: Sequence[str] = ()) -> int:
+    """Send dead deliveries again from ``now`` (all, or those of ``event_ids``), with a fresh ``max_age``."""
+    where = [_t.c.status == DEAD]
+    if event_ids:
+        where.append(_t.c.event_id.in_(list(event_ids)))
+    with store.transaction() as conn:
+        return conn.execute(
+            update(_t).where(*where).values(status=PENDING, next_attempt_at=now, created_at=now, attempts=0)
+        ).rowcount
