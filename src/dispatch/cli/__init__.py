@@ -62,7 +62,7 @@ def main() -> None:
 
 
 def _register_commands() -> None:
-    from . import campaign, consents, demo, history, queue, registers, send, serve, templates, worker  # noqa: F401
+    from . import campaign, consents, demo, history, queue, registers, send, serve, templates, webhooks, worker  # noqa: F401
 
 
 _register_commands()
