@@ -368,7 +368,10 @@ class Runtime:
             self._flush_journal()
             self.journal.dump()
         if self.webhooks is not None:
-            self.webhooks.close()
+            try:
+                self.webhooks.close()
+            except Exception:  # the store and broker are released all the same
+                logger.exception("closing the webhook sender failed")
         if self.broker is not None:
             self.broker.close()
         for store in {id(s): s for s in (self._store, self._reader) if s is not None}.values():
