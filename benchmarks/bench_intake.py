@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,87 +135,41 @@ def run_campaign(config: Path, recipients: Path, data: Path, workdir: Path) -> d
 
 
 def naive_loop(config: Path, recipients: Path, data: Path, sample: int) -> float:
-    """Render the same templates with the same Babel filters, then actor.send() — per message."""
+    """The naive way: render every message in full (no variant cache) and ``actor.send()`` each one."""
     import dramatiq
-    from jinja2 import FileSystemLoader, StrictUndefined, select_autoescape
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    from dispatch.config import load_config
-    from dispatch.formatting import Formatter
-    from dispatch.messages import BUILTIN_TYPES, validate_data
-    from dispatch.queue import build_broker
+    from dispatch import Dispatcher
+    from dispatch.models import Decision
+    from dispatch.pipeline import Inputs
     from dispatch.recipient_files import read_recipients
 
-    settings = load_config(config)
-    broker = build_broker(settings.broker)
+    d = Dispatcher.from_config(config, overrides={"templates": {"render_cache": False}})
     actor = dramatiq.Actor(
-        lambda mid, parts: None, broker=broker, actor_name="naive_send", queue_name="naive", priority=0, options={}
+        lambda mid, parts: None, broker=d.broker, actor_name="naive_send", queue_name="naive", priority=0, options={}
     )
-    mtype = {t.name: t for t in BUILTIN_TYPES}["price_change"]
-    values = validate_data(mtype, json.loads(data.read_text(encoding="utf-8")))
-    envs = {}
-    for language in ("fi", "sv", "en"):
-        env = ImmutableSandboxedEnvironment(
-            loader=FileSystemLoader([str(ROOT / "templates" / language), str(ROOT / "templates" / "_shared")]),
-            autoescape=select_autoescape(["html"]),
-            undefined=StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
-        locale = {"fi": "fi_FI", "sv": "sv_FI", "en": "en_GB"}[language]
-        env.filters.update(Formatter(locale, "FI").filters())
-        envs[language] = env
-    company = {
-        "name": "Pohjolan Energia Oy",
-        "email": "a@example.fi",
-        "phone": "+358 9 1",
-        "website": "https://x",
-        "address": ["Sähkötie 1", "00100 Helsinki"],
-        "business_id": "1",
-        "service_hours": "8-16",
-    }
+    mtype = d.types.get("price_change")
+    values = d.validate_data("price_change", json.loads(data.read_text(encoding="utf-8")))
+    started_at = datetime.now(UTC)
     started = time.perf_counter()
     count = 0
     for _, row in read_recipients(recipients):
-        language = row.get("language", "fi")
-        env = envs[language]
-        context = dict(values.localized((language, "en")))
-        context.update(
-            recipient={
-                "name": row["address"]["name"],
-                "id": row["id"],
-                "kind": "household",
-                "country": "FI",
-                "language": language,
-            },
-            company=company,
-            message={
-                "id": row["id"],
-                "type": "price_change",
-                "language": language,
-                "country": "FI",
-                "unsubscribe_url": None,
-                "channel": "email",
-                "category": "statutory",
-            },
-        )
-        parts = {
-            name: env.get_template(f"price_change/{name}").render(context)
-            for name in ("email.subject.txt", "email.html", "email.txt")
-        }
-        actor.send(row["id"], {k: len(v) for k, v in parts.items()})
+        person = d.parse_recipient(row)
+        channel = "email" if person.email else "letter"
+        decision = Decision(True, "price_change", "statutory", channel, person.language, [], "legal_obligation")
+        rendered = d.pipeline.render(Inputs(mtype, person, values, started_at), decision, row["id"])
+        actor.send(row["id"], {k: len(v) for k, v in rendered.parts.items()})
         count += 1
         if count >= sample:
             break
     rate = count / (time.perf_counter() - started)
-    broker.close()
+    d.close(timeout=0)
     return rate
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lines", type=int, default=1_000_000)
-    parser.add_argument("--backends", default="redis-postgres,embedded")
+    parser.add_argument("--backends", default="redis-postgres,sqlite-redis,embedded")
     parser.add_argument("--naive-sample", type=int, default=20_000)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="dispatch-bench-"))
@@ -230,6 +185,12 @@ def main() -> None:
             folder.mkdir()
             if backend == "embedded":
                 store, broker_url = f"sqlite:///{folder / 'dispatch.db'}", "memory://"
+            elif backend == "sqlite-redis":
+                redis = redis or RedisServer(free_port(), work / "redis")
+                (work / "redis").mkdir(exist_ok=True)
+                if redis.process is None:
+                    redis.start()
+                store, broker_url = f"sqlite:///{folder / 'dispatch.db'}", redis.url
             else:
                 redis = redis or RedisServer(free_port(), work / "redis")
                 (work / "redis").mkdir(exist_ok=True)
@@ -266,7 +227,7 @@ def main() -> None:
             print(
                 f"RESULT {backend}: {rate:,.0f} messages/s = {rate / naive:.2f}x the naive loop "
                 f"({naive:,.0f}/s); peak RSS {outcome['peak_rss_mb']:.0f} MB "
-                f"(goal: >= 5,500/s, >= 2x, <= 250 MB)"
+                f"(goals: sqlite-redis >= 2x, redis-postgres >= 4x, <= 250 MB)"
             )
     finally:
         if redis is not None:

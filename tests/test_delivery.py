@@ -141,7 +141,7 @@ def test_a_message_is_delivered_once_even_if_enqueued_twice(pigeon_dispatcher):
 def test_what_was_not_delivered_before_exit_goes_out_on_the_next_run(make_dispatcher, pigeon_dispatcher, tmp_path):
     # Record without a worker: the message is stored but never handed to the queue.
     d = pigeon_dispatcher
-    d.runtime.start_embedded = lambda: None  # type: ignore[method-assign]
+    d.runtime.start_embedded = lambda **_: None  # type: ignore[method-assign]
     d.queues.enqueue_many = lambda items: None  # type: ignore[method-assign]
     receipt = d.dispatch("notice", PERSON, {"day": "2027-05-01"})
     d.close()

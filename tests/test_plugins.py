@@ -41,7 +41,7 @@ def test_builtins_are_registered_as_plugins_with_their_hooks():
     pm = get_plugin_manager()
     info = {p["name"]: p for p in plugin_info(pm)}
     assert {"builtin_types", "email", "sms", "letter", "phone", "registers"} <= set(info)
-    assert info["email"]["hooks"] == ["dispatch_channels"] and info["email"]["builtin"]
+    assert info["email"]["hooks"] == ["dispatch_channels", "dispatch_serve_services"] and info["email"]["builtin"]
     assert info["registers"]["hooks"] == ["dispatch_registers"]
 
 

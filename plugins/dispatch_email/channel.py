@@ -128,6 +128,14 @@ class EmailChannel(Channel):
             return self.return_path.address
         return self.return_path.for_message(message.id)
 
+    def preview_headers(self, message: OutgoingMessage) -> dict[str, str]:
+        """From and Reply-To as the recipient's mail program shows them."""
+        headers = {"From": self.sender_for(message)}
+        reply_to = self.reply_to_for(message)
+        if reply_to:
+            headers["Reply-To"] = reply_to
+        return headers
+
     def dkim_key(self) -> bytes | None:
         """The DKIM private key (PEM), or None when signing is not configured."""
         return self._dkim_key

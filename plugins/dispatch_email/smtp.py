@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 import aiosmtplib
 
-from dispatch.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from dispatch.errors import AddressRejected, DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from dispatch.models import DeliveryResult, OutgoingMessage
 
 from .mime import BuiltEmail, needs_smtputf8
@@ -257,6 +257,8 @@ def _error(exc: BaseException, stage: str) -> DeliveryError:
         bounce = isinstance(exc, aiosmtplib.SMTPRecipientRefused | aiosmtplib.SMTPDataError) or (
             isinstance(exc, aiosmtplib.SMTPSenderRefused) and code == 552
         )
+        if 500 <= code < 600 and isinstance(exc, aiosmtplib.SMTPRecipientRefused):
+            return AddressRejected(text, code=str(code))  # the mailbox itself: suppress the address
         if 500 <= code < 600 and bounce:
             return PermanentDeliveryError(text, code=str(code))
         return TransientDeliveryError(text, code=str(code))

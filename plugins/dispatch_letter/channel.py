@@ -153,6 +153,12 @@ class LetterChannel(Channel):
             replacements[link[1]] = self.labels().qr_note(message.language, message.country)
         return html_to_typst(message.parts.get("html", ""), replacements)
 
+    def preview_images(self, message: OutgoingMessage) -> list[bytes]:
+        """The letter's pages as PNG images (96 ppi), set as they would be printed today."""
+        from .layout import render_letter_png
+
+        return render_letter_png(self.head(message, now_utc()), self.body(message))
+
     # -- delivery -----------------------------------------------------------------------
 
     async def deliver(self, message: OutgoingMessage) -> DeliveryResult:

@@ -187,20 +187,27 @@ def _head_data(head: LetterHead, pages: int = 0) -> dict[str, Any]:
     }
 
 
-def _compile(letters: list[tuple[LetterHead, str, int]], *, timestamp: datetime | None, standard: str | None) -> bytes:
-    """One PDF holding ``letters`` (head, body markup, known page count or 0)."""
-    source = _source([body for _, body, _ in letters])
-    inputs = {
+def _inputs(letters: list[tuple[LetterHead, str, int]]) -> dict[str, str]:
+    """``sys.inputs`` of the template: the letters' heads and the page geometry."""
+    return {
         "letters": json.dumps([_head_data(h, p) for h, _, p in letters], ensure_ascii=False),
         "geometry": _GEOMETRY,
     }
-    stamp = (timestamp or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+
+
+def _stamp(timestamp: datetime | None) -> datetime:
+    return (timestamp or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+
+
+def _compile(letters: list[tuple[LetterHead, str, int]], *, timestamp: datetime | None, standard: str | None) -> bytes:
+    """One PDF holding ``letters`` (head, body markup, known page count or 0)."""
+    source = _source([body for _, body, _ in letters])
     try:
         return _compiler().compile(
             source,
-            sys_inputs=inputs,
+            sys_inputs=_inputs(letters),
             pdf_standards=[standard] if standard else [],
-            timestamp=stamp,
+            timestamp=_stamp(timestamp),
             # Printed letters: PDF/A-2u needs no structure tree, and it costs ~15 % more time
             # ("a-2a" and "a-3a" require one).
             pdf_tags=bool(standard and standard.endswith("a")),
@@ -230,6 +237,25 @@ def render_letter(
         if actual == pages:
             return Typeset(pdf=pdf, pages=pages, head=head, body=body)
         pages = actual
+
+
+def render_letter_png(
+    head: LetterHead, body: str, *, ppi: float = 96.0, timestamp: datetime | None = None
+) -> list[bytes]:
+    """The letter's pages as PNG images, numbered as printed (for ``dispatch preview``)."""
+    pages = 1
+    while True:
+        source = _source([body])
+        try:
+            images = _compiler().compile(
+                source, sys_inputs=_inputs([(head, body, pages)]), format="png", ppi=ppi, timestamp=_stamp(timestamp)
+            )
+        except typst.TypstError as exc:
+            raise TypesetError(f"typst: {exc.message}") from None
+        images = images if isinstance(images, list) else [images]
+        if len(images) == pages:
+            return images
+        pages = len(images)
 
 
 def render_batch(

@@ -12,8 +12,10 @@ Twilio's answers map onto dispatch's errors:
   the withdrawal in the consent ledger;
 - 401/403/404 mean *our* account, token or URL is wrong: transient, so messages
   wait for the fix instead of being recorded as failed for every customer;
-- any other 4xx (21211 invalid number, 21614 not a mobile, 21408 region not
-  enabled, ...) → :class:`PermanentDeliveryError`.
+- 21211 (invalid number), 21614 (not a mobile) → :class:`AddressRejected`: the
+  number goes on the suppression list;
+- any other 4xx (21408 region not enabled, 21617 body too long, ...) →
+  :class:`PermanentDeliveryError`.
 """
 
 from __future__ import annotations
@@ -23,7 +25,13 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any
 
-from dispatch.errors import DeliveryError, PermanentDeliveryError, RecipientOptedOut, TransientDeliveryError
+from dispatch.errors import (
+    AddressRejected,
+    DeliveryError,
+    PermanentDeliveryError,
+    RecipientOptedOut,
+    TransientDeliveryError,
+)
 from dispatch.models import DeliveryResult, OutgoingMessage
 from dispatch.segments import SegmentCount
 
@@ -35,6 +43,8 @@ logger = logging.getLogger("dispatch.sms")
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 #: Twilio error codes that mean the recipient opted out (STOP, or blocked us).
 OPTED_OUT_CODES = {21610}
+#: Twilio error codes that mean the number itself cannot take SMS: invalid, not a mobile, unreachable.
+ADDRESS_CODES = {21211, 21614, 30003, 30005, 30006}
 #: HTTP statuses caused by our own configuration (credentials, account SID, base URL).
 CONFIGURATION_STATUSES = {401, 403, 404}
 
@@ -117,6 +127,8 @@ def error_for(exc: BaseException) -> DeliveryError:
         text = f"Twilio {status}/{code}: {getattr(exc, 'msg', None) or getattr(exc, 'detail', None) or exc}"
         if code in OPTED_OUT_CODES:
             return RecipientOptedOut(text, code=str(code))
+        if code in ADDRESS_CODES:
+            return AddressRejected(text, code=str(code))
         if status == 429 or status >= 500 or status in CONFIGURATION_STATUSES:
             return TransientDeliveryError(text, code=str(code))
         if 400 <= status < 500:

@@ -119,6 +119,20 @@ class Channel:
         """Facts to store with the message when it is queued (e.g. SMS segment count)."""
         return {}
 
+    def preview_headers(self, message: OutgoingMessage) -> dict[str, str]:
+        """What the recipient sees around the content (an email's From), for ``dispatch preview``.
+
+        Default: nothing.
+        """
+        return {}
+
+    def preview_images(self, message: OutgoingMessage) -> list[bytes]:
+        """The message as the recipient sees it, as PNG images page by page (a letter), for ``dispatch preview``.
+
+        Default: none (the page shows the rendered parts).
+        """
+        return []
+
     def finish_batch(self) -> dict[str, Any] | None:
         """Called when a run ends: close print batches and the like. Returns a summary or None."""
         return None

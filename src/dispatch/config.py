@@ -365,6 +365,8 @@ class PolicyConfig:
     statutory_retention_years: int = 6
     #: SMS marketing is not sent between these local times (start, end).
     sms_quiet_hours: list[str] = field(default_factory=lambda: ["21:00", "08:00"])
+    #: Soft bounces (mailbox full, a DSN that gave up on a 4.x.x) in a row before an address is suppressed.
+    soft_bounce_limit: int = 3
     #: Working days a channel needs to reach the recipient (counts against notice lead time).
     delivery_days: dict[str, int] = field(default_factory=lambda: {"letter": 3})
     countries: dict[str, CountryRules] = field(default_factory=_default_countries)

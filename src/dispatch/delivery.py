@@ -41,6 +41,9 @@ from .store import Claimed, Outcome, Store, is_outage, now_utc, worker_identity
 
 logger = logging.getLogger("dispatch.delivery")
 
+#: Seconds a worker gathers finished sends before writing their outcomes, and the most per write.
+GROUP_WAIT = 0.01
+GROUP_MAX = 64
 #: Exceptions a channel may let through that still mean "the network, try again".
 NETWORK_ERRORS: tuple[type[BaseException], ...] = (OSError, TimeoutError, asyncio.TimeoutError, ConnectionError)
 
@@ -181,9 +184,12 @@ class Deliverer:
                 future.cancel()
                 break
             group = [first]
-            while True:
+            # Gather what finishes within a few milliseconds into one store write: one commit per
+            # group instead of per message, while a crash can leave only this group unrecorded.
+            until = time.monotonic() + GROUP_WAIT
+            while len(group) < remaining and len(group) < GROUP_MAX:
                 try:
-                    group.append(results.get_nowait())
+                    group.append(results.get(timeout=max(0.0, until - time.monotonic())))
                 except queue.Empty:
                     break
             remaining -= len(group)
@@ -214,14 +220,13 @@ class Deliverer:
         for row, message, result, begun in finished:
             if isinstance(result, DeliveryResult):
                 target = Status.DELIVERED if result.status == "delivered" else Status.SENT
-                detail = dict(result.detail)
+                detail = dict(result.detail)  # kept with the attempt; the message keeps what was known before
                 outcomes.append(
                     self._outcome(
                         row,
                         target,
                         begun,
                         provider_id=result.provider_id,
-                        meta={**row.meta, **detail} if detail else None,
                         detail=detail,
                         cause="provider accepted" if target == Status.SENT else "provider confirmed",
                     )

@@ -20,19 +20,20 @@ import pluggy
 from ulid import ULID
 
 from . import metrics
+from .aftersend import AfterSend
 from .campaign import CampaignSummary, run_campaign
 from .channels import Channel, ChannelContext
 from .company import company_details
 from .config import Config, build_section, load_config
 from .context import needs_unsubscribe
 from .delivery import Deliverer, DeliveryHooks
-from .errors import ConfigError, DispatchError, InputError, RecipientOptedOut, UnknownChannel
+from .errors import AddressRejected, ConfigError, DispatchError, InputError, RecipientOptedOut, UnknownChannel
 from .events import EventBus
 from .fallback import Fallback
-from .feedback import FeedbackKind, ProviderEvent
+from .feedback import ProviderEvent
 from .formatting import Formatter
 from .ledger import ConsentLedger
-from .lifecycle import Lifecycle, RetryPolicy, Status
+from .lifecycle import Lifecycle, RetryPolicy
 from .links import LinkSigner, ShortCodes
 from .messages import MessageData, MessageType, MessageTypeRegistry, validate_data
 from .models import Decision, Receipt, Recipient
@@ -108,7 +109,14 @@ class Dispatcher:
             lifecycle=self.lifecycle,
             embedded=self.embedded,
         )
-        self.fallback = Fallback(self.pipeline, self.runtime, self.lifecycle)
+        self.fallback = Fallback(self.pipeline, self.runtime, self.lifecycle, self.events)
+        self.aftersend = AfterSend(
+            lambda: self.runtime.store,
+            lambda: self.consents,
+            self.lifecycle,
+            self.fallback.after_failure,
+            soft_bounce_limit=config.policy.soft_bounce_limit,
+        )
         self.broker = build_broker(config.broker)
         self.deliverer = Deliverer(
             lambda: self.runtime.store,
@@ -117,7 +125,7 @@ class Dispatcher:
             self.pm,
             self.lifecycle,
             DeliveryHooks(
-                failed=lambda message, _transition, error: self.fallback.after_failure(message, str(error)),
+                failed=self._failed,
                 opted_out=self._provider_opt_out,
                 unsubscribe_url=self._unsubscribe_url,
                 requeue=lambda items: self.runtime.enqueue(
@@ -352,60 +360,17 @@ class Dispatcher:
 
     # -- after the send --------------------------------------------------------------------
 
-    def handle_feedback(self, event: ProviderEvent) -> None:
-        """Apply a provider's report (SPEC §10): move the message on, record opt-outs, fall back."""
-        store = self.store
-        message = None
-        if event.message_id:
-            message = store.message(event.message_id, content=False)
-        elif event.provider_id:
-            message = store.message_by_provider_id(event.provider_id)
-        if message is not None:
-            status = str(event.detail.get("status") or event.kind)
-            store.record_provider_status(message["id"], status, event.code, event.occurred_at)
-        if event.kind in (FeedbackKind.OPTED_OUT, FeedbackKind.OPTED_IN, FeedbackKind.COMPLAINED):
-            granted = event.kind == FeedbackKind.OPTED_IN
-            if message is not None:
-                recipients = [message["recipient_id"]]
-            elif event.address:
-                recipients = store.recipients_by_address(event.channel, event.address)
-            else:
-                recipients = []
-            for recipient_id in recipients:
-                self.consents.record(
-                    recipient_id,
-                    "marketing",
-                    granted,
-                    channel=event.channel,
-                    source={"sms_inbound": "sms_stop", "arf": "complaint"}.get(event.source, "provider"),
-                    evidence=f"{event.source} {event.code or ''} {event.message_id or ''}".strip(),
-                )
-        if message is None:
-            return
-        target = {
-            FeedbackKind.DELIVERED: Status.DELIVERED,
-            FeedbackKind.BOUNCED: Status.BOUNCED,
-            FeedbackKind.COMPLAINED: Status.COMPLAINED,
-        }.get(event.kind)
-        if event.kind == FeedbackKind.OPTED_OUT and event.permanent:
-            target = Status.FAILED
-        if target is None:
-            return
-        cause = f"{event.source or 'provider'}: {event.kind}" + (f" {event.code}" if event.code else "")
-        moved = store.transition(
-            message["id"],
-            target,
-            event.occurred_at,
-            cause,
-            detail={"code": event.code} if event.code else None,
-            error=cause if target in (Status.BOUNCED, Status.FAILED) else None,
-        )
-        if moved is None:
-            return
-        self.lifecycle.record([moved])
-        if target in (Status.BOUNCED, Status.FAILED) and message["category"] == "statutory":
-            full = store.message(message["id"])
-            self.fallback.after_failure(full, cause)
+    def handle_feedback(self, event: ProviderEvent) -> bool:
+        """Apply a provider's report (SPEC §10) — see :class:`dispatch.aftersend.AfterSend`.
+
+        Returns False when the report matched no message and no recipient (the caller keeps it aside).
+        """
+        return self.aftersend.handle(event)
+
+    def _failed(self, message: Claimed, _transition: Any, error: Exception) -> None:
+        if isinstance(error, AddressRejected):
+            self.aftersend.rejected_at_send(message, error)
+        self.fallback.after_failure(message, str(error))
 
     def _provider_opt_out(self, message: Claimed, error: RecipientOptedOut) -> None:
         self.consents.record(

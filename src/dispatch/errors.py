@@ -103,6 +103,12 @@ class PermanentDeliveryError(DeliveryError):
     """
 
 
+class AddressRejected(PermanentDeliveryError):
+    """The provider refused the address itself: an unknown mailbox (SMTP 5.1.x), an invalid or
+    unreachable number. Never retried; the address goes on the suppression list (SPEC §10).
+    """
+
+
 class RecipientOptedOut(PermanentDeliveryError):
     """The provider reports that the recipient has opted out (e.g. Twilio 21610, SMS STOP).
 

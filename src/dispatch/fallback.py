@@ -7,6 +7,11 @@ types). The new message runs through the same pipeline stages as any other,
 rendered from the inputs stored with the original; the original moves to
 ``fallback``. Each message falls back at most once (the new message's
 idempotency key is ``fallback:<original id>``).
+
+A change notice is re-checked for its new channel (a letter takes days to arrive):
+if it can no longer meet the notice lead time it still goes — the customer must be
+told — but its record carries ``notice_period`` with the earliest lawful effective
+date for that customer, and a ``notice.late`` event is emitted (SPEC §2, §10).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from ulid import ULID
 
 from .errors import DispatchError
+from .events import Event, EventBus
 from .lifecycle import Lifecycle, Status
 from .messages import validate_data
 from .pipeline import Inputs, Pipeline
@@ -33,10 +39,11 @@ logger = logging.getLogger("dispatch.fallback")
 class Fallback:
     """Re-sends failed statutory messages on their type's next channel."""
 
-    def __init__(self, pipeline: Pipeline, runtime: Runtime, lifecycle: Lifecycle) -> None:
+    def __init__(self, pipeline: Pipeline, runtime: Runtime, lifecycle: Lifecycle, events: EventBus) -> None:
         self.pipeline = pipeline
         self.runtime = runtime
         self.lifecycle = lifecycle
+        self.events = events
 
     def after_failure(self, message: Any, reason: str) -> str | None:
         """Fall back for ``message`` (a claimed message or a stored row) if it is statutory.
@@ -79,7 +86,8 @@ class Fallback:
             return None
         now = now_utc()
         inputs = Inputs(mtype, person, validate_data(mtype, data), now)
-        base = self.pipeline.decide(inputs)
+        base = self.pipeline.decide(inputs, only_channel=channel)
+        late = "notice_period" in base.reasons
         language = _get(message, "language")
         if not self.pipeline.has_parts(mtype.name, channel, language):
             language = choose_language(
@@ -88,7 +96,7 @@ class Fallback:
         decision = replace(
             base,
             allowed=True,
-            reasons=[],
+            reasons=["notice_period"] if late else [],
             channel=channel,
             language=language,
             send_after=None,
@@ -113,6 +121,27 @@ class Fallback:
         if moved is not None:
             self.lifecycle.record([moved])
         self.runtime.enqueue([record], now)
+        if late:
+            self.events.emit(
+                [
+                    Event(
+                        "notice.late",
+                        now,
+                        {
+                            "message_id": new_id,
+                            "fallback_of": message_id,
+                            "recipient_id": person.id,
+                            "message_type": mtype.name,
+                            "channel": channel,
+                            "effective_on": str(inputs.data.get(mtype.notice_field or "", "")),
+                            "earliest_effective_on": base.notes.get("earliest_effective_on"),
+                        },
+                    )
+                ]
+            )
+            logger.warning(
+                "statutory message %s re-sent by %s arrives too late for its effective date", new_id, channel
+            )
         logger.info(
             "statutory message %s failed on %s; re-sent as %s by %s", message_id, failed_channel, new_id, channel
         )

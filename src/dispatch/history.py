@@ -24,10 +24,46 @@ from .serialize import to_json
 from .store import Store
 
 
+def find_recipients(store: Store, who: str) -> list[str]:
+    """The recipients ``who`` names: a message id, an email address, a phone number, or a recipient id."""
+    who = who.strip()
+    if not who:
+        return []
+    message = store.message(who, content=False) if len(who) == 26 else None
+    if message is not None:
+        return [message["recipient_id"]]
+    if "@" in who:
+        found = store.recipients_by_address("email", who) or store.recipients_by_address("email", who.lower())
+        return sorted(found)
+    if who.startswith("+") or who.replace(" ", "").replace("-", "").isdigit():
+        from .recipients import normalise_phone
+
+        try:
+            number = normalise_phone(who, None if who.startswith("+") else "FI")
+        except ValueError:
+            number = None
+        if number is not None:
+            found = {*store.recipients_by_address("sms", number), *store.recipients_by_address("phone", number)}
+            if found:
+                return sorted(found)
+    return [who] if store.messages_for(who) or _has_consents(store, who) else []
+
+
+def _has_consents(store: Store, recipient_id: str) -> bool:
+    with store.engine.connect() as conn:
+        return (
+            conn.execute(
+                select(schema.consents.c.id).where(schema.consents.c.recipient_id == recipient_id).limit(1)
+            ).first()
+            is not None
+        )
+
+
 def person_history(store: Store, recipient_id: str) -> dict[str, Any]:
-    """Everything stored about one recipient: facts, messages with attempts, ledger entries."""
+    """Everything stored about one recipient: facts, messages with attempts and state changes, ledger entries."""
     messages = store.messages_for(recipient_id)
     attempts = store.attempts_for([m["id"] for m in messages])
+    transitions = store.transitions_for([m["id"] for m in messages])
     with store.engine.connect() as conn:
         person = (
             conn.execute(select(schema.recipients).where(schema.recipients.c.id == recipient_id)).mappings().first()
@@ -47,6 +83,7 @@ def person_history(store: Store, recipient_id: str) -> dict[str, Any]:
         message["parts"] = content.get("parts")
         message["inputs"] = content.get("inputs")
         message["attempts"] = attempts.get(message["id"], [])
+        message["transitions"] = transitions.get(message["id"], [])
         out_messages.append(message)
     return {
         "recipient_id": recipient_id,
@@ -97,6 +134,7 @@ def purge(store: Store, policy: PolicyConfig, now: datetime, *, dry_run: bool = 
     """Delete the history of recipients past retention; keep statutory records and objections."""
     ids = expired_recipients(store, policy, now.date())
     m, a, c, r = schema.messages, schema.delivery_attempts, schema.consents, schema.recipients
+    t = schema.message_transitions
     statutory_until = now - timedelta(days=365 * policy.statutory_retention_years)
     removable = and_(
         m.c.recipient_id.in_(ids),
@@ -119,6 +157,7 @@ def purge(store: Store, policy: PolicyConfig, now: datetime, *, dry_run: bool = 
             result.attempts += len(conn.execute(select(a.c.id).where(a.c.message_id.in_(chunk))).all())
             if not dry_run:
                 conn.execute(delete(a).where(a.c.message_id.in_(chunk)))
+                conn.execute(delete(t).where(t.c.message_id.in_(chunk)))
                 conn.execute(delete(m).where(m.c.id.in_(chunk)))
         if not dry_run:
             conn.execute(delete(c).where(grants))

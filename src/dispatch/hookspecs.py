@@ -11,7 +11,7 @@ channels are plugins of the same shape (see ``plugins/``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -82,6 +82,19 @@ def dispatch_template_roots(register: Callable[[Path], None]) -> None:
     plugin that adds message types or channels ships their templates this way.
     Configured ``[templates] paths`` come first, then plugin folders, then the
     built-in set, so a deployment can override any file.
+    """
+
+
+@hookspec
+def dispatch_serve_services(
+    register: Callable[[Any], None], dispatcher: Dispatcher, options: Mapping[str, Any]
+) -> None:
+    """Add services that ``dispatch serve`` runs beside the web application by calling ``register(service)``.
+
+    A service has ``start()`` and ``stop()`` (plain or ``async``); serve starts each
+    before it answers requests and stops each on shutdown. ``options`` holds the
+    command-line options of ``serve`` (``smtp_port``, ``smtp_host``). The email
+    plugin registers its listener for returned mail (DSNs, ARF complaints) here.
     """
 
 

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
+
 from .channels import Channel
 from .config import Config
 from .context import build_context, needs_unsubscribe
@@ -41,6 +43,7 @@ from .render import Renderer
 from .render_cache import VariantRenderer
 from .serialize import data_to_json
 from .store import MessageRecord, Store, now_utc
+from .store.suppressions import normalise
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,11 +150,12 @@ class Pipeline:
         from .policy.engine import effective_category
 
         category = effective_category(message_type, data)
-        if category == "statutory" and not message_type.notice_field:  # notices read the ledger's notice_channel
-            return {}
         readers = self._readers(False)
         if readers is None:  # no store yet: nothing recorded, no register loaded (the engine fails closed)
             return {}
+        suppressed = self._suppressed(readers.store, message_type, people)
+        if category == "statutory" and not message_type.notice_field:  # notices read the ledger's notice_channel
+            return {pid: Facts(suppressed=channels) for pid, channels in suppressed.items()}
         ids = [p.id for p in people]
         ledger = readers.consents.for_recipients(ids)
         history: dict = {}
@@ -162,15 +166,50 @@ class Pipeline:
             listed = readers.registers.listed_on(people, now)
             as_of = readers.registers.as_of()
         return {
-            p.id: Facts(history.get(p.id, ()), ledger.get(p.id, ()), listed.get(p.id, frozenset()), as_of)
+            p.id: Facts(
+                history.get(p.id, ()),
+                ledger.get(p.id, ()),
+                listed.get(p.id, frozenset()),
+                as_of,
+                suppressed.get(p.id, frozenset()),
+            )
             for p in people
-            if as_of or p.id in ledger or p.id in history or p.id in listed
+            if as_of or p.id in ledger or p.id in history or p.id in listed or p.id in suppressed
         }
+
+    def _suppressed(
+        self, store: Store, message_type: MessageType, people: Sequence[Recipient]
+    ) -> dict[str, frozenset[str]]:
+        """Per recipient, the channels (of those the type may use) whose address is on the suppression list."""
+        addresses = {
+            (p.id, channel): value
+            for p in people
+            for channel in message_type.channels
+            if channel in ("email", "sms", "phone") and (value := self.address(channel, p)) is not None
+        }
+        if not addresses:
+            return {}
+        try:
+            listed = store.suppressed((channel, value) for (_pid, channel), value in addresses.items())
+        except DBAPIError:  # a store from before the suppression list (not migrated yet): nothing listed
+            return {}
+        out: dict[str, set[str]] = {}
+        for (pid, channel), value in addresses.items():
+            if (channel, normalise(channel, value)) in listed:
+                out.setdefault(pid, set()).add(channel)
+        return {pid: frozenset(channels) for pid, channels in out.items()}
 
     # -- decide ----------------------------------------------------------------------------
 
-    def decide(self, inputs: Inputs, facts: Facts | None = None) -> Decision:
-        """The policy engine's decision (pure)."""
+    def decide(self, inputs: Inputs, facts: Facts | None = None, *, only_channel: str | None = None) -> Decision:
+        """The policy engine's decision (pure); ``only_channel`` limits the choice to that channel
+        (a statutory fallback is re-checked for the channel it moves to)."""
+        address = self.address
+        if only_channel is not None:
+
+            def address(channel: str, recipient: Recipient) -> Any:
+                return self.address(channel, recipient) if channel == only_channel else None
+
         return decide(
             inputs.message_type,
             inputs.recipient,
@@ -178,7 +217,7 @@ class Pipeline:
             inputs.now,
             settings=self.policy,
             chains=self.chains,
-            address=self.address,
+            address=address,
             has_parts=self.has_parts,
             facts=facts or Facts(),
             registers=self.registers,
@@ -202,7 +241,9 @@ class Pipeline:
         chain = (decision.language, *tuple(lang for lang in chain if lang != decision.language))
         locale = self.renderer.formatter(decision.language, person.country).locale
         signer = links or self._links()
-        unsubscribe = signer.unsubscribe_url(message_id) if needs_unsubscribe(mtype, decision.category) else None
+        opt_out = needs_unsubscribe(mtype, decision.category)  # an opt-out, and a link to the preference page
+        unsubscribe = signer.unsubscribe_url(message_id) if opt_out else None
+        preferences = signer.preferences_url(message_id) if opt_out else None
         tz = self.policy.countries[person.country].tz
         context = build_context(
             message_type=mtype,
@@ -216,6 +257,7 @@ class Pipeline:
             today=inputs.now.astimezone(tz).date(),
             company=self._company(person.country, decision.language),
             unsubscribe_url=unsubscribe,
+            preferences_url=preferences,
             vat=self.config.vat,
         )
         if self.config.templates.render_cache:

@@ -134,11 +134,12 @@ class Runtime:
             items.append((queue, mid, delay))
         if not items:
             return
+        leftovers = False
         if self.embedded:
             if not self.embedded_running:
-                # Starting hands over everything stored and due (these rows included) at once.
-                self.start_embedded()
-                return
+                self.start_embedded(leftovers=False)
+                # What an earlier run left goes after these rows are marked (not handed over twice).
+                leftovers = self.embedded_running
             room = max(0, QUEUE_CAP - self.in_memory())
             if len(items) > room:  # the rest waits in the store; the feeder tops the queue up
                 items = items[:room]
@@ -155,6 +156,8 @@ class Runtime:
             return
         if not fresh:
             self.store.mark_enqueued(ids, now_utc())
+        if leftovers:
+            self.relay(stuck_after=timedelta(0))
 
     def relay(
         self,
@@ -196,8 +199,11 @@ class Runtime:
     def embedded_running(self) -> bool:
         return self._worker is not None
 
-    def start_embedded(self) -> None:
-        """Start the in-process worker of the embedded default, its feeder and services (once)."""
+    def start_embedded(self, *, leftovers: bool = True) -> None:
+        """Start the in-process worker of the embedded default, its feeder and services (once).
+
+        With ``leftovers``, what an earlier run left in the store is handed over at once.
+        """
         if self._worker is not None:
             return
         with self._lock:
@@ -209,8 +215,8 @@ class Runtime:
             self._worker = worker
             self._start_services()
             self._spawn("dispatch-feeder", self._feed_loop, 0.25)
-        # An earlier run's queue is gone with its process: what it left in the store goes now.
-        self.relay(stuck_after=timedelta(0))
+        if leftovers:  # an earlier run's queue is gone with its process: what it left in the store goes now
+            self.relay(stuck_after=timedelta(0))
 
     def in_memory(self) -> int:
         """Message ids waiting in the embedded default's in-memory queues."""

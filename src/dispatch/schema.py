@@ -157,6 +157,34 @@ message_transitions = Table(
     Column("detail", JSON, nullable=True),
 )
 
+#: The suppression list (SPEC §4 ``address_suppressed``): addresses that hard-bounced, were reported
+#: invalid, complained, or soft-bounced too often. Rows are never deleted: removal is recorded.
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("channel", String(32), nullable=False),
+    Column("address", String(320), nullable=False),
+    #: hard_bounce, invalid_number, complaint, soft_bounces, manual
+    Column("cause", String(32), nullable=False),
+    Column("code", String(32), nullable=True),
+    Column("message_id", String(26), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("removed_at", UTCDateTime, nullable=True),
+    Column("removed_reason", Text, nullable=True),
+    Index("ix_suppressions_address", "channel", "address"),
+)
+
+#: Soft bounces in a row per address; a confirmed delivery resets the count.
+soft_bounces = Table(
+    "soft_bounces",
+    metadata,
+    Column("channel", String(32), primary_key=True),
+    Column("address", String(320), primary_key=True),
+    Column("count", Integer, nullable=False),
+    Column("last_at", UTCDateTime, nullable=False),
+)
+
 #: Bulk campaigns: the data is stored once, messages point at it.
 campaigns = Table(
     "campaigns",

@@ -11,7 +11,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from dispatch.errors import ConfigError, PermanentDeliveryError, RecipientOptedOut, TransientDeliveryError
+from dispatch.errors import (
+    AddressRejected,
+    ConfigError,
+    PermanentDeliveryError,
+    RecipientOptedOut,
+    TransientDeliveryError,
+)
 from dispatch.samples import sample_data, sample_recipient
 from dispatch.segments import count_segments
 
@@ -171,10 +177,10 @@ def test_text_over_the_segment_limit_is_sent_and_flagged(twilio_stub, make_dispa
         (
             400,
             twilio_error(400, 21211, "The 'To' number +3581 is not a valid phone number."),
-            PermanentDeliveryError,
+            AddressRejected,  # a PermanentDeliveryError that also puts the number on the suppression list
             "21211",
         ),
-        (400, twilio_error(400, 21614, "'To' number is not a valid mobile number"), PermanentDeliveryError, "21614"),
+        (400, twilio_error(400, 21614, "'To' number is not a valid mobile number"), AddressRejected, "21614"),
         (
             400,
             twilio_error(400, 21617, "The concatenated message body exceeds the 1600 character limit"),

@@ -161,6 +161,7 @@ class Kit:
         ledger: Iterable[Consent] = (),
         listed_on: Iterable[str] = (),
         registers_as_of: Mapping[str, datetime] | None = None,
+        suppressed: Iterable[str] = (),
         has_parts: Callable[[str, str, str], bool] = all_parts,
         address: Callable[[str, Recipient], Any] = address_probe,
     ) -> Decision:
@@ -177,7 +178,7 @@ class Kit:
             chains=self.chains,
             address=address,
             has_parts=has_parts,
-            facts=Facts(tuple(history), tuple(ledger), frozenset(listed_on), loaded),
+            facts=Facts(tuple(history), tuple(ledger), frozenset(listed_on), loaded, frozenset(suppressed)),
             registers=self.registers,
         )
 

@@ -133,7 +133,7 @@ def test_configured_notice_lead_time():
 
 def test_only_no_address_and_notice_period_apply_to_statutory_messages():
     assert [code for code, _ in RULES_BY_CATEGORY["statutory"]] == ["notice_period"]
-    assert [code for code, _ in RULES_BY_CATEGORY["service"]] == ["unsubscribed"]
+    assert [code for code, _ in RULES_BY_CATEGORY["service"]] == ["unsubscribed", "address_suppressed"]
 
 
 # -- calendar helpers ---------------------------------------------------------------------------

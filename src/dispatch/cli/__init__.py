@@ -62,7 +62,20 @@ def main() -> None:
 
 
 def _register_commands() -> None:
-    from . import campaign, consents, demo, history, queue, registers, send, serve, templates, webhooks, worker  # noqa: F401
+    from . import (  # noqa: F401
+        campaign,
+        consents,
+        demo,
+        history,
+        queue,
+        registers,
+        send,
+        serve,
+        suppressions,
+        templates,
+        webhooks,
+        worker,
+    )
 
 
 _register_commands()

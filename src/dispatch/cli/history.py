@@ -9,7 +9,7 @@ import click
 from rich.table import Table
 
 from ..errors import InputError
-from ..history import export_history, person_history, purge
+from ..history import export_history, find_recipients, person_history, purge
 from ..recipients import parse_moment
 from ..store import now_utc
 from . import cli
@@ -31,12 +31,21 @@ def history() -> None:
 
 
 @history.command("show")
-@click.argument("recipient_id")
+@click.argument("who")
 @click.option("--content", is_flag=True, help="Also print what was sent.")
 @pass_cli
-def show(cli_ctx, recipient_id: str, content: bool) -> None:
-    """Every decision for RECIPIENT_ID: sent or suppressed, why, legal basis, delivery attempts."""
+def show(cli_ctx, who: str, content: bool) -> None:
+    """Every decision for WHO — a recipient id, a message id, an email address or a phone number:
+    sent or suppressed, why, legal basis, delivery attempts, and each state change with its cause."""
     d = cli_ctx.dispatcher()
+    recipients = find_recipients(d.store, who)
+    if not recipients:
+        raise InputError("no history for that recipient, message, address or number")
+    for recipient_id in recipients:
+        _show(d, recipient_id, content)
+
+
+def _show(d, recipient_id: str, content: bool) -> None:
     data = person_history(d.store, recipient_id)
     if not data["messages"] and not data["consents"]:
         raise InputError(f"no history for recipient {recipient_id!r}")
@@ -73,6 +82,13 @@ def show(cli_ctx, recipient_id: str, content: bool) -> None:
         )
     console.print(table)
     for m in data["messages"]:
+        for change in m["transitions"]:
+            console.print(
+                f"  {m['id']} {change['at']:%Y-%m-%d %H:%M:%S} {change['source'] or 'new'} → {change['target']}"
+                f" ({change['cause']})",
+                highlight=False,
+                markup=False,
+            )
         for code, note in (m["notes"] or {}).items():
             console.print(f"  {m['id']} {code}: {note}", highlight=False, markup=False)
         if content and m["parts"]:

@@ -11,8 +11,15 @@ from .base import console, pass_cli
 @cli.command()
 @click.option("--host", default=None, help="Address to listen on (default: [web] host, 127.0.0.1).")
 @click.option("--port", default=None, type=click.IntRange(1, 65535), help="Port (default: [web] port, 8025).")
+@click.option(
+    "--smtp-port",
+    default=None,
+    type=click.IntRange(1, 65535),
+    help="Port of the listener for returned mail (default: [channels.email] inbound_port; needs return_path).",
+)
+@click.option("--smtp-host", default=None, help="Address of the returned-mail listener (default: inbound_host).")
 @pass_cli
-def serve(cli_ctx, host: str | None, port: int | None) -> None:
+def serve(cli_ctx, host: str | None, port: int | None, smtp_port: int | None, smtp_host: str | None) -> None:
     """Serve the links messages carry and the callbacks providers make, until Ctrl-C or SIGTERM.
 
     Preference pages (/preferences/TOKEN, /p/CODE), unsubscribe (/u/TOKEN, RFC 8058
@@ -29,8 +36,16 @@ def serve(cli_ctx, host: str | None, port: int | None) -> None:
     web = d.config.web
     host = host or web.host
     port = port or web.port
-    # Services that run beside the web application (the inbound SMTP listener) are added here.
-    services: list = []
+    services = plugin_services(d, smtp_port=smtp_port, smtp_host=smtp_host)
     d.runtime.start_webhooks()  # events of this process and others are POSTed from here too
     console.print(f"serving {d.config.links.base_url} on http://{host}:{port}")
+    for service in services:
+        console.print(f"  with {type(service).__name__}")
     run(d, host, port, services=services, shutdown_timeout=web.shutdown_timeout)
+
+
+def plugin_services(d, **options) -> list:
+    """What plugins run beside the web application (the email plugin's returned-mail listener)."""
+    services: list = []
+    d.pm.hook.dispatch_serve_services(register=services.append, dispatcher=d, options=options)
+    return services

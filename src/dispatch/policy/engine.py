@@ -166,7 +166,13 @@ def decide(
         consents = ConsentView(recipient.consents, facts.ledger, now=now_utc)
     else:
         consents = _NO_CONSENTS
-    channel = choose_channel(recipient, message_type, category, address, notice_channel(message_type, consents))
+    probe = address
+    if category == "statutory" and facts.suppressed:  # a statutory message moves on to a usable channel
+
+        def probe(channel: str, person: Recipient) -> Any:
+            return None if channel in facts.suppressed else address(channel, person)
+
+    channel = choose_channel(recipient, message_type, category, probe, notice_channel(message_type, consents))
     language = choose_language(recipient, message_type, category, channel, chains, has_parts)
     local_now = now_utc.astimezone(country.tz)
     situation = Situation(
@@ -190,12 +196,15 @@ def decide(
     if channel is None:
         reasons.append("no_address")
         allowed_channels = ", ".join(message_type.channels)
-        notes["no_address"] = f"no usable address on {allowed_channels}"
+        listed = f" ({', '.join(sorted(facts.suppressed))} suppressed)" if facts.suppressed else ""
+        notes["no_address"] = f"no usable address on {allowed_channels}{listed}"
     for code, rule in rules:
         note = rule(situation)
         if note is not None:
             reasons.append(code)
             notes[code] = note
+    if "notice_period" in reasons:
+        notes["earliest_effective_on"] = notice_arrival(situation, situation.today)[1].isoformat()
     allowed = not reasons
     deadline = _deadline(situation)
     send_after = _send_after(situation, deadline) if channel else None

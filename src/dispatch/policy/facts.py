@@ -53,13 +53,16 @@ class Facts:
     ``registers_as_of`` maps each *loaded* register's name to the moment its current
     copy was produced (the file date). A register missing from it has never been
     loaded: the engine then fails closed (``register_unavailable``), so a caller that
-    knows nothing of registers must not pretend otherwise.
+    knows nothing of registers must not pretend otherwise. ``suppressed`` names the
+    channels whose address is on the suppression list.
     """
 
     history: tuple[Contact, ...] = ()
     ledger: tuple[Consent, ...] = ()
     listed_on: frozenset[str] = frozenset()
     registers_as_of: Mapping[str, datetime] = field(default_factory=lambda: _NOTHING_LOADED)
+    #: Channels whose address of this recipient is on the suppression list (bounced, invalid, complained).
+    suppressed: frozenset[str] = frozenset()
 
 
 NO_FACTS = Facts()

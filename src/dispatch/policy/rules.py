@@ -213,6 +213,16 @@ def frequency_cap(s: Situation) -> str | None:
     return None
 
 
+def address_suppressed(s: Situation) -> str | None:
+    """The chosen channel's address bounced, was reported invalid, or complained (SPEC §4, §10).
+
+    Statutory messages never get here: their channel choice skips suppressed addresses.
+    """
+    if s.channel is not None and s.channel in s.facts.suppressed:
+        return f"the {s.channel} address is on the suppression list"
+    return None
+
+
 def notice_arrival(s: Situation, sent: date) -> tuple[date, date]:
     """(the day a notice sent on ``sent`` arrives, the earliest effective date it allows)."""
     lead = s.country.notice_business if s.recipient.kind == "business" else s.country.notice_household
@@ -246,6 +256,7 @@ RULES: tuple[tuple[str, frozenset[str], Rule], ...] = (
     ("quiet_period", frozenset({"marketing"}), quiet_period),
     ("retention_expired", frozenset({"marketing"}), retention_expired),
     ("frequency_cap", frozenset({"marketing"}), frequency_cap),
+    ("address_suppressed", frozenset({"service", "marketing"}), address_suppressed),
     ("notice_period", frozenset({"statutory"}), notice_period),
 )
 

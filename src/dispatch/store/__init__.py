@@ -20,6 +20,7 @@ from .engine import decode_content, encode_content, is_outage, make_engine, now_
 from .outbox import DuplicateKey, Outbox
 from .reads import MessageReads
 from .rows import Claimed, MessageRecord, Outcome
+from .suppressions import SuppressionList
 
 HOSTNAME = socket.gethostname()
 _BOOT = uuid.uuid4().hex[:8]
@@ -30,7 +31,7 @@ def worker_identity() -> str:
     return f"{HOSTNAME}:{os.getpid()}:{_BOOT}"
 
 
-class Store(Outbox, MessageReads, StoreBase):
+class Store(Outbox, SuppressionList, MessageReads, StoreBase):
     """Reads and writes the contact history, the outbox and delivery state."""
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, and_, bindparam, func, or_, select, update
+from sqlalchemy import String, and_, bindparam, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from .. import schema
@@ -290,10 +290,17 @@ class Outbox:
         (but before anyone claimed it again) still wins: the message is not sent twice.
         """
         done: list[Transition] = []
-        attempts: list[dict[str, Any]] = []
+        outcomes = list(outcomes)
+        attempts = [_attempt_row(o, worker) for o in outcomes]
         with self.transaction() as conn:
+            bulk: set[str] = set()
+            if self.dialect == "postgresql":
+                bulk = self._finish_sent_in_one_statement(conn, outcomes, worker)
             for o in outcomes:
                 check(Status.SENDING, o.target)
+                if o.message_id in bulk:
+                    done.append(_finished(o, Status.SENDING))
+                    continue
                 retry = o.target == Status.QUEUED
                 params = {
                     "mid": o.message_id,
@@ -311,25 +318,35 @@ class Outbox:
                 if not count and o.target in (Status.SENT, Status.DELIVERED):
                     count = conn.execute(_LATE[o.meta is not None], params).rowcount
                     source = Status.QUEUED
-                attempts.append(_attempt_row(o, worker))
                 if count:
-                    done.append(
-                        Transition(
-                            o.message_id,
-                            source,
-                            o.target,
-                            o.finished_at,
-                            o.cause,
-                            o.channel,
-                            o.message_type,
-                            o.recipient_id,
-                            {"attempt": o.attempt, **({"retry_at": o.retry_at.isoformat()} if o.retry_at else {})},
-                        )
-                    )
+                    done.append(_finished(o, source))
             if attempts:
                 conn.execute(_ATTEMPT, attempts)
             self._write_transitions(conn, done)
         return done
+
+    @staticmethod
+    def _finish_sent_in_one_statement(conn, outcomes: list[Outcome], worker: str) -> set[str]:
+        """PostgreSQL: record every plain "the provider took it" outcome with one UPDATE ... FROM (VALUES ...).
+
+        Returns the ids it recorded; the others (late outcomes, failures) go row by row.
+        """
+        plain = [o for o in outcomes if o.target == Status.SENT and o.meta is None and o.error is None]
+        if not plain:
+            return set()
+        rows = []
+        params: dict[str, Any] = {"worker": worker, "now": max(o.finished_at for o in plain), "target": "sent"}
+        for index, o in enumerate(plain):
+            rows.append(f"(CAST(:m{index} AS VARCHAR), CAST(:a{index} AS INTEGER), CAST(:p{index} AS VARCHAR))")
+            params.update({f"m{index}": o.message_id, f"a{index}": o.attempt, f"p{index}": o.provider_id})
+        statement = text(
+            "UPDATE messages AS m SET status = :target, finished_at = :now, lease_expires_at = NULL, error = NULL, "
+            "provider_id = COALESCE(v.provider_id, m.provider_id) "
+            f"FROM (VALUES {', '.join(rows)}) AS v(mid, attempt, provider_id) "
+            "WHERE m.id = v.mid AND m.status = 'sending' AND m.claimed_by = :worker AND m.attempts = v.attempt "
+            "RETURNING m.id"
+        ).bindparams(bindparam("now", type_=schema.UTCDateTime))
+        return {mid for (mid,) in conn.execute(statement, params)}
 
     def transition(
         self,
@@ -459,6 +476,15 @@ def _transition_row(
         "cause": cause[:500],
         "detail": dict(detail) if detail else None,
     }
+
+
+def _finished(o: Outcome, source: Status) -> Transition:
+    detail: dict[str, Any] = {"attempt": o.attempt}
+    if o.retry_at:
+        detail["retry_at"] = o.retry_at.isoformat()
+    return Transition(
+        o.message_id, source, o.target, o.finished_at, o.cause, o.channel, o.message_type, o.recipient_id, detail
+    )
 
 
 def _attempt_row(o: Outcome, worker: str) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -42,9 +42,13 @@ class MessageRecord:
     fallback_of: str | None = None
 
     def as_row(self) -> dict[str, Any]:
-        row = asdict(self)
+        """The columns as a mapping (shallow: content is encoded by the store, not copied here)."""
+        row = {name: getattr(self, name) for name in _RECORD_FIELDS}
         row["status"] = str(self.status)
         return row
+
+
+_RECORD_FIELDS = tuple(f.name for f in fields(MessageRecord))
 
 
 @dataclass(frozen=True, slots=True)

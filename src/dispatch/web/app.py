@@ -2,7 +2,8 @@
 
 Routes: the customer's pages (:mod:`dispatch.web.pages`), ``GET /health``,
 ``GET /metrics`` (Prometheus exposition of the default registry), the read-only
-operator view (:mod:`dispatch.web.operator`), and whatever plugins add through
+operator view (:mod:`dispatch.web.operator`), the translators' preview
+(:mod:`dispatch.web.preview`), and whatever plugins add through
 the ``dispatch_web_routes`` hook (the SMS plugin's Twilio callbacks). Services
 given to :func:`create_app` (the inbound SMTP listener, say) are started with
 the application and stopped after it, in reverse order, on shutdown.
@@ -28,6 +29,7 @@ from starlette.routing import BaseRoute, Route
 from ..errors import PluginError
 from .operator import OperatorView
 from .pages import PageError, Pages
+from .preview import PreviewView
 
 if TYPE_CHECKING:
     from ..dispatcher import Dispatcher
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("dispatch.web")
 
 #: Paths dispatch serves itself; a plugin may not register these or anything under them.
-RESERVED = ("/u/", "/preferences/", "/p/", "/operator", "/health", "/metrics")
+RESERVED = ("/u/", "/preferences/", "/p/", "/operator", "/preview/", "/health", "/metrics")
 
 ERROR_PAGES = Counter("dispatch_web_error_pages", "Error pages served by dispatch serve", ["status"])
 
@@ -59,6 +61,7 @@ def create_app(dispatcher: Dispatcher, *, services: Sequence[Service] = ()) -> S
     """The web application over ``dispatcher``, with ``services`` run for its lifetime."""
     pages = Pages(dispatcher)
     operator = OperatorView(dispatcher)
+    preview = PreviewView(dispatcher, operator)
 
     async def health(request: Request) -> Response:
         def check() -> bool:
@@ -81,6 +84,7 @@ def create_app(dispatcher: Dispatcher, *, services: Sequence[Service] = ()) -> S
         Route("/preferences/{token}", pages.preferences, methods=["GET", "POST"]),
         Route("/p/{code}", pages.short_code, methods=["GET"]),
         Route("/operator", operator.page, methods=["GET"]),
+        Route("/preview/{message_type}", preview.page, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         *plugin_routes(dispatcher),
