@@ -489,3 +489,22 @@ def test_operators_see_and_retry_what_was_given_up(tmp_path, receiver):
     assert receiver.ids() == [event.id]
     made = runner.invoke(cli, ["webhooks", "secret"])
     assert made.exit_code == 0 and standardwebhooks.Webhook(made.output.strip())
+
+
+def test_a_later_event_of_a_message_waits_for_an_earlier_one_that_failed(make_dispatcher, receiver):
+    receiver.status = 503
+    d = make_dispatcher(webhooks(receiver.url))
+    d.runtime.start_webhooks()
+    at = datetime.now(UTC)
+    queued = Event("message.queued", at, {"message_id": "01JORDER"})
+    sent = Event("message.sent", at + timedelta(seconds=1), {"message_id": "01JORDER"})
+    other = Event("message.sent", at + timedelta(seconds=1), {"message_id": "01JOTHER"})
+    d.events.emit([queued])
+    wait_for(lambda: receiver.attempted.count(queued.id) >= 1)  # refused: it will be retried
+    d.events.emit([sent, other])
+    wait_for(lambda: receiver.attempted.count(queued.id) >= 3 and other.id in receiver.attempted)
+    assert sent.id not in receiver.attempted  # held behind the failing earlier event of its message
+    receiver.status = 204
+    wait_for(lambda: len(receiver.ids()) == 3)
+    assert receiver.ids().index(queued.id) < receiver.ids().index(sent.id)
+    assert receiver.attempted.count(sent.id) == 1

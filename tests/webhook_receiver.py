@@ -48,6 +48,8 @@ class Receiver:
         self.port = port
         self.received: list[tuple[dict[str, str], bytes, dict[str, Any]]] = []
         self.rejected = 0
+        #: The webhook-id of every request, answered 2xx or not, in arrival order.
+        self.attempted: list[str] = []
         self.requests = 0
         self._lock = threading.Lock()
         self._server: _Server | None = None
@@ -81,6 +83,7 @@ class Receiver:
                     time.sleep(receiver.delay)
                 with receiver._lock:
                     receiver.requests += 1
+                    receiver.attempted.append(headers.get("webhook-id", ""))
                     ok = genuine(receiver.secret, headers, body)
                     status = receiver.status if ok else 401
                     if ok and 200 <= status < 300:

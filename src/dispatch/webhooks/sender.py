@@ -12,9 +12,10 @@ and writes every answer in one transaction:
   exponential back-off with jitter, from ``min_backoff`` up to ``max_backoff``
   seconds, until the event is ``max_age`` seconds old; then ``dead``.
 
-Events of one message claimed in the same round go one after another, oldest first; if
-one fails, the later ones wait for its retry. Across rounds order is not guaranteed
-(see docs/webhooks.md): receivers order by the payload's ``timestamp``.
+A message's events go in the order they happened: a row is not claimed while an earlier
+event of the same message (or recipient) for the same endpoint is pending (see
+:func:`dispatch.webhooks.table.claim`); rows of one subject in one round are still sent one
+after another, and after a failure the rest wait for its retry.
 """
 
 from __future__ import annotations

@@ -66,18 +66,36 @@ def insert_rows(store: Store, rows: Sequence[dict[str, Any]]) -> None:
 def claim(
     store: Store, endpoints: Sequence[str], worker: str, now: datetime, lease: timedelta, limit: int
 ) -> list[Due]:
-    """Take up to ``limit`` due rows for ``endpoints`` under a lease until ``now + lease`` (oldest due first)."""
+    """Take up to ``limit`` due rows for ``endpoints`` under a lease until ``now + lease`` (oldest due first).
+
+    A row waits while an earlier event of the same subject (message or recipient) for the same
+    endpoint is still pending: a receiver gets ``message.queued`` before ``message.sent``.
+    """
     free = or_(_t.c.lease_until.is_(None), _t.c.lease_until < now)
+    earlier = _t.alias("earlier")
+    waits = (
+        select(earlier.c.id)
+        .where(
+            earlier.c.endpoint == _t.c.endpoint,
+            earlier.c.subject == _t.c.subject,
+            earlier.c.status == PENDING,
+            or_(
+                earlier.c.occurred_at < _t.c.occurred_at,
+                and_(earlier.c.occurred_at == _t.c.occurred_at, earlier.c.id < _t.c.id),
+            ),
+        )
+        .exists()
+    )
     due = (
         select(_t.c.id)
-        .where(_t.c.status == PENDING, _t.c.next_attempt_at <= now, free, _t.c.endpoint.in_(list(endpoints)))
+        .where(_t.c.status == PENDING, _t.c.next_attempt_at <= now, free, _t.c.endpoint.in_(list(endpoints)), ~waits)
         .order_by(_t.c.next_attempt_at, _t.c.id)
         .limit(limit)
     )
     if store.dialect == "postgresql":
         # A CTE runs once; as an IN subquery the planner may run it again per row, and each run
         # of ``LIMIT … SKIP LOCKED`` finds other rows (more than ``limit`` would be taken).
-        picked = due.with_for_update(skip_locked=True).cte("due")
+        picked = due.with_for_update(skip_locked=True, of=_t).cte("due")
         which = _t.c.id == picked.c.id
     else:
         which = _t.c.id.in_(due.scalar_subquery())

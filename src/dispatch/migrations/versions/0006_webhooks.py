@@ -37,8 +37,12 @@ def upgrade() -> None:
         sa.UniqueConstraint("event_id", "endpoint", name="uq_webhook_deliveries_event_endpoint"),
     )
     op.create_index("ix_webhook_deliveries_due", "webhook_deliveries", ["status", "next_attempt_at"], unique=False)
+    op.create_index(
+        "ix_webhook_deliveries_subject", "webhook_deliveries", ["endpoint", "subject", "occurred_at"], unique=False
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_webhook_deliveries_subject", table_name="webhook_deliveries")
     op.drop_index("ix_webhook_deliveries_due", table_name="webhook_deliveries")
     op.drop_table("webhook_deliveries")
