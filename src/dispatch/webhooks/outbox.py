@@ -144,11 +144,17 @@ class EventOutbox:
             store = self._store()
             table.insert_rows(store, rows)
         except Exception as exc:
+            if not (is_outage(exc) or isinstance(exc, StoreError)):  # StoreError: it could not be opened
+                # Not the store's absence but rows it refuses: retrying would block every later event.
+                logger.exception(
+                    "could not write %d webhook row(s) (events %s ...); they are dropped",
+                    len(rows),
+                    ", ".join(sorted({r["event_id"] for r in rows})[:3]),
+                )
+                return 0
             with self._lock:
                 self._rows[:0] = rows
                 waiting = len(self._rows)
-            if not (is_outage(exc) or isinstance(exc, StoreError)):  # StoreError: it could not be opened
-                raise
             self._health.failed(exc, "writing webhook events")
             if waiting > SPILL_AT:
                 self.spill()
