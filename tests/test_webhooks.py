@@ -318,7 +318,7 @@ def test_secret_generation_makes_valid_secrets():
     standardwebhooks.Webhook(secret)
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.server)])
 def test_two_senders_on_one_store_post_each_event_once(
     make_dispatcher, receiver, backend, request, tmp_path, monkeypatch
 ):
@@ -397,6 +397,7 @@ def test_a_consent_change_is_a_webhook(make_dispatcher, receiver):
 
 
 @pytest.mark.server
+@pytest.mark.slow
 def test_worker_processes_send_what_every_process_recorded(tmp_path, redis_url, postgres_url, receiver):
     """Scale-out: a campaign's process records ``queued``, `dispatch worker` processes the rest, and POST all."""
     receiver.stop()
@@ -433,6 +434,7 @@ def test_worker_processes_send_what_every_process_recorded(tmp_path, redis_url, 
     assert "Traceback" not in (tmp_path / "worker.log").read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_dispatch_serve_sends_what_other_processes_recorded(tmp_path, receiver):
     port = free_port()
     config = tmp_path / "dispatch.toml"
