@@ -510,3 +510,15 @@ def test_a_later_event_of_a_message_waits_for_an_earlier_one_that_failed(make_di
     wait_for(lambda: len(receiver.ids()) == 3)
     assert receiver.ids().index(queued.id) < receiver.ids().index(sent.id)
     assert receiver.attempted.count(sent.id) == 1
+
+
+def test_the_example_request_in_the_docs_is_signed_with_the_example_secret():
+    docs = (Path(__file__).parents[1] / "docs" / "webhooks.md").read_text(encoding="utf-8")
+    secret = re.search(r'secret = "(whsec_[^"]+)"', docs).group(1)
+    request = re.search(r"```http\n(.*?)```", docs, flags=re.DOTALL).group(1)
+    head, body = request.split("\n\n", 1)
+    headers = dict(line.split(": ", 1) for line in head.splitlines()[1:])
+    raw = body.strip().encode()
+    verify(secret, headers, raw, now=int(headers["webhook-timestamp"]))
+    payload = json.loads(raw)
+    assert set(payload) == {"id", "type", "timestamp", "data"} and payload["id"] == headers["webhook-id"]
