@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dramatiq
 
@@ -28,6 +28,10 @@ from .journal import OutcomeJournal, StoreHealth
 from .lifecycle import Lifecycle
 from .queue import AsyncRunner, Queues, queue_name
 from .store import Store, is_outage, now_utc
+
+if TYPE_CHECKING:
+    from .events import EventBus
+    from .webhooks import Webhooks
 
 logger = logging.getLogger("dispatch.runtime")
 
@@ -61,10 +65,15 @@ class Runtime:
         self._holding: Callable[[], int] = lambda: 0
         self._worker_id = ""
         #: The webhook outbox and sender (dispatch.webhooks), when [webhooks] lists endpoints.
-        self.webhooks: Any = None
+        self.webhooks: Webhooks | None = None
 
     def attach(
-        self, broker: dramatiq.Broker, queues: Queues, lifecycle: Lifecycle, deliverer: Any, events: Any = None
+        self,
+        broker: dramatiq.Broker,
+        queues: Queues,
+        lifecycle: Lifecycle,
+        deliverer: Any,
+        events: EventBus | None = None,
     ) -> None:
         """Wire the queue side (built after the runtime, since the deliverer needs the store getter).
 
