@@ -270,6 +270,72 @@ class WebConfig:
     shutdown_timeout: int = 10
 
 
+#: Hosts an ``http://`` webhook endpoint may name without ``allow_http`` (the same machine).
+_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
+
+
+@dataclass
+class WebhooksConfig:
+    """``[webhooks]``: events POSTed to these endpoints, signed per Standard Webhooks (dispatch.webhooks)."""
+
+    #: Receiver URLs; every event goes to each of them. Empty: no webhooks (and no outbox rows).
+    endpoints: list[str] = field(default_factory=list)
+    #: ``whsec_`` + base64 of 24 to 64 random bytes; env DISPATCH_WEBHOOK_SECRET.
+    secret: str | None = field(default=None, repr=False)
+    #: Event types sent (SPEC §10 names); empty: all of them.
+    events: list[str] = field(default_factory=list)
+    #: Seconds one POST may take before it counts as failed.
+    timeout: float = 10.0
+    #: POSTs in flight at once (kept-alive connections per process).
+    concurrency: int = 64
+    #: Retries back off exponentially from ``min_backoff`` to ``max_backoff`` seconds (with jitter) ...
+    min_backoff: float = 5.0
+    max_backoff: float = 1800.0
+    #: ... until the event is this many seconds old; then its delivery is ``dead`` (3 days).
+    max_age: float = 259_200.0
+    #: Seconds delivered rows are kept in the outbox table (for operators) before they are purged.
+    keep_delivered: float = 604_800.0
+    #: Seconds between looks at the outbox table when nothing wakes the sender.
+    poll_interval: float = 1.0
+    #: Seconds ``close()`` keeps sending what is due before it stops (the rest waits in the table).
+    drain_timeout: float = 5.0
+    #: ``http://`` endpoints are refused unless they are on this machine or this is true.
+    allow_http: bool = False
+
+    def __post_init__(self) -> None:
+        from urllib.parse import urlsplit
+
+        for index, url in enumerate(self.endpoints):
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ConfigError(f"webhooks.endpoints[{index}] must be an http(s) URL")
+            if parts.scheme == "http" and not self.allow_http and parts.hostname not in _LOOPBACK_HOSTS:
+                raise ConfigError(
+                    f"webhooks.endpoints[{index}] is plain http to another machine; use https "
+                    "(or set webhooks.allow_http = true)"
+                )
+        if len(set(self.endpoints)) != len(self.endpoints):
+            raise ConfigError("webhooks.endpoints lists an endpoint twice")
+        if self.endpoints and not self.secret:
+            raise ConfigError("webhooks.endpoints needs webhooks.secret (or DISPATCH_WEBHOOK_SECRET)")
+        if self.secret is not None:
+            from .webhooks.signing import secret_key
+
+            secret_key(self.secret, "webhooks.secret")
+        from .events import EVENT_TYPES
+
+        unknown = [e for e in self.events if e not in EVENT_TYPES]
+        if unknown:
+            raise ConfigError(f"webhooks.events: unknown event type(s) {', '.join(unknown)} ({', '.join(EVENT_TYPES)})")
+        for name in ("timeout", "min_backoff", "max_backoff", "max_age", "poll_interval"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"webhooks.{name} must be more than 0")
+        if self.concurrency < 1:
+            raise ConfigError("webhooks.concurrency must be at least 1")
+        if self.max_backoff < self.min_backoff:
+            raise ConfigError("webhooks.max_backoff must not be less than webhooks.min_backoff")
+
+
 @dataclass
 class CountryRules:
     """Rules that differ by country (SPEC §2, §4); defaults are SPEC's."""
@@ -331,6 +397,7 @@ class Config:
     web: WebConfig = field(default_factory=WebConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     vat: VatConfig = field(default_factory=VatConfig)
+    webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
     #: Folder for the embedded channels' files (.eml, SMS JSON lines, PDFs, call tasks).
     outbox: str = "outbox"
     #: Per-channel settings, checked by the channel plugin that owns them.
@@ -353,6 +420,7 @@ _ENV_SECRETS = {
     "DISPATCH_OPERATOR_TOKEN": ("web", "operator_token"),
     "DISPATCH_STORE_URL": ("store", "url"),
     "DISPATCH_BROKER_URL": ("broker", "url"),
+    "DISPATCH_WEBHOOK_SECRET": ("webhooks", "secret"),
 }
 
 

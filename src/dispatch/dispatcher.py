@@ -153,7 +153,7 @@ class Dispatcher:
         self.queues = Queues(
             self.broker, self.channels, _actor_function(self.deliverer), batch_size=config.worker.batch_size
         )
-        self.runtime.attach(self.broker, self.queues, self.lifecycle, self.deliverer)
+        self.runtime.attach(self.broker, self.queues, self.lifecycle, self.deliverer, self.events)
         install_releaser(self)  # scheduled campaigns go out while the embedded worker runs
         self._closed = False
 

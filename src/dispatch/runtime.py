@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dramatiq
 
@@ -28,6 +28,10 @@ from .journal import OutcomeJournal, StoreHealth
 from .lifecycle import Lifecycle
 from .queue import AsyncRunner, Queues, queue_name
 from .store import Store, is_outage, now_utc
+
+if TYPE_CHECKING:
+    from .events import EventBus
+    from .webhooks import Webhooks
 
 logger = logging.getLogger("dispatch.runtime")
 
@@ -65,12 +69,36 @@ class Runtime:
         #: Releases scheduled campaigns that are due (:func:`dispatch.scheduled.install_releaser`); run
         #: every :data:`RELEASE_INTERVAL` seconds by the embedded worker and by a relaying worker process.
         self.releaser: Callable[[], None] | None = None
+        #: The webhook outbox and sender (dispatch.webhooks), when [webhooks] lists endpoints.
+        self.webhooks: Webhooks | None = None
 
-    def attach(self, broker: dramatiq.Broker, queues: Queues, lifecycle: Lifecycle, deliverer: Any) -> None:
-        """Wire the queue side (built after the runtime, since the deliverer needs the store getter)."""
+    def attach(
+        self,
+        broker: dramatiq.Broker,
+        queues: Queues,
+        lifecycle: Lifecycle,
+        deliverer: Any,
+        events: EventBus | None = None,
+    ) -> None:
+        """Wire the queue side (built after the runtime, since the deliverer needs the store getter).
+
+        With ``[webhooks] endpoints``, every event of ``events`` (an EventBus) goes to the webhook outbox.
+        """
         self.broker, self.queues, self.lifecycle = broker, queues, lifecycle
         self._holding = lambda: deliverer.holding
         self._worker_id = deliverer.worker
+        if events is not None and self.config.webhooks.endpoints:
+            from .webhooks import Webhooks
+
+            self.webhooks = Webhooks(
+                self.config.webhooks, lambda: self.store, self.health, self.config.path(self.config.worker.journal)
+            )
+            events.subscribe(self.webhooks.add)
+
+    def start_webhooks(self) -> None:
+        """Start POSTing the webhook outbox (workers, ``serve``, the embedded worker); no-op without endpoints."""
+        if self.webhooks is not None:
+            self.webhooks.start()
 
     # -- the store -------------------------------------------------------------------------
 
@@ -275,6 +303,7 @@ class Runtime:
             self._flush_journal()
         self._spawn("dispatch-heartbeat", self._heartbeat, max(1.0, self.lease.total_seconds() / 3))
         self._spawn("dispatch-journal", self._flush_journal, 2.0)
+        self.start_webhooks()
 
     def start_worker(self, queues: Sequence[str], threads: int, *, relay: bool, relay_interval: float) -> None:
         """A ``dispatch worker`` process: consume ``queues`` with ``threads`` threads, renew leases, relay."""
@@ -374,6 +403,11 @@ class Runtime:
         if len(self.journal):
             self._flush_journal()
             self.journal.dump()
+        if self.webhooks is not None:
+            try:
+                self.webhooks.close()
+            except Exception:  # the store and broker are released all the same
+                logger.exception("closing the webhook sender failed")
         if self.broker is not None:
             self.broker.close()
         for store in {id(s): s for s in (self._store, self._reader) if s is not None}.values():

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     text,
 )
 
@@ -257,4 +258,35 @@ settings = Table(
     metadata,
     Column("key", String(64), primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+#: The durable outbox of webhooks (dispatch.webhooks): one row per event and endpoint, kept
+#: until the receiver answered 2xx (``delivered``) or the event grew too old (``dead``).
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(64), nullable=False),
+    Column("endpoint", String(2048), nullable=False),
+    Column("event_type", String(64), nullable=False),
+    #: What the message or consent is about (ordering key): the message id or recipient id.
+    Column("subject", String(128), nullable=True),
+    #: The JSON body exactly as POSTed (every retry sends the same bytes).
+    Column("body", Text, nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    #: ``pending``, ``delivered`` or ``dead``.
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    #: A sender's claim holds until then (compare-and-set: two senders never POST a row at once).
+    Column("lease_until", UTCDateTime, nullable=True),
+    Column("claimed_by", String(128), nullable=True),
+    Column("last_status", Integer, nullable=True),
+    Column("last_error", String(255), nullable=True),
+    Column("delivered_at", UTCDateTime, nullable=True),
+    UniqueConstraint("event_id", "endpoint", name="uq_webhook_deliveries_event_endpoint"),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    #: Per-subject order: an event waits for the earlier ones of its message (dispatch.webhooks.table).
+    Index("ix_webhook_deliveries_subject", "endpoint", "subject", "occurred_at"),
 )

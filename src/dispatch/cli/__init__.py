@@ -74,6 +74,7 @@ def _register_commands() -> None:
         status,
         suppressions,
         templates,
+        webhooks,
         worker,
     )
 

@@ -37,6 +37,7 @@ def serve(cli_ctx, host: str | None, port: int | None, smtp_port: int | None, sm
     host = host or web.host
     port = port or web.port
     services = plugin_services(d, smtp_port=smtp_port, smtp_host=smtp_host)
+    d.runtime.start_webhooks()  # events of this process and others are POSTed from here too
     console.print(f"serving {d.config.links.base_url} on http://{host}:{port}")
     for service in services:
         console.print(f"  with {type(service).__name__}")
