@@ -21,9 +21,10 @@ from babel.numbers import format_currency, format_decimal, format_percent
 from babel.units import format_unit
 
 from .messages import PriceElement
+from .models import COUNTRY_TIMEZONES
 
 CURRENCY = {"FI": "EUR", "SE": "SEK", "NO": "NOK"}
-TIMEZONE = {"FI": "Europe/Helsinki", "SE": "Europe/Stockholm", "NO": "Europe/Oslo"}
+TIMEZONE = COUNTRY_TIMEZONES
 #: Default Babel locale per (language, country); ``*`` matches any country.
 DEFAULT_LOCALES: dict[str, dict[str, str]] = {
     "fi": {"*": "fi_FI"},

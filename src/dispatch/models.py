@@ -17,6 +17,8 @@ Category = Literal["statutory", "service", "marketing"]
 LegalBasis = Literal["contract", "legal_obligation", "consent", "soft_opt_in", "legitimate_interest"]
 
 COUNTRIES: tuple[str, ...] = ("FI", "SE", "NO")
+#: Each country's time zone: calendars, quiet hours and dates in messages follow it.
+COUNTRY_TIMEZONES: dict[str, str] = {"FI": "Europe/Helsinki", "SE": "Europe/Stockholm", "NO": "Europe/Oslo"}
 LANGUAGES: tuple[str, ...] = ("fi", "sv", "nb", "en")
 CATEGORIES: tuple[str, ...] = ("statutory", "service", "marketing")
 KINDS: tuple[str, ...] = ("household", "business")

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from ..config import PolicyConfig
 from ..errors import ConfigError
-from ..formatting import TIMEZONE
+from ..models import COUNTRY_TIMEZONES
 from .calendar import BusinessCalendar, calendar_for, parse_clock, parse_duration
 
 #: Bump when a rule's meaning changes; stored with every decision.
@@ -78,7 +78,7 @@ class PolicySettings:
                 raise ConfigError(f"{where}.calling_hours must start before they end")
             countries[code] = CountryPolicy(
                 country=code,
-                tz=ZoneInfo(TIMEZONE[code]),
+                tz=ZoneInfo(COUNTRY_TIMEZONES[code]),
                 calendar=calendar_for(code),
                 notice_household=parse_duration(rules.notice_household, f"{where}.notice_household"),
                 notice_business=parse_duration(rules.notice_business, f"{where}.notice_business"),
