@@ -67,7 +67,7 @@ _NAMES = {
         ["Erik", "Karin", "Lars", "Eva", "Anders", "Maria", "Johan", "Sara", "Per", "Elin", "Olof", "Ingrid"],
         ["Andersson", "Johansson", "Karlsson", "Nilsson", "Eriksson", "Larsson", "Olsson", "Persson", "Svensson"],
     ),
-    ("NO", "en"): (
+    ("NO", "nb"): (
         ["Ola", "Kari", "Lars", "Ingrid", "Per", "Anne", "Hans", "Silje", "Jonas", "Ida", "Magnus", "Nora"],
         ["Hansen", "Johansen", "Olsen", "Larsen", "Andersen", "Pedersen", "Nilsen", "Kristiansen", "Jensen"],
     ),
@@ -133,7 +133,7 @@ def generate_customers(count: int, *, today: date, seed: int = 7) -> list[dict[s
         language = {
             "FI": rng.choices(["fi", "sv", "en"], weights=[82, 12, 6])[0],
             "SE": rng.choices(["sv", "en"], weights=[92, 8])[0],
-            "NO": "en",
+            "NO": rng.choices(["nb", "en"], weights=[90, 10])[0],
         }[country]
         first_names, last_names = _NAMES.get((country, language)) or _NAMES[("*", "en")]
         first, last = rng.choice(first_names), rng.choice(last_names)
