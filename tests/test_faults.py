@@ -9,6 +9,7 @@ on conditions. The recovery times are printed (run with ``-s`` to see them).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -349,6 +350,7 @@ class Broken(Channel):
 
     async def deliver(self, message):
         Broken.calls += 1
+        await asyncio.sleep(0.05 * Broken.calls)  # the failures come in one by one, not all at once
         return 1 + "1"  # the bug
 
 
