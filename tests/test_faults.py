@@ -72,6 +72,13 @@ def flagged_ids(d: Dispatcher) -> set[str]:
         return set(conn.execute(select(m.c.id).where(m.c.possible_duplicate.is_(True))).scalars())
 
 
+def claimers(d: Dispatcher) -> set[str]:
+    """The workers that have claimed messages so far."""
+    m = schema.messages
+    with d.store.engine.connect() as conn:
+        return set(conn.execute(select(m.c.claimed_by).where(m.c.claimed_by.is_not(None)).distinct()).scalars())
+
+
 def log_lines(path: Path, start: int = 0) -> list[str]:
     data = path.read_bytes()[start:] if path.exists() else b""
     return data.decode("utf-8", "replace").splitlines()
@@ -147,6 +154,8 @@ def test_postgresql_down_for_20_s_loses_nothing_sends_nothing_twice_and_logs_a_h
             assert summary.queued == total
         workers = [start_worker(config, processes=1, threads=4, log=log) for _ in range(2)]
         try:
+            with Dispatcher.from_config(config) as d:  # both workers are delivering when the store goes
+                wait_until(lambda: len(claimers(d)) == 2, 120, interval=0.05, what="both workers claiming")
             wait_until(lambda: len(sink.recorder.message_ids) >= 200, 120, interval=0.02, what="200 emails")
             before = log.stat().st_size if log.exists() else 0
             with postgres_server.outage():
