@@ -271,14 +271,20 @@ def test_a_script_without_a_main_guard_sends_one_email_per_call_and_exits(tmp_pa
 # -- 5. no thread of a dispatcher outlives close() ----------------------------------------------------
 
 
-def _cycles(make: Callable[[], Dispatcher], times: int = 5) -> list[threading.Thread]:
+LETTER_ADDRESS = {"name": "Matti Meikäläinen", "street": "Mannerheimintie 12", "postal_code": "00100", "city": "Turku"}
+
+
+def _cycles(make: Callable[[], Dispatcher], channel: str = "email", times: int = 5) -> list[threading.Thread]:
     """Threads alive after ``times`` × (create, dispatch one message, close) that were not alive before."""
     before = set(threading.enumerate())
     for i in range(times):
         d = make()
         try:
             person = {**sample_recipient("fi", "FI"), "id": f"C-{i}"}
-            assert d.dispatch("price_change", person, sample_data("price_change"), now=NOW).status == "queued"
+            if channel == "letter":
+                person |= {"email": None, "address": LETTER_ADDRESS, "preferred_channels": {"default": "letter"}}
+            receipt = d.dispatch("price_change", person, sample_data("price_change"), now=NOW)
+            assert (receipt.status, receipt.channel) == ("queued", channel)
         finally:
             d.close()
     deadline = time.monotonic() + 10  # a thread told to stop may take a moment to end
@@ -290,15 +296,18 @@ def _cycles(make: Callable[[], Dispatcher], times: int = 5) -> list[threading.Th
     return left
 
 
-def test_no_thread_outlives_close_on_the_embedded_default(tmp_path):
+@pytest.mark.parametrize(("channel", "made"), [("email", "*.eml"), ("letter", "*.pdf")])
+def test_no_thread_outlives_close_on_the_embedded_default(tmp_path, channel, made):
+    """Letters are typeset on threads of their own: those end with close() too."""
+
     def make() -> Dispatcher:
         return Dispatcher.from_config(
             overrides={"links": {"secret": "s"}, "store": {"url": f"sqlite:///{tmp_path / 'dispatch.db'}"}}
         )
 
-    left = _cycles(make)
+    left = _cycles(make, channel)
     assert not left, f"threads alive after close(): {sorted(t.name for t in left)}"
-    assert len(list((tmp_path / "outbox" / "email").glob("*.eml"))) == 5
+    assert len(list((tmp_path / "outbox" / channel).glob(made))) == 5
 
 
 @pytest.mark.server
