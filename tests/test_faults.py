@@ -198,6 +198,37 @@ def test_postgresql_down_for_20_s_loses_nothing_sends_nothing_twice_and_logs_a_h
         sink.stop()
 
 
+@pytest.mark.server
+@pytest.mark.slow
+def test_claims_whose_lease_ran_out_during_an_outage_are_not_sent_again(tmp_path, redis_url, postgres_server):
+    """A 4 s lease and an 8 s outage: every claim expires while the store is down, yet what SMTP
+    accepted is written first and the relay releases nothing that was sent."""
+    total = 400
+    store_url = postgres_server.new_database()
+    sink = SmtpSink(delay=0.02).start()
+    try:
+        config = smtp_config(tmp_path, store_url, redis_url, sink.port, extra="[worker]\nlease = 4\n")
+        with Dispatcher.from_config(config) as d:
+            d.campaign("price_change", people(total), sample_data("price_change"), campaign_id="l", now=NOW)
+        # The relay runs every 0.2 s: it is the first to find the store back, before the heartbeat
+        # renews the claims and the journal writes the outcomes.
+        worker = start_worker(config, processes=1, threads=4, relay_interval=0.2, log=tmp_path / "w.log")
+        try:
+            wait_until(lambda: len(sink.recorder.message_ids) >= 50, 120, interval=0.02, what="50 emails")
+            with postgres_server.outage():
+                time.sleep(8)
+            with Dispatcher.from_config(config) as d:
+                wait_until(lambda: d.store.status_counts().get("sent") == total, 120, what=f"{total} deliveries")
+                expected, flagged = stored_ids(d), flagged_ids(d)
+        finally:
+            stop(worker)
+        got = received(sink)
+        assert set(got) == expected and max(got.values()) == 1, "nothing sent twice"
+        assert not flagged, "no claim of a live worker was released as if it had died"
+    finally:
+        sink.stop()
+
+
 # -- 3. the SMTP server down for 20 s mid-run --------------------------------------------------------
 
 
