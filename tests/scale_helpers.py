@@ -12,35 +12,35 @@ from pathlib import Path
 BIN = Path(sys.executable).parent / "dispatch"
 
 
-def write_config(path: Path, *, store: str, broker: str, outbox: Path, extra: str = "") -> Path:
+def write_config(
+    path: Path, *, store: str, broker: str, outbox: Path, extra: str = "", stuck_after: int | None = 5
+) -> Path:
+    """A dispatch.toml for worker processes; ``stuck_after=None`` keeps the default relay horizon."""
     path.write_text(
         f'outbox = "{outbox}"\n'
         f'[store]\nurl = "{store}"\n'
         f'[broker]\nurl = "{broker}"\nmin_backoff_ms = 100\nmax_backoff_ms = 1000\nmax_retries = 30\n'
-        f"stuck_after = 5\n"
-        f'[links]\nsecret = "test"\nbase_url = "https://energia.example.fi/d"\n' + extra,
+        + (f"stuck_after = {stuck_after}\n" if stuck_after is not None else "")
+        + '[links]\nsecret = "test"\nbase_url = "https://energia.example.fi/d"\n'
+        + extra,
         encoding="utf-8",
     )
     return path
 
 
 def start_worker(
-    config: Path, *, processes: int = 1, threads: int = 4, relay_interval: float = 1.0, log: Path | None = None
+    config: Path,
+    *,
+    processes: int = 1,
+    threads: int = 4,
+    relay_interval: float | None = 1.0,
+    log: Path | None = None,
 ) -> subprocess.Popen:
+    """A ``dispatch worker`` in its own session; ``relay_interval=None`` keeps the configured one."""
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
+    relay = ["--relay-interval", str(relay_interval)] if relay_interval is not None else []
     return subprocess.Popen(
-        [
-            str(BIN),
-            "--config",
-            str(config),
-            "worker",
-            "--processes",
-            str(processes),
-            "--threads",
-            str(threads),
-            "--relay-interval",
-            str(relay_interval),
-        ],
+        [str(BIN), "--config", str(config), "worker", "--processes", str(processes), "--threads", str(threads), *relay],
         stdout=out,
         stderr=out,
         start_new_session=True,

@@ -13,6 +13,8 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,12 +136,7 @@ class PostgresServer:
             user = pwd.getpwnam("postgres")
             os.chown(self.folder, user.pw_uid, user.pw_gid)
         self._run(initdb, "-D", str(data), "-U", "dispatch", "--auth=trust", "-E", "UTF8", "--no-sync")
-        options = (
-            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder} -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-        )
-        self._run(pg_ctl, "-D", str(data), "-o", options, "-l", str(self.folder / "log"), "-w", "start")
-        self.process_started = True
+        self._start_server()
         self._run(
             _postgres_bin("createdb") or "createdb",
             "-h",
@@ -151,10 +148,37 @@ class PostgresServer:
             "dispatch",
         )
 
+    def _start_server(self) -> None:
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder} -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
+        pg_ctl = _postgres_bin("pg_ctl") or "pg_ctl"
+        self._run(pg_ctl, "-D", str(self.folder / "data"), "-o", options, "-l", str(self.folder / "log"), "-w", "start")
+        self.process_started = True
+
     def stop(self) -> None:
         if self.process_started:
             self._run(_postgres_bin("pg_ctl") or "pg_ctl", "-D", str(self.folder / "data"), "-m", "fast", "stop")
             self.process_started = False
+
+    def pause(self) -> None:
+        """Stop the server (``pg_ctl stop -m fast``: connections are cut), keeping its data and port."""
+        self.stop()
+
+    def resume(self) -> None:
+        """Start the paused server again on the same data folder and port."""
+        if not self.process_started:
+            self._start_server()
+
+    @contextmanager
+    def outage(self) -> Iterator[None]:
+        """The server is down inside the block, and up again after it (even if the block fails)."""
+        self.pause()
+        try:
+            yield
+        finally:
+            self.resume()
 
 
 @dataclass

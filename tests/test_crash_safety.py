@@ -23,8 +23,10 @@ def people(n: int):
     return [{**base, "id": f"C-{i}", "email": f"c{i}@example.fi"} for i in range(n)]
 
 
-def smtp_config(tmp_path, store: str, broker: str, port: int):
+def smtp_config(tmp_path, store: str, broker: str, port: int, *, lease: float | None = None):
     extra = f'[channels.email]\nhost = "127.0.0.1"\nport = {port}\ntimeout = 5\npool_size = 4\n'
+    if lease is not None:  # a short lease: a killed worker's claims come back in seconds (test_faults uses the default)
+        extra += f"[worker]\nlease = {lease}\n"
     return write_config(tmp_path / "dispatch.toml", store=store, broker=broker, outbox=tmp_path / "out", extra=extra)
 
 
@@ -45,7 +47,7 @@ def test_sigkill_of_a_worker_mid_campaign_loses_nothing_and_doubles_at_most_what
 ):
     sink = SmtpSink().start()
     try:
-        config = smtp_config(tmp_path, postgres_url, redis_url, sink.port)
+        config = smtp_config(tmp_path, postgres_url, redis_url, sink.port, lease=6)
         with Dispatcher.from_config(config) as d:
             assert (
                 d.campaign("price_change", people(2000), sample_data("price_change"), campaign_id="pc", now=NOW).queued

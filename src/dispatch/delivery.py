@@ -129,10 +129,11 @@ class Deliverer:
             for c in claimed
         )
         ended: dict[str, Status] = {}
+        traced: set[str] = set()  # channels whose bug was logged with its traceback in this batch
         self.holding += 1
         try:
             for finished in self._send(claimed):
-                outcomes, errors = self._classify(finished)
+                outcomes, errors = self._classify(finished, traced)
                 self._record(store, outcomes)
                 self._after(claimed, outcomes, errors)
                 ended.update((o.message_id, o.target) for o in outcomes)
@@ -212,11 +213,14 @@ class Deliverer:
         except Exception as exc:
             return exc
 
-    def _classify(self, finished) -> tuple[list[Outcome], dict[str, Exception]]:
-        """Outcomes (and errors) of finished sends, by kind of error (see the module docstring)."""
+    def _classify(self, finished, traced: set[str]) -> tuple[list[Outcome], dict[str, Exception]]:
+        """Outcomes (and errors) of finished sends, by kind of error (see the module docstring).
+
+        A channel's bug is logged with its traceback once per batch (``traced`` holds the channels
+        logged so far), however the batch's results come in.
+        """
         outcomes: list[Outcome] = []
         errors: dict[str, Exception] = {}
-        bug_logged = False
         for row, message, result, begun in finished:
             if isinstance(result, DeliveryResult):
                 target = Status.DELIVERED if result.status == "delivered" else Status.SENT
@@ -245,9 +249,9 @@ class Deliverer:
                 if target == Status.DEAD:
                     logger.warning("message %s dead after %d attempts (%s)", row.id, row.attempts, _code(error))
             else:  # a bug in the channel: retrying would only repeat it
-                if not bug_logged:
+                if row.channel not in traced:
                     logger.error("channel %s failed on message %s", row.channel, row.id, exc_info=error)
-                    bug_logged = True
+                    traced.add(row.channel)
                 else:
                     logger.error("channel %s failed on message %s: %s", row.channel, row.id, _code(error))
                 outcomes.append(self._outcome(row, Status.FAILED, begun, error=error, cause=f"bug: {_cause(error)}"))
