@@ -37,11 +37,10 @@ def serve(cli_ctx, host: str | None, port: int | None, smtp_port: int | None, sm
     host = host or web.host
     port = port or web.port
     services = plugin_services(d, smtp_port=smtp_port, smtp_host=smtp_host)
-    d.runtime.start_webhooks()  # events of this process and others are POSTed from here too
     console.print(f"serving {d.config.links.base_url} on http://{host}:{port}")
     for service in services:
         console.print(f"  with {type(service).__name__}")
-    run(d, host, port, services=services, shutdown_timeout=web.shutdown_timeout)
+    run(d, host, port, services=[*services, _WebhookSender(d)], shutdown_timeout=web.shutdown_timeout)
 
 
 def plugin_services(d, **options) -> list:
@@ -49,3 +48,17 @@ def plugin_services(d, **options) -> list:
     services: list = []
     d.pm.hook.dispatch_serve_services(register=services.append, dispatcher=d, options=options)
     return services
+
+
+class _WebhookSender:
+    """Starts the webhook sender with the application (after the server took over SIGTERM/SIGINT);
+    the dispatcher's close stops it. Events of this process and of others are POSTed from here too."""
+
+    def __init__(self, d) -> None:
+        self.d = d
+
+    def start(self) -> None:
+        self.d.runtime.start_webhooks()
+
+    def stop(self) -> None:
+        """Stopped with the dispatcher (``Runtime.close``), after the last request."""
