@@ -223,16 +223,10 @@ class Outbox:
         if not message_ids:
             return []
         params = {"ids": list(message_ids), "now": now, "worker": worker, "until": now + lease}
+        # The claim's own queued → sending row is written with the outcome (or the release), in
+        # the transaction that ends the claim: one statement here, one write per message saved.
         with self.transaction() as conn:
             rows = [dict(r) for r in conn.execute(_CLAIM, params).mappings()]
-            if rows:
-                conn.execute(
-                    _TRANSITION,
-                    [
-                        _transition_row(r["id"], Status.QUEUED, Status.SENDING, now, f"claimed by {worker}")
-                        for r in rows
-                    ],
-                )
         out = []
         for row in rows:
             row["content"] = self.content(row["content"]) or {}
@@ -252,7 +246,7 @@ class Outbox:
         """
         with self.transaction() as conn:
             rows = conn.execute(
-                select(_m.c.id, _m.c.channel, _m.c.message_type, _m.c.recipient_id, _m.c.claimed_by)
+                select(_m.c.id, _m.c.channel, _m.c.message_type, _m.c.recipient_id, _m.c.claimed_by, _m.c.claimed_at)
                 .where(
                     _m.c.status == str(Status.SENDING),
                     or_(_m.c.lease_expires_at < now, _m.c.lease_expires_at.is_(None)),
@@ -260,7 +254,8 @@ class Outbox:
                 .limit(limit)
             ).all()
             released: list[Transition] = []
-            for mid, channel, mtype, rid, who in rows:
+            claims: list[dict[str, Any]] = []
+            for mid, channel, mtype, rid, who, claimed_at in rows:
                 count = conn.execute(
                     update(_m)
                     .where(_m.c.id == mid, _m.c.status == str(Status.SENDING), _m.c.claimed_by == who)
@@ -274,9 +269,14 @@ class Outbox:
                     )
                 ).rowcount
                 if count:
+                    claims.append(
+                        _transition_row(mid, Status.QUEUED, Status.SENDING, claimed_at or now, f"claimed by {who}")
+                    )
                     released.append(
                         Transition(mid, Status.SENDING, Status.QUEUED, now, "lease expired", channel, mtype, rid)
                     )
+            if claims:
+                conn.execute(_TRANSITION, claims)
             self._write_transitions(conn, released)
         return released
 
@@ -291,6 +291,7 @@ class Outbox:
         """
         done: list[Transition] = []
         outcomes = list(outcomes)
+        by_id = {o.message_id: o for o in outcomes}
         attempts = [_attempt_row(o, worker) for o in outcomes]
         with self.transaction() as conn:
             bulk: set[str] = set()
@@ -323,6 +324,13 @@ class Outbox:
                     done.append(_finished(o, source))
             if attempts:
                 conn.execute(_ATTEMPT, attempts)
+            claimed = [
+                _transition_row(t.message_id, Status.QUEUED, Status.SENDING, o.started_at, f"claimed by {worker}")
+                for t, o in zip(done, (by_id[t.message_id] for t in done), strict=True)
+                if t.source == Status.SENDING
+            ]
+            if claimed:
+                conn.execute(_TRANSITION, claimed)
             self._write_transitions(conn, done)
         return done
 
