@@ -58,7 +58,7 @@ class WorkerConfig:
     threads: int = 8
     queues: list[str] = field(default_factory=list)
     #: Message ids per queue message: a worker claims, sends and records this many at a time.
-    batch_size: int = 50
+    batch_size: int = 100
     #: Seconds a claim holds without renewal; workers renew theirs every third of it, and a
     #: crashed worker's messages are back in the queue within about one lease (SPEC §7).
     lease: float = 30.0

@@ -43,7 +43,7 @@ logger = logging.getLogger("dispatch.delivery")
 
 #: Seconds a worker gathers finished sends before writing their outcomes, and the most per write.
 GROUP_WAIT = 0.01
-GROUP_MAX = 64
+GROUP_MAX = 128
 #: Exceptions a channel may let through that still mean "the network, try again".
 NETWORK_ERRORS: tuple[type[BaseException], ...] = (OSError, TimeoutError, asyncio.TimeoutError, ConnectionError)
 
