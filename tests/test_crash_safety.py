@@ -77,7 +77,11 @@ def test_sigkill_of_a_worker_mid_campaign_loses_nothing_and_doubles_at_most_what
         doubled = {expected[mid] for mid, n in counts.items() if n > 1}
         assert all(n <= 2 for n in counts.values())
         assert doubled <= flagged, "a message sent twice must be recorded as a possible duplicate"
-        assert len(doubled) <= 2 * 4, "only what was in flight at the kill can go twice"
+        # In flight at the kill: the sends under way on each process's 4 pooled connections, and what
+        # finished in the last few milliseconds and waits for its thread's next store write (outcomes are
+        # written in groups of what finishes within 10 ms). Recording a whole batch of 100 at its end
+        # would double hundreds here.
+        assert len(doubled) <= 2 * 4 * 4, "only what was in flight at the kill can go twice"
     finally:
         sink.stop()
 
