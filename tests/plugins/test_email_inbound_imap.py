@@ -1,7 +1,7 @@
 """IMAP polling of the bounce mailbox against a real Dovecot (Debian's dovecot-imapd) in a temporary folder.
 
-Dovecot is optional here: without the ``dovecot`` binary these tests are skipped
-(install it with ``apt-get install dovecot-imapd``).
+``scripts/test`` installs Dovecot (Debian's dovecot-imapd) when it is missing; without it
+these tests are skipped locally and fail in CI.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from servers import missing
 
 from dispatch.errors import StoreError
 from dispatch.feedback import FeedbackKind, ProviderEvent
@@ -73,7 +74,7 @@ def _free_port() -> int:
 def dovecot() -> Iterator[Dovecot]:
     binary = shutil.which("dovecot") or ("/usr/sbin/dovecot" if Path("/usr/sbin/dovecot").exists() else None)
     if binary is None:
-        pytest.skip("Dovecot is not installed (apt-get install dovecot-imapd): IMAP polling is not exercised")
+        missing("Dovecot (dovecot-imapd)")
     # Not under pytest's tmp_path: Dovecot's unprivileged processes must reach the mail folders.
     folder = Path(tempfile.mkdtemp(prefix="dispatch-dovecot-"))
     folder.chmod(0o755)
