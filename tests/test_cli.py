@@ -260,6 +260,8 @@ def test_demo_runs_end_to_end_as_a_new_user_would_and_reruns_clean(tmp_path):
 
     out = demo()
     assert "Sent per channel and language" in out and "Suppressed, and why" in out
+    sent = int(re.search(r"(\d+) messages sent, all done", out).group(1))
+    assert sent >= 100  # the table and the total count what the providers took
     assert "Outbox:" in out and str(tmp_path / "outbox") in out
     assert "Starting clean" not in out and "Keeping" not in out
     assert "not https" in out and "[links] base_url" in out

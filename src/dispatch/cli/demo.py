@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ..lifecycle import HANDED_OVER, Status
 from ..register_book import describe_unavailable
 from ..store import now_utc
 from . import cli
@@ -111,13 +112,14 @@ def _report(d, run: str, summaries, timing: tuple[float, float], batch) -> None:
     failed: Counter = Counter()
     reasons: Counter = Counter()
     for row in rows:
-        if row["status"] == "delivered":
+        status = Status(row["status"])
+        if status in HANDED_OVER:
             sent[(row["channel"], row["language"])] += row["count"]
-        elif row["status"] == "queued":
+        elif status.is_open:
             held[(row["channel"], row["language"])] += row["count"]
-        elif row["status"] in ("failed", "dead"):
+        elif status in (Status.FAILED, Status.DEAD):
             failed[(row["channel"], row["language"])] += row["count"]
-        elif row["status"] == "suppressed":
+        elif status == Status.SUPPRESSED:
             for reason in row["reasons"] or []:
                 reasons[reason] += row["count"]
     table = Table(title="Sent per channel and language", show_footer=True)
@@ -157,7 +159,7 @@ def _report(d, run: str, summaries, timing: tuple[float, float], batch) -> None:
     delivered = sum(sent.values())
     console.print(
         f"{total} decisions in {decided_in:.1f} s ({total / decided_in:.0f}/s); "
-        f"{delivered} messages delivered, all done in {elapsed:.1f} s."
+        f"{delivered} messages sent, all done in {elapsed:.1f} s."
     )
     if sum(held.values()):
         console.print(
