@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from test_email_inbound_listener import BOUNCES, _postfix_bounce_of, fixture, send
 
@@ -195,3 +196,35 @@ def test_suppressions_cli_adds_lists_and_refuses_bad_input(tmp_path: Path, monke
     assert bad.exit_code == 2 and "not valid" in bad.output
     missing = runner.invoke(cli, ["suppressions", "remove", "email", "x@example.fi", "--reason", "asked"])
     assert missing.exit_code == 2 and "not on the suppression list" in missing.output
+
+
+@pytest.mark.server
+def test_an_sms_twilio_reports_undelivered_lists_the_number_and_the_notice_goes_by_letter(prism, make_dispatcher):
+    """The SMS goes to Prism serving Twilio's API description; its status callback names the sid Prism gave."""
+    from dispatch_sms.web import status_event
+
+    d = make_dispatcher(
+        {
+            "sms": {
+                "account_sid": "AC" + "0123456789abcdef" * 2,
+                "auth_token": "t",
+                "sender": "+358401111111",
+                "base_url": prism,
+            }
+        }
+    )
+    person = sample_recipient("fi", "FI") | {"id": "S-6", "preferred_channels": {"price_change": "sms"}}
+    receipt = d.dispatch("price_change", person, sample_data("price_change", "FI"), now=NOW)
+    assert receipt.channel == "sms" and d.join(60)
+    sent = d.store.message(receipt.message_id, content=False)
+    assert sent["status"] == "sent" and sent["provider_id"].startswith("SM")
+
+    callback = {"MessageSid": sent["provider_id"], "MessageStatus": "undelivered", "ErrorCode": "30003"}
+    assert d.handle_feedback(status_event(callback | {"To": sent["address"]}))
+    assert d.join(60)
+    history = {m["channel"]: m for m in d.store.messages_for("S-6")}
+    assert (history["sms"]["status"], history["letter"]["status"]) == ("fallback", "sent")
+    assert [(s["channel"], s["address"], s["cause"], s["code"]) for s in d.store.suppression_list()] == [
+        ("sms", sent["address"], "invalid_number", "30003")
+    ]
+    assert d.decide("price_change", person, sample_data("price_change", "FI"), now=NOW).channel == "email"
