@@ -33,9 +33,7 @@ class StoreBase:
         try:
             self.engine = make_engine(url)
             if create:
-                from ..migrate import upgrade_schema
-
-                upgrade_schema(self.engine)
+                _upgrade(self.engine)
         except OperationalError as exc:
             raise StoreError(f"cannot open the store at {safe_url(url)}: {exc.orig}") from None
         self.dialect = self.engine.dialect.name
@@ -194,6 +192,31 @@ class StoreBase:
                 raise StoreError("this store was opened without a way to rebuild rendered variants")
             content["parts"] = self._assemble(self.variant(content["v"]), content["t"], content["ta"])
         return content
+
+
+def _upgrade(engine, patience: float = 30.0) -> None:
+    """Migrate; on SQLite, wait while another process holds the file's lock (it may be migrating it).
+
+    SQLite answers "database is locked" at once in some of the steps of opening a file another
+    process is writing (switching to WAL, upgrading a read lock), whatever the busy timeout.
+    """
+    import time
+
+    from ..migrate import upgrade_schema
+
+    deadline = time.monotonic() + patience
+    delay = 0.05
+    while True:
+        try:
+            upgrade_schema(engine)
+            return
+        except OperationalError as exc:
+            locked = engine.dialect.name == "sqlite" and "locked" in str(exc.orig)
+            if not locked or time.monotonic() > deadline:
+                raise
+            engine.dispose()
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
 
 
 def _exists(path: str) -> bool:
