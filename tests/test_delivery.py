@@ -258,3 +258,26 @@ def test_a_bug_in_a_channel_fails_the_message_once_and_is_not_retried(pigeon_dis
     assert "TypeError" in stored["error"]
     tracebacks = [r for r in caplog.records if r.exc_info and r.name == "dispatch.delivery"]
     assert len(tracebacks) == 1
+
+
+class LibraryRefusal(Exception):
+    """What a provider's client library raises for a request that can never succeed."""
+
+
+def test_a_channels_own_permanent_errors_fail_at_once_and_are_not_taken_for_bugs(
+    pigeon_dispatcher, monkeypatch, caplog
+):
+    original = Pigeon.deliver
+
+    async def refuse(self, message):
+        raise LibraryRefusal("the provider refuses this request")
+
+    monkeypatch.setattr(Pigeon, "deliver", refuse)
+    monkeypatch.setattr(Pigeon, "permanent_errors", (LibraryRefusal,))
+    receipt = pigeon_dispatcher.dispatch("notice", PERSON | {"address": None}, {"day": "2027-05-01"})
+    assert pigeon_dispatcher.join(30)
+    monkeypatch.setattr(Pigeon, "deliver", original)
+    stored = pigeon_dispatcher.store.message(receipt.message_id)
+    assert (stored["status"], stored["attempts"]) == ("failed", 1)
+    assert not stored["error"].startswith("bug") and "LibraryRefusal" in stored["error"]
+    assert not [r for r in caplog.records if r.exc_info and r.name == "dispatch.delivery"]  # no traceback

@@ -66,8 +66,9 @@ class Channel:
     #: Which recipient field the default :meth:`address` reads:
     #: ``email``, ``mobile`` (an SMS-capable phone), ``phone`` or ``postal``.
     address_kind: ClassVar[str] = "email"
-    #: Errors that are never retried (listed in the queue actor's ``throws``).
+    #: Errors (beyond dispatch's own delivery errors) that mean "failed for good": never retried.
     permanent_errors: ClassVar[tuple[type[Exception], ...]] = (PermanentDeliveryError,)
+    #: Errors that mean "try again later" (retried with back-off); anything else a channel raises is a bug.
     transient_errors: ClassVar[tuple[type[Exception], ...]] = (TransientDeliveryError,)
 
     def __init__(self, settings: Any, context: ChannelContext) -> None:

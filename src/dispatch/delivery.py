@@ -240,10 +240,13 @@ class Deliverer:
                 continue
             error = result
             errors[row.id] = error
-            if isinstance(error, PermanentDeliveryError):
+            channel = self.channels.get(row.channel)
+            permanent = (PermanentDeliveryError, *getattr(channel, "permanent_errors", ()))
+            transient = (TransientDeliveryError, *NETWORK_ERRORS, *getattr(channel, "transient_errors", ()))
+            if isinstance(error, permanent):
                 target = Status.DEAD if message is None else Status.FAILED
                 outcomes.append(self._outcome(row, target, begun, error=error, cause=_cause(error)))
-            elif isinstance(error, (TransientDeliveryError, *NETWORK_ERRORS)):
+            elif isinstance(error, transient):
                 target, retry_at = self.retry.after_transient(row.attempts, now_utc())
                 outcomes.append(self._outcome(row, target, begun, error=error, cause=_cause(error), retry_at=retry_at))
                 if target == Status.DEAD:

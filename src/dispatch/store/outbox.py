@@ -204,14 +204,6 @@ class Outbox:
                     update(_m).where(_m.c.id.in_(chunk), _m.c.status == str(Status.QUEUED)).values(enqueued_at=None)
                 )
 
-    def channels_of(self, message_ids: Sequence[str]) -> dict[str, str]:
-        """The channels of those of ``message_ids`` that are still queued."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(_m.c.id, _m.c.channel).where(_m.c.id.in_(list(message_ids)), _m.c.status == str(Status.QUEUED))
-            )
-            return {mid: channel for mid, channel in rows}
-
     # -- claims and leases ---------------------------------------------------------------
 
     def claim(self, message_ids: Sequence[str], worker: str, now: datetime, lease: timedelta) -> list[Claimed]:

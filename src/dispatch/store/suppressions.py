@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from .. import schema
+from ..errors import InputError
 from .engine import chunks
 
 _s = schema.suppressions
@@ -44,6 +45,8 @@ class SuppressionList:
         code: str | None = None,
     ) -> bool:
         """List ``address`` on ``channel``; False if it was listed already (nothing changes then)."""
+        if cause not in CAUSES:
+            raise InputError(f"suppression cause {cause!r} is not one of {', '.join(CAUSES)}")
         key = normalise(channel, address)
         if key is None:
             return False
