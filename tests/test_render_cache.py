@@ -9,6 +9,7 @@ import pytest
 
 from dispatch import hookimpl
 from dispatch.checks import CHECK_COUNTRIES
+from dispatch.links import SignedAsOf
 from dispatch.render_cache import Placeholder, Uncacheable
 from dispatch.samples import sample_data, sample_recipient
 
@@ -34,10 +35,11 @@ def render_both(d, message_type, recipient, data, channel, language):
     from dataclasses import replace
 
     decision = replace(decision, channel=channel, language=language, allowed=True, reasons=[])
+    links = SignedAsOf(d.links, NOW)  # preference links carry their expiry: sign both renders at one moment
     d.config.templates.render_cache = True
-    cached = d.pipeline.render(inputs, decision, "01JABCDEFGHJKMNPQRSTVWXYZ0").parts
+    cached = d.pipeline.render(inputs, decision, "01JABCDEFGHJKMNPQRSTVWXYZ0", links=links).parts
     d.config.templates.render_cache = False
-    plain = d.pipeline.render(inputs, decision, "01JABCDEFGHJKMNPQRSTVWXYZ0").parts
+    plain = d.pipeline.render(inputs, decision, "01JABCDEFGHJKMNPQRSTVWXYZ0", links=links).parts
     d.config.templates.render_cache = True
     return cached, plain
 

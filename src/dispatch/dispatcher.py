@@ -34,7 +34,7 @@ from .feedback import ProviderEvent
 from .formatting import Formatter
 from .ledger import ConsentLedger
 from .lifecycle import Lifecycle, RetryPolicy
-from .links import LinkSigner, ShortCodes
+from .links import LinkSigner, ShortCodes, SignedAsOf
 from .messages import MessageData, MessageType, MessageTypeRegistry, validate_data
 from .models import Decision, Receipt, Recipient
 from .pipeline import Pipeline, Readers
@@ -372,7 +372,7 @@ class Dispatcher:
             mtype.legal_basis,
             recipient_id=inputs.recipient.id,
         )
-        signer = LinkSigner("preview", self.config.links.base_url)
+        signer = SignedAsOf(LinkSigner("preview", self.config.links.base_url), inputs.now)
         rendered = self.pipeline.render(inputs, decision, "PREVIEW0000000000000000000", links=signer)
         return dict(rendered.parts)
 

@@ -229,3 +229,18 @@ class ShortCodes:
         if _now(now) >= datetime.fromisoformat(record["expires"]):
             raise ExpiredToken("short code has expired", str(record["message_id"]))
         return str(record["message_id"])
+
+
+class SignedAsOf:
+    """A :class:`LinkSigner` that signs every expiring link as of one moment (previews: the same
+    message always renders the same links)."""
+
+    def __init__(self, signer: LinkSigner, moment: datetime) -> None:
+        self.signer = signer
+        self.moment = moment
+
+    def unsubscribe_url(self, message_id: str) -> str:
+        return self.signer.unsubscribe_url(message_id)
+
+    def preferences_url(self, message_id: str, now: datetime | None = None) -> str:
+        return self.signer.preferences_url(message_id, now=self.moment)
