@@ -227,3 +227,27 @@ def test_with_json_logs_the_start_and_outage_lines_are_json_records(tmp_path):
     start, outage = (json.loads(line) for line in lines(log)[:2])
     assert start["logger"] == "dispatch.worker" and " worker: broker " + broker in start["message"]
     assert outage["level"] == "WARNING" and "unreachable" in outage["message"]
+
+
+def test_a_burst_of_sigterms_still_ends_the_worker_with_0(tmp_path, redis_url):
+    """systemd, Kubernetes and a process group each send more than one signal; a second one
+    arriving while the first is handled must not leave a process hanging."""
+    config = write_config(
+        tmp_path / "dispatch.toml",
+        store=f"sqlite:///{tmp_path / 'd.db'}",
+        broker=redis_url,
+        outbox=tmp_path / "out",
+        extra='[logging]\nlevel = "info"\n',
+    )
+    log = tmp_path / "worker.log"
+    worker = start_worker(config, processes=2, threads=2, log=log)
+    try:
+        wait_until(lambda: sum(" threads on " in line for line in lines(log)) == 2, 90, what="both processes up")
+        for _ in range(1000):
+            try:
+                os.killpg(worker.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                break
+        assert worker.wait(timeout=90) == 0
+    finally:
+        stop(worker)

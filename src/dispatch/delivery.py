@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from dramatiq import Retry
 
 from .channels import Channel
 from .errors import PermanentDeliveryError, RecipientOptedOut, TransientDeliveryError
+from .group_commit import GroupCommit
 from .journal import OutcomeJournal, StoreHealth
 from .lifecycle import Lifecycle, RetryPolicy, Status, Transition
 from .metrics import observe_latency
@@ -41,9 +43,10 @@ from .store import Claimed, Outcome, Store, is_outage, now_utc, worker_identity
 
 logger = logging.getLogger("dispatch.delivery")
 
-#: Seconds a worker gathers finished sends before writing their outcomes, and the most per write.
+#: Seconds the threads of a worker gather finished sends before writing their outcomes, and the
+#: most outcomes per write (:class:`~dispatch.group_commit.GroupCommit`).
 GROUP_WAIT = 0.01
-GROUP_MAX = 128
+GROUP_MAX = 512
 #: Exceptions a channel may let through that still mean "the network, try again".
 NETWORK_ERRORS: tuple[type[BaseException], ...] = (OSError, TimeoutError, asyncio.TimeoutError, ConnectionError)
 
@@ -96,6 +99,9 @@ class Deliverer:
         self.worker = worker_identity()
         #: Claims this process holds now (the heartbeat renews their leases while this is non-empty).
         self.holding = 0
+        self._holding_lock = threading.Lock()
+        #: Outcomes of all this process's delivery threads, written together.
+        self.outcomes = GroupCommit(self._record, wait=GROUP_WAIT, limit=GROUP_MAX)
 
     def __call__(self, message_ids: Sequence[str] | str) -> None:
         """The queue actor. If the store cannot be reached, the batch comes back later (quietly)."""
@@ -130,15 +136,17 @@ class Deliverer:
         )
         ended: dict[str, Status] = {}
         traced: set[str] = set()  # channels whose bug was logged with its traceback in this batch
-        self.holding += 1
+        with self._holding_lock:
+            self.holding += 1
         try:
             for finished in self._send(claimed):
                 outcomes, errors = self._classify(finished, traced)
-                self._record(store, outcomes)
+                self.outcomes.write(outcomes, gather=self.holding > 1)
                 self._after(claimed, outcomes, errors)
                 ended.update((o.message_id, o.target) for o in outcomes)
         finally:
-            self.holding -= 1
+            with self._holding_lock:
+                self.holding -= 1
         return ended
 
     # -- sending ---------------------------------------------------------------------------
@@ -185,12 +193,10 @@ class Deliverer:
                 future.cancel()
                 break
             group = [first]
-            # Gather what finishes within a few milliseconds into one store write: one commit per
-            # group instead of per message, while a crash can leave only this group unrecorded.
-            until = time.monotonic() + GROUP_WAIT
-            while len(group) < remaining and len(group) < GROUP_MAX:
+            # Whatever else has finished goes along; the group commit gathers the other threads'.
+            while len(group) < remaining:
                 try:
-                    group.append(results.get(timeout=max(0.0, until - time.monotonic())))
+                    group.append(results.get_nowait())
                 except queue.Empty:
                     break
             remaining -= len(group)
@@ -207,7 +213,8 @@ class Deliverer:
 
     async def _one(self, channel: Channel, message: OutgoingMessage) -> Any:
         try:
-            return await asyncio.wait_for(channel.deliver(message), self.timeout)
+            async with asyncio.timeout(self.timeout):  # no task of its own, unlike wait_for
+                return await channel.deliver(message)
         except TimeoutError:
             return TransientDeliveryError(f"no answer within {self.timeout:.0f} s", code="timeout")
         except Exception as exc:
@@ -264,9 +271,10 @@ class Deliverer:
 
     # -- recording -------------------------------------------------------------------------
 
-    def _record(self, store: Store, outcomes: list[Outcome]) -> None:
+    def _record(self, outcomes: list[Outcome]) -> None:
+        """Write outcomes (of any of this process's threads); kept in the journal while the store is down."""
         try:
-            transitions = store.finish(outcomes, self.worker)
+            transitions = self._store().finish(outcomes, self.worker)
         except Exception as exc:
             if not is_outage(exc):
                 raise

@@ -116,7 +116,7 @@ def serve_queues(
 
 
 def _serve(
-    d: Any, stop: threading.Event, threads: int, names: list[str], relay_interval: float | None, *, index: int
+    d: Any, stop: StopSignal, threads: int, names: list[str], relay_interval: float | None, *, index: int
 ) -> int:
     try:
         interval = relay_interval if relay_interval is not None else d.config.worker.relay_interval
@@ -146,14 +146,50 @@ def _serve(
     return 0
 
 
-def _stop_on_signals() -> threading.Event:
-    stop = threading.Event()
+class StopSignal:
+    """Set by SIGTERM or SIGINT; waited on like a :class:`threading.Event`.
 
-    def on_signal(_signum, _frame):
-        stop.set()
+    The signal handler only flips a flag. Setting an Event there could deadlock: the
+    handler runs in the main thread, maybe while that very thread holds the Event's
+    lock (a second signal arriving as a wait ends: systemd, Kubernetes and a process
+    group all send more than one). :meth:`wait` and :meth:`is_set` notice the flag
+    within a tenth of a second and pass it on to the Event that other threads see.
+    """
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    #: Seconds between two looks at the flag while waiting.
+    POLL = 0.1
+
+    def __init__(self) -> None:
+        self._signalled = False
+        self._event = threading.Event()
+
+    def handle(self, _signum: int, _frame: Any) -> None:
+        """The signal handler: no lock, no I/O."""
+        self._signalled = True
+
+    def set(self) -> None:
+        self._event.set()
+
+    def is_set(self) -> bool:
+        if self._signalled and not self._event.is_set():
+            self._event.set()  # outside the handler: taking the Event's lock is safe here
+        return self._event.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Like ``Event.wait``: True once set, False when ``timeout`` seconds passed first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.is_set():
+            left = self.POLL if deadline is None else min(self.POLL, deadline - time.monotonic())
+            if left <= 0:
+                return False
+            self._event.wait(left)
+        return True
+
+
+def _stop_on_signals() -> StopSignal:
+    stop = StopSignal()
+    signal.signal(signal.SIGTERM, stop.handle)
+    signal.signal(signal.SIGINT, stop.handle)
     return stop
 
 
@@ -217,7 +253,9 @@ def probe_broker(broker: Any) -> None:
         broker.connection.process_data_events(0)
 
 
-def wait_until_reachable(d: Any, stop: threading.Event, *, first: float = 1.0, most: float = MOST_BACKOFF) -> bool:
+def wait_until_reachable(
+    d: Any, stop: StopSignal | threading.Event, *, first: float = 1.0, most: float = MOST_BACKOFF
+) -> bool:
     """Wait (with back-off) until the broker and the store answer; one line when each goes and comes back.
 
     Returns False if ``stop`` was set first. A store that answers but fails otherwise
@@ -272,7 +310,7 @@ class BrokerWatch(logging.Filter):
     every few seconds while it is down and logs once when it answers again.
     """
 
-    def __init__(self, broker: Any, stop: threading.Event, interval: float = 3.0) -> None:
+    def __init__(self, broker: Any, stop: StopSignal | threading.Event, interval: float = 3.0) -> None:
         super().__init__()
         self.broker = broker
         self.stop = stop

@@ -97,8 +97,11 @@ def safe_url(url: str) -> str:
 
 
 def copy_rows(conn, table, rows: list[dict[str, Any]]) -> None:
-    """Write rows with PostgreSQL's COPY (psycopg 3): far less work per row than INSERT."""
-    columns = list(table.columns)
+    """Write rows with PostgreSQL's COPY (psycopg 3): far less work per row than INSERT.
+
+    Auto-numbered keys are left to the database.
+    """
+    columns = [c for c in table.columns if not (c.primary_key and c.autoincrement is True)]
     names = ", ".join(f'"{c.name}"' for c in columns)
     json_columns = {c.name for c in columns if isinstance(c.type, schema.JSON)}
     cursor = conn.connection.driver_connection.cursor()
