@@ -46,9 +46,11 @@ def row(message_id: str, **extra) -> MessageRecord:
     return MessageRecord(**base)
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = Store(f"sqlite:///{tmp_path / 's.db'}")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    """Each store test on both backends: PostgreSQL records outcomes through its own statements."""
+    url = f"sqlite:///{tmp_path / 's.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    s = Store(url)
     yield s
     s.close()
 
@@ -240,3 +242,47 @@ def test_decide_reads_a_store_but_never_creates_one(tmp_path):
     opened = Store.open_existing(url)
     assert opened is not None
     opened.close()
+
+
+def test_a_group_of_outcomes_records_each_as_its_own_kind_with_its_history_in_order(store):
+    ids = [f"G{i}" for i in range(6)]
+    for mid in ids:
+        store.insert_message(row(mid))
+    assert len(store.claim(ids[:1], "w1", NOW - timedelta(minutes=10), LEASE)) == 1
+    assert len(store.claim(ids[1:], "w1", NOW, LEASE)) == 5
+    assert [t.message_id for t in store.release_expired(NOW)] == ["G0"]  # its lease ran out: queued again
+    later = NOW + timedelta(seconds=2)
+    group = [
+        outcome("G0", Status.SENT, provider_id="late", cause="provider accepted"),
+        outcome("G1", Status.SENT, provider_id="p-1", cause="provider accepted", detail={"smtp_code": 250}),
+        outcome("G2", Status.SENT, cause="provider accepted"),
+        outcome("G3", Status.FAILED, cause="bounced", error="550 no such user"),
+        outcome("G4", Status.QUEUED, cause="try again", error="421", retry_at=later),
+        outcome("G5", Status.SENT, attempt=7, cause="provider accepted"),  # an older attempt: changes nothing
+    ]
+    done = store.finish(group, "w1")
+    assert sorted((t.message_id, t.source, t.target) for t in done) == [
+        ("G0", Status.QUEUED, Status.SENT),
+        ("G1", Status.SENDING, Status.SENT),
+        ("G2", Status.SENDING, Status.SENT),
+        ("G3", Status.SENDING, Status.FAILED),
+        ("G4", Status.SENDING, Status.QUEUED),
+    ]
+    statuses = {mid: store.message(mid)["status"] for mid in ids}
+    assert statuses == {"G0": "sent", "G1": "sent", "G2": "sent", "G3": "failed", "G4": "queued", "G5": "sending"}
+    assert store.message("G1")["provider_id"] == "p-1" and store.message("G1")["finished_at"] == NOW
+    assert store.message("G4")["send_after"] == later and store.message("G3")["error"] == "550 no such user"
+    history = store.transitions_for(ids)
+    assert [(h["source"], h["target"], h["cause"]) for h in history["G1"]] == [
+        ("queued", "sending", "claimed by w1"),
+        ("sending", "sent", "provider accepted"),
+    ]
+    assert history["G1"][1]["detail"] == {"attempt": 1}
+    assert [(h["source"], h["target"]) for h in history["G0"]][-1] == ("queued", "sent")
+    assert [(h["source"], h["target"]) for h in history["G4"]] == [("queued", "sending"), ("sending", "queued")]
+    assert "G5" not in history or all(h["target"] != "sent" for h in history["G5"])
+    attempts = store.attempts_for(ids)
+    assert sorted(mid for mid in ids if mid in attempts) == ids  # every outcome is kept, even one that lost
+    assert [len(attempts[mid]) for mid in ids] == [1, 1, 1, 1, 1, 1]
+    assert attempts["G1"][0]["detail"] == {"smtp_code": 250} and attempts["G1"][0]["worker"] == "w1"
+    assert [attempts[mid][0]["outcome"] for mid in ids] == ["sent", "sent", "sent", "permanent", "transient", "sent"]

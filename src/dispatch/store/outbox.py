@@ -9,6 +9,7 @@ another worker did since, and every change is kept in ``message_transitions``
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -98,6 +99,44 @@ _FINISH = {
 #: anyone claimed it again: the outcome still wins (the message must not be sent twice).
 _LATE = {meta: _finish_statement(Status.QUEUED, False, meta, False) for meta in (False, True)}
 _TRANSITION = schema.message_transitions.insert()
+#: PostgreSQL: the plain successes of a group in one round trip — the compare-and-set to ``sent``, an
+#: attempt row for each, and the claim and outcome transitions of the messages it moved (in that order).
+_SENT_IN_ONE_STATEMENT = text(
+    """
+    WITH v AS (
+        SELECT * FROM unnest(
+            CAST(:ids AS varchar[]), CAST(:attempts AS integer[]), CAST(:providers AS varchar[]),
+            CAST(:started AS timestamptz[]), CAST(:finished AS timestamptz[]), CAST(:details AS text[]),
+            CAST(:causes AS text[])
+        ) WITH ORDINALITY AS v(mid, attempt, provider_id, started_at, finished_at, detail, cause, n)
+    ),
+    moved AS (
+        UPDATE messages AS m
+        SET status = 'sent', finished_at = v.finished_at, lease_expires_at = NULL, error = NULL,
+            provider_id = COALESCE(v.provider_id, m.provider_id)
+        FROM v
+        WHERE m.id = v.mid AND m.status = 'sending' AND m.claimed_by = :worker AND m.attempts = v.attempt
+        RETURNING m.id
+    ),
+    attempts AS (
+        INSERT INTO delivery_attempts
+            (message_id, attempt, worker, started_at, finished_at, outcome, provider_id, error, detail)
+        SELECT mid, attempt, :worker, started_at, finished_at, 'sent', provider_id, NULL, CAST(detail AS json)
+        FROM v ORDER BY n
+    ),
+    history AS (
+        INSERT INTO message_transitions (message_id, source, target, at, cause, detail)
+        SELECT v.mid, s.source, s.target,
+               CASE WHEN s.step = 1 THEN v.started_at ELSE v.finished_at END,
+               CASE WHEN s.step = 1 THEN CAST(:claimed AS text) ELSE v.cause END,
+               CASE WHEN s.step = 1 THEN NULL ELSE json_build_object('attempt', v.attempt) END
+        FROM v JOIN moved ON moved.id = v.mid
+        CROSS JOIN (VALUES (1, 'queued', 'sending'), (2, 'sending', 'sent')) AS s(step, source, target)
+        ORDER BY v.n, s.step
+    )
+    SELECT id FROM moved
+    """
+)
 
 
 class DuplicateKey(StoreError):
@@ -279,20 +318,22 @@ class Outbox:
         Each is a compare-and-set on (message, ``sending``, this worker, this attempt). A
         provider's acceptance that arrives after the relay put the message back in the queue
         (but before anyone claimed it again) still wins: the message is not sent twice.
+        Every outcome is kept as a ``delivery_attempts`` row; every change it made, with the
+        claim that preceded it, in ``message_transitions``.
         """
-        done: list[Transition] = []
         outcomes = list(outcomes)
-        by_id = {o.message_id: o for o in outcomes}
-        attempts = [_attempt_row(o, worker) for o in outcomes]
+        for o in outcomes:
+            check(Status.SENDING, o.target)
+        plain: list[Outcome] = []
+        if self.dialect == "postgresql":
+            plain = [o for o in outcomes if o.target == Status.SENT and o.meta is None and o.error is None]
         with self.transaction() as conn:
-            bulk: set[str] = set()
-            if self.dialect == "postgresql":
-                bulk = self._finish_sent_in_one_statement(conn, outcomes, worker)
-            for o in outcomes:
-                check(Status.SENDING, o.target)
-                if o.message_id in bulk:
-                    done.append(_finished(o, Status.SENDING))
-                    continue
+            recorded = self._finish_sent_in_one_statement(conn, plain, worker) if plain else set()
+            done = [_finished(o, Status.SENDING) for o in plain if o.message_id in recorded]
+            rest = [o for o in outcomes if o.message_id not in recorded]
+            started = {o.message_id: o.started_at for o in rest}
+            changed: list[Transition] = []
+            for o in rest:
                 retry = o.target == Status.QUEUED
                 params = {
                     "mid": o.message_id,
@@ -312,49 +353,49 @@ class Outbox:
                     count = conn.execute(_LATE[o.meta is not None], params).rowcount
                     source = Status.QUEUED
                 if count:
-                    done.append(_finished(o, source))
+                    changed.append(_finished(o, source))
             # The claim's queued → sending row goes before the outcome's own.
+            claimed_by = f"claimed by {worker}"
             history = [
-                _transition_row(t.message_id, Status.QUEUED, Status.SENDING, o.started_at, f"claimed by {worker}")
-                for t, o in zip(done, (by_id[t.message_id] for t in done), strict=True)
+                _transition_row(t.message_id, Status.QUEUED, Status.SENDING, started[t.message_id], claimed_by)
+                for t in changed
                 if t.source == Status.SENDING
             ]
-            history += [_transition_row(t.message_id, t.source, t.target, t.at, t.cause, t.detail) for t in done]
+            history += [_transition_row(t.message_id, t.source, t.target, t.at, t.cause, t.detail) for t in changed]
+            in_statement = {o.message_id for o in plain}  # their attempt rows went with the statement
+            attempts = [_attempt_row(o, worker) for o in rest if o.message_id not in in_statement]
             self._append(conn, schema.delivery_attempts, attempts)
             self._append(conn, schema.message_transitions, history)
-        return done
+        return done + changed
 
     def _append(self, conn, table, rows: list[dict[str, Any]]) -> None:
-        """Insert history rows: with COPY on PostgreSQL (a fraction of INSERT's work per row)."""
+        """Insert history rows: with COPY on PostgreSQL when there are many (far less work per row)."""
         if not rows:
             return
-        if self.dialect == "postgresql" and len(rows) > 1:
+        if self.dialect == "postgresql" and len(rows) >= COPY_OVER:
             copy_rows(conn, table, rows)
         else:
             conn.execute(table.insert(), rows)
 
     @staticmethod
-    def _finish_sent_in_one_statement(conn, outcomes: list[Outcome], worker: str) -> set[str]:
-        """PostgreSQL: record every plain "the provider took it" outcome with one UPDATE ... FROM (VALUES ...).
+    def _finish_sent_in_one_statement(conn, plain: list[Outcome], worker: str) -> set[str]:
+        """PostgreSQL: "the provider took it" outcomes in one statement, their history rows included.
 
-        Returns the ids it recorded; the others (late outcomes, failures) go row by row.
+        Returns the ids it moved to ``sent``; the others (a lease that ran out meanwhile) go row by
+        row. Every outcome's attempt row is written here, whether its compare-and-set took or not.
         """
-        plain = [o for o in outcomes if o.target == Status.SENT and o.meta is None and o.error is None]
-        if not plain:
-            return set()
-        rows = []
-        params: dict[str, Any] = {"worker": worker, "now": max(o.finished_at for o in plain), "target": "sent"}
-        for index, o in enumerate(plain):
-            rows.append(f"(CAST(:m{index} AS VARCHAR), CAST(:a{index} AS INTEGER), CAST(:p{index} AS VARCHAR))")
-            params.update({f"m{index}": o.message_id, f"a{index}": o.attempt, f"p{index}": o.provider_id})
-        statement = text(
-            "UPDATE messages AS m SET status = :target, finished_at = :now, lease_expires_at = NULL, error = NULL, "
-            "provider_id = COALESCE(v.provider_id, m.provider_id) "
-            f"FROM (VALUES {', '.join(rows)}) AS v(mid, attempt, provider_id) "
-            "WHERE m.id = v.mid AND m.status = 'sending' AND m.claimed_by = :worker AND m.attempts = v.attempt "
-            "RETURNING m.id"
-        ).bindparams(bindparam("now", type_=schema.UTCDateTime))
-        return {mid for (mid,) in conn.execute(statement, params)}
+        params = {
+            "ids": [o.message_id for o in plain],
+            "attempts": [o.attempt for o in plain],
+            "providers": [o.provider_id for o in plain],
+            "started": [o.started_at for o in plain],
+            "finished": [o.finished_at for o in plain],
+            "details": [json.dumps(o.detail, default=str) if o.detail else None for o in plain],
+            "causes": [o.cause[:500] for o in plain],
+            "worker": worker,
+            "claimed": f"claimed by {worker}"[:500],
+        }
+        return {mid for (mid,) in conn.execute(_SENT_IN_ONE_STATEMENT, params)}
 
     def transition(
         self,
