@@ -54,12 +54,17 @@ SENDER_ADDRESS = "asiakaspalvelu@example.fi"
 # -- the sink (a separate process) -------------------------------------------------------
 
 
-def run_sink(ready: Any, count: Any, stop: Any) -> None:
-    """An aiosmtpd server on 127.0.0.1 that accepts and counts every message."""
+def run_sink(ready: Any, count: Any, stop: Any, first: Any = None) -> None:
+    """An aiosmtpd server on 127.0.0.1 that accepts and counts every message.
+
+    ``first`` (a shared double) gets the ``time.monotonic()`` of the first message accepted.
+    """
     from aiosmtpd.smtp import SMTP
 
     class Sink:
         async def handle_DATA(self, server, session, envelope):  # aiosmtpd's hook name
+            if first is not None and not first.value:
+                first.value = time.monotonic()
             count.value += 1
             return "250 2.0.0 Ok: queued"
 
@@ -77,9 +82,11 @@ class SinkProcess:
     def __init__(self) -> None:
         context = multiprocessing.get_context("spawn")
         self.count = context.Value("q", 0, lock=False)
+        #: time.monotonic() (the same clock in every process) of the first message accepted; 0: none yet.
+        self.first = context.Value("d", 0.0, lock=False)
         self._stop = context.Event()
         parent, child = context.Pipe()
-        self.process = context.Process(target=run_sink, args=(child, self.count, self._stop), daemon=True)
+        self.process = context.Process(target=run_sink, args=(child, self.count, self._stop, self.first), daemon=True)
         self.process.start()
         if not parent.poll(30):
             raise SystemExit("the SMTP sink did not start")

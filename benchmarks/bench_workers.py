@@ -1,14 +1,19 @@
 """Worker benchmark: 2 ``dispatch worker`` processes draining queued emails to a local SMTP sink,
 then queued SMS to a local Twilio-compatible API.
 
-    .venv/bin/python benchmarks/bench_workers.py [--messages 20000] [--sms 10000] [--processes 2] [--threads 8]
+    .venv/bin/python benchmarks/bench_workers.py [--messages 20000] [--sms 10000]
+        [--processes 2] [--threads 8] [--pool-size 8]
 
 Redis, PostgreSQL and an aiosmtpd sink (its own process) are started on free ports.
-A price-change campaign is queued first; then the workers start and the clock runs
-until the sink has accepted every message and the store shows each one delivered —
-messages per second end to end: Redis → claim in PostgreSQL → render lookup → SMTP →
-record the attempt. In the same run, the baseline: a bare aiosmtplib loop with 8 reused
-connections sending the same pre-built bytes to the same sink (the SMTP ceiling here).
+A price-change campaign is queued first; then the workers start. The rate compared with
+the baseline runs from the first message the sink accepted until the store shows every
+message sent — Redis → claim in PostgreSQL → rebuild the rendered content → SMTP → record
+the outcome — as the baseline's clock starts with its connections open. The rate counting
+the start of the worker processes (spawn, imports, connections) is printed beside it. In
+the same run, the baseline: a bare aiosmtplib loop over as many reused connections as the
+workers had between them (processes x pool size) sending the same pre-built bytes to the
+same sink — the SMTP ceiling here: the single-process sink is what bounds it (8 or 16
+connections make no difference to the bare loop on this machine).
 For SMS the same workers drain a queue of SMS price notices to a local server answering like
 Twilio's Messages API (bench_sms.py's), against a bare ``requests`` loop from 8 threads.
 """
@@ -48,6 +53,9 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument(
+        "--pool-size", type=int, default=8, help="SMTP connections per worker process (the baseline gets them all)"
+    )
     parser.add_argument("--sms", type=int, default=10_000, help="SMS messages (0: skip the SMS run)")
     args = parser.parse_args()
 
@@ -69,7 +77,7 @@ def main() -> None:
         config.write_text(
             f'outbox = "{work / "outbox"}"\n[store]\nurl = "{postgres.new_database()}"\n'
             f'[broker]\nurl = "{redis.url}"\n[links]\nsecret = "bench"\n'
-            f'[channels.email]\nhost = "127.0.0.1"\nport = {sink.port}\npool_size = 4\n'
+            f'[channels.email]\nhost = "127.0.0.1"\nport = {sink.port}\npool_size = {args.pool_size}\n'
             f'local_hostname = "bench.test.invalid"\n',
             encoding="utf-8",
         )
@@ -81,16 +89,24 @@ def main() -> None:
             built = _prebuilt(d, args.messages)
         print(f"starting {args.processes} worker processes x {args.threads} threads ...", flush=True)
         started = time.perf_counter()
+        began = time.monotonic()
         worker = _start_workers(config, args, work / "worker.log")
         sink.wait_for(args.messages, timeout=900)
         with Dispatcher.from_config(config) as d:
             while d.store.status_counts().get("sent", 0) < args.messages:
                 time.sleep(0.05)
+        finished = time.monotonic()
         elapsed = time.perf_counter() - started
-        rate = args.messages / elapsed
+        whole = args.messages / elapsed
+        # Like the bare loop, whose clock starts with its connections open: from the first message
+        # the sink accepted to the last one recorded as sent in the store.
+        startup = sink.first.value - began
+        running = finished - sink.first.value
+        rate = args.messages / running
         print(
-            f"workers: {args.messages:,} emails delivered end to end in {elapsed:.1f} s = {rate:,.0f} messages/s "
-            f"(includes worker start-up)",
+            f"workers: {args.messages:,} emails delivered in {elapsed:.1f} s = {whole:,.0f} messages/s counting the "
+            f"start of {args.processes} worker processes ({startup:.1f} s to the first message accepted); "
+            f"{rate:,.0f} messages/s from the first accepted to the last recorded as sent",
             flush=True,
         )
         before = sink.count.value
@@ -98,12 +114,14 @@ def main() -> None:
         async def send(smtp, email) -> None:
             await smtp.sendmail(email.sender, [email.recipient], email.data)
 
-        clock = asyncio.run(_bare_loop(sink.port, built, 8, send))
+        connections = args.processes * args.pool_size  # as many as the workers had between them
+        clock = asyncio.run(_bare_loop(sink.port, built, connections, send))
         sink.wait_for(before + len(built))
         bare = clock.rate
-        print(f"baseline: bare aiosmtplib loop, 8 connections, same bytes: {bare:,.0f} messages/s")
+        print(f"baseline: bare aiosmtplib loop, {connections} connections, same bytes: {bare:,.0f} messages/s")
         print(
-            f"RESULT workers: {rate:,.0f} messages/s end to end = {rate / bare:.2f}x the bare SMTP loop "
+            f"RESULT workers: {rate:,.0f} messages/s (Redis -> claim -> SMTP -> recorded, once running) = "
+            f"{rate / bare:.2f}x the bare SMTP loop; counting process start-up {whole:,.0f}/s = {whole / bare:.2f}x "
             f"({json.dumps({'message_type': sample_row['message_type'], 'processes': args.processes})})"
         )
         if worker.poll() is None:

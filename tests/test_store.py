@@ -285,4 +285,5 @@ def test_a_group_of_outcomes_records_each_as_its_own_kind_with_its_history_in_or
     assert sorted(mid for mid in ids if mid in attempts) == ids  # every outcome is kept, even one that lost
     assert [len(attempts[mid]) for mid in ids] == [1, 1, 1, 1, 1, 1]
     assert attempts["G1"][0]["detail"] == {"smtp_code": 250} and attempts["G1"][0]["worker"] == "w1"
+    assert attempts["G2"][0]["detail"] is None and attempts["G1"][0]["started_at"] == NOW
     assert [attempts[mid][0]["outcome"] for mid in ids] == ["sent", "sent", "sent", "permanent", "transient", "sent"]
