@@ -180,6 +180,18 @@ class RateLimits:
             time.sleep(min(0.05, 1.0 - (time.time() % 1.0) + 0.001))
 
 
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's event loop where it is installed (the email and web extras bring it), else asyncio's.
+
+    The delivery loop runs every send's protocol work; uvloop does the same with far less CPU.
+    """
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 class AsyncRunner:
     """An event loop in its own thread, where channels' async ``deliver()`` calls run.
 
@@ -188,7 +200,7 @@ class AsyncRunner:
     """
 
     def __init__(self, name: str = "dispatch-delivery") -> None:
-        self.loop = asyncio.new_event_loop()
+        self.loop = new_event_loop()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
