@@ -112,3 +112,24 @@ def test_the_lead_passes_on_so_no_caller_is_stranded(wait):
     group = GroupCommit(recorder, wait=wait, limit=2)  # small limit: many hand-overs
     assert run_threads(12, lambda i: [group.write([i, -i - 100]) for _ in range(10)]) == []
     assert sum(len(w) for w in recorder.writes) == 12 * 10 * 2
+
+
+def test_a_leader_interrupted_while_gathering_wakes_everyone_and_passes_the_lead_on():
+    recorder = Recorder()
+    group = GroupCommit(recorder, wait=0.2, limit=10_000)
+    calls = {"n": 0}
+    real_gather = group._gather
+
+    def interrupted_once():
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise KeyboardInterrupt  # as an asynchronous exception would, mid-wait
+        real_gather()
+
+    group._gather = interrupted_once
+    errors = run_threads(6, lambda i: group.write([i]))
+    assert len(errors) == 1 and isinstance(errors[0], KeyboardInterrupt)  # only the leader's own call
+    written = sorted(item for write in recorder.writes for item in write)
+    assert len(written) == 5  # everyone else's items were written by the next leader
+    group.write([99])
+    assert recorder.writes[-1] == [99]

@@ -45,7 +45,7 @@ logger = logging.getLogger("dispatch.delivery")
 
 #: Seconds the threads of a worker gather finished sends before writing their outcomes, and the
 #: most outcomes per write (:class:`~dispatch.group_commit.GroupCommit`).
-GROUP_WAIT = 0.03
+GROUP_WAIT = 0.01
 GROUP_MAX = 512
 #: Exceptions a channel may let through that still mean "the network, try again".
 NETWORK_ERRORS: tuple[type[BaseException], ...] = (OSError, TimeoutError, asyncio.TimeoutError, ConnectionError)

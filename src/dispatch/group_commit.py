@@ -72,30 +72,51 @@ class GroupCommit(Generic[T]):
             raise entry.error
 
     def _lead(self, own: _Entry[T], gather: bool) -> None:
-        """Gather, write, wake the writers; hand the lead to the first caller still waiting."""
-        if gather and self.wait > 0:
-            deadline = time.monotonic() + self.wait
-            while (left := deadline - time.monotonic()) > 0:
+        """Gather, write, wake the writers; hand the lead to the first caller still waiting.
+
+        Whatever happens here — the write fails, the thread is interrupted — every caller of
+        this write is woken with the error and the lead is handed on: nobody waits for ever.
+        """
+        batch: list[_Entry[T]] = []
+        error: BaseException | None = None
+        try:
+            if gather and self.wait > 0:
+                self._gather()
+            batch = self._take()
+            self._write_all([item for entry in batch for item in entry.items])
+            self.writes += 1
+            self.written += sum(len(entry.items) for entry in batch)
+        except BaseException as exc:  # every caller of this write learns of its failure
+            error = exc
+            if own not in batch:  # stopped before taking its items: they were not written either
                 with self._lock:
-                    if sum(len(e.items) for e in self._pending) >= self.limit:
-                        break
-                time.sleep(min(0.002, left))
+                    if own in self._pending:
+                        self._pending.remove(own)
+                batch.append(own)
+        finally:
+            self._hand_over(batch, error)
+
+    def _gather(self) -> None:
+        """Wait ``wait`` seconds for other callers, or until ``limit`` items are pending."""
+        deadline = time.monotonic() + self.wait
+        while (left := deadline - time.monotonic()) > 0:
+            with self._lock:
+                if sum(len(e.items) for e in self._pending) >= self.limit:
+                    return
+            time.sleep(min(0.002, left))
+
+    def _take(self) -> list[_Entry[T]]:
+        """The pending calls of the next write, oldest first (the leader's own is the oldest)."""
+        batch: list[_Entry[T]] = []
+        count = 0
         with self._lock:
-            batch: list[_Entry[T]] = []
-            count = 0
-            # The leader's own items are first in line: it leads only as the first caller waiting.
             while self._pending and (not batch or count + len(self._pending[0].items) <= self.limit):
                 entry = self._pending.pop(0)
                 batch.append(entry)
                 count += len(entry.items)
-        assert own in batch
-        error: BaseException | None = None
-        try:
-            self._write_all([item for entry in batch for item in entry.items])
-            self.writes += 1
-            self.written += count
-        except BaseException as exc:  # every caller of this write learns of its failure
-            error = exc
+        return batch
+
+    def _hand_over(self, batch: list[_Entry[T]], error: BaseException | None) -> None:
         with self._lock:
             successor = self._pending[0] if self._pending else None
             if successor is None:

@@ -29,6 +29,11 @@ from dramatiq.middleware import Retries
 from .config import BrokerConfig
 from .errors import ConfigError, TransientDeliveryError
 
+try:  # imported now, not when the first loop starts: that may be while the interpreter exits
+    import uvloop
+except ImportError:  # pragma: no cover - without the email and web extras
+    uvloop = None
+
 logger = logging.getLogger("dispatch.queue")
 
 STATUTORY_PRIORITY = 0
@@ -185,9 +190,7 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 
     The delivery loop runs every send's protocol work; uvloop does the same with far less CPU.
     """
-    try:
-        import uvloop
-    except ImportError:
+    if uvloop is None:
         return asyncio.new_event_loop()
     return uvloop.new_event_loop()
 
