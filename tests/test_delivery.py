@@ -281,3 +281,51 @@ def test_a_channels_own_permanent_errors_fail_at_once_and_are_not_taken_for_bugs
     assert (stored["status"], stored["attempts"]) == ("failed", 1)
     assert not stored["error"].startswith("bug") and "LibraryRefusal" in stored["error"]
     assert not [r for r in caplog.records if r.exc_info and r.name == "dispatch.delivery"]  # no traceback
+
+
+def test_claims_a_worker_cannot_serve_go_back_to_the_queue_at_once(tmp_path):
+    """A worker that fails after claiming but before handing anything to a channel (here: its event
+    loop cannot start) must not leave the batch `sending`: its heartbeat would renew those leases
+    for as long as it lives."""
+    from datetime import UTC, datetime, timedelta
+
+    from test_store import row
+
+    from dispatch.delivery import Deliverer, DeliveryHooks
+    from dispatch.journal import OutcomeJournal, StoreHealth
+    from dispatch.lifecycle import Lifecycle, RetryPolicy
+    from dispatch.plugins import get_plugin_manager
+    from dispatch.store import Store
+
+    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+    for mid in ("M1", "M2"):
+        store.insert_message(row(mid, decided_at=datetime.now(UTC)))
+    requeued: list = []
+
+    def no_loop():
+        raise RuntimeError("can't start new thread")
+
+    health = StoreHealth()
+    deliverer = Deliverer(
+        lambda: store,
+        {"email": object()},
+        no_loop,
+        get_plugin_manager(autoload=False),
+        Lifecycle(),
+        DeliveryHooks(
+            failed=lambda *a: None, opted_out=lambda *a: None, unsubscribe_url=lambda c: None, requeue=requeued.extend
+        ),
+        OutcomeJournal(tmp_path / "journal", health),
+        health,
+        retry=RetryPolicy(),
+        lease=timedelta(seconds=30),
+    )
+    with pytest.raises(RuntimeError):
+        deliverer.deliver(["M1", "M2"])
+    for mid in ("M1", "M2"):
+        message = store.message(mid, content=False)
+        assert message["status"] == "queued" and message["claimed_by"] is None
+        assert [t["target"] for t in store.transitions_for([mid])[mid]] == ["sending", "queued"]
+    assert sorted(mid for _queue, mid, _delay in requeued) == ["M1", "M2"]  # handed to the queue again
+    assert deliverer.holding == 0
+    store.close()

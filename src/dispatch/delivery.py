@@ -134,12 +134,17 @@ class Deliverer:
             )
             for c in claimed
         )
+        try:
+            runner = self._runner()
+        except Exception as exc:  # nothing was handed to a channel: the claims go straight back
+            self._give_back(claimed, started, exc)
+            raise
         ended: dict[str, Status] = {}
         traced: set[str] = set()  # channels whose bug was logged with its traceback in this batch
         with self._holding_lock:
             self.holding += 1
         try:
-            for finished in self._send(claimed):
+            for finished in self._send(claimed, runner):
                 outcomes, errors = self._classify(finished, traced)
                 self.outcomes.write(outcomes, gather=self.holding > 1)
                 self._after(claimed, outcomes, errors)
@@ -151,7 +156,9 @@ class Deliverer:
 
     # -- sending ---------------------------------------------------------------------------
 
-    def _send(self, claimed: list[Claimed]) -> Iterator[list[tuple[Claimed, OutgoingMessage | None, Any, datetime]]]:
+    def _send(
+        self, claimed: list[Claimed], runner: AsyncRunner
+    ) -> Iterator[list[tuple[Claimed, OutgoingMessage | None, Any, datetime]]]:
         """Hand every claimed message to its channel; yield results in groups as they come in."""
         work: list[tuple[Claimed, Channel, OutgoingMessage]] = []
         missing = []
@@ -171,7 +178,7 @@ class Deliverer:
             for row, channel, message in work:
                 self.rate_limits.wait(row.channel)  # type: ignore[union-attr]
                 begun = now_utc()
-                result = self._runner().run(self._one(channel, message), timeout=self.timeout + 30)
+                result = runner.run(self._one(channel, message), timeout=self.timeout + 30)
                 yield [(row, message, result, begun)]
             return
         results: queue.SimpleQueue = queue.SimpleQueue()
@@ -183,7 +190,7 @@ class Deliverer:
 
             await asyncio.gather(*(one(i, channel, message) for i, (_row, channel, message) in enumerate(work)))
 
-        future = self._runner().submit(run_all())
+        future = runner.submit(run_all())
         remaining = len(work)
         deadline = time.monotonic() + self.timeout + 30
         while remaining:
@@ -282,6 +289,23 @@ class Deliverer:
             self.journal.keep(self.worker, outcomes)
             return
         self.lifecycle.record(transitions)
+
+    def _give_back(self, claimed: list[Claimed], started: datetime, error: Exception) -> None:
+        """Claims the worker cannot serve (before any was sent) go back to the queue, as a transient failure.
+
+        Otherwise they would stay ``sending`` while this process lives: its heartbeat renews every
+        lease it holds.
+        """
+        outcomes = []
+        for row in claimed:
+            target, retry_at = self.retry.after_transient(row.attempts, now_utc())
+            cause = f"worker error: {_cause(error)}"
+            outcomes.append(self._outcome(row, target, started, error=error, cause=cause, retry_at=retry_at))
+        try:
+            self._record(outcomes)
+            self._after(claimed, outcomes, {row.id: error for row in claimed})
+        except Exception:
+            logger.exception("could not give back %d claim(s) after a worker error", len(claimed))
 
     def _after(self, claimed: list[Claimed], outcomes: list[Outcome], errors: dict[str, Exception]) -> None:
         rows = {row.id: row for row in claimed}
