@@ -167,9 +167,6 @@ class StopSignal:
         """The signal handler: no lock, no I/O."""
         self._signalled = True
 
-    def set(self) -> None:
-        self._event.set()
-
     def is_set(self) -> bool:
         if self._signalled and not self._event.is_set():
             self._event.set()  # outside the handler: taking the Event's lock is safe here

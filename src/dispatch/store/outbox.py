@@ -196,10 +196,7 @@ class Outbox:
         try:
             with self.transaction() as conn:
                 saved = self._save_variants(conn, rows, variants)
-                if self.dialect == "postgresql" and len(encoded) >= COPY_OVER:
-                    copy_rows(conn, _m, encoded)
-                else:
-                    conn.execute(_m.insert(), encoded)
+                self._insert_rows(conn, _m, encoded)
             self._known_variants |= saved
             return {r["id"] for r in rows}
         except IntegrityError:
@@ -364,12 +361,12 @@ class Outbox:
             history += [_transition_row(t.message_id, t.source, t.target, t.at, t.cause, t.detail) for t in changed]
             in_statement = {o.message_id for o in plain}  # their attempt rows went with the statement
             attempts = [_attempt_row(o, worker) for o in rest if o.message_id not in in_statement]
-            self._append(conn, schema.delivery_attempts, attempts)
-            self._append(conn, schema.message_transitions, history)
+            self._insert_rows(conn, schema.delivery_attempts, attempts)
+            self._insert_rows(conn, schema.message_transitions, history)
         return done + changed
 
-    def _append(self, conn, table, rows: list[dict[str, Any]]) -> None:
-        """Insert history rows: with COPY on PostgreSQL when there are many (far less work per row)."""
+    def _insert_rows(self, conn, table, rows: list[dict[str, Any]]) -> None:
+        """Insert rows: with COPY on PostgreSQL when there are many (far less work per row)."""
         if not rows:
             return
         if self.dialect == "postgresql" and len(rows) >= COPY_OVER:
