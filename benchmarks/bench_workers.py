@@ -91,11 +91,18 @@ def main() -> None:
         started = time.perf_counter()
         began = time.monotonic()
         worker = _start_workers(config, args, work / "worker.log")
+        while not sink.first.value and worker.poll() is None:
+            time.sleep(0.01)
+        cpu_before = _cpu_seconds(worker.pid, sink.process.pid)
         sink.wait_for(args.messages, timeout=900)
         with Dispatcher.from_config(config) as d:
             while d.store.status_counts().get("sent", 0) < args.messages:
                 time.sleep(0.05)
         finished = time.monotonic()
+        cpu_used = {
+            part: seconds - cpu_before.get(part, 0.0)
+            for part, seconds in _cpu_seconds(worker.pid, sink.process.pid).items()
+        }
         elapsed = time.perf_counter() - started
         whole = args.messages / elapsed
         # Like the bare loop, whose clock starts with its connections open: from the first message
@@ -107,6 +114,12 @@ def main() -> None:
             f"workers: {args.messages:,} emails delivered in {elapsed:.1f} s = {whole:,.0f} messages/s counting the "
             f"start of {args.processes} worker processes ({startup:.1f} s to the first message accepted); "
             f"{rate:,.0f} messages/s from the first accepted to the last recorded as sent",
+            flush=True,
+        )
+        print(
+            "CPU per message once running: "
+            + ", ".join(f"{part} {seconds / args.messages * 1e6:,.0f} us" for part, seconds in cpu_used.items())
+            + f" (of {2 * running / args.messages * 1e6:,.0f} us the machine's 2 cores had per message)",
             flush=True,
         )
         before = sink.count.value
@@ -146,6 +159,29 @@ def main() -> None:
         sink.close()
         redis.stop()
         postgres.stop()
+
+
+def _cpu_seconds(worker_session: int, sink_pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by the worker processes, PostgreSQL and the sink (Linux)."""
+    import os
+
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {"workers": 0.0, "postgres": 0.0, "sink": 0.0}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+                name, _, rest = f.read().rpartition(")")
+        except OSError:
+            continue
+        fields = rest.split()
+        seconds = (int(fields[11]) + int(fields[12])) / tick
+        if int(pid) == sink_pid:
+            out["sink"] += seconds
+        elif int(fields[3]) == worker_session:  # the worker processes' session (start_new_session)
+            out["workers"] += seconds
+        elif name.endswith("(postgres"):
+            out["postgres"] += seconds
+    return out
 
 
 def _start_workers(config: Path, args, log: Path) -> subprocess.Popen:
