@@ -45,10 +45,9 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from ulid import ULID
-
 from dispatch.errors import DispatchError, StoreError
 from dispatch.feedback import ProviderEvent
+from dispatch.ids import new_id
 
 from .reports import ParsedMail, parse_returned_mail
 from .verp import ReturnPath
@@ -202,7 +201,7 @@ class ReturnedMailProcessor:
                 return None
             self._kept += 1
         self.stats.add("kept_aside")
-        name = str(ULID())
+        name = new_id()
         note = {
             "reason": reason,
             "source": source,

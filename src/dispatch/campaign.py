@@ -22,9 +22,8 @@ from datetime import datetime
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
-from ulid import ULID
-
 from .errors import DispatchError, InputError
+from .ids import new_id
 from .models import Recipient
 from .pipeline import Inputs
 from .serialize import data_to_json
@@ -141,7 +140,7 @@ def begin(
     all before the first message."""
     mtype = d.types.get(message_type)
     values = d.validate_data(message_type, data)
-    campaign_id = campaign_id or f"{message_type}-{ULID()}"
+    campaign_id = campaign_id or f"{message_type}-{new_id()}"
     if not isinstance(campaign_id, str) or ":" in campaign_id or not campaign_id.strip():
         raise InputError("campaign_id must be a non-empty string without ':'")
     moment = now or now_utc()
@@ -234,7 +233,7 @@ def record_batch(
         decision = pipeline.decide(inputs, facts.get(person.id))
         records.append(
             pipeline.record(
-                inputs, decision, str(ULID()), idempotency_key=keys[person.id], campaign_id=campaign_id, keep_data=False
+                inputs, decision, new_id(), idempotency_key=keys[person.id], campaign_id=campaign_id, keep_data=False
             )
         )
         decisions.append(decision)

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pluggy
-from ulid import ULID
 
 from . import metrics
 from .aftersend import AfterSend
@@ -32,6 +31,7 @@ from .events import EventBus
 from .fallback import Fallback
 from .feedback import ProviderEvent
 from .formatting import Formatter
+from .ids import new_id
 from .ledger import ConsentLedger
 from .lifecycle import Lifecycle, RetryPolicy
 from .links import LinkSigner, ShortCodes, SignedAsOf
@@ -308,7 +308,7 @@ class Dispatcher:
                 return _duplicate(existing)
         facts = self.pipeline.facts(inputs.message_type, inputs.data, [inputs.recipient], inputs.now)
         decision = self.pipeline.decide(inputs, facts.get(inputs.recipient.id))
-        record = self.pipeline.record(inputs, decision, str(ULID()), idempotency_key=idempotency_key)
+        record = self.pipeline.record(inputs, decision, new_id(), idempotency_key=idempotency_key)
         try:
             self.pipeline.store_one(store, record, decision)
         except DuplicateKey:

@@ -14,8 +14,8 @@ from datetime import datetime
 from typing import Any
 
 import pluggy
-from ulid import ULID
 
+from .ids import new_id
 from .lifecycle import Transition
 
 logger = logging.getLogger("dispatch.events")
@@ -44,7 +44,7 @@ class Event:
     type: str
     occurred_at: datetime
     data: dict[str, Any] = field(default_factory=dict)
-    id: str = field(default_factory=lambda: f"evt_{ULID()}")
+    id: str = field(default_factory=lambda: f"evt_{new_id()}")
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON shape sent to webhooks: ``{id, type, timestamp, data}``."""

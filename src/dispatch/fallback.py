@@ -20,10 +20,9 @@ import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from ulid import ULID
-
 from .errors import DispatchError
 from .events import Event, EventBus
+from .ids import new_id
 from .lifecycle import Lifecycle, Status
 from .messages import validate_data
 from .pipeline import Inputs, Pipeline
@@ -102,11 +101,11 @@ class Fallback:
             send_after=None,
             notes={**base.notes, "fallback": f"{failed_channel} failed for good: {reason}"[:300]},
         )
-        new_id = str(ULID())
+        fallback_id = new_id()
         record = self.pipeline.record(
             inputs,
             decision,
-            new_id,
+            fallback_id,
             idempotency_key=f"fallback:{message_id}",
             campaign_id=campaign_id,
             fallback_of=message_id,
@@ -116,7 +115,11 @@ class Fallback:
         except DuplicateKey:
             return None  # fell back already
         moved = store.transition(
-            message_id, Status.FALLBACK, now, f"re-sent as {new_id} by {channel}", detail={"fallback_id": new_id}
+            message_id,
+            Status.FALLBACK,
+            now,
+            f"re-sent as {fallback_id} by {channel}",
+            detail={"fallback_id": fallback_id},
         )
         if moved is not None:
             self.lifecycle.record([moved])
@@ -128,7 +131,7 @@ class Fallback:
                         "notice.late",
                         now,
                         {
-                            "message_id": new_id,
+                            "message_id": fallback_id,
                             "fallback_of": message_id,
                             "recipient_id": person.id,
                             "message_type": mtype.name,
