@@ -19,6 +19,7 @@ from sqlalchemy import and_, delete, or_, select
 
 from . import schema
 from .config import PolicyConfig
+from .national_id import mask as mask_national_id
 from .policy.calendar import add_months
 from .serialize import to_json
 from .store import Store
@@ -59,8 +60,11 @@ def _has_consents(store: Store, recipient_id: str) -> bool:
         )
 
 
-def person_history(store: Store, recipient_id: str) -> dict[str, Any]:
-    """Everything stored about one recipient: facts, messages with attempts and state changes, ledger entries."""
+def person_history(store: Store, recipient_id: str, *, national_id: bool = False) -> dict[str, Any]:
+    """Everything stored about one recipient: facts, messages with attempts and state changes, ledger entries.
+
+    The national id (SPEC §3) is masked unless ``national_id`` asks for it (an access request's export).
+    """
     messages = store.messages_for(recipient_id)
     attempts = store.attempts_for([m["id"] for m in messages])
     transitions = store.transitions_for([m["id"] for m in messages])
@@ -82,6 +86,8 @@ def person_history(store: Store, recipient_id: str) -> dict[str, Any]:
         content = message.pop("content") or {}
         message["parts"] = content.get("parts")
         message["inputs"] = content.get("inputs")
+        if not national_id:
+            _mask_national_id(message)
         message["attempts"] = attempts.get(message["id"], [])
         message["transitions"] = transitions.get(message["id"], [])
         out_messages.append(message)
@@ -93,9 +99,29 @@ def person_history(store: Store, recipient_id: str) -> dict[str, Any]:
     }
 
 
-def export_history(store: Store, recipient_id: str) -> dict[str, Any]:
-    """:func:`person_history` as JSON-compatible data (dates as ISO strings)."""
-    return to_json(person_history(store, recipient_id))
+def _mask_national_id(message: dict[str, Any]) -> None:
+    """Mask the national id wherever a stored message keeps it: its inputs and its digital-mailbox routing."""
+    person = (message.get("inputs") or {}).get("recipient")
+    if isinstance(person, dict) and person.get("national_id"):
+        message["inputs"] = {
+            **message["inputs"],
+            "recipient": {**person, "national_id": mask_national_id(person["national_id"])},
+        }
+    meta = message.get("meta")
+    mailbox = meta.get("digital_mailbox") if isinstance(meta, dict) else None
+    if isinstance(mailbox, dict) and mailbox.get("national_id"):
+        message["meta"] = {
+            **meta,
+            "digital_mailbox": {**mailbox, "national_id": mask_national_id(mailbox["national_id"])},
+        }
+
+
+def export_history(store: Store, recipient_id: str, *, national_id: bool = False) -> dict[str, Any]:
+    """:func:`person_history` as JSON-compatible data (dates as ISO strings).
+
+    SPEC §3: the national id is left out (masked) unless asked for with ``national_id=True``.
+    """
+    return to_json(person_history(store, recipient_id, national_id=national_id))
 
 
 @dataclass

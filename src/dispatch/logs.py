@@ -17,7 +17,8 @@ it with no arguments.
 
 As a safety net for messages dispatch does not write itself (a library's exception
 quoting an SMTP recipient, say), email addresses and international phone numbers in
-a record's message and traceback are replaced by ``<email>`` and ``<phone>``.
+a record's message and traceback are replaced by ``<email>`` and ``<phone>``, and
+national ids that pass their country's checksum (SPEC §3) by ``<national_id>``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
 from .errors import ConfigError
+from .national_id import redact as redact_national_ids
 
 #: The formats :func:`configure_logging` accepts.
 LOG_FORMATS = ("human", "json")
@@ -64,8 +66,8 @@ class HumanFormatter(logging.Formatter):
 
 
 def redact(text: str) -> str:
-    """``text`` with email addresses and international (+) phone numbers replaced by placeholders."""
-    return _PHONE.sub("<phone>", _EMAIL.sub("<email>", text))
+    """``text`` with email addresses, international (+) phone numbers and national ids replaced by placeholders."""
+    return redact_national_ids(_PHONE.sub("<phone>", _EMAIL.sub("<email>", text)))
 
 
 class RedactingFilter(logging.Filter):

@@ -82,6 +82,9 @@ class Recipient:
     marketing_blocked: bool = False
     #: True: subscribed; False: objected (always wins); None: the mapping says nothing.
     newsletter: bool | None = None
+    #: Henkilötunnus, personnummer or fødselsnummer, checksum-validated (SPEC §3); only for digital
+    #: mailboxes (§6). Kept out of ``repr()`` so that a logged recipient never shows it.
+    national_id: str | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str | None:
@@ -115,6 +118,7 @@ class Recipient:
             ],
             "marketing_blocked": self.marketing_blocked,
             "newsletter": self.newsletter,
+            "national_id": self.national_id,
         }
 
 

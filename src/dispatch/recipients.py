@@ -24,6 +24,8 @@ from email_validator import EmailNotValidError, validate_email
 
 from .errors import InvalidRecipient, UnsupportedCountry, UnsupportedLanguage
 from .models import ALL_CHANNELS, COUNTRIES, KINDS, LANGUAGES, STATUSES, Address, Consent, Recipient
+from .national_id import InvalidNationalId
+from .national_id import normalise as normalise_national_id
 
 DEFAULT_LANGUAGE = {"FI": "fi", "SE": "sv", "NO": "nb"}
 
@@ -102,6 +104,7 @@ def parse_recipient(
     consents = _consents(value.get("consents"), channels, problems)
     blocked = _bool(value, "marketing_blocked", problems)
     newsletter = _bool(value, "newsletter", problems, default=None)
+    national_id = _national_id(value.get("national_id"), country if not bad_country else None, problems)
 
     if problems:
         if bad_country and len(problems) == 1:
@@ -126,6 +129,7 @@ def parse_recipient(
         consents=consents,
         marketing_blocked=blocked,
         newsletter=newsletter,
+        national_id=national_id,
     )
 
 
@@ -215,6 +219,20 @@ def _id(raw: Any, problems: list[str]) -> str:
         problems.append("id contains a line break or another control character")
         return ""
     return text
+
+
+def _national_id(raw: Any, country: str | None, problems: list[str]) -> str | None:
+    """The checksum-validated national id (SPEC §3), or None; a problem names the field, never the number."""
+    if raw is None or (isinstance(raw, str) and raw.strip() == ""):
+        return None
+    if country is None:
+        problems.append("national_id needs a valid country (FI, SE or NO)")
+        return None
+    try:
+        return normalise_national_id(raw, country)
+    except InvalidNationalId as exc:
+        problems.append(str(exc))
+        return None
 
 
 def _short(raw: Any) -> bool:

@@ -106,11 +106,14 @@ def _show(d, recipient_id: str, content: bool) -> None:
 @history.command("export")
 @click.argument("recipient_id")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write here (default: standard output).")
+@click.option(
+    "--national-id", "national_id", is_flag=True, help="Include the national id unmasked (SPEC §3: only when asked)."
+)
 @pass_cli
-def export(cli_ctx, recipient_id: str, output: str | None) -> None:
+def export(cli_ctx, recipient_id: str, output: str | None, national_id: bool) -> None:
     """Everything stored about RECIPIENT_ID as JSON (for a data subject access request)."""
     d = cli_ctx.dispatcher()
-    data = export_history(d.store, recipient_id)
+    data = export_history(d.store, recipient_id, national_id=national_id)
     text = json.dumps(data, ensure_ascii=False, indent=2)
     if output:
         Path(output).write_text(text + "\n", encoding="utf-8")
