@@ -105,7 +105,7 @@ def test_history_and_exports_mask_the_national_id_unless_asked(dispatcher):
         "price_change", person, sample_data("price_change"), now=datetime(2027, 1, 11, tzinfo=UTC)
     )
     shown = person_history(dispatcher.store, person["id"])
-    stored = [m for m in shown["messages"] if m["id"] == receipt.message_id][0]
+    stored = next(m for m in shown["messages"] if m["id"] == receipt.message_id)
     assert stored["inputs"]["recipient"]["national_id"] == "•••••••••8T"
     assert "131052-308T" not in str(shown)
     assert "131052-308T" not in str(export_history(dispatcher.store, person["id"]))
