@@ -34,6 +34,7 @@ from .errors import AddressRejected, RecipientOptedOut, ReportRejected
 from .feedback import FeedbackKind, ProviderEvent
 from .lifecycle import Lifecycle, Status
 from .store import Claimed, Store, now_utc
+from .store.suppressions import BOUNCE_CAUSES
 
 logger = logging.getLogger("dispatch.aftersend")
 
@@ -142,19 +143,19 @@ class AfterSend:
     # -- steps -----------------------------------------------------------------------------
 
     @staticmethod
-    def _address(event: ProviderEvent, message: dict[str, Any] | None) -> str | None:
+    def _address(event: ProviderEvent, message: dict[str, Any] | None) -> Any | None:
         """The address a report acts on: the one the matched message was sent to, never one the report names.
 
         Without a matched message, the address the provider vouches for (the number an SMS came from).
         """
         if message is not None:
             address = message.get("address")
-            return address if isinstance(address, str) else None
+            return address if isinstance(address, str | dict) else None  # a letter's address is a mapping
         return event.address
 
-    def _bounce(self, store: Store, event: ProviderEvent, message_id: str, address: str) -> None:
+    def _bounce(self, store: Store, event: ProviderEvent, message_id: str, address: Any) -> None:
         if event.kind == FeedbackKind.BOUNCED and event.permanent:
-            cause = "hard_bounce" if event.channel == "email" else "invalid_number"
+            cause = BOUNCE_CAUSES.get(event.channel, "invalid_number")
             store.suppress(event.channel, address, cause, event.occurred_at, message_id=message_id, code=event.code)
             return
         count = store.soft_bounce(event.channel, address, event.occurred_at)

@@ -67,10 +67,13 @@ class Fallback:
         campaign_id = _get(message, "campaign_id")
         if data is None and campaign_id:
             data = (store.campaign(campaign_id) or {}).get("data")
+        tried = {failed_channel}
+        if earlier := _get(message, "fallback_of"):  # never back to the channel that already failed
+            tried.add((store.message(earlier, content=False) or {}).get("channel"))
         channel = next(
             (
                 c
-                for c in mtype.fallback_for(failed_channel)
+                for c in _next_channels(mtype, failed_channel, tried)
                 if c in self.pipeline.channels and self.pipeline.address(c, person) is not None
             ),
             None,
@@ -143,12 +146,19 @@ class Fallback:
                 ]
             )
             logger.warning(
-                "statutory message %s re-sent by %s arrives too late for its effective date", new_id, channel
+                "statutory message %s re-sent by %s arrives too late for its effective date", fallback_id, channel
             )
         logger.info(
-            "statutory message %s failed on %s; re-sent as %s by %s", message_id, failed_channel, new_id, channel
+            "statutory message %s failed on %s; re-sent as %s by %s", message_id, failed_channel, fallback_id, channel
         )
-        return new_id
+        return fallback_id
+
+
+def _next_channels(mtype: Any, failed: str, tried: set[str | None]) -> tuple[str, ...]:
+    """Where a failed statutory message goes next: the type's fallback channels, and where those are
+    used up (a returned paper letter, the usual last resort: SPEC §6) its other channels in order;
+    never a channel this message's chain has tried."""
+    return tuple(c for c in mtype.fallback_for(failed) or mtype.channels if c not in tried)
 
 
 def _get(message: Any, name: str) -> Any:

@@ -185,7 +185,7 @@ class Pipeline:
             (p.id, channel): value
             for p in people
             for channel in message_type.channels
-            if channel in ("email", "sms", "phone") and (value := self.address(channel, p)) is not None
+            if channel in ("email", "sms", "phone", "letter") and (value := self.address(channel, p)) is not None
         }
         if not addresses:
             return {}

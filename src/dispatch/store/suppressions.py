@@ -8,6 +8,7 @@ removal is recorded on the row, so the history stays.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -20,15 +21,31 @@ from .engine import chunks
 
 _s = schema.suppressions
 _b = schema.soft_bounces
-CAUSES = ("hard_bounce", "invalid_number", "complaint", "soft_bounces", "manual")
+CAUSES = ("hard_bounce", "invalid_number", "complaint", "soft_bounces", "manual", "returned_mail")
+#: The cause a permanent bounce lists an address with, by channel (the rest: ``invalid_number``).
+BOUNCE_CAUSES = {"email": "hard_bounce", "letter": "returned_mail"}
 
 
 def normalise(channel: str, address: Any) -> str | None:
-    """The form addresses are listed in: email lower-cased, numbers as given (E.164)."""
+    """The form addresses are listed in: email lower-cased, numbers as given (E.164), and a postal
+    address (the letter channel's mapping) as one key of name, street, postal code, city and country,
+    case-folded with punctuation and spacing removed — so the same address written differently
+    matches, and a new address (the customer moved) does not.
+    """
+    if isinstance(address, dict):
+        return postal_key(address) if channel == "letter" else None
     if not isinstance(address, str) or not address.strip():
         return None
     address = address.strip()
     return address.lower() if channel == "email" else address
+
+
+def postal_key(address: dict[str, Any]) -> str | None:
+    """The suppression-list key of a postal address mapping (``name``, ``street``, ``postal_code``, ...)."""
+    parts = [str(address.get(k) or "") for k in ("name", "street", "postal_code", "city", "country")]
+    if not any(parts[1:3]):
+        return None
+    return "postal:" + "|".join(re.sub(r"[\W_]+", "", p.casefold()) for p in parts)
 
 
 class SuppressionList:

@@ -1,0 +1,56 @@
+"""``dispatch letters returned FILE``: paper letters the print house could not deliver (SPEC §6)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..returned_mail import BatchManifests, apply_returns, read_returns
+from ..store import now_utc
+from . import cli
+from .base import console, pass_cli, print_json
+
+
+@cli.group()
+def letters() -> None:
+    """Paper letters after printing: returned mail."""
+
+
+@letters.command("returned")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option(
+    "--manifest",
+    type=click.Path(dir_okay=False, exists=True),
+    help="The print batch's manifest (JSON or CSV) for rows that give a sequence number but no batch.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@pass_cli
+def returned(cli_ctx, file: str, manifest: str | None, as_json: bool) -> None:
+    """Mark the letters in FILE (the print house's CSV of undeliverable letters) as bounced.
+
+    Each row names a letter by message_id, or by batch and sequence (its place in the
+    batch's manifest), with a reason. The postal address is suppressed until it changes;
+    a statutory letter goes on to the type's next channel; each bounce is an event and a webhook.
+    """
+    d = cli_ctx.dispatcher()
+    rows = read_returns(file)
+    channel = d.channels.get("letter")
+    outbox = getattr(channel, "outbox", None)
+    manifests = BatchManifests(Path(outbox) / "batches" if outbox else None, Path(manifest) if manifest else None)
+    summary = apply_returns(rows, d.handle_feedback, manifests, now_utc())
+    if as_json:
+        print_json(summary.as_dict())
+        return
+    console.print(f"{len(summary.bounced)} letters marked bounced", highlight=False)
+    if summary.unknown:
+        console.print(f"no such letter on lines {_lines(summary.unknown)}", highlight=False)
+    if summary.not_letters:
+        console.print(f"not a letter (left alone) on lines {_lines(summary.not_letters)}", highlight=False)
+    for line, problem in summary.invalid:
+        console.print(f"line {line}: {problem}", highlight=False)
+
+
+def _lines(numbers: list[int]) -> str:
+    shown = ", ".join(str(n) for n in numbers[:20])
+    return shown + (f" and {len(numbers) - 20} more" if len(numbers) > 20 else "")
