@@ -13,7 +13,7 @@ import os
 import re
 import threading
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -47,6 +47,9 @@ class LetterSettings:
     pdf_standard: str = "a-2u"
     #: Threads that typeset letters (Typst runs without the GIL); 0: as many as the machine has cores, up to 4.
     render_threads: int = 0
+    #: Digital mailboxes first (SPEC §6), per country in order, e.g. {SE = ["kivra"], NO = ["digipost"]};
+    #: empty: every letter on paper. See dispatch.mailboxes.
+    digital_first: dict[str, list[str]] = field(default_factory=dict)
 
 
 _STANDARDS = ("", "a-1b", "a-2b", "a-2u", "a-2a", "a-3b", "a-3u", "a-3a", "a-4")
@@ -59,6 +62,8 @@ class LetterChannel(Channel):
     parts: ClassVar[dict[str, str]] = {"html": "letter.html"}
     settings_class = LetterSettings
     address_kind = "postal"
+    #: The digital-first router (dispatch.mailboxes.DigitalFirst), set by the core when configured.
+    digital: Any = None
 
     def __init__(self, settings: LetterSettings, context) -> None:
         super().__init__(settings, context)
@@ -175,6 +180,11 @@ class LetterChannel(Channel):
         typeset = await self._threads().run(
             lambda: render_letter(self.head(message, today), self.body(message), standard=standard)
         )
+        tried: list[str] = []
+        if self.digital is not None:  # SPEC §6: the same PDF to a digital mailbox first (dispatch.mailboxes)
+            routed, tried = await self.digital.deliver(message, typeset.pdf, self.context.company_for(message.country))
+            if routed is not None:
+                return routed
         path = self.outbox / f"{message.id}.pdf"
         if self.settings.letter_files:
             self.outbox.mkdir(parents=True, exist_ok=True)
@@ -192,7 +202,7 @@ class LetterChannel(Channel):
             "file": path.name if self.settings.letter_files else "",
         }
         self._add_to_batch(message.id, entry, typeset)
-        detail: dict[str, Any] = {"pages": typeset.pages}
+        detail: dict[str, Any] = {"pages": typeset.pages, **({"route": "paper", "tried": tried} if tried else {})}
         if self.settings.letter_files:
             detail["file"] = str(path)
         return DeliveryResult(provider_id=str(path) if self.settings.letter_files else message.id, detail=detail)

@@ -79,6 +79,9 @@ class Channel:
     #: Which recipient field the default :meth:`address` reads:
     #: ``email``, ``mobile`` (an SMS-capable phone), ``phone`` or ``postal``.
     address_kind: ClassVar[str] = "email"
+    #: The channel this one is a route of (a digital mailbox is a route of ``letter``, SPEC §6): such a
+    #: channel is never queued nor chosen by the policy engine; its host channel sends through it.
+    route_of: ClassVar[str | None] = None
     #: Errors (beyond dispatch's own delivery errors) that mean "failed for good": never retried.
     permanent_errors: ClassVar[tuple[type[Exception], ...]] = (PermanentDeliveryError,)
     #: Errors that mean "try again later" (retried with back-off); anything else a channel raises is a bug.

@@ -36,6 +36,7 @@ from .ids import new_id
 from .ledger import ConsentLedger
 from .lifecycle import Lifecycle, RetryPolicy
 from .links import LinkSigner, ShortCodes, SignedAsOf
+from .mailboxes import DigitalFirst
 from .messages import MessageData, MessageType, MessageTypeRegistry, validate_data
 from .models import Decision, Receipt, Recipient
 from .pipeline import Pipeline, Readers
@@ -92,6 +93,7 @@ class Dispatcher:
         unknown = sorted(set(config.broker.rate_limits) - set(self.channels))
         if unknown:
             raise ConfigError(f"broker.rate_limits names unknown channel(s): {', '.join(unknown)}")
+        self.digital_first = self._digital_first(config)
         self._register_classes = registered.registers
         self.embedded = config.broker.url.startswith("memory:")
         self.events = EventBus(self.pm)
@@ -115,6 +117,7 @@ class Dispatcher:
             links=lambda: self.links,
             lifecycle=self.lifecycle,
             embedded=self.embedded,
+            digital_first=self.digital_first,
         )
         self.fallback = Fallback(self.pipeline, self.runtime, self.lifecycle, self.events)
         self.aftersend = AfterSend(
@@ -153,7 +156,10 @@ class Dispatcher:
             rate_limits=RateLimits(config.broker.rate_limits, self.broker),
         )
         self.queues = Queues(
-            self.broker, self.channels, _actor_function(self.deliverer), batch_size=config.worker.batch_size
+            self.broker,
+            [name for name, channel in self.channels.items() if channel.route_of is None],
+            _actor_function(self.deliverer),
+            batch_size=config.worker.batch_size,
         )
         self.runtime.attach(self.broker, self.queues, self.lifecycle, self.deliverer, self.events)
         install_releaser(self)  # scheduled campaigns go out while the embedded worker runs
@@ -389,6 +395,16 @@ class Dispatcher:
         return dict(rendered.parts)
 
     # -- after the send --------------------------------------------------------------------
+
+    def _digital_first(self, config: Config) -> DigitalFirst | None:
+        """Letters to digital mailboxes first (SPEC §6), when ``[channels.letter] digital_first`` is set."""
+        letter = self.channels.get("letter")
+        order = getattr(getattr(letter, "settings", None), "digital_first", None)
+        if not order:
+            return None
+        router = DigitalFirst(order, self.channels, lambda: self.runtime.store, lambda: self.signing_key("mailbox"))
+        letter.digital = router  # type: ignore[union-attr]  # the letter channel's routing hook
+        return router
 
     def handle_feedback(self, event: ProviderEvent) -> bool:
         """Apply a provider's report (SPEC §10) — see :class:`dispatch.aftersend.AfterSend`.

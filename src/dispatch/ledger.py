@@ -34,7 +34,8 @@ SOURCES = (
 )
 #: ``notice_channel`` is not a consent but the customer's choice of channel for price and terms
 #: notices (SPEC §11): ``granted`` is true and ``channel`` names the channel chosen.
-PURPOSES = ("marketing", "newsletter", "survey", "notice_channel")
+#: ``paper_letters``: the customer wants letters on paper, not in a digital mailbox (SPEC §6).
+PURPOSES = ("marketing", "newsletter", "survey", "notice_channel", "paper_letters")
 
 
 class ConsentLedger:

@@ -18,7 +18,7 @@ the same stages:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,10 +32,12 @@ from .formatting import CURRENCY
 from .ledger import ConsentLedger
 from .lifecycle import Lifecycle, Status, Transition
 from .links import LinkSigner
+from .mailboxes import DigitalFirst
 from .messages import MessageData, MessageType, MessageTypeRegistry, validate_data
 from .metrics import count_decisions
 from .models import Decision, Recipient
 from .policy import Facts, LanguageChains, PolicySettings, RegisterInfo, decide
+from .policy.facts import ConsentView
 from .queue import queue_name
 from .recipients import parse_recipient
 from .register_book import RegisterBook
@@ -92,6 +94,7 @@ class Pipeline:
         links: Callable[[], LinkSigner],
         lifecycle: Lifecycle,
         embedded: bool,
+        digital_first: DigitalFirst | None = None,
     ) -> None:
         self.config = config
         self.types = types
@@ -106,6 +109,7 @@ class Pipeline:
         self._links = links
         self.lifecycle = lifecycle
         self.embedded = embedded
+        self.digital_first = digital_first
 
     # -- inputs ----------------------------------------------------------------------------
 
@@ -154,7 +158,9 @@ class Pipeline:
         if readers is None:  # no store yet: nothing recorded, no register loaded (the engine fails closed)
             return {}
         suppressed = self._suppressed(readers.store, message_type, people)
-        if category == "statutory" and not message_type.notice_field:  # notices read the ledger's notice_channel
+        # Notices read the ledger's notice_channel; letters routed to digital mailboxes its paper_letters (SPEC §6).
+        routes_letters = self.digital_first is not None and "letter" in message_type.channels
+        if category == "statutory" and not message_type.notice_field and not routes_letters:
             return {pid: Facts(suppressed=channels) for pid, channels in suppressed.items()}
         ids = [p.id for p in people]
         ledger = readers.consents.for_recipients(ids)
@@ -199,6 +205,13 @@ class Pipeline:
                 out.setdefault(pid, set()).add(channel)
         return {pid: frozenset(channels) for pid, channels in out.items()}
 
+    def _ledger(self, person: Recipient) -> tuple[Any, ...]:
+        """One recipient's consent-ledger entries (empty without a store)."""
+        readers = self._readers(False)
+        if readers is None:
+            return ()
+        return tuple(readers.consents.for_recipients([person.id]).get(person.id, ()))
+
     # -- decide ----------------------------------------------------------------------------
 
     def decide(self, inputs: Inputs, facts: Facts | None = None, *, only_channel: str | None = None) -> Decision:
@@ -210,7 +223,7 @@ class Pipeline:
             def address(channel: str, recipient: Recipient) -> Any:
                 return self.address(channel, recipient) if channel == only_channel else None
 
-        return decide(
+        decision = decide(
             inputs.message_type,
             inputs.recipient,
             inputs.data,
@@ -222,6 +235,23 @@ class Pipeline:
             facts=facts or Facts(),
             registers=self.registers,
         )
+        if self.digital_first is not None and decision.allowed and decision.channel == "letter":
+            decision = self._letter_route(inputs, decision, facts or Facts())
+        return decision
+
+    def _letter_route(self, inputs: Inputs, decision: Decision, facts: Facts) -> Decision:
+        """Say in the decision where a letter goes (SPEC §6): which digital mailboxes first, or paper and why."""
+        assert self.digital_first is not None
+        person = inputs.recipient
+        consents = ConsentView(person.consents, facts.ledger, now=inputs.now)
+        providers, note = self.digital_first.plan(person, decision.category, consents)
+        if not note:
+            return decision
+        if providers:
+            known = self.digital_first.cached(providers[0], person, inputs.now)
+            if known is not None:
+                note += f" ({providers[0]} mailbox: {'yes' if known else 'no'}, as last looked up)"
+        return replace(decision, notes={**decision.notes, "letter_route": note})
 
     def address(self, channel: str, recipient: Recipient) -> Any:
         plugin = self.channels.get(channel)
@@ -326,6 +356,12 @@ class Pipeline:
             meta = dict(rendered.meta)
             if decision.calling_window:  # a call task carries its calling window (SPEC §4)
                 meta["calling_window"] = [moment.isoformat() for moment in decision.calling_window]
+            if decision.channel == "letter" and self.digital_first is not None:
+                providers, _note = self.digital_first.plan(
+                    person, decision.category, ConsentView(person.consents, self._ledger(person), now=inputs.now)
+                )
+                if providers:  # the letter channel's route (masked wherever history shows it)
+                    meta["digital_mailbox"] = {"providers": list(providers), "national_id": person.national_id}
             record.meta = meta or None
             record.content = {
                 **(getattr(rendered.parts, "compact", None) or {"parts": dict(rendered.parts)}),

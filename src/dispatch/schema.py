@@ -175,6 +175,17 @@ suppressions = Table(
     Index("ix_suppressions_address", "channel", "address"),
 )
 
+#: Digital mailboxes (SPEC §6): whether a person has a mailbox at a provider that accepts the
+#: sender, as the provider last said. ``person`` is a keyed hash of the national id (never the number).
+mailbox_eligibility = Table(
+    "mailbox_eligibility",
+    metadata,
+    Column("provider", String(32), primary_key=True),
+    Column("person", String(64), primary_key=True),
+    Column("eligible", Boolean, nullable=False),
+    Column("checked_at", UTCDateTime, nullable=False),
+)
+
 #: Soft bounces in a row per address; a confirmed delivery resets the count.
 soft_bounces = Table(
     "soft_bounces",

@@ -17,6 +17,7 @@ import uuid
 
 from .base import Assembler, StoreBase
 from .engine import decode_content, encode_content, is_outage, make_engine, now_utc, safe_url
+from .mailboxes import MailboxEligibility
 from .outbox import DuplicateKey, Outbox
 from .reads import MessageReads
 from .rows import Claimed, MessageRecord, Outcome
@@ -31,7 +32,7 @@ def worker_identity() -> str:
     return f"{HOSTNAME}:{os.getpid()}:{_BOOT}"
 
 
-class Store(Outbox, SuppressionList, MessageReads, StoreBase):
+class Store(Outbox, SuppressionList, MailboxEligibility, MessageReads, StoreBase):
     """Reads and writes the contact history, the outbox and delivery state."""
 
 

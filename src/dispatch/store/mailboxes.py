@@ -1,0 +1,49 @@
+"""The digital-mailbox eligibility cache (SPEC §6): what each provider's look-up last said, per person.
+
+A person is stored as a keyed hash of the national id (:func:`dispatch.mailboxes.person_key`),
+never the number, so a copy of this table tells nobody who is listed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+from sqlalchemy import select
+
+from .. import schema
+from .engine import chunks
+
+_e = schema.mailbox_eligibility
+
+
+class MailboxEligibility:
+    """Reads and writes of the eligibility cache (a mixin of :class:`dispatch.store.Store`)."""
+
+    def mailbox_eligibility(self, provider: str, people: Iterable[str]) -> dict[str, tuple[bool, datetime]]:
+        """``person key → (eligible, checked at)`` for the keys the cache holds for ``provider``."""
+        wanted = sorted(set(people))
+        out: dict[str, tuple[bool, datetime]] = {}
+        with self.engine.connect() as conn:
+            for chunk in chunks(wanted, 900):
+                rows = conn.execute(
+                    select(_e.c.person, _e.c.eligible, _e.c.checked_at).where(
+                        _e.c.provider == provider, _e.c.person.in_(chunk)
+                    )
+                )
+                out.update({person: (bool(eligible), at) for person, eligible, at in rows})
+        return out
+
+    def record_mailbox_eligibility(self, provider: str, answers: Mapping[str, bool], now: datetime) -> None:
+        """Keep the provider's answers (``person key → eligible``), replacing older ones."""
+        if not answers:
+            return
+        rows = [{"provider": provider, "person": p, "eligible": e, "checked_at": now} for p, e in answers.items()]
+        statement = self._insert(_e)
+        statement = statement.on_conflict_do_update(
+            index_elements=[_e.c.provider, _e.c.person],
+            set_={"eligible": statement.excluded.eligible, "checked_at": statement.excluded.checked_at},
+        )
+        with self.transaction() as conn:
+            for start in range(0, len(rows), 500):
+                conn.execute(statement, rows[start : start + 500])
