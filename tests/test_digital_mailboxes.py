@@ -315,3 +315,37 @@ def test_digital_first_names_only_installed_providers_for_their_countries(make_d
         make_dispatcher({"channels": {"letter": {"digital_first": {"SE": ["email"]}}}})
     with pytest.raises(ConfigError, match="does not serve NO"):
         make_dispatcher({"channels": {"letter": {"digital_first": {"NO": ["kivra"]}}}})
+
+
+def test_a_campaign_looks_each_person_up_at_most_once_per_ttl(make_dispatcher, kivra):
+    """bench_digital's count at test scale: 1,200 letters to 300 people, asked all at once."""
+    state, _ = kivra
+    numbers = [f"19{n}" for n in _numbers(300)]
+    state.accepting = set(numbers[::2])
+    d = _dispatcher(make_dispatcher, kivra)
+    router = d.digital_first
+
+    async def campaign() -> list[bool | None]:
+        try:
+            return await asyncio.gather(*(router.eligible("kivra", "SE", numbers[i % 300]) for i in range(1200)))
+        finally:
+            await d.channels["kivra"].aclose()
+
+    answers = asyncio.run(campaign())
+    assert answers[:4] == [True, False, True, False]
+    assert router.people_looked_up["kivra"] == 300  # not 1,200: concurrent asks for one person share a look-up
+    assert state.usermatch_numbers == 300
+    asyncio.run(campaign())  # the same campaign again within the TTL
+    assert state.usermatch_numbers == 300
+
+
+def _numbers(count: int) -> list[str]:
+    """``count`` distinct valid personnummer (ten digits), born in 1980."""
+    from stdnum import luhn
+
+    out = []
+    for i in range(count):
+        base = f"80{1 + i // 280 % 12:02d}{1 + i // 10 % 28:02d}{i % 10:03d}"
+        out.append(base + luhn.calc_check_digit(base))
+    assert len(set(out)) == count
+    return out
