@@ -349,3 +349,25 @@ def _numbers(count: int) -> list[str]:
         out.append(base + luhn.calc_check_digit(base))
     assert len(set(out)) == count
     return out
+
+
+def test_digipost_receipts_move_a_taken_letter_to_delivered(make_dispatcher, digipost):
+    state, _base, _pem = digipost
+    state.pending.add(NO_ID)
+    d = _dispatcher(make_dispatcher, digipost=digipost)
+    receipt = _send(d, _no())
+    assert d.store.message(receipt.message_id)["status"] == "sent"  # taken, not yet in the mailbox
+
+    async def ask() -> int:
+        try:
+            return await d.digital_first.receipts(d.handle_feedback)
+        finally:
+            await d.channels["digipost"].aclose()
+
+    assert asyncio.run(ask()) == 0  # NOT_DELIVERED yet: nothing changes
+    assert d.store.message(receipt.message_id)["status"] == "sent"
+    document = state.received[0]["uuid"]
+    state.documents[document] = "DELIVERED"
+    assert asyncio.run(ask()) == 1
+    assert d.store.message(receipt.message_id)["status"] == "delivered"
+    assert asyncio.run(ask()) == 0  # nothing left to ask about

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import os
 import uuid
 from collections.abc import Sequence
@@ -54,6 +55,8 @@ from dispatch.mailboxes import MailboxChannel, MailboxLetter, MailboxRejected
 from dispatch.models import DeliveryResult
 
 from .http import Session, retry_later
+
+logger = logging.getLogger("dispatch.digipost")
 
 MEDIA_TYPE = "application/vnd.digipost-v8+xml"
 MULTIPART_SUBTYPE = "vnd.digipost-v8+xml"
@@ -140,6 +143,17 @@ class DigipostChannel(MailboxChannel):
             provider_id=f"digipost:{document}",
             detail={"digipost_status": _text(answer, "status") or ""},
         )
+
+    async def receipt(self, message_id: str) -> bool | None:
+        """True once Digipost's document status says ``DELIVERED``.
+
+        ``NOT_DELIVERED`` is left as it is (logged): the letter was taken, and printing it now would be
+        a second letter the person may also find in Digipost; an operator decides.
+        """
+        status = await self.document_status(message_id)
+        if status == "NOT_DELIVERED":
+            logger.warning("Digipost reports letter %s not delivered", message_id)
+        return True if status == "DELIVERED" else None
 
     async def document_status(self, message_id: str) -> str | None:
         """Digipost's ``DELIVERED`` / ``NOT_DELIVERED`` for the letter of ``message_id`` (None: unknown)."""

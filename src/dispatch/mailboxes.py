@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from .channels import Channel
 from .errors import ConfigError, PermanentDeliveryError
+from .feedback import FeedbackKind, ProviderEvent
 from .models import DeliveryResult, OutgoingMessage, Recipient
 from .store import now_utc
 
@@ -121,6 +122,10 @@ class MailboxChannel(Channel):
     async def send_letter(self, letter: MailboxLetter) -> DeliveryResult:
         """Deliver ``letter``; raise :class:`MailboxRejected` when the provider refuses the person."""
         raise NotImplementedError
+
+    async def receipt(self, message_id: str) -> bool | None:
+        """The provider's receipt for a letter it took: True delivered, None not known (yet)."""
+        return None
 
     async def deliver(self, message: OutgoingMessage) -> DeliveryResult:
         raise PermanentDeliveryError(
@@ -296,6 +301,23 @@ class DigitalFirst:
             result.detail.update(route=name, **({"tried": tried} if tried else {}))
             return result, tried
         return None, tried
+
+    # -- receipts ------------------------------------------------------------------------
+
+    async def receipts(self, handle: Callable[[ProviderEvent], bool], limit: int = 1000) -> int:
+        """Ask each provider about the letters it took but has not confirmed; a confirmed one becomes
+        ``delivered`` through ``handle`` (``Dispatcher.handle_feedback``). Returns how many did."""
+        done = 0
+        for name, channel in self.channels.items():
+            if not isinstance(channel, MailboxChannel) or not channel.configured:
+                continue
+            for message_id, _provider_id in self._store().letters_awaiting_receipt(name, limit):
+                if await channel.receipt(message_id) is True:
+                    event = ProviderEvent(
+                        FeedbackKind.DELIVERED, "letter", now_utc(), message_id=message_id, source=f"{name}_receipt"
+                    )
+                    done += bool(handle(event))
+        return done
 
     # -- helpers -------------------------------------------------------------------------
 

@@ -43,6 +43,8 @@ class DigipostState:
     #: Fødselsnumre with a Digipost mailbox; ``identified`` are people Digipost knows without one.
     mailboxes: set[str] = field(default_factory=set)
     identified: set[str] = field(default_factory=set)
+    #: People whose letters Digipost takes but has not delivered yet (``NOT_COMPLETE``, then ``NOT_DELIVERED``).
+    pending: set[str] = field(default_factory=set)
     received: list[dict[str, Any]] = field(default_factory=list)
     documents: dict[str, str] = field(default_factory=dict)
     identifications: int = 0
@@ -121,11 +123,12 @@ def digipost_app(state: DigipostState) -> Starlette:
             if any(r["message_id"] == message_id for r in state.received):
                 return _error(409, "DUPLICATE_MESSAGE", "A message with this id was already sent")
             state.received.append({"message_id": message_id, "subject": subject, "pdf": pdf, "uuid": document})
-            state.documents[document] = "DELIVERED"
+            status = "NOT_COMPLETE" if number in state.pending else "DELIVERED"
+            state.documents[document] = "NOT_DELIVERED" if number in state.pending else "DELIVERED"
         return Response(
             f'<message-delivery xmlns="{NS}"><message-id>{message_id}</message-id>'
             f"<delivery-method>DIGIPOST</delivery-method><sender-id>{state.sender_id}</sender-id>"
-            f"<status>DELIVERED</status><delivery-time>2027-01-11T09:30:00+01:00</delivery-time>"
+            f"<status>{status}</status><delivery-time>2027-01-11T09:30:00+01:00</delivery-time>"
             f"<primary-document><uuid>{document}</uuid><subject>{subject}</subject><file-type>pdf</file-type>"
             f"</primary-document></message-delivery>",
             media_type=MEDIA,

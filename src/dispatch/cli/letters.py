@@ -54,3 +54,26 @@ def returned(cli_ctx, file: str, manifest: str | None, as_json: bool) -> None:
 def _lines(numbers: list[int]) -> str:
     shown = ", ".join(str(n) for n in numbers[:20])
     return shown + (f" and {len(numbers) - 20} more" if len(numbers) > 20 else "")
+
+
+@letters.command("receipts")
+@click.option("--limit", default=1000, show_default=True, help="Most letters to ask about per provider.")
+@pass_cli
+def receipts(cli_ctx, limit: int) -> None:
+    """Ask the digital mailboxes about letters they took but have not confirmed (Digipost's document status)."""
+    import asyncio
+
+    d = cli_ctx.dispatcher()
+    if d.digital_first is None:
+        console.print("no digital mailboxes configured ([channels.letter] digital_first)", highlight=False)
+        return
+
+    async def ask() -> int:
+        try:
+            return await d.digital_first.receipts(d.handle_feedback, limit)
+        finally:
+            for channel in d.channels.values():
+                if channel.route_of == "letter":
+                    await channel.aclose()
+
+    console.print(f"{asyncio.run(ask())} letters confirmed delivered", highlight=False)

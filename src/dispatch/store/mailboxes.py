@@ -15,6 +15,7 @@ from .. import schema
 from .engine import chunks
 
 _e = schema.mailbox_eligibility
+_m = schema.messages
 
 
 class MailboxEligibility:
@@ -33,6 +34,17 @@ class MailboxEligibility:
                 )
                 out.update({person: (bool(eligible), at) for person, eligible, at in rows})
         return out
+
+    def letters_awaiting_receipt(self, provider: str, limit: int = 1000) -> list[tuple[str, str]]:
+        """``(message id, provider id)`` of letters a mailbox ``provider`` took but has not confirmed (``sent``)."""
+        query = (
+            select(_m.c.id, _m.c.provider_id)
+            .where(_m.c.channel == "letter", _m.c.status == "sent", _m.c.provider_id.like(f"{provider}:%"))
+            .order_by(_m.c.decided_at)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [(row[0], row[1]) for row in conn.execute(query)]
 
     def record_mailbox_eligibility(self, provider: str, answers: Mapping[str, bool], now: datetime) -> None:
         """Keep the provider's answers (``person key → eligible``), replacing older ones."""
