@@ -371,3 +371,20 @@ def test_digipost_receipts_move_a_taken_letter_to_delivered(make_dispatcher, dig
     assert asyncio.run(ask()) == 1
     assert d.store.message(receipt.message_id)["status"] == "delivered"
     assert asyncio.run(ask()) == 0  # nothing left to ask about
+
+
+def test_a_returned_postal_address_still_lets_a_mailbox_take_the_letter_but_never_prints(make_dispatcher, kivra):
+    d = _dispatcher(make_dispatcher, kivra)
+    with_mailbox, without = _se(), _se("C-2002", SE_OTHER, email="sven@example.se")
+    for person in (with_mailbox, without):
+        address = {**person["address"], "country": "SE"}  # as the letter channel holds it
+        d.store.suppress("letter", address, "returned_mail", NOW - timedelta(days=3))
+    digital = _send(d, with_mailbox)
+    assert d.store.message(digital.message_id)["status"] == "delivered"
+    assert _attempt(d, digital.message_id)["detail"]["route"] == "kivra"
+    paper = _send(d, without)
+    assert d.join(timeout=120)
+    row = d.store.message(paper.message_id)
+    assert row["status"] == "fallback"  # failed (address_suppressed), then re-sent by email
+    assert _attempt(d, paper.message_id)["detail"]["code"] == "address_suppressed"
+    assert [m["channel"] for m in d.store.messages_for("C-2002") if m["fallback_of"] == paper.message_id] == ["email"]

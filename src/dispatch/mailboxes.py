@@ -63,6 +63,10 @@ PAPER_LETTERS = "paper_letters"
 MAX_SUBJECT = 60
 
 
+class AddressSuppressed(PermanentDeliveryError):
+    """A letter that would go on paper to a postal address on the suppression list."""
+
+
 class MailboxRejected(PermanentDeliveryError):
     """The provider will not deliver to this person (no mailbox, closed, the sender not accepted)."""
 
@@ -169,6 +173,11 @@ class DigitalFirst:
 
     # -- deciding ------------------------------------------------------------------------
 
+    def may_skip_postal_suppression(self, recipient: Recipient) -> bool:
+        """True when a letter to ``recipient`` may reach a digital mailbox, so a suppressed postal address
+        alone does not stop it (:meth:`deliver` refuses to print it)."""
+        return bool(recipient.national_id) and bool(self.order.get(recipient.country))
+
     def plan(self, recipient: Recipient, category: str, consents: ConsentView) -> tuple[tuple[str, ...], str]:
         """The providers to try for a letter to ``recipient``, in order, and a note saying why (pure)."""
         order = self.order.get(recipient.country, ())
@@ -266,7 +275,7 @@ class DigitalFirst:
         """
         route = message.meta.get("digital_mailbox") if isinstance(message.meta, dict) else None
         if not isinstance(route, dict) or not route.get("national_id"):
-            return None, []
+            return self._paper(message, [])
         national_id = str(route["national_id"])
         tried: list[str] = []
         letter = MailboxLetter(
@@ -300,6 +309,20 @@ class DigitalFirst:
                 continue
             result.detail.update(route=name, **({"tried": tried} if tried else {}))
             return result, tried
+        return self._paper(message, tried)
+
+    def _paper(self, message: OutgoingMessage, tried: list[str]) -> tuple[None, list[str]]:
+        """Paper it is — unless the postal address came back before (returned mail, SPEC §6).
+
+        With digital-first on, the policy lets a letter to a suppressed postal address through for a
+        person with a ``national_id`` (a mailbox may take it); here, where it would be printed, it fails
+        for good instead (a statutory letter then falls back to its next channel).
+        """
+        if message.address and self._store().suppressed([("letter", message.address)]):
+            raise AddressSuppressed(
+                "the postal address is suppressed (returned mail) and no digital mailbox took the letter",
+                code="address_suppressed",
+            )
         return None, tried
 
     # -- receipts ------------------------------------------------------------------------
@@ -347,6 +370,7 @@ def letter_subject(message: OutgoingMessage) -> str:
 
 __all__ = [
     "PAPER_LETTERS",
+    "AddressSuppressed",
     "DigitalFirst",
     "MailboxChannel",
     "MailboxLetter",

@@ -191,7 +191,10 @@ class Pipeline:
             (p.id, channel): value
             for p in people
             for channel in message_type.channels
-            if channel in ("email", "sms", "phone", "letter") and (value := self.address(channel, p)) is not None
+            if channel in ("email", "sms", "phone", "letter")
+            and (value := self.address(channel, p)) is not None
+            # A letter that may go to a digital mailbox is stopped only where it would be printed (SPEC §6).
+            and not (channel == "letter" and self.digital_first and self.digital_first.may_skip_postal_suppression(p))
         }
         if not addresses:
             return {}
