@@ -388,3 +388,35 @@ def test_a_returned_postal_address_still_lets_a_mailbox_take_the_letter_but_neve
     assert row["status"] == "fallback"  # failed (address_suppressed), then re-sent by email
     assert _attempt(d, paper.message_id)["detail"]["code"] == "address_suppressed"
     assert [m["channel"] for m in d.store.messages_for("C-2002") if m["fallback_of"] == paper.message_id] == ["email"]
+
+
+def test_the_demo_says_how_many_letters_went_digital_and_what_paper_costs(tmp_path):
+    import subprocess
+    import sys
+
+    state = KivraState(accept_all=True)
+    server = LiveServer(kivra_app(state)).start()
+    try:
+        (tmp_path / "dispatch.toml").write_text(
+            "[channels.letter]\n"
+            'digital_first = { SE = ["kivra"] }\n'
+            "postage = { FI = 1.95, SE = 22.0, NO = 25.0 }\n"
+            "[channels.kivra]\n"
+            f'base_url = "{server.base}"\nclient_id = "{state.client_id}"\n'
+            f'client_secret = "{state.client_secret}"\ntenant_key = "{state.tenant_key}"\n',
+            encoding="utf-8",
+        )
+        result = subprocess.run(
+            [str(Path(sys.executable).with_name("dispatch")), "demo", "--customers", "150"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=tmp_path,
+        )
+    finally:
+        server.stop()
+    assert result.returncode == 0, result.stderr
+    line = next(line for line in result.stdout.splitlines() if line.startswith("Letters:"))
+    went = int(line.split()[1])
+    assert went == len(state.received) > 0 and "(kivra" in line
+    assert f"the {went} digital ones would have cost {went * 22.0:.2f} SEK on paper" in result.stdout

@@ -50,6 +50,8 @@ class LetterSettings:
     #: Digital mailboxes first (SPEC §6), per country in order, e.g. {SE = ["kivra"], NO = ["digipost"]};
     #: empty: every letter on paper. See dispatch.mailboxes.
     digital_first: dict[str, list[str]] = field(default_factory=dict)
+    #: What one paper letter costs per country (postage and print, in the country's currency), for reports.
+    postage: dict[str, float] = field(default_factory=dict)
 
 
 _STANDARDS = ("", "a-1b", "a-2b", "a-2u", "a-2a", "a-3b", "a-3u", "a-3a", "a-4")

@@ -105,6 +105,56 @@ def demo(cli_ctx, customers: int, seed: int) -> None:
     _report(d, run, summaries, (decided_in, elapsed), batch)
 
 
+def _letters(d, run: str) -> None:
+    """How many letters went to digital mailboxes, and what paper costs (``[channels.letter] postage``)."""
+    from ..formatting import CURRENCY
+
+    routes = d.store.letter_routes(run)
+    if not routes:
+        return
+    paper = sum(n for (_, route), n in routes.items() if route == "paper")
+    providers: Counter = Counter()
+    for (_, route), n in routes.items():
+        if route != "paper":
+            providers[route] += n
+    if d.digital_first is None:
+        console.print(
+            f"Letters: {paper} on paper (digital mailboxes are off: [channels.letter] digital_first).",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+    else:
+        went = ", ".join(f"{name} {n}" for name, n in providers.most_common()) or "none"
+        console.print(
+            f"Letters: {sum(providers.values())} to digital mailboxes ({went}), {paper} on paper.",
+            highlight=False,
+            soft_wrap=True,
+        )
+    postage = getattr(getattr(d.channels.get("letter"), "settings", None), "postage", None) or {}
+    if not postage:
+        console.print(
+            "Set [channels.letter] postage = { FI = 1.95, SE = 22.0, NO = 25.0 } to see what paper costs.",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+        return
+    for country in sorted({c for c, _ in routes}):
+        price = postage.get(country)
+        if price is None:
+            continue
+        digital = sum(n for (c, route), n in routes.items() if c == country and route != "paper")
+        printed = routes.get((country, "paper"), 0)
+        currency = CURRENCY.get(country, "EUR")
+        console.print(
+            f"  {country}: {printed} paper letters cost {printed * price:.2f} {currency}; "
+            f"the {digital} digital ones would have cost {digital * price:.2f} {currency} on paper.",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
 def _report(d, run: str, summaries, timing: tuple[float, float], batch) -> None:
     rows = d.store.summary(campaign_prefix=run)
     sent: Counter = Counter()
@@ -139,6 +189,7 @@ def _report(d, run: str, summaries, timing: tuple[float, float], batch) -> None:
             str(sum(n for (c, _), n in failed.items() if c == channel)),
         )
     console.print(table)
+    _letters(d, run)
     why = Table(title="Suppressed, and why (a message can have several reasons)")
     why.add_column("reason")
     why.add_column("messages", justify="right")

@@ -6,6 +6,7 @@ never the number, so a copy of this table tells nobody who is listed.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
@@ -16,6 +17,7 @@ from .engine import chunks
 
 _e = schema.mailbox_eligibility
 _m = schema.messages
+_a = schema.delivery_attempts
 
 
 class MailboxEligibility:
@@ -45,6 +47,24 @@ class MailboxEligibility:
         )
         with self.engine.connect() as conn:
             return [(row[0], row[1]) for row in conn.execute(query)]
+
+    def letter_routes(self, campaign_prefix: str) -> Counter[tuple[str, str]]:
+        """``(country, route) → letters`` handed over in campaigns whose id starts with the prefix;
+        the route is a mailbox provider's name or ``paper``."""
+        query = (
+            select(_m.c.country, _a.c.detail)
+            .join(_a, _a.c.message_id == _m.c.id)
+            .where(
+                _m.c.channel == "letter",
+                _m.c.campaign_id.startswith(campaign_prefix, autoescape=True),
+                _a.c.outcome.in_(("sent", "delivered")),
+            )
+        )
+        out: Counter[tuple[str, str]] = Counter()
+        with self.engine.connect() as conn:
+            for country, detail in conn.execute(query):
+                out[(country, str((detail or {}).get("route") or "paper"))] += 1
+        return out
 
     def record_mailbox_eligibility(self, provider: str, answers: Mapping[str, bool], now: datetime) -> None:
         """Keep the provider's answers (``person key → eligible``), replacing older ones."""
