@@ -420,3 +420,66 @@ def test_the_demo_says_how_many_letters_went_digital_and_what_paper_costs(tmp_pa
     went = int(line.split()[1])
     assert went == len(state.received) > 0 and "(kivra" in line
     assert f"the {went} digital ones would have cost {went * 22.0:.2f} SEK on paper" in result.stdout
+
+
+def test_the_preference_centre_records_and_shows_the_paper_letters_choice():
+    from dispatch.models import Consent
+    from dispatch.recipients import parse_recipient
+    from dispatch.web.preferences import changes_from_form, current_preferences
+
+    person = parse_recipient(_se())
+    offered = {"usable": lambda c: True, "notice_order": ("email", "letter"), "now": NOW}
+    hidden = current_preferences(person, (), **offered)
+    assert hidden.paper_letters is None  # not offered without digital mailboxes
+    assert changes_from_form(hidden, {"survey": ["on"]}, ()) == changes_from_form(hidden, {"survey": ["on"]}, ())
+    with pytest.raises(Exception, match="form"):
+        changes_from_form(hidden, {"paper_letters": ["on"]}, ())
+    before = current_preferences(person, (), offer_paper=True, **offered)
+    assert before.paper_letters is False
+    ticked = changes_from_form(before, {"paper_letters": ["on"], "survey": ["on"]}, ())
+    paper = [(c.purpose, c.channel, c.granted) for c in ticked if c.purpose == "paper_letters"]
+    assert paper == [("paper_letters", "letter", True)]
+    chosen = (Consent("paper_letters", "letter", True, NOW - timedelta(days=1), "preference_centre"),)
+    after = current_preferences(person, chosen, offer_paper=True, **offered)
+    assert after.paper_letters is True
+    cleared = changes_from_form(after, {"survey": ["on"]}, ())
+    assert [(c.purpose, c.granted) for c in cleared if c.purpose == "paper_letters"] == [("paper_letters", False)]
+    with pytest.raises(Exception, match="form"):
+        changes_from_form(before, {"paper_letters": ["yes"]}, ())
+
+
+@pytest.mark.parametrize(
+    ("language", "label"),
+    [
+        ("fi", "Haluan kirjeet paperisina"),
+        ("sv", "Jag vill få brev på papper"),
+        ("nb", "Jeg vil ha brev på papir"),
+        ("en", "I want letters on paper"),
+    ],
+)
+def test_the_preference_page_offers_paper_letters_only_with_digital_mailboxes(make_dispatcher, language, label):
+    from servers import free_port
+    from web_helpers import request
+
+    from dispatch.samples import sample_recipient
+    from dispatch.web import create_app
+
+    for digital, shown in ((True, True), (False, False)):
+        port = free_port()
+        overrides: dict[str, Any] = {"links": {"base_url": f"http://127.0.0.1:{port}"}}
+        if digital:
+            overrides["channels"] = {"letter": {"digital_first": {"FI": ["omaposti"]}}}
+        d = make_dispatcher(overrides)
+        server = LiveServer(create_app(d), port).start()
+        try:
+            person = {**sample_recipient("fi", "FI"), "language": language, "id": f"C-{language}-{digital}"}
+            receipt = d.dispatch("marketing", person, sample_data("marketing", "FI"), now=NOW)
+            assert d.join(30)
+            status, page, _headers = request(d.links.preferences_url(receipt.message_id))
+            assert status == 200, (receipt.status, receipt.reasons, page[:300])
+        finally:
+            server.stop()
+            d.close()
+        assert status == 200
+        assert ('name="paper_letters"' in page) is shown
+        assert (label in page) is shown

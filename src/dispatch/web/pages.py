@@ -269,6 +269,7 @@ class Pages:
             notice_order=notice_order,
             marketing_channels=channels,
             now=now_utc(),
+            offer_paper=d.digital_first is not None,  # SPEC §6: "I want paper letters" (wt-24)
         )
         return person, state, channels
 

@@ -42,6 +42,9 @@ class Preferences:
     ban_locked: bool
     newsletter: bool
     survey: bool
+    #: Letters on paper, not in a digital mailbox (ledger purpose ``paper_letters``, SPEC §6);
+    #: None when not offered (the deployment sends no letters to digital mailboxes).
+    paper_letters: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,7 @@ def current_preferences(
     notice_order: Sequence[str],
     marketing_channels: Sequence[str] = MARKETING_CHANNELS,
     now: datetime,
+    offer_paper: bool = False,
 ) -> Preferences:
     """The page's view of ``person``: the mapping's consents merged with ``ledger`` (newest wins)."""
     entries = sorted((c for c in (*person.consents, *ledger) if c.at <= now), key=lambda c: c.at)
@@ -97,6 +101,7 @@ def current_preferences(
                 allowed.add(channel)
     newsletter = latest("newsletter", ALL_CHANNELS)
     survey = latest("survey", ALL_CHANNELS)
+    paper = latest("paper_letters", "letter")
     return Preferences(
         notice_options=options,
         notice_channel=notice,
@@ -105,6 +110,7 @@ def current_preferences(
         ban_locked=person.marketing_blocked,
         newsletter=newsletter.granted if newsletter is not None else person.newsletter,
         survey=survey.granted if survey is not None else True,
+        paper_letters=(paper.granted if paper is not None else False) if offer_paper else None,
     )
 
 
@@ -115,7 +121,7 @@ def changes_from_form(
 
     ``form`` maps field names to their values (a checkbox left empty is absent):
     ``notice_channel`` (one channel), ``marketing`` (channels, repeated),
-    ``marketing_ban``, ``newsletter``, ``survey``. Values that the page did not
+    ``marketing_ban``, ``newsletter``, ``survey``, ``paper_letters``. Values that the page did not
     offer raise :class:`~dispatch.errors.InputError` and nothing is recorded.
     """
     problems = []
@@ -126,7 +132,9 @@ def changes_from_form(
     if not marketing <= set(marketing_channels):
         problems.append("marketing names a channel that was not offered")
     flags = {}
-    for name in ("marketing_ban", "newsletter", "survey"):
+    if before.paper_letters is None and form.get("paper_letters"):
+        problems.append("paper_letters was not offered")
+    for name in ("marketing_ban", "newsletter", "survey", "paper_letters"):
         values = list(form.get(name) or [])
         if values not in ([], ["on"]):
             problems.append(f"{name} must be a ticked or empty box")
@@ -152,6 +160,8 @@ def changes_from_form(
         out.append(Change("newsletter", ALL_CHANNELS, flags["newsletter"]))
     if flags["survey"] != before.survey:
         out.append(Change("survey", ALL_CHANNELS, flags["survey"]))
+    if before.paper_letters is not None and flags["paper_letters"] != before.paper_letters:
+        out.append(Change("paper_letters", "letter", flags["paper_letters"]))
     return out
 
 
