@@ -22,6 +22,10 @@ VALID = [
     ("SE", "701063-2391", "197010632391"),  # samordningsnummer: day 03 + 60
     ("NO", "15108695088", "15108695088"),
     ("NO", "41018036736", "41018036736"),  # D-nummer: day 01 + 40
+    ("NO", "01018010018", "01018010018"),
+    ("NO", "1018010018", "01018010018"),  # as Excel wrote it: the leading zero dropped
+    ("SE", "050101-1233", "200501011233"),
+    ("SE", "501011233", "200501011233"),  # as Excel wrote 0501011233
 ]
 
 INVALID = [
@@ -36,6 +40,7 @@ INVALID = [
     ("NO", "41018036737"),  # D-nummer with a wrong check digit
     ("NO", "1510869508"),
     ("FI", "198803200016"),  # a Swedish number is not a Finnish one
+    ("NO", "1018010019"),  # a dropped zero put back still has to pass the checksum
 ]
 
 

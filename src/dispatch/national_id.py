@@ -46,9 +46,15 @@ def normalise(raw: object, country: str) -> str:
 
     FI: ``DDMMYYCZZZQ`` upper-case; SE: ``YYYYMMDDNNNN``; NO: eleven digits.
     """
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        raw = str(raw)  # a JSON number
     if not isinstance(raw, str) or len(raw) > 32:
         raise InvalidNationalId("national_id must be a string")
     text = raw.strip()
+    # A spreadsheet that took the number for a number dropped its leading zero (a Norwegian born on
+    # the 1st-9th, a Swede born 2000-2009 written without century): put it back; the checksum decides.
+    if text.isdigit() and (country, len(text)) in (("NO", 10), ("SE", 9)):
+        text = "0" + text
     if country == "FI":
         try:
             return hetu.validate(text)
