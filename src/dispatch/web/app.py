@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("dispatch.web")
 
 #: Paths dispatch serves itself; a plugin may not register these or anything under them.
-RESERVED = ("/u/", "/preferences/", "/p/", "/operator", "/preview/", "/health", "/metrics")
+RESERVED = ("/u/", "/preferences/", "/p", "/operator", "/preview/", "/health", "/metrics")
 
 ERROR_PAGES = Counter("dispatch_web_error_pages", "Error pages served by dispatch serve", ["status"])
 
@@ -84,6 +84,8 @@ def create_app(dispatcher: Dispatcher, *, services: Sequence[Service] = ()) -> S
     routes: list[BaseRoute] = [
         Route("/u/{token}", pages.unsubscribe, methods=["GET", "POST"]),
         Route("/preferences/{token}", pages.preferences, methods=["GET", "POST"]),
+        Route("/p", pages.short_code, methods=["GET"]),
+        Route("/p/", pages.short_code, methods=["GET"]),
         Route("/p/{code}", pages.short_code, methods=["GET"]),
         Route("/operator", operator.page, methods=["GET"]),
         Route("/preview/{message_type}", preview.page, methods=["GET"]),
@@ -95,7 +97,7 @@ def create_app(dispatcher: Dispatcher, *, services: Sequence[Service] = ()) -> S
     async def page_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, PageError)
         ERROR_PAGES.labels(str(exc.status)).inc()
-        return await run_in_threadpool(pages.error_page, request, exc.status, exc.kind, exc.message)
+        return await run_in_threadpool(pages.error_page, request, exc.status, exc.kind, exc.message, exc.back)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
