@@ -83,11 +83,15 @@ CODE_ERROR = {
 # -- helpers -----------------------------------------------------------------------------
 
 
+#: These tests open many pages from one address: the per-client limit (a guard against guessing) is lifted.
+NO_RATE_LIMIT = {"rate_limit": "100000/minute"}
+
+
 @pytest.fixture
 def site(make_dispatcher):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    d = make_dispatcher({"links": {"base_url": base}})
+    d = make_dispatcher({"links": {"base_url": base}, "web": NO_RATE_LIMIT})
     server = LiveServer(create_app(d), port).start()
     yield d, base
     server.stop()
@@ -398,7 +402,7 @@ def test_error_pages_take_the_brand_from_the_host_never_from_the_language(make_d
     d = make_dispatcher(
         {
             "links": {"base_url": f"http://127.0.0.1:{port}"},
-            "web": {"brand_hosts": {"energi.example.se": "SE", "Energi.Example.NO.": "NO"}},
+            "web": {"brand_hosts": {"energi.example.se": "SE", "Energi.Example.NO.": "NO"}, **NO_RATE_LIMIT},
         }
     )
     server = LiveServer(create_app(d), port).start()
