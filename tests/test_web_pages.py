@@ -439,6 +439,21 @@ def test_error_pages_take_the_brand_from_the_host_never_from_the_language(make_d
         server.stop()
 
 
+def test_too_many_tries_has_its_own_words_and_the_hosts_brand(make_dispatcher):
+    port = free_port()
+    web = {"rate_limit": "2/minute", "brand_hosts": {"energi.example.no": "NO"}}
+    d = make_dispatcher({"links": {"base_url": f"http://127.0.0.1:{port}"}, "web": web})
+    server = LiveServer(create_app(d), port).start()
+    try:
+        headers = {"Accept-Language": "nb", "Host": "energi.example.no"}
+        assert [request(f"{server.base}/p?code=GUESS{n}", headers=headers)[0] for n in range(2)] == [404, 404]
+        status, page, _ = request(f"{server.base}/p?code=GUESS3", headers=headers)
+        assert status == 429 and element(page, "error") == "For mange forsøk"
+        assert d.company("NO", "nb")["name"] in page and "Noe gikk galt" not in page
+    finally:
+        server.stop()
+
+
 @pytest.mark.parametrize(
     ("web", "error"),
     [
