@@ -208,6 +208,13 @@ def test_the_done_page_says_what_stops_what_continues_and_what_always_comes(site
     assert len(d.consents.history(person["id"])) == 1
 
 
+def test_the_done_page_lists_only_channels_we_can_reach(site):
+    d, _ = site
+    _, receipt = send(d, language="en", phone=None)
+    status, page, _ = request(d.links.unsubscribe_url(receipt.message_id), {})
+    assert status == 200 and element(page, "continuing") == "Marketing by letter Our newsletter Customer surveys"
+
+
 def test_the_done_page_follows_the_customers_other_choices(site):
     d, base = site
     person, receipt = send(d, language="en", newsletter=True)
@@ -428,6 +435,16 @@ def test_error_pages_take_the_brand_from_the_host_never_from_the_language(make_d
             assert se_company in page and se_phone in page and fi_company not in page
         assert d.company("NO", "en")["name"] in error("energi.example.no:443", "en")  # port and case ignored
         assert se_company in error("energi.example.se", "en", "/p/WRONGCODE2")  # the short-code page too
+    finally:
+        server.stop()
+    # A host not listed: the host of [links] base_url, if listed, decides.
+    by_base = make_dispatcher(
+        {"links": {"base_url": "https://energi.example.se/d"}, "web": {"brand_hosts": {"energi.example.se": "SE"}}}
+    )
+    server = LiveServer(create_app(by_base)).start()
+    try:
+        page = request(f"{server.base}/nothing", headers={"Accept-Language": "fi", "Host": "proxy.internal"})[1]
+        assert 'lang="fi"' in page and by_base.company("SE", "fi")["name"] in page
     finally:
         server.stop()
     default_no = make_dispatcher({"web": {"brand_country": "NO"}})

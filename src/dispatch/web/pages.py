@@ -154,8 +154,8 @@ class Pages:
         web = self.d.config.web
         hosts = (request.headers.get("host", ""), urlsplit(self.d.config.links.base_url).netloc)
         for host in hosts:
-            name = host.rsplit("@", 1)[-1].lower()
-            name = name.rsplit(":", 1)[0] if not name.endswith("]") else name
+            name = host.lower()
+            name = name.rsplit(":", 1)[0] if not name.endswith("]") else name  # no port
             country = web.brand_hosts.get(name.rstrip("."))
             if country is not None:
                 return country
@@ -206,7 +206,7 @@ class Pages:
             message_id = self.d.links.verify_unsubscribe(token)
         except InvalidToken:
             raise PageError(404, "link") from None
-        message = self.d.store.message(message_id)
+        message = self.d.store.message(message_id, content=False)  # the content only for the done page
         if message is None:
             raise PageError(404, "link")
         purpose, channel = self._opt_out_scope(message)
@@ -237,7 +237,7 @@ class Pages:
             logger.info("unsubscribe: %s %s/%s via message %s", message["recipient_id"], purpose, channel, message_id)
         if one_click:
             return Response("", status_code=200)
-        summary = self._opt_out_summary(message, purpose, channel)
+        summary = self._opt_out_summary(self.d.store.message(message_id) or message, purpose, channel)
         return self.render(
             "_web/unsubscribed.html", language, message["country"], already=already, summary=summary, **context
         )
@@ -248,11 +248,15 @@ class Pages:
         if state is None:  # the message no longer holds its recipient: say what stopped, not what goes on
             stopped = opt_out_summary(_NOTHING, purpose, channel, self._marketing_channels()).stopped
             return {"stopped": [k for k in stopped if _known_kind(k)], "continuing": None, "notice_channel": None}
-        _, prefs, channels = state
+        person, prefs, channels = state
         summary = opt_out_summary(prefs, purpose, channel, channels)
+        # Marketing "may continue" only where we could reach them at all (an address for the channel).
+        reachable = {f"marketing:{c}" for c in channels if self.d.channels[c].address(person) is not None}
         return {
             "stopped": [k for k in summary.stopped if _known_kind(k)],
-            "continuing": [k for k in summary.continuing if _known_kind(k)],
+            "continuing": [
+                k for k in summary.continuing if _known_kind(k) and (not k.startswith("marketing:") or k in reachable)
+            ],
             "notice_channel": summary.notice_channel,
         }
 
