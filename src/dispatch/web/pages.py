@@ -10,8 +10,9 @@
 
 GET never changes anything. Error pages show the company of the message when it is known,
 else the one ``[web] brand_hosts`` names for the host asked (``[web] brand_country`` for
-others): never one chosen from the browser's language. Pages are templates: ``templates/<lang>/_web/`` holds
-each language's texts, ``templates/_shared/web_*.html`` the markup.
+others): never one chosen from the browser's language. Pages are templates:
+``templates/<lang>/_web/text.html`` holds each language's texts, ``templates/_shared/web_*.html``
+the markup.
 """
 
 from __future__ import annotations
@@ -326,8 +327,7 @@ class Pages:
             status=status,
             action=f"{self.base_path}/p",
             switch_url=f"{self.base_path}/p",
-            # Shown again only if it is plausibly a code (never echo arbitrary text at length).
-            code=(code or "")[:40],
+            code=(code or "")[:40],  # shown again to correct (autoescaped; the field takes 40 characters)
             failed=code is not None,
         )
 
