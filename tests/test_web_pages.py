@@ -170,6 +170,42 @@ def test_the_unsubscribe_page_says_what_confirming_will_do_and_names_the_channel
     assert f'action="/u/{d.links.unsubscribe_token(receipt.message_id)}?lang={other}"' in switched
 
 
+SCOPES = ("marketing_email", "marketing_sms", "marketing_letter", "marketing_phone", "marketing_all")
+SCOPES += ("newsletter", "survey", "other")
+CHANNEL_WORD = {  # each channel's word, as the heading of its opt-out must carry it
+    "fi": {"email": "sähköposti", "sms": "tekstiviesti", "letter": "kirje", "phone": "puhelin", "all": "markkinoinnin"},
+    "sv": {"email": "e-post", "sms": "sms", "letter": "brev", "phone": "telefon", "all": "all marknadsföring"},
+    "nb": {"email": "e-post", "sms": "sms", "letter": "brev", "phone": "telefon", "all": "all markedsføring"},
+    "en": {"email": "email", "sms": "text", "letter": "letter", "phone": "call", "all": "all marketing"},
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_opt_out_has_its_words_in_every_language(dispatcher, language):
+    """Every scope (marketing per channel, all marketing, newsletter, surveys, another purpose) renders."""
+    from dispatch.web.pages import Pages
+
+    pages = Pages(dispatcher)
+    summary = {"stopped": ["marketing:letter"], "continuing": ["survey"], "notice_channel": "letter"}
+    headings = set()
+    for scope in SCOPES:
+        purpose, _, channel = scope.partition("_")
+        context = {"purpose": purpose, "channel": channel or "all", "scope": scope, "action": "/u/x"}
+        context |= {"switch_url": "/u/x", "preferences_url": "/preferences/y"}
+        page = pages.render("_web/unsubscribe.html", language, COUNTRY[language], **context).body.decode()
+        done = pages.render(
+            "_web/unsubscribed.html", language, COUNTRY[language], already=False, summary=summary, **context
+        ).body.decode()
+        heading, button = element(page, "opt-out"), element(page, "confirm")
+        assert heading and button and element(done, "done") and element(done, "stopped")
+        assert_no_missing_spaces(page)
+        assert_no_missing_spaces(done)
+        if purpose == "marketing":
+            assert CHANNEL_WORD[language][channel].lower() in heading.lower(), (scope, heading)
+        headings.add(heading)
+    assert len(headings) == len(SCOPES)  # no two opt-outs read the same
+
+
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_an_sms_unsubscribe_names_sms(site, language):
     d, _ = site
