@@ -37,6 +37,7 @@ from .lifecycle import Lifecycle, RetryPolicy
 from .links import LinkSigner, ShortCodes, SignedAsOf
 from .messages import MessageData, MessageType, MessageTypeRegistry, validate_data
 from .models import Decision, Receipt, Recipient
+from .offers import OfferReceipt, Offers, install_lapser
 from .pipeline import Pipeline, Readers
 from .plugins import collect, get_plugin_manager
 from .policy import LanguageChains, PolicySettings, RegisterInfo
@@ -155,6 +156,8 @@ class Dispatcher:
         )
         self.runtime.attach(self.broker, self.queues, self.lifecycle, self.deliverer, self.events)
         install_releaser(self)  # scheduled campaigns go out while the embedded worker runs
+        self.offers = Offers(self)  # written offers after a phone sale (SPEC §13)
+        install_lapser(self)  # ... and offers not accepted by valid_until lapse
         self._closed = False
 
     @classmethod
@@ -300,6 +303,8 @@ class Dispatcher:
         self._ensure_open()
         if idempotency_key is not None and (not isinstance(idempotency_key, str) or not idempotency_key.strip()):
             raise InputError("idempotency_key must be a non-empty string")
+        if message_type == "sales_offer" and not (isinstance(data, Mapping) and data.get("accept_url")):
+            raise InputError("a sales_offer is sent with Dispatcher.offer(), which records it and signs its link")
         inputs = self.pipeline.inputs(message_type, recipient, data, now)
         store = self.store
         if idempotency_key is not None:
@@ -317,6 +322,20 @@ class Dispatcher:
         if decision.allowed:
             self.runtime.enqueue([record], inputs.now)
         return Receipt.from_decision(decision, message_id=record.id, status=str(record.status), queue=record.queue)
+
+    def offer(
+        self,
+        recipient: Mapping[str, Any] | Recipient,
+        data: Mapping[str, Any] | None,
+        *,
+        idempotency_key: str | None = None,
+        now: datetime | None = None,
+    ) -> OfferReceipt:
+        """Record the written offer after a phone sale and send it (SPEC §13): returns
+        ``(receipt, offer_id)``. The contract exists only when the customer accepts it on the
+        page its link leads to; see :mod:`dispatch.offers`."""
+        self._ensure_open()
+        return self.offers.create(recipient, data, idempotency_key=idempotency_key, now=now)
 
     def campaign(
         self,
