@@ -28,6 +28,7 @@ from starlette.routing import BaseRoute, Route
 
 from ..errors import PluginError
 from ..metrics import register_queue_collector
+from .offers import OfferPages
 from .operator import OperatorView
 from .pages import PageError, Pages
 from .preview import PreviewView
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("dispatch.web")
 
 #: Paths dispatch serves itself; a plugin may not register these or anything under them.
-RESERVED = ("/u/", "/preferences/", "/p/", "/operator", "/preview/", "/health", "/metrics")
+RESERVED = ("/u/", "/preferences/", "/p/", "/offer/", "/operator", "/preview/", "/health", "/metrics")
 
 ERROR_PAGES = Counter("dispatch_web_error_pages", "Error pages served by dispatch serve", ["status"])
 
@@ -61,6 +62,7 @@ class Service(Protocol):
 def create_app(dispatcher: Dispatcher, *, services: Sequence[Service] = ()) -> Starlette:
     """The web application over ``dispatcher``, with ``services`` run for its lifetime."""
     pages = Pages(dispatcher)
+    offers = OfferPages(dispatcher, pages)
     operator = OperatorView(dispatcher)
     preview = PreviewView(dispatcher, operator)
     register_queue_collector(lambda now: dispatcher.store.queue_depth(now))  # queue depth and age at /metrics
@@ -85,6 +87,7 @@ def create_app(dispatcher: Dispatcher, *, services: Sequence[Service] = ()) -> S
         Route("/u/{token}", pages.unsubscribe, methods=["GET", "POST"]),
         Route("/preferences/{token}", pages.preferences, methods=["GET", "POST"]),
         Route("/p/{code}", pages.short_code, methods=["GET"]),
+        Route("/offer/{token}", offers.page, methods=["GET", "POST"]),
         Route("/operator", operator.page, methods=["GET"]),
         Route("/preview/{message_type}", preview.page, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
