@@ -36,11 +36,11 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from itsdangerous import BadSignature
 from itsdangerous.signer import HMACAlgorithm, Signer
-from prometheus_client import Counter
 
 from .errors import DispatchError, InputError
 from .events import Event
 from .ids import new_id
+from .metrics import count_offer
 from .models import Receipt, Recipient
 from .serialize import to_json
 from .store import is_outage, now_utc
@@ -57,8 +57,6 @@ STATES = ("open", "unsent", "accepted", "declined", "lapsed")
 LINK_GRACE = timedelta(days=30)
 #: Data fields dispatch adds to a sales_offer; they are not part of the offer's terms.
 ADDED_FIELDS = ("offer_id", "accept_url")
-
-OFFERS = Counter("dispatch_offers", "Written offers (SPEC §13) reaching each state", ["state"])
 
 
 class UnknownOffer(InputError):
@@ -260,9 +258,9 @@ class Offers:
         if receipt.status == "suppressed":
             why = {"reasons": list(receipt.reasons)}
             self.book.move(offer_id, "open", "unsent", {"at": moment, "source": "dispatch", "evidence": why})
-            OFFERS.labels("unsent").inc()
+            count_offer("unsent")
         else:
-            OFFERS.labels("sent").inc()
+            count_offer("sent")
         logger.info("offer %s sent to %s as message %s", offer_id, person.id, receipt.message_id)
         return OfferReceipt(receipt, offer_id)
 
@@ -329,7 +327,7 @@ class Offers:
             if offer["state"] == "accepted":  # a concurrent acceptance won: the same outcome
                 return Outcome(self._confirm(offer), already=True)
             raise OfferClosed(f"offer {offer_id} is {offer['state']}", offer["state"])
-        OFFERS.labels("accepted").inc()
+        count_offer("accepted")
         offer = self._confirm(self.get(offer_id), moment, fresh=True)
         self._emit("offer.accepted", offer, moment, wording_version=wording_version)
         logger.info("offer %s accepted; contract confirmation %s", offer_id, offer["contract_message_id"])
@@ -355,7 +353,7 @@ class Offers:
             if offer["state"] == "declined":
                 return Outcome(offer, already=True)
             raise OfferClosed(f"offer {offer_id} is {offer['state']}", offer["state"])
-        OFFERS.labels("declined").inc()
+        count_offer("declined")
         offer = self.get(offer_id)
         self._emit("offer.declined", offer, moment)
         logger.info("offer %s declined", offer_id)
@@ -390,7 +388,7 @@ class Offers:
         at = min(moment, offer["valid_until"])
         if not self.book.move(offer["id"], "open", "lapsed", {"at": at, "source": source}):
             return False
-        OFFERS.labels("lapsed").inc()
+        count_offer("lapsed")
         self._emit("offer.lapsed", {**offer, "state": "lapsed"}, at)
         logger.info("offer %s lapsed unaccepted", offer["id"])
         return True
