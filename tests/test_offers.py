@@ -85,6 +85,42 @@ def test_an_offer_never_goes_by_phone_and_prefers_sms_when_the_customer_does(d):
     assert receipt.channel == "sms" and d.offers.get(offer_id)["channel"] == "sms"
 
 
+def test_an_offer_by_sms_also_goes_whole_in_durable_form(d, tmp_path):
+    person = {**sample_recipient("fi", "FI"), "preferred_channels": {"sales_offer": "sms"}}
+    receipt, offer_id = d.offer(person, offer_data(), now=NOW)
+    offer = d.offers.get(offer_id)
+    assert receipt.channel == "sms" and offer["copy_message_id"] is not None
+    copy = d.store.message(offer["copy_message_id"])
+    assert copy["channel"] == "email" and copy["message_type"] == "sales_offer"
+    assert (
+        copy["content"]["inputs"]["data"]["accept_url"]
+        == d.store.message(receipt.message_id)["content"]["inputs"]["data"]["accept_url"]
+    )  # the same offer, the same link
+    # Without an email address, the copy is a letter; with only a phone number, there is none to send.
+    letter_only = {**person, "id": "C-L", "email": None}
+    _, offer_id = d.offer(letter_only, offer_data(), now=NOW)
+    assert d.store.message(d.offers.get(offer_id)["copy_message_id"])["channel"] == "letter"
+    phone_only = {**person, "id": "C-P", "email": None, "address": None}
+    _, offer_id = d.offer(phone_only, offer_data(), now=NOW)
+    assert d.offers.get(offer_id)["copy_message_id"] is None
+
+
+def test_the_evidence_names_the_channel_the_offer_reached_the_customer_by(d):
+    from dispatch.feedback import FeedbackKind, ProviderEvent
+
+    person = sample_recipient("fi", "FI")
+    receipt, offer_id = d.offer(person, offer_data(), now=NOW)
+    assert d.join(30)
+    bounce = ProviderEvent(FeedbackKind.BOUNCED, "email", NOW, message_id=receipt.message_id, permanent=True)
+    assert d.handle_feedback(bounce)
+    assert d.join(30)
+    outcome = accept(d, offer_id)
+    accepted = rows(d, "offer_states", offer_id=offer_id, state="accepted")[0]
+    assert accepted["channel"] == "letter"  # the email bounced; the statutory fallback letter carried it
+    assert [m["channel"] for m in accepted["evidence"]["messages"]] == ["email", "letter"]
+    assert outcome.offer["channel"] == "email"  # the offer row keeps the first choice
+
+
 def test_bad_offer_data_names_every_field_and_writes_nothing(d):
     person = sample_recipient("fi", "FI")
     with pytest.raises(InputError) as caught:

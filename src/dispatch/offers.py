@@ -255,6 +255,8 @@ class Offers:
             self.book.move(offer_id, "open", "unsent", {"at": moment, "source": "dispatch"})
             raise
         self.book.sent(offer_id, receipt.message_id, receipt.channel, receipt.language)
+        if receipt.status == "queued" and receipt.channel == "sms":
+            self._durable_copy(offer_id, person, sent, idempotency_key, moment)
         if receipt.status == "suppressed":
             why = {"reasons": list(receipt.reasons)}
             self.book.move(offer_id, "open", "unsent", {"at": moment, "source": "dispatch", "evidence": why})
@@ -263,6 +265,23 @@ class Offers:
             count_offer("sent")
         logger.info("offer %s sent to %s as message %s", offer_id, person.id, receipt.message_id)
         return OfferReceipt(receipt, offer_id)
+
+    def _durable_copy(
+        self, offer_id: str, person: Recipient, sent: dict[str, Any], key: str | None, moment: datetime
+    ) -> None:
+        """An SMS carries the key terms and the link; the whole offer also goes in durable form, by
+        email or else by letter (FI KSL 6:12 a §, SE 2005:59 2 kap. 3 a §, NO angrerettloven § 10)."""
+        d = self.d
+        durable = next(
+            (c for c in ("email", "letter") if c in d.channels and d.channels[c].address(person) is not None), None
+        )
+        if durable is None:
+            return
+        mapping = person.as_dict()
+        mapping["preferred_channels"] = {**(mapping.get("preferred_channels") or {}), "sales_offer": durable}
+        receipt = d.dispatch("sales_offer", mapping, sent, idempotency_key=f"{key}:copy" if key else None, now=moment)
+        if receipt.status != "suppressed":
+            self.book.set_copy(offer_id, receipt.message_id)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -306,12 +325,14 @@ class Offers:
         self._closed_check(offer, moment)
         if not hmac.compare_digest(str(content_hash), offer["content_hash"]):
             raise OfferChanged("the offer shown is not the offer as sent")
+        channel, messages = self._came_by(offer)
         evidence = {
             "offer_id": offer_id,
             "message_id": offer["message_id"],
+            "messages": messages,
             "content_hash": offer["content_hash"],
             "wording_version": wording_version,
-            "channel": offer["channel"],
+            "channel": channel,
             "accepted_at": moment.isoformat(),
         }
         row = {
@@ -319,7 +340,7 @@ class Offers:
             "source": source,
             "content_hash": offer["content_hash"],
             "wording_version": wording_version,
-            "channel": offer["channel"],
+            "channel": channel,
             "evidence": evidence,
         }
         if not self.book.move(offer_id, "open", "accepted", row):
@@ -332,6 +353,16 @@ class Offers:
         self._emit("offer.accepted", offer, moment, wording_version=wording_version)
         logger.info("offer %s accepted; contract confirmation %s", offer_id, offer["contract_message_id"])
         return Outcome(offer)
+
+    def _came_by(self, offer: Mapping[str, Any]) -> tuple[str | None, list[dict[str, Any]]]:
+        """The channel the offer reached the customer by — its message, or the last of the statutory
+        fallbacks sent in its place that went out (a bounced email's letter) — and those messages."""
+        chain = self.book.chain(offer["message_id"]) if offer.get("message_id") else []
+        went = [m for m in chain if m["status"] in ("sent", "delivered")]
+        channel = went[-1]["channel"] if went else offer["channel"]
+        if offer.get("copy_message_id"):  # an SMS offer's durable copy is evidence too
+            chain += self.book.chain(offer["copy_message_id"])
+        return channel, [{"id": m["id"], "channel": m["channel"], "status": m["status"]} for m in chain]
 
     def decline(
         self,

@@ -316,6 +316,8 @@ offers = Table(
     Column("created_at", UTCDateTime, nullable=False),
     #: The contract_confirmation sent on acceptance.
     Column("contract_message_id", String(26), nullable=True),
+    #: An offer sent by SMS (its key terms and the link) also goes whole by email or letter: the durable copy.
+    Column("copy_message_id", String(26), nullable=True),
     Index("ix_offers_recipient", "recipient_id", "created_at"),
     Index("ix_offers_due", "state", "valid_until"),
     Index("ix_offers_message", "message_id"),

@@ -78,6 +78,33 @@ class OfferBook:
             return False
         return True
 
+    def set_copy(self, offer_id: str, message_id: str) -> None:
+        """Record the durable copy of an offer sent by SMS (once)."""
+        t = schema.offers
+        with self.store.transaction() as conn:
+            conn.execute(
+                update(t).where(t.c.id == offer_id, t.c.copy_message_id.is_(None)).values(copy_message_id=message_id)
+            )
+
+    def chain(self, message_id: str) -> list[dict[str, Any]]:
+        """The message and the statutory fallbacks sent in its place (email → letter), in order."""
+        t = schema.messages
+        out: list[dict[str, Any]] = []
+        frontier = [message_id]
+        with self.store.engine.connect() as conn:
+            first = conn.execute(select(t.c.id, t.c.channel, t.c.status).where(t.c.id == message_id)).mappings().all()
+            out.extend(dict(r) for r in first)
+            while frontier and len(out) < 20:
+                rows = conn.execute(
+                    select(t.c.id, t.c.channel, t.c.status)
+                    .where(t.c.fallback_of.in_(frontier))
+                    .order_by(t.c.decided_at)
+                ).mappings()
+                found = [dict(r) for r in rows]
+                out.extend(found)
+                frontier = [r["id"] for r in found]
+        return out
+
     def set_contract(self, offer_id: str, message_id: str) -> None:
         """Record the contract confirmation sent for an accepted offer (once)."""
         t = schema.offers

@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column("recipient", sa.JSON(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("contract_message_id", sa.String(length=26), nullable=True),
+        sa.Column("copy_message_id", sa.String(length=26), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_offers_recipient", "offers", ["recipient_id", "created_at"], unique=False)
