@@ -353,6 +353,8 @@ class Dispatcher:
         :func:`dispatch.campaign.run_campaign`.
         """
         self._ensure_open()
+        if message_type == "sales_offer":  # each offer follows its own call: Dispatcher.offer()
+            raise InputError("sales_offer is not sent as a campaign: each offer is sent with Dispatcher.offer()")
         return run_campaign(self, message_type, recipients, data, **options)
 
     async def adispatch(self, *args: Any, **kwargs: Any) -> Receipt:

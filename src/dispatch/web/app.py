@@ -1,6 +1,7 @@
 """The ASGI application of ``dispatch serve``: routes, error pages, health, metrics, services.
 
-Routes: the customer's pages (:mod:`dispatch.web.pages`), ``GET /health``,
+Routes: the customer's pages (:mod:`dispatch.web.pages`), the acceptance page of a written
+offer (:mod:`dispatch.web.offers`), ``GET /health``,
 ``GET /metrics`` (Prometheus exposition of the default registry), the read-only
 operator view (:mod:`dispatch.web.operator`), the translators' preview
 (:mod:`dispatch.web.preview`), and whatever plugins add through

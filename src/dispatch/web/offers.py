@@ -52,6 +52,7 @@ class OfferPages:
         self.d = dispatcher
         self.pages = pages
         self._wording: dict[str, str] = {}
+        self._languages: list[str] | None = None
 
     def wording_version(self, language: str) -> str:
         """A digest of what the page shows in ``language``: its texts, its markup and the frame."""
@@ -67,15 +68,17 @@ class OfferPages:
 
     def languages(self) -> list[str]:
         """Languages with the offer page's texts (``_web/offer.html``)."""
-        out = []
-        for language in self.pages.languages():
-            env = self.d.renderer.environment(language, "FI")
-            try:
-                env.get_template("_web/offer.html")
-            except Exception:  # a language without the texts is not offered
-                continue
-            out.append(language)
-        return out
+        if self._languages is None:
+            out = []
+            for language in self.pages.languages():
+                env = self.d.renderer.environment(language, "FI")
+                try:
+                    env.get_template("_web/offer.html")
+                except Exception:  # a language without the texts is not offered
+                    continue
+                out.append(language)
+            self._languages = out
+        return self._languages
 
     # -- the endpoint ------------------------------------------------------------------------
 
@@ -129,7 +132,7 @@ class OfferPages:
 
     # -- showing -------------------------------------------------------------------------------
 
-    def _show(self, token: str, requested: str | None, nonce: str, status: int, *, notice: str | None = None):
+    def _show(self, token: str, requested: str | None, nonce: str, status: int):
         offer = self._resolve(token)
         language = self._language(offer, requested)
         now = now_utc()
@@ -155,7 +158,6 @@ class OfferPages:
             status=status,
             offer_id=offer["id"],
             state=state,
-            notice=notice,
             decided_on=decided["at"].astimezone(tz).date() if decided else None,
             lapses_on=offer["valid_until"].astimezone(tz).date(),
             household=person.kind != "business",
@@ -197,7 +199,7 @@ class OfferPages:
                 offers.decline(offer["id"], wording_version=wording)
         except OfferClosed as exc:
             logger.info("offer %s: %s refused, the offer is %s", offer["id"], decision[0], exc.state)
-            return self._show(token, language, nonce, _CLOSED_STATUS.get(exc.state, 409), notice=decision[0])
+            return self._show(token, language, nonce, _CLOSED_STATUS.get(exc.state, 409))
         except OfferChanged:
             logger.warning("offer %s: %s refused, the offer shown is not the offer sent", offer["id"], decision[0])
             raise PageError(409, "form", where) from None
