@@ -417,6 +417,9 @@ class Offers:
     def _lapse(self, offer: dict[str, Any], moment: datetime, source: str) -> bool:
         # The lapse is dated when the offer ended, not when it was noticed.
         at = min(moment, offer["valid_until"])
+        if offer.get("message_id") is None:  # recorded but never sent (a crash in between): nothing to lapse
+            self.book.move(offer["id"], "open", "unsent", {"at": at, "source": source})
+            return False
         if not self.book.move(offer["id"], "open", "lapsed", {"at": at, "source": source}):
             return False
         count_offer("lapsed")
