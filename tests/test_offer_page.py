@@ -19,6 +19,7 @@ from sqlalchemy import select
 from web_helpers import AXE, LiveServer, chromium, request
 
 from dispatch import schema
+from dispatch.offers import ADDED_FIELDS
 from dispatch.samples import sample_data, sample_recipient
 from dispatch.web import create_app
 
@@ -77,7 +78,7 @@ def today(country: str = "FI"):
 
 
 def offer_data(country: str = "FI", **changes) -> dict:
-    data = {k: v for k, v in sample_data("sales_offer", country).items() if k not in ("offer_id", "accept_url")}
+    data = {k: v for k, v in sample_data("sales_offer", country).items() if k not in ADDED_FIELDS}
     day = today(country)
     valid = {"sold_on": day.isoformat(), "valid_until": (day + timedelta(days=14)).isoformat()}
     return {**data, **valid, **changes}
@@ -370,3 +371,25 @@ def test_the_page_has_no_serious_accessibility_violations(site, browser):
         )
         serious = [v for v in violations if v[1] in ("serious", "critical")]
         assert serious == [], (page, serious)
+
+
+def test_a_letter_prints_a_short_code_that_leads_to_the_acceptance_page(site, tmp_path):
+    from outbox_readers import pdf_text
+
+    d, base, _ = site
+    person = {**sample_recipient("fi", "FI"), "email": None}  # no email: the offer goes by letter
+    receipt, offer_id = d.offer(person, offer_data())
+    assert receipt.channel == "letter"
+    assert d.join(30)
+    text = pdf_text(tmp_path / "outbox" / "letter" / f"{receipt.message_id}.pdf")
+    assert "Kiinteä 24" in text and "8,90 c/kWh" in text and "Puhelimessa ei sovittu mitään" in text
+    short = d.store.message(receipt.message_id)["content"]["inputs"]["data"]["accept_code_url"]
+    # Printed (the letter may wrap a long line, and marks break opportunities with zero-width spaces).
+    assert short in "".join(text.replace("\u200b", "").split())
+    code = short.rsplit("/", 1)[1]
+    status, _, headers = request(f"{base}/o/{code}")
+    assert status == 303 and headers["location"].startswith("/offer/" + offer_id + ".")
+    status, page, _ = request(base + headers["location"])
+    assert status == 200 and 'name="decision"' in page
+    assert request(f"{base}/o/{'2' * 10}")[0] == 404
+    assert request(f"{base}/o/{code.lower()}")[0] == 404

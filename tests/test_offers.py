@@ -14,7 +14,7 @@ from sqlalchemy import select
 from dispatch import schema
 from dispatch.cli import cli
 from dispatch.errors import InputError
-from dispatch.offers import OfferChanged, OfferClosed, content_hash
+from dispatch.offers import ADDED_FIELDS, OfferChanged, OfferClosed, content_hash
 from dispatch.samples import sample_data, sample_recipient
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
@@ -22,7 +22,7 @@ NOW = datetime(2027, 1, 11, 10, 0, tzinfo=UTC)
 
 
 def offer_data(country: str = "FI", **changes) -> dict:
-    data = {k: v for k, v in sample_data("sales_offer", country).items() if k not in ("offer_id", "accept_url")}
+    data = {k: v for k, v in sample_data("sales_offer", country).items() if k not in ADDED_FIELDS}
     return {**data, "sold_on": "2027-01-11", "valid_until": "2027-01-25", **changes}
 
 

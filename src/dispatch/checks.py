@@ -294,7 +294,8 @@ def _required(mtype: MessageType, channel: str, part: str, values: dict[str, Any
     elif name == "sales_offer":  # the written offer (SPEC §13): the terms, until when, and where to accept
         out.append((values["product"], "the product"))
         out.append((fmt.date(values["valid_until"]), "until when the offer can be accepted"))
-        out.append((values["accept_url"], "the acceptance link"))
+        link = values.get("accept_code_url") if channel == "letter" else None  # paper: the short code
+        out.append((link or values["accept_url"], "the acceptance link"))
         duration = values["duration"]
         until = isinstance(duration, dict)
         out.append((fmt.date(duration["until"]) if until else fmt.months(duration), "the contract duration"))

@@ -252,7 +252,7 @@ BUILTIN_TYPES: tuple[MessageType, ...] = (
     # The written offer after a phone sale (SPEC §2, §13): the contract exists only once the
     # consumer accepts it after the call — FI KSL 6 luku 12 a § (693/2022, from 1.1.2023),
     # SE lag (2005:59) 2 kap. 3 a § (from 1.9.2018, prop. 2017/18:129), NO angrerettloven § 10.
-    # Sent with Dispatcher.offer() (dispatch.offers), which adds offer_id and accept_url.
+    # Sent with Dispatcher.offer() (dispatch.offers), which adds offer_id, accept_url and accept_code_url.
     MessageType(
         name="sales_offer",
         category="statutory",
@@ -273,7 +273,7 @@ BUILTIN_TYPES: tuple[MessageType, ...] = (
             "The written offer after a phone sale: product, prices, `duration` (months or {until}), terms, "
             "`valid_until`; the customer accepts it on the page `accept_url` leads to (Dispatcher.offer)."
         ),
-        optional=("offer_id", "accept_url", "contract_number"),
+        optional=("offer_id", "accept_url", "accept_code_url", "contract_number"),
         optional_fields=_fields(starts_on="date"),
     ),
 )

@@ -29,6 +29,7 @@ import hashlib
 import hmac
 import json
 import logging
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -56,7 +57,9 @@ STATES = ("open", "unsent", "accepted", "declined", "lapsed")
 #: The acceptance link keeps working this long after the offer lapsed, to say so clearly.
 LINK_GRACE = timedelta(days=30)
 #: Data fields dispatch adds to a sales_offer; they are not part of the offer's terms.
-ADDED_FIELDS = ("offer_id", "accept_url")
+ADDED_FIELDS = ("offer_id", "accept_url", "accept_code_url")
+#: Letters print a short code (``/o/K7MQ2XWD9H``) instead of a 60-character token; kept in the store.
+_CODE_KEY = "offer-code:"
 
 
 class UnknownOffer(InputError):
@@ -212,7 +215,7 @@ class Offers:
         """
         d = self.d
         if isinstance(data, Mapping) and any(k in data for k in ADDED_FIELDS):
-            raise InputError("offer data must not carry offer_id or accept_url: dispatch makes them")
+            raise InputError("offer data must not carry offer_id, accept_url or accept_code_url: dispatch makes them")
         inputs = d.pipeline.inputs("sales_offer", recipient, data, now)  # raises before anything is written
         person, values, moment = inputs.recipient, inputs.data, inputs.now
         lapses = self.lapses_at(values["valid_until"], person.country)
@@ -248,7 +251,12 @@ class Offers:
             },
             {"state": "open", "at": moment, "source": "dispatch", "content_hash": digest},
         )
-        sent = {**terms, "offer_id": offer_id, "accept_url": self.links.url(offer_id, lapses + LINK_GRACE)}
+        sent = {
+            **terms,
+            "offer_id": offer_id,
+            "accept_url": self.links.url(offer_id, lapses + LINK_GRACE),
+            "accept_code_url": self.code_url(offer_id, lapses + LINK_GRACE),
+        }
         try:
             receipt = d.dispatch("sales_offer", person, sent, idempotency_key=idempotency_key, now=moment)
         except Exception:
@@ -282,6 +290,35 @@ class Offers:
         receipt = d.dispatch("sales_offer", mapping, sent, idempotency_key=f"{key}:copy" if key else None, now=moment)
         if receipt.status != "suppressed":
             self.book.set_copy(offer_id, receipt.message_id)
+
+    # -- short codes for letters ------------------------------------------------------------
+
+    def code_url(self, offer_id: str, expires: datetime) -> str:
+        """A new short URL of the acceptance page, for paper (``/o/<code>``), valid until ``expires``."""
+        from .links import SHORT_CODE_ALPHABET, SHORT_CODE_LENGTH
+
+        record = json.dumps({"offer_id": offer_id, "expires": expires.astimezone(UTC).isoformat()})
+        for _ in range(8):
+            code = "".join(secrets.choice(SHORT_CODE_ALPHABET) for _ in range(SHORT_CODE_LENGTH))
+            if self.d.store.setting(_CODE_KEY + code, lambda: record) == record:
+                return f"{self.links.base_url}/o/{code}"
+        raise DispatchError("could not find a free short code")  # pragma: no cover - 31**10 codes
+
+    def resolve_code(self, code: str, now: datetime | None = None) -> tuple[str, datetime]:
+        """The offer id and link expiry of a short code; :class:`~dispatch.links.InvalidToken` when unknown,
+        :class:`~dispatch.links.ExpiredToken` when over."""
+        from .links import SHORT_CODE_ALPHABET, SHORT_CODE_LENGTH, ExpiredToken, InvalidToken
+
+        if len(code) != SHORT_CODE_LENGTH or any(c not in SHORT_CODE_ALPHABET for c in code):
+            raise InvalidToken("short code is not valid")
+        raw = self.d.store.setting(_CODE_KEY + code)
+        if raw is None:
+            raise InvalidToken("short code is not known")
+        record = json.loads(raw)
+        expires = datetime.fromisoformat(record["expires"])
+        if (now or now_utc()) >= expires:
+            raise ExpiredToken("short code has expired", str(record["offer_id"]))
+        return str(record["offer_id"]), expires
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -517,6 +554,7 @@ def install_lapser(d: Dispatcher) -> None:
 
 
 __all__ = [
+    "ADDED_FIELDS",
     "LINK_GRACE",
     "STATES",
     "OfferChanged",

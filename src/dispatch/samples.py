@@ -254,8 +254,9 @@ def sample_data(message_type: str, country: str = "FI") -> dict[str, Any]:
             "duration": 24,
             "terms_url": f"{_SITE[country]}/terms",
             "valid_until": "2027-01-25",
-            "offer_id": "01KA7Z3W5Q8N2M4R6T9V1X3Z5B",  # Dispatcher.offer() adds these two
+            "offer_id": "01KA7Z3W5Q8N2M4R6T9V1X3Z5B",  # Dispatcher.offer() adds these three
             "accept_url": f"{_SITE[country]}/offer/01KA7Z3W5Q8N2M4R6T9V1X3Z5B.1bq2k3x.Ab3dEf5hIj7lMn9p",
+            "accept_code_url": f"{_SITE[country]}/o/K7MQ2XWD9H",
         },
     }
     try:

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("dispatch.web")
 
 #: Paths dispatch serves itself; a plugin may not register these or anything under them.
-RESERVED = ("/u/", "/preferences/", "/p/", "/offer/", "/operator", "/preview/", "/health", "/metrics")
+RESERVED = ("/u/", "/preferences/", "/p/", "/offer/", "/o/", "/operator", "/preview/", "/health", "/metrics")
 
 ERROR_PAGES = Counter("dispatch_web_error_pages", "Error pages served by dispatch serve", ["status"])
 
@@ -91,6 +91,7 @@ def create_app(dispatcher: Dispatcher, *, services: Sequence[Service] = ()) -> S
         Route("/preferences/{token}", limited(pages.preferences), methods=["GET", "POST"]),
         Route("/p/{code}", limited(pages.short_code), methods=["GET"]),
         Route("/offer/{token}", limited(offers.page), methods=["GET", "POST"]),
+        Route("/o/{code}", limited(offers.short_code), methods=["GET"]),
         Route("/operator", operator.page, methods=["GET"]),
         Route("/preview/{message_type}", preview.page, methods=["GET"]),
         Route("/health", health, methods=["GET"]),

@@ -1,4 +1,5 @@
-"""The acceptance page of a written offer (SPEC §13): ``GET``/``POST /offer/<token>``.
+"""The acceptance page of a written offer (SPEC §13): ``GET``/``POST /offer/<token>``, and
+``GET /o/<code>``, the short code a letter prints, which leads there.
 
 ``GET`` shows the whole offer as it was sent — product, duration, every price element
 with the VAT sentence, the terms, until when it can be accepted, the withdrawal right
@@ -105,6 +106,23 @@ class OfferPages:
         return await run_in_threadpool(
             self._decide, token, language, fields, request.cookies.get(CSRF_COOKIE, ""), same_origin
         )
+
+    async def short_code(self, request: Request) -> Response:
+        """``GET /o/<code>``: the short code printed on a letter, on to the acceptance page."""
+        return await run_in_threadpool(self._short_code, request.path_params["code"])
+
+    def _short_code(self, code: str) -> Response:
+        offers = self.d.offers
+        try:
+            offer_id, expires = offers.resolve_code(code)
+        except ExpiredToken as exc:
+            raise PageError(
+                403, "expired", _where(offers.book.get(exc.message_id) if exc.message_id else None)
+            ) from None
+        except InvalidToken:
+            raise PageError(404, "link") from None
+        location = f"{self.pages.base_path}/offer/{offers.links.token(offer_id, expires)}"
+        return RedirectResponse(location, status_code=303, headers={"Cache-Control": "no-store"})
 
     # -- resolving a token -------------------------------------------------------------------
 
