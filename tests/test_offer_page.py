@@ -393,3 +393,22 @@ def test_a_letter_prints_a_short_code_that_leads_to_the_acceptance_page(site, tm
     assert status == 200 and 'name="decision"' in page
     assert request(f"{base}/o/{'2' * 10}")[0] == 404
     assert request(f"{base}/o/{code.lower()}")[0] == 404
+
+
+def test_the_page_fits_a_phone(site, browser):
+    from selenium.webdriver.common.by import By
+
+    d, _, _ = site
+    _, _, offer_id = make_offer(d, "fi")
+    url = d.offers.links.url(offer_id, d.offers.get(offer_id)["valid_until"])
+    metrics = {"width": 360, "height": 740, "deviceScaleFactor": 3, "mobile": True}
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+    try:
+        browser.get(url)
+        assert browser.execute_script("return window.innerWidth") == 360
+        assert browser.execute_script("return document.documentElement.scrollWidth") <= 360  # no sideways scroll
+        for button in ("accept", "decline"):
+            box = browser.find_element(By.ID, button).rect
+            assert box["x"] >= 0 and box["x"] + box["width"] <= 360 and box["height"] >= 40  # big enough to tap
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
