@@ -145,6 +145,10 @@ def test_the_same_idempotency_key_returns_the_same_offer(d):
     again = d.offer(person, offer_data(), idempotency_key="call-77", now=NOW)
     assert again.offer_id == first.offer_id and again.receipt.status == "duplicate"
     assert len(rows(d, "offers")) == 1
+    d.dispatch("survey", person, sample_data("survey"), idempotency_key="survey-1", now=NOW)
+    with pytest.raises(InputError, match="another message"):
+        d.offer(person, offer_data(), idempotency_key="survey-1", now=NOW)
+    assert len(rows(d, "offers")) == 1
 
 
 # -- acceptance -------------------------------------------------------------------------------

@@ -234,6 +234,8 @@ class Offers:
             offer = self.book.by_message(existing["id"]) if existing else None
             if existing and offer:
                 return OfferReceipt(Receipt.from_row(existing, status="duplicate"), offer["id"])
+            if existing:
+                raise InputError("idempotency_key was used for another message, not an offer; choose another")
         offer_id = new_id()
         terms = {k: to_json(v) for k, v in values.items()}
         digest = content_hash(offer_id, person, terms)
