@@ -134,8 +134,11 @@ def test_bad_offer_data_names_every_field_and_writes_nothing(d):
         d.offer(person, offer_data(sold_on="2027-01-09", valid_until="2027-01-10"), now=NOW)
     with pytest.raises(InputError, match="dispatch makes them"):
         d.offer(person, {**offer_data(), "accept_url": "https://evil.example/x"}, now=NOW)
-    with pytest.raises(InputError, match=r"Dispatcher\.offer"):
-        d.dispatch("sales_offer", person, offer_data(), now=NOW)
+    for data in (offer_data(), sample_data("sales_offer")):  # with a made-up offer id and link too
+        with pytest.raises(InputError, match=r"Dispatcher\.offer"):
+            d.dispatch("sales_offer", person, data, now=NOW)
+    with pytest.raises(InputError, match="campaign"):
+        d.campaign("sales_offer", [person], offer_data(), now=NOW)
     assert rows(d, "offers") == [] and d.store.messages_for(person["id"]) == []
 
 

@@ -315,8 +315,8 @@ class Dispatcher:
         self._ensure_open()
         if idempotency_key is not None and (not isinstance(idempotency_key, str) or not idempotency_key.strip()):
             raise InputError("idempotency_key must be a non-empty string")
-        if message_type == "sales_offer" and not (isinstance(data, Mapping) and data.get("accept_url")):
-            raise InputError("a sales_offer is sent with Dispatcher.offer(), which records it and signs its link")
+        if message_type == "sales_offer":
+            self.offers.check_sendable(data)  # only Dispatcher.offer() sends one (it records the offer)
         inputs = self.pipeline.inputs(message_type, recipient, data, now)
         store = self.store
         if idempotency_key is not None:

@@ -293,6 +293,14 @@ class Offers:
         if receipt.status != "suppressed":
             self.book.set_copy(offer_id, receipt.message_id)
 
+    def check_sendable(self, data: Any) -> None:
+        """Raise :class:`InputError` unless ``data`` is that of a recorded, open offer: a sales_offer is
+        sent by :meth:`create` (``Dispatcher.offer``), which records it and signs its link, never directly."""
+        offer_id = data.get("offer_id") if isinstance(data, Mapping) else None
+        offer = self.book.get(offer_id) if isinstance(offer_id, str) else None
+        if offer is None or offer["state"] != "open" or not data.get("accept_url"):
+            raise InputError("a sales_offer is sent with Dispatcher.offer(), which records it and signs its link")
+
     # -- short codes for letters ------------------------------------------------------------
 
     def code_url(self, offer_id: str, expires: datetime) -> str:
