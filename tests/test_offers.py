@@ -142,6 +142,14 @@ def test_bad_offer_data_names_every_field_and_writes_nothing(d):
     assert rows(d, "offers") == [] and d.store.messages_for(person["id"]) == []
 
 
+def test_asyncio_callers_have_aoffer(make_dispatcher):
+    import asyncio
+
+    d = make_dispatcher()
+    receipt, offer_id = asyncio.run(d.aoffer(sample_recipient("fi", "FI"), offer_data(), now=NOW))
+    assert receipt.status == "queued" and d.offers.get(offer_id)["message_id"] == receipt.message_id
+
+
 def test_the_same_idempotency_key_returns_the_same_offer(d):
     person = sample_recipient("fi", "FI")
     first = d.offer(person, offer_data(), idempotency_key="call-77", now=NOW)

@@ -373,6 +373,10 @@ class Dispatcher:
         """:meth:`dispatch` for asyncio callers (runs in a thread; the store is synchronous)."""
         return await asyncio.to_thread(self.dispatch, *args, **kwargs)
 
+    async def aoffer(self, *args: Any, **kwargs: Any) -> OfferReceipt:
+        """:meth:`offer` for asyncio callers (runs in a thread)."""
+        return await asyncio.to_thread(self.offer, *args, **kwargs)
+
     async def adecide(self, *args: Any, **kwargs: Any) -> Decision:
         """:meth:`decide` for asyncio callers."""
         return await asyncio.to_thread(self.decide, *args, **kwargs)
