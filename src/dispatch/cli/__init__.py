@@ -68,6 +68,7 @@ def _register_commands() -> None:
         demo,
         history,
         letters,
+        offers,
         queue,
         registers,
         send,
