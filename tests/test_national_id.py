@@ -116,3 +116,20 @@ def test_history_and_exports_mask_the_national_id_unless_asked(dispatcher):
     assert "131052-308T" not in str(export_history(dispatcher.store, person["id"]))
     asked = export_history(dispatcher.store, person["id"], national_id=True)
     assert "131052-308T" in str(asked)
+
+
+def test_a_written_offer_in_the_history_shows_the_national_id_masked(dispatcher):
+    from datetime import UTC, datetime
+
+    from dispatch.history import export_history, person_history
+    from dispatch.offers import ADDED_FIELDS
+    from dispatch.samples import sample_data, sample_recipient
+
+    person = {**sample_recipient("fi", "FI"), "national_id": "131052-308T"}
+    data = {k: v for k, v in sample_data("sales_offer", "FI").items() if k not in ADDED_FIELDS}
+    data = {**data, "sold_on": "2027-01-11", "valid_until": "2027-01-25"}
+    dispatcher.offer(person, data, now=datetime(2027, 1, 11, 10, tzinfo=UTC))
+    shown = person_history(dispatcher.store, person["id"])
+    assert shown["offers"] and shown["offers"][0]["recipient"]["national_id"] == "•••••••••8T"
+    assert "131052-308T" not in str(shown)
+    assert "131052-308T" in str(export_history(dispatcher.store, person["id"], national_id=True))

@@ -97,7 +97,7 @@ def person_history(store: Store, recipient_id: str, *, national_id: bool = False
         "recipient": dict(person) if person else None,
         "messages": out_messages,
         "consents": [dict(e) for e in ledger],
-        "offers": _offers(store, recipient_id),
+        "offers": [offer if national_id else _mask_offer(offer) for offer in _offers(store, recipient_id)],
     }
 
 
@@ -111,6 +111,14 @@ def _offers(store: Store, recipient_id: str) -> list[dict[str, Any]]:
     except DBAPIError:  # a store from before offers (not migrated yet)
         return []
     return [{**offer, "states": book.states(offer["id"])} for offer in reversed(offers)]
+
+
+def _mask_offer(offer: dict[str, Any]) -> dict[str, Any]:
+    """An offer with the national id in its stored recipient masked (SPEC §3)."""
+    person = offer.get("recipient")
+    if isinstance(person, dict) and person.get("national_id"):
+        return {**offer, "recipient": {**person, "national_id": mask_national_id(person["national_id"])}}
+    return offer
 
 
 def _mask_national_id(message: dict[str, Any]) -> None:
