@@ -89,7 +89,7 @@ class Events:
         self.seen.append(event)
 
 
-def _dispatcher(make_dispatcher, kivra=None, digipost=None, order=None, **extra):
+def _dispatcher(make_dispatcher, kivra=None, digipost=None, order=None, store=None, **extra):
     channels: dict[str, Any] = {"letter": {"digital_first": order or {"SE": ["kivra"], "NO": ["digipost"]}}}
     if kivra is not None:
         state, base = kivra
@@ -103,7 +103,7 @@ def _dispatcher(make_dispatcher, kivra=None, digipost=None, order=None, **extra)
         state, base, pem = digipost
         channels["digipost"] = {"base_url": base, "sender_id": state.sender_id, "private_key": str(pem)}
     channels.update(extra.pop("channels", {}))
-    return make_dispatcher({"channels": channels}, **extra)
+    return make_dispatcher({"channels": channels, **({"store": store} if store else {})}, **extra)
 
 
 def _attempt(d, message_id: str) -> dict[str, Any]:
@@ -351,10 +351,12 @@ def _numbers(count: int) -> list[str]:
     return out
 
 
-def test_digipost_receipts_move_a_taken_letter_to_delivered(make_dispatcher, digipost):
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_digipost_receipts_move_a_taken_letter_to_delivered(request, make_dispatcher, digipost, backend):
     state, _base, _pem = digipost
     state.pending.add(NO_ID)
-    d = _dispatcher(make_dispatcher, digipost=digipost)
+    store = {"store": {"url": request.getfixturevalue("postgres_url")}} if backend == "postgres" else {}
+    d = _dispatcher(make_dispatcher, digipost=digipost, **store)
     receipt = _send(d, _no())
     assert d.store.message(receipt.message_id)["status"] == "sent"  # taken, not yet in the mailbox
 
@@ -483,3 +485,19 @@ def test_the_preference_page_offers_paper_letters_only_with_digital_mailboxes(ma
         assert status == 200
         assert ('name="paper_letters"' in page) is shown
         assert (label in page) is shown
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_the_eligibility_cache_keeps_the_newest_answer_and_never_the_number(request, make_dispatcher, backend):
+    overrides = {"store": {"url": request.getfixturevalue("postgres_url")}} if backend == "postgres" else {}
+    d = make_dispatcher(overrides)
+    key = person_key(d.signing_key("mailbox"), "SE", SE_ID)
+    d.store.record_mailbox_eligibility("kivra", {key: True}, NOW)
+    d.store.record_mailbox_eligibility("kivra", {key: False, "other": True}, NOW + timedelta(hours=1))
+    assert d.store.mailbox_eligibility("kivra", [key, "missing"]) == {key: (False, NOW + timedelta(hours=1))}
+    assert d.store.mailbox_eligibility("digipost", [key]) == {}
+    from dispatch import schema
+
+    with d.store.engine.connect() as conn:
+        stored = [tuple(row) for row in conn.execute(schema.mailbox_eligibility.select())]
+    assert SE_ID not in repr(stored) and SE_ID[2:] not in repr(stored)
