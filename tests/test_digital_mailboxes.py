@@ -501,3 +501,27 @@ def test_the_eligibility_cache_keeps_the_newest_answer_and_never_the_number(requ
     with d.store.engine.connect() as conn:
         stored = [tuple(row) for row in conn.execute(schema.mailbox_eligibility.select())]
     assert SE_ID not in repr(stored) and SE_ID[2:] not in repr(stored)
+
+
+def test_the_mailbox_cache_is_refreshed_in_bulk_from_a_recipients_file(kivra, tmp_path):
+    from click.testing import CliRunner
+
+    from dispatch.cli import cli
+
+    state, base = kivra
+    (tmp_path / "dispatch.toml").write_text(
+        '[channels.letter]\ndigital_first = { SE = ["kivra"] }\n[channels.kivra]\n'
+        f'base_url = "{base}"\nclient_id = "{state.client_id}"\nclient_secret = "{state.client_secret}"\n'
+        f'tenant_key = "{state.tenant_key}"\n',
+        encoding="utf-8",
+    )
+    rows = ["id;country;national_id"] + [f"C-{i};SE;{n}" for i, n in enumerate(_numbers(120))] + ["C-x;SE;"]
+    (tmp_path / "people.csv").write_bytes("\r\n".join(rows).encode("utf-8-sig"))
+    args = ["--config", str(tmp_path / "dispatch.toml"), "letters", "mailboxes", "--recipients"]
+    result = CliRunner().invoke(cli, [*args, str(tmp_path / "people.csv")], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "kivra: 120 people, 1 look-up calls" in result.output
+    assert "1 rows without a usable national_id skipped" in result.output
+    assert state.usermatch_calls == 1 and state.usermatch_numbers == 120
+    again = CliRunner().invoke(cli, [*args, str(tmp_path / "people.csv")], catch_exceptions=False)
+    assert "kivra: 120 people, 0 look-up calls" in again.output  # fresh in the cache

@@ -77,3 +77,58 @@ def receipts(cli_ctx, limit: int) -> None:
                     await channel.aclose()
 
     console.print(f"{asyncio.run(ask())} letters confirmed delivered", highlight=False)
+
+
+@letters.command("mailboxes")
+@click.option(
+    "--recipients",
+    "recipients_file",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True),
+    help="The customers to look up (CSV or JSON lines, as for campaigns).",
+)
+@click.option("--force", is_flag=True, help="Look up everyone, even those with a fresh answer in the cache.")
+@pass_cli
+def mailboxes(cli_ctx, recipients_file: str, force: bool) -> None:
+    """Refresh the digital-mailbox cache for RECIPIENTS in bulk, before a campaign of letters.
+
+    Uses each provider's list look-up where it has one (Kivra: thousands of people per call);
+    people whose cached answer is still fresh are skipped unless --force.
+    """
+    import asyncio
+
+    from ..errors import DispatchError
+    from ..recipient_files import inspect_recipients, read_recipients
+
+    d = cli_ctx.dispatcher()
+    router = d.digital_first
+    if router is None:
+        console.print("no digital mailboxes configured ([channels.letter] digital_first)", highlight=False)
+        return
+    inspect_recipients(recipients_file)
+    wanted: dict[str, set[tuple[str, str]]] = {}
+    skipped = 0
+    for _line, mapping in read_recipients(recipients_file):
+        try:
+            person = d.parse_recipient(mapping) if "__error__" not in mapping else None
+        except DispatchError:
+            person = None
+        if person is None or not person.national_id:
+            skipped += 1
+            continue
+        for provider in router.order.get(person.country, ()):
+            if getattr(d.channels[provider], "configured", False):
+                wanted.setdefault(provider, set()).add((person.country, person.national_id))
+
+    async def refresh() -> dict[str, int]:
+        try:
+            return {name: await router.refresh(name, sorted(people), force=force) for name, people in wanted.items()}
+        finally:
+            for name in wanted:
+                await d.channels[name].aclose()
+
+    calls = asyncio.run(refresh())
+    for name, people in sorted(wanted.items()):
+        console.print(f"{name}: {len(people)} people, {calls[name]} look-up calls", highlight=False)
+    if skipped:
+        console.print(f"{skipped} rows without a usable national_id skipped", highlight=False)
