@@ -196,12 +196,12 @@ class DigitalFirst:
                 return (), "paper: no marketing consent for a digital mailbox"
         return tuple(providers), f"digital mailbox first: {', '.join(providers)}; paper if none accepts"
 
-    def cached(self, provider: str, recipient: Recipient, now: datetime | None = None) -> bool | None:
-        """What the cache says of ``recipient``'s mailbox at ``provider`` (None: not known or expired)."""
+    def cached(self, store: Store, provider: str, recipient: Recipient, now: datetime | None = None) -> bool | None:
+        """What ``store``'s cache says of ``recipient``'s mailbox at ``provider`` (None: not known or expired)."""
         if not recipient.national_id:
             return None
         key = self._person(recipient.country, recipient.national_id)
-        found = self._store().mailbox_eligibility(provider, [key]).get(key)
+        found = store.mailbox_eligibility(provider, [key]).get(key)
         if found is None or found[1] + self._mailbox(provider).ttl <= (now or now_utc()):
             return None
         return found[0]

@@ -253,8 +253,9 @@ class Pipeline:
         providers, note = self.digital_first.plan(person, decision.category, consents)
         if not note:
             return decision
-        if providers:
-            known = self.digital_first.cached(providers[0], person, inputs.now)
+        readers = self._readers(False)  # deciding reads the store, never creates it
+        if providers and readers is not None:
+            known = self.digital_first.cached(readers.store, providers[0], person, inputs.now)
             if known is not None:
                 note += f" ({providers[0]} mailbox: {'yes' if known else 'no'}, as last looked up)"
         return replace(decision, notes={**decision.notes, "letter_route": note})
