@@ -130,7 +130,15 @@ class Deliverer:
             return {}
         self.lifecycle.record(
             Transition(
-                c.id, Status.QUEUED, Status.SENDING, started, "claimed", c.channel, c.message_type, c.recipient_id
+                c.id,
+                Status.QUEUED,
+                Status.SENDING,
+                started,
+                "claimed",
+                c.channel,
+                c.message_type,
+                c.recipient_id,
+                template_version=c.template_version,
             )
             for c in claimed
         )
@@ -361,6 +369,7 @@ class Deliverer:
             meta=meta,
             detail=detail,
             retry_at=retry_at,
+            template_version=row.template_version,
         )
 
     def _outgoing(self, row: Claimed) -> OutgoingMessage:

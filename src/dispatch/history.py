@@ -77,6 +77,7 @@ def person_history(store: Store, recipient_id: str) -> dict[str, Any]:
             .mappings()
             .all()
         )
+    approvals = store.approvals_of_versions([m["template_version"] for m in messages if m.get("template_version")])
     out_messages = []
     for message in messages:
         content = message.pop("content") or {}
@@ -84,6 +85,12 @@ def person_history(store: Store, recipient_id: str) -> dict[str, Any]:
         message["inputs"] = content.get("inputs")
         message["attempts"] = attempts.get(message["id"], [])
         message["transitions"] = transitions.get(message["id"], [])
+        approval = approvals.get(
+            (message["message_type"], message["language"], message["channel"], message.get("template_version"))
+        )
+        message["template_approval"] = (
+            {"by": approval["by"], "at": approval["at"], "comment": approval["comment"]} if approval else None
+        )
         out_messages.append(message)
     return {
         "recipient_id": recipient_id,

@@ -18,7 +18,7 @@ the same stages:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -63,6 +63,8 @@ class Rendered:
     parts: Mapping[str, str]
     meta: dict[str, Any]
     locale: str
+    #: The version of the template set the parts were rendered from (SPEC §5).
+    template_version: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +94,7 @@ class Pipeline:
         links: Callable[[], LinkSigner],
         lifecycle: Lifecycle,
         embedded: bool,
+        approvals: Any = None,
     ) -> None:
         self.config = config
         self.types = types
@@ -106,6 +109,8 @@ class Pipeline:
         self._links = links
         self.lifecycle = lifecycle
         self.embedded = embedded
+        #: Four-eyes approval of template versions (:class:`dispatch.approvals.Approvals`), if wired.
+        self.approvals = approvals
 
     # -- inputs ----------------------------------------------------------------------------
 
@@ -210,7 +215,7 @@ class Pipeline:
             def address(channel: str, recipient: Recipient) -> Any:
                 return self.address(channel, recipient) if channel == only_channel else None
 
-        return decide(
+        decision = decide(
             inputs.message_type,
             inputs.recipient,
             inputs.data,
@@ -221,6 +226,22 @@ class Pipeline:
             has_parts=self.has_parts,
             facts=facts or Facts(),
             registers=self.registers,
+        )
+        return self.approval_gate(decision)
+
+    def approval_gate(self, decision: Decision) -> Decision:
+        """Add reason ``template_unapproved`` when the category needs an approved template version
+        (``[templates] require_approval``) and the chosen language × channel has none (SPEC §5)."""
+        if self.approvals is None or not self.approvals.required_categories or decision.channel is None:
+            return decision
+        refused = self.approvals.refusal(decision.category, decision.message_type, decision.language, decision.channel)
+        if refused is None:
+            return decision
+        return replace(
+            decision,
+            allowed=False,
+            reasons=[*decision.reasons, "template_unapproved"],
+            notes={**decision.notes, "template_unapproved": refused.refusal()},
         )
 
     def address(self, channel: str, recipient: Recipient) -> Any:
@@ -260,6 +281,7 @@ class Pipeline:
             preferences_url=preferences,
             vat=self.config.vat,
         )
+        version = self.renderer.template_version(mtype.name, channel.name, channel.parts, decision.language)
         if self.config.templates.render_cache:
             parts = self.variants.render(
                 mtype.name,
@@ -269,11 +291,12 @@ class Pipeline:
                 context,
                 values.render_cache,
                 channel.finalize_part,
+                version=version,
             )
         else:
             parts = self.renderer.render_parts(mtype.name, channel.parts, decision.language, person.country, context)
             parts = {part: channel.finalize_part(part, text) for part, text in parts.items()}
-        return Rendered(parts, channel.prepare(mtype, parts) or {}, locale)
+        return Rendered(parts, channel.prepare(mtype, parts) or {}, locale, version)
 
     # -- record ----------------------------------------------------------------------------
 
@@ -318,6 +341,7 @@ class Pipeline:
         if decision.allowed:
             rendered = self.render(inputs, decision, message_id)
             record.locale = rendered.locale
+            record.template_version = rendered.template_version
             record.queue = queue_name(decision.channel, decision.category)  # type: ignore[arg-type]
             # Marked as handed to the queue already (saves an UPDATE per message), except in
             # embedded mode, where the in-memory queue may not take it yet (see Runtime.enqueue).
@@ -359,6 +383,7 @@ class Pipeline:
                 r.message_type,
                 r.recipient_id,
                 {"reasons": list(r.reasons)} if r.reasons else {},
+                template_version=r.template_version,
             )
             for r in records
         )

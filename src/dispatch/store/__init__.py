@@ -15,6 +15,7 @@ import os
 import socket
 import uuid
 
+from .approvals import TemplateApprovals
 from .base import Assembler, StoreBase
 from .engine import decode_content, encode_content, is_outage, make_engine, now_utc, safe_url
 from .outbox import DuplicateKey, Outbox
@@ -31,7 +32,7 @@ def worker_identity() -> str:
     return f"{HOSTNAME}:{os.getpid()}:{_BOOT}"
 
 
-class Store(Outbox, SuppressionList, MessageReads, StoreBase):
+class Store(Outbox, SuppressionList, MessageReads, TemplateApprovals, StoreBase):
     """Reads and writes the contact history, the outbox and delivery state."""
 
 
