@@ -18,6 +18,7 @@ import uuid
 from .approvals import TemplateApprovals
 from .base import Assembler, StoreBase
 from .engine import decode_content, encode_content, is_outage, make_engine, now_utc, safe_url
+from .evidence import EvidenceReads
 from .outbox import DuplicateKey, Outbox
 from .reads import MessageReads
 from .rows import Claimed, MessageRecord, Outcome
@@ -32,7 +33,7 @@ def worker_identity() -> str:
     return f"{HOSTNAME}:{os.getpid()}:{_BOOT}"
 
 
-class Store(Outbox, SuppressionList, MessageReads, TemplateApprovals, StoreBase):
+class Store(Outbox, SuppressionList, MessageReads, TemplateApprovals, EvidenceReads, StoreBase):
     """Reads and writes the contact history, the outbox and delivery state."""
 
 
