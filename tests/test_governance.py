@@ -72,7 +72,7 @@ def test_one_byte_in_a_shared_partial_changes_the_version_of_every_type_that_inc
     before = {t: d.renderer.template_version(t, "email", email, "fi") for t in ("price_change", "newsletter")}
     sv_before = d.renderer.template_version("price_change", "email", email, "sv")
     touch(templates / "fi" / "_partials" / "signature.txt")
-    after = {t: d.renderer.template_version(t, "email", email, "fi", fresh=True) for t in ("price_change", "newsletter")}
+    after = {t: d.renderer.template_version(t, "email", email, "fi", fresh=True) for t in before}
     assert all(before[t] != after[t] for t in before)
     assert d.renderer.template_version("price_change", "email", email, "sv", fresh=True) == sv_before
 
@@ -159,18 +159,18 @@ def test_without_require_approval_nothing_needs_approving(make_dispatcher):
 
 
 def test_require_approval_names_categories_and_unknown_ones_are_config_errors(make_dispatcher):
-    with pytest.raises(ConfigError, match="templates.require_approval.*'statuary'"):
+    with pytest.raises(ConfigError, match=r"templates\.require_approval.*'statuary'"):
         make_dispatcher({"templates": {"require_approval": ["statuary"]}})
-    with pytest.raises(ConfigError, match="templates.source_language"):
+    with pytest.raises(ConfigError, match=r"templates\.source_language"):
         make_dispatcher({"templates": {"source_language": "de"}})
-    with pytest.raises(ConfigError, match="templates.approvers"):
+    with pytest.raises(ConfigError, match=r"templates\.approvers"):
         make_dispatcher({"templates": {"approvers": ["x"]}})
 
 
 def test_a_campaign_checks_once_before_its_first_recipient(governed):
     d = governed()
     people = [person("fi", "FI", id=f"C-{i}") for i in range(3)]
-    with pytest.raises(TemplateNotApproved, match="and .* more"):
+    with pytest.raises(TemplateNotApproved, match=r"and \d+ more"):
         d.campaign("price_change", people, sample_data("price_change", "FI"), campaign_id="may", now=NOW)
     assert d.store.campaign("may") is None
     assert d.store.status_counts() == {}
