@@ -254,7 +254,8 @@ def _rows(store: Store, chunk: list[dict[str, Any]], folder: Path, summary: Pack
             "country": m["country"],
             "status": m["status"],
             "decided_at": m["decided_at"].isoformat(),
-            "queued_at": moments.get("queued"),
+            # An allowed message is queued when it is decided (that first transition is not stored again).
+            "queued_at": m["decided_at"].isoformat() if m["allowed"] else None,
             "sent_at": moments.get("sent"),
             "delivered_at": moments.get("delivered"),
             "bounced_at": moments.get("bounced"),
@@ -347,7 +348,7 @@ def _csv_row(row: Mapping[str, Any]) -> dict[str, Any]:
         **row,
         "reasons": ";".join(row["reasons"]),
         "late_notice": "yes" if row["late_notice"] else "no",
-        "attempts": len(row["attempts"]),
+        "attempts": sum(a["outcome"] != "callback" for a in row["attempts"]),  # a provider's later report is no attempt
         "attempt_outcomes": ";".join(f"{a['attempt']}:{a['outcome']}" for a in row["attempts"]),
         "fallbacks": ";".join(row["fallbacks"]),
         "template_approved_by": approval.get("by"),

@@ -1,0 +1,135 @@
+"""Evidence packs (SPEC §14): a campaign with a delivery, a bounce and its fallback, read back from the zip."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from datetime import UTC, datetime
+
+import pytest
+from click.testing import CliRunner
+from outbox_readers import email_parts, eml_path, read_eml
+
+from dispatch.cli import cli
+from dispatch.errors import InputError
+from dispatch.evidence import content_hash, read_pack, rebuild, write_pack
+from dispatch.feedback import FeedbackKind, ProviderEvent
+from dispatch.samples import sample_data, sample_recipient
+from dispatch.store import now_utc
+
+NOW = datetime(2027, 1, 11, 9, 30, tzinfo=UTC)
+
+
+def person(pid, **extra):
+    return {**sample_recipient("fi", "FI"), "id": pid, "language": "fi", "national_id": "131052-308T", **extra}
+
+
+@pytest.fixture
+def campaign(make_dispatcher):
+    """A price notice campaign under four eyes: one delivered, one bounced and re-sent by letter, one queued."""
+    d = make_dispatcher({"templates": {"require_approval": ["statutory"]}})
+    for language in d.renderer.languages():
+        for channel in ("email", "sms", "letter"):
+            if d.approvals.has_template("price_change", language, channel):
+                d.approvals.propose("price_change", language, channel, by="Aino Author", now=NOW)
+                d.approvals.approve("price_change", language, channel, by="Bo Approver", now=NOW)
+    people = [person("C-1"), person("C-2"), person("=HYPERLINK(1)")]
+    summary = d.campaign("price_change", people, sample_data("price_change", "FI"), campaign_id="may-2027", now=NOW)
+    assert summary.queued == 3
+    assert d.join(60)
+    ids = {m["recipient_id"]: m["id"] for pid in ("C-1", "C-2") for m in d.store.messages_for(pid)}
+    d.handle_feedback(ProviderEvent(FeedbackKind.DELIVERED, "email", now_utc(), message_id=ids["C-1"], source="dsn"))
+    d.handle_feedback(
+        ProviderEvent(FeedbackKind.BOUNCED, "email", now_utc(), message_id=ids["C-2"], permanent=True, source="dsn")
+    )
+    assert d.join(60)
+    return d, ids
+
+
+def test_the_pack_has_one_row_per_message_with_the_outcome_the_fallback_and_the_approval(campaign, tmp_path):
+    d, ids = campaign
+    summary = write_pack(d.store, tmp_path / "pack.zip", campaign_id="may-2027")
+    pack = read_pack(tmp_path / "pack.zip")  # also checks every file against SHA256SUMS
+    rows = {r["message_id"]: r for r in pack["manifest"]["messages"]}
+    assert summary.messages == len(rows) == len(pack["csv"]) == 4  # three recipients, one fallback letter
+    delivered, bounced = rows[ids["C-1"]], rows[ids["C-2"]]
+    assert (delivered["status"], delivered["channel"], delivered["decision"]) == ("delivered", "email", "allowed")
+    assert delivered["legal_basis"] == "legal_obligation" and delivered["reasons"] == []
+    assert delivered["queued_at"] and delivered["sent_at"] and delivered["delivered_at"], delivered["moments"]
+    assert [a["outcome"] for a in delivered["attempts"]] == ["sent", "callback"]  # the provider's later report
+    assert bounced["status"] == "fallback" and bounced["bounced_at"] and len(bounced["fallbacks"]) == 1
+    letter = rows[bounced["fallbacks"][0]]
+    assert (letter["channel"], letter["fallback_of"], letter["recipient_id"]) == ("letter", ids["C-2"], "C-2")
+    assert letter["status"] == "sent"
+    for row in rows.values():
+        approval = row["template_approval"]
+        assert row["template_version"] and approval["by"] == "Bo Approver" and approval["at"]
+    state = d.approvals.state("price_change", "fi", "email")
+    assert delivered["template_version"] == state.version
+    assert pack["summary"]["by_status"] == {"delivered": 1, "fallback": 1, "sent": 2}
+    assert pack["summary"]["fallbacks"] == 1 and pack["summary"]["late_notices"] == 0
+    assert "Statutory fallbacks to another channel: 1" in pack["summary_text"]
+    by_id = {r["message_id"]: r for r in pack["csv"]}
+    assert by_id[ids["C-2"]]["fallbacks"] == letter["message_id"]
+    assert by_id[ids["C-1"]]["template_approved_by"] == "Bo Approver"
+    assert (by_id[ids["C-1"]]["attempts"], by_id[ids["C-1"]]["attempt_outcomes"]) == ("1", "1:sent;1:callback")
+    assert set(pack["sums"]) == {n for n in pack["names"] if n != "SHA256SUMS"}
+
+
+def test_a_sent_message_is_rebuilt_from_the_pack_byte_for_byte(campaign, tmp_path):
+    d, ids = campaign
+    write_pack(d.store, tmp_path / "pack.zip", campaign_id="may-2027")
+    pack = read_pack(tmp_path / "pack.zip")
+    row = next(r for r in pack["manifest"]["messages"] if r["message_id"] == ids["C-1"])
+    content = row["content"]
+    parts = rebuild(pack["variants"][content["variant"]], content["values"], content["tidy_after"])
+    assert content_hash(parts) == row["content_hash"]
+    stored = d.store.message(ids["C-1"])["content"]["parts"]
+    assert content_hash(stored) == row["content_hash"]
+    text, _html = email_parts(read_eml(eml_path(tmp_path / "outbox" / "email", ids["C-1"])))
+    assert parts["text"].strip() == text.strip()  # what the customer got
+
+
+def test_the_pack_never_holds_a_national_id_and_its_csv_cells_are_not_formulas(campaign, tmp_path):
+    d, _ids = campaign
+    write_pack(d.store, tmp_path / "pack.zip", campaign_id="may-2027")
+    with zipfile.ZipFile(tmp_path / "pack.zip") as pack:
+        everything = b"".join(pack.read(name) for name in pack.namelist())
+        assert b"131052-308T" not in everything and b"national_id" not in everything
+        lines = pack.read("manifest.csv").decode("utf-8").splitlines()
+    assert any(line.split(",")[1] == "'=HYPERLINK(1)" for line in lines)
+    assert not any(",=HYPERLINK" in line for line in lines)
+
+
+def test_a_changed_file_no_longer_matches_its_sha256(campaign, tmp_path):
+    d, _ids = campaign
+    write_pack(d.store, tmp_path / "pack.zip", campaign_id="may-2027")
+    with zipfile.ZipFile(tmp_path / "pack.zip") as source, zipfile.ZipFile(tmp_path / "forged.zip", "w") as forged:
+        for name in source.namelist():
+            data = source.read(name)
+            forged.writestr(name, data.replace(b"delivered", b"delivereD") if name == "manifest.json" else data)
+    with pytest.raises(InputError, match="manifest.json does not match"):
+        read_pack(tmp_path / "forged.zip")
+
+
+def test_the_command_line_writes_a_pack_by_type_and_period_and_refuses_unclear_selections(campaign, tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "by-type.zip"
+    result = runner.invoke(
+        cli, ["evidence", "--type", "price_change", "--from", "2027-01-11", "--to", "2027-01-11", "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    # the campaign's three (decided at NOW); the fallback letter was decided at the real time of the bounce
+    assert {r["recipient_id"] for r in read_pack(out)["manifest"]["messages"]} == {"C-1", "C-2", "=HYPERLINK(1)"}
+    empty = runner.invoke(
+        cli, ["evidence", "--type", "price_change", "--from", "2027-01-12", "--to", "2027-01-31", "-o", str(out)]
+    )
+    assert empty.exit_code == 2 and "no message matches" in empty.stderr
+    both = runner.invoke(cli, ["evidence", "may-2027", "--type", "price_change", "-o", str(out)])
+    assert both.exit_code == 2 and both.stderr.count("\n") == 1
+    unknown = runner.invoke(cli, ["evidence", "june", "-o", str(out)])
+    assert unknown.exit_code == 2 and "no campaign 'june'" in unknown.stderr
+    by_campaign = runner.invoke(cli, ["evidence", "may-2027", "-o", str(tmp_path / "c.zip")])
+    assert by_campaign.exit_code == 0, by_campaign.output
+    summary = json.loads(zipfile.ZipFile(tmp_path / "c.zip").read("summary.json"))
+    assert summary["selection"] == {"campaign_id": "may-2027"} and summary["messages"] == 4
