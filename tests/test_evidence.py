@@ -108,7 +108,7 @@ def test_a_changed_file_no_longer_matches_its_sha256(campaign, tmp_path):
         for name in source.namelist():
             data = source.read(name)
             forged.writestr(name, data.replace(b"delivered", b"delivereD") if name == "manifest.json" else data)
-    with pytest.raises(InputError, match="manifest.json does not match"):
+    with pytest.raises(InputError, match=r"manifest\.json does not match"):
         read_pack(tmp_path / "forged.zip")
 
 
