@@ -24,10 +24,11 @@ def person(pid, **extra):
     return {**sample_recipient("fi", "FI"), "id": pid, "language": "fi", "national_id": "131052-308T", **extra}
 
 
-@pytest.fixture
-def campaign(make_dispatcher):
-    """A price notice campaign under four eyes: one delivered, one bounced and re-sent by letter, one queued."""
-    d = make_dispatcher({"templates": {"require_approval": ["statutory"]}})
+@pytest.fixture(params=["sqlite", "postgresql"])
+def campaign(request, make_dispatcher, tmp_path):
+    """A price notice campaign under four eyes: one delivered, one bounced and re-sent by letter, one sent."""
+    url = f"sqlite:///{tmp_path / 'dispatch.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    d = make_dispatcher({"templates": {"require_approval": ["statutory"]}, "store": {"url": url}})
     for language in d.renderer.languages():
         for channel in ("email", "sms", "letter"):
             if d.approvals.has_template("price_change", language, channel):
@@ -113,7 +114,8 @@ def test_a_changed_file_no_longer_matches_its_sha256(campaign, tmp_path):
 
 
 def test_the_command_line_writes_a_pack_by_type_and_period_and_refuses_unclear_selections(campaign, tmp_path):
-    runner = CliRunner()
+    d, _ids = campaign
+    runner = CliRunner(env={"DISPATCH_STORE_URL": d.config.store.url})
     out = tmp_path / "by-type.zip"
     result = runner.invoke(
         cli, ["evidence", "--type", "price_change", "--from", "2027-01-11", "--to", "2027-01-11", "-o", str(out)]
