@@ -27,7 +27,8 @@ def person(pid, **extra):
 @pytest.fixture(params=["sqlite", "postgresql"])
 def campaign(request, make_dispatcher, tmp_path):
     """A price notice campaign under four eyes: one delivered, one bounced and re-sent by letter, one sent."""
-    url = f"sqlite:///{tmp_path / 'dispatch.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    sqlite = f"sqlite:///{tmp_path / 'dispatch.db'}"
+    url = sqlite if request.param == "sqlite" else request.getfixturevalue("postgres_url")
     d = make_dispatcher({"templates": {"require_approval": ["statutory"]}, "store": {"url": url}})
     for language in d.renderer.languages():
         for channel in ("email", "sms", "letter"):

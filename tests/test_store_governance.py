@@ -74,8 +74,7 @@ def test_evidence_chunks_page_through_a_campaign_or_a_period_and_find_fallbacks(
     assert [len(c) for c in chunks] == [2, 2, 2]
     assert [m["id"] for c in chunks for m in c] == sorted(set(ids) - {ids[5]})
     assert "address" not in chunks[0][0]  # the recipient id names the person; the address stays out
-    period = list(
-        store.evidence_chunks(message_type="price_change", since=NOW + timedelta(hours=1), until=NOW + timedelta(hours=3))
-    )
+    since, until = NOW + timedelta(hours=1), NOW + timedelta(hours=3)
+    period = list(store.evidence_chunks(message_type="price_change", since=since, until=until))
     assert [m["id"] for c in period for m in c] == ids[1:3]
     assert store.fallbacks_of(ids) == {ids[1]: [ids[6]]}
