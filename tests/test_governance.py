@@ -265,3 +265,22 @@ def test_the_state_follows_the_rows():
     assert derive_state("price_change", "sv", "email", "v1", (), rows[:1], "fi", "s1").state == "proposed"
     # the source language itself never goes stale
     assert derive_state("price_change", "fi", "email", "v1", (), rows, "fi", None).state == "approved"
+
+
+def test_the_preview_marks_a_stale_translation_and_an_unapproved_statutory_version(governed, templates):
+    from dispatch.preview_page import build_preview
+
+    d = governed()
+    approve(d, "newsletter", "fi")
+    approve(d, "newsletter", "sv")
+    approve(d, "price_change", "fi")
+    page = build_preview(d, "newsletter", channels=["email"], languages=["fi", "sv"], now=NOW)
+    assert not any("stale" in w for w in page.cell("email", "sv").warnings)
+    touch(templates / "fi" / "newsletter" / "email.txt")
+    d = governed()
+    page = build_preview(d, "newsletter", channels=["email"], languages=["fi", "sv"], now=NOW)
+    assert any("stale translation" in w for w in page.cell("email", "sv").warnings)
+    assert not any("approv" in w for w in page.cell("email", "fi").warnings)  # a newsletter needs no approval
+    notice = build_preview(d, "price_change", channels=["email"], languages=["fi", "sv"], now=NOW)
+    assert not any("approv" in w for w in notice.cell("email", "fi").warnings)
+    assert any("not approved" in w for w in notice.cell("email", "sv").warnings)
