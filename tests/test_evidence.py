@@ -136,3 +136,22 @@ def test_the_command_line_writes_a_pack_by_type_and_period_and_refuses_unclear_s
     assert by_campaign.exit_code == 0, by_campaign.output
     summary = json.loads(zipfile.ZipFile(tmp_path / "c.zip").read("summary.json"))
     assert summary["selection"] == {"campaign_id": "may-2027"} and summary["messages"] == 4
+
+
+def test_the_summary_counts_notices_later_than_their_lead_time(make_dispatcher, tmp_path):
+    d = make_dispatcher()
+    on_time = sample_data("price_change", "FI")
+    too_late = {**on_time, "effective_on": "2027-01-20"}  # nine days' notice: shorter than the lead time
+    d.dispatch("price_change", person("C-1"), on_time, now=NOW)
+    refused = d.dispatch("price_change", person("C-2"), too_late, now=NOW)
+    assert "notice_period" in refused.reasons
+    summary = write_pack(
+        d.store, tmp_path / "p.zip", message_type="price_change", since=NOW, until=NOW.replace(hour=23)
+    )
+    pack = read_pack(tmp_path / "p.zip")
+    assert summary.late_notices == pack["summary"]["late_notices"] == 1
+    rows = {r["recipient_id"]: r for r in pack["manifest"]["messages"]}
+    assert rows["C-2"]["decision"] == "refused" and rows["C-2"]["late_notice"] is True
+    assert rows["C-2"]["content"] is None and rows["C-2"]["template_version"] is None
+    assert rows["C-1"]["late_notice"] is False
+    assert "later than their lead time (reason notice_period): 1" in pack["summary_text"]
