@@ -251,6 +251,9 @@ def test_the_command_line_proposes_approves_and_refuses_with_one_line(governed, 
     assert status.output.count("approved") >= 3 and "proposed by Aino" in status.output
     sent = runner.invoke(cli, send)
     assert sent.exit_code == 0, sent.output
+    shown = runner.invoke(cli, ["--config", str(config), "history", person("fi", "FI")["id"]], env={"COLUMNS": "250"})
+    assert shown.exit_code == 0, shown.output
+    assert "approved by Bo" in shown.output
 
 
 def test_the_state_follows_the_rows():
