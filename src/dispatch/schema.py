@@ -107,6 +107,11 @@ messages = Table(
     ),
     Index("ix_messages_status", "status", "send_after"),
     Index("ix_messages_template_version", "message_type", "template_version"),
+    #: Evidence packs (dispatch.evidence) page through a campaign, or a type's period, in index order,
+    #: and look up each page's statutory fallbacks.
+    Index("ix_messages_campaign_page", "campaign_id", "id"),
+    Index("ix_messages_type_period", "message_type", "decided_at", "id"),
+    Index("ix_messages_fallback_of", "fallback_of"),
 )
 
 #: What was last known of each recipient: the facts retention depends on.

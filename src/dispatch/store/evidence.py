@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, literal, select, tuple_
 
 from .. import schema
 from .engine import chunks
@@ -56,29 +56,37 @@ class EvidenceReads:
         until: datetime | None = None,
         size: int = 1000,
     ) -> Iterator[list[dict[str, Any]]]:
-        """Messages of a campaign, or of a type decided in ``[since, until)``, in id order, ``size`` at a time.
+        """Messages of a campaign (in id order), or of a type decided in ``[since, until)`` (in order of
+        decision), ``size`` at a time; each page is one index range scan.
 
         ``content`` is the stored blob (decode it with :meth:`content`).
         """
-        conditions = []
-        if campaign_id is not None:
-            conditions.append(_m.c.campaign_id == campaign_id)
-        if message_type is not None:
-            conditions.append(_m.c.message_type == message_type)
-        if since is not None:
-            conditions.append(_m.c.decided_at >= since)
-        if until is not None:
-            conditions.append(_m.c.decided_at < until)
         columns = [_m.c[name] for name in EVIDENCE_COLUMNS]
-        last = ""
+        if campaign_id is not None:  # in (campaign_id, id) index order
+            conditions = [_m.c.campaign_id == campaign_id]
+            if message_type is not None:
+                conditions.append(_m.c.message_type == message_type)
+            order = (_m.c.id,)
+        else:  # in (message_type, decided_at, id) index order
+            conditions = [_m.c.message_type == message_type]
+            if since is not None:
+                conditions.append(_m.c.decided_at >= since)
+            if until is not None:
+                conditions.append(_m.c.decided_at < until)
+            order = (_m.c.decided_at, _m.c.id)
+        last: tuple | None = None
         while True:
-            query = select(*columns).where(and_(*conditions, _m.c.id > last)).order_by(_m.c.id).limit(size)
+            after = []
+            if last is not None:
+                bound = [literal(value, column.type) for column, value in zip(order, last, strict=True)]
+                after = [tuple_(*order) > tuple_(*bound)]
+            query = select(*columns).where(and_(*conditions, *after)).order_by(*order).limit(size)
             with self.engine.connect() as conn:
                 rows = [dict(r) for r in conn.execute(query).mappings()]
             if not rows:
                 return
             yield rows
-            last = rows[-1]["id"]
+            last = tuple(rows[-1][c.name] for c in order)
 
     def fallbacks_of(self, message_ids: Sequence[str]) -> dict[str, list[str]]:
         """The messages that re-sent each of ``message_ids`` on another channel (statutory fallback)."""

@@ -18,6 +18,9 @@ def upgrade() -> None:
     with op.batch_alter_table("messages") as batch:
         batch.add_column(sa.Column("template_version", sa.String(length=32), nullable=True))
     op.create_index("ix_messages_template_version", "messages", ["message_type", "template_version"], unique=False)
+    op.create_index("ix_messages_campaign_page", "messages", ["campaign_id", "id"], unique=False)
+    op.create_index("ix_messages_type_period", "messages", ["message_type", "decided_at", "id"], unique=False)
+    op.create_index("ix_messages_fallback_of", "messages", ["fallback_of"], unique=False)
     op.create_table(
         "template_approvals",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -44,6 +47,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_template_approvals_template", table_name="template_approvals")
     op.drop_table("template_approvals")
+    op.drop_index("ix_messages_fallback_of", table_name="messages")
+    op.drop_index("ix_messages_type_period", table_name="messages")
+    op.drop_index("ix_messages_campaign_page", table_name="messages")
     op.drop_index("ix_messages_template_version", table_name="messages")
     with op.batch_alter_table("messages") as batch:
         batch.drop_column("template_version")
