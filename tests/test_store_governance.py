@@ -83,6 +83,7 @@ def test_evidence_chunks_page_through_a_campaign_or_a_period_and_find_fallbacks(
 def test_a_period_pages_through_messages_decided_at_the_same_moment_once_each(store):
     ids = _ids(5, "01MA")
     store.insert_messages([row(mid, decided_at=NOW) for mid in reversed(ids)])
-    pages = list(store.evidence_chunks(message_type="price_change", since=NOW, until=NOW + timedelta(seconds=1), size=2))
+    until = NOW + timedelta(seconds=1)
+    pages = list(store.evidence_chunks(message_type="price_change", since=NOW, until=until, size=2))
     assert [len(p) for p in pages] == [2, 2, 1]
     assert [m["id"] for p in pages for m in p] == ids
