@@ -23,6 +23,7 @@ import argparse
 import csv
 import json
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -158,7 +159,8 @@ def main() -> None:
         if args.backend == "postgresql":
             from servers import PostgresServer, free_port
 
-            server = PostgresServer(free_port(), folder / "pg")
+            # its own folder under /tmp: the postgres user cannot enter this run's private folder
+            server = PostgresServer(free_port(), Path(tempfile.mkdtemp(prefix="dispatch-bench-pg-")))
             server.start()
             url = server.new_database()
         else:
@@ -172,6 +174,7 @@ def main() -> None:
         finally:
             if server is not None:
                 server.stop()
+                shutil.rmtree(server.folder, ignore_errors=True)
     for name, r in (("evidence pack", packed), ("baseline SQL→CSV", plain)):
         rate = r["messages"] / r["seconds"] if r["seconds"] else 0
         print(
