@@ -111,7 +111,12 @@ messages = Table(
     #: and look up each page's statutory fallbacks.
     Index("ix_messages_campaign_page", "campaign_id", "id"),
     Index("ix_messages_type_period", "message_type", "decided_at", "id"),
-    Index("ix_messages_fallback_of", "fallback_of"),
+    Index(
+        "ix_messages_fallback_of",
+        "fallback_of",
+        sqlite_where=text("fallback_of IS NOT NULL"),
+        postgresql_where=text("fallback_of IS NOT NULL"),
+    ),
 )
 
 #: What was last known of each recipient: the facts retention depends on.

@@ -20,7 +20,14 @@ def upgrade() -> None:
     op.create_index("ix_messages_template_version", "messages", ["message_type", "template_version"], unique=False)
     op.create_index("ix_messages_campaign_page", "messages", ["campaign_id", "id"], unique=False)
     op.create_index("ix_messages_type_period", "messages", ["message_type", "decided_at", "id"], unique=False)
-    op.create_index("ix_messages_fallback_of", "messages", ["fallback_of"], unique=False)
+    op.create_index(
+        "ix_messages_fallback_of",
+        "messages",
+        ["fallback_of"],
+        unique=False,
+        sqlite_where=sa.text("fallback_of IS NOT NULL"),
+        postgresql_where=sa.text("fallback_of IS NOT NULL"),
+    )
     op.create_table(
         "template_approvals",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
