@@ -18,6 +18,7 @@ from dispatch.samples import sample_data, sample_recipient
 from dispatch.store import now_utc
 
 NOW = datetime(2027, 1, 11, 9, 30, tzinfo=UTC)
+APPROVED_AT = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)  # before the campaign, and before the real clock's fallback
 
 
 def person(pid, **extra):
@@ -33,8 +34,8 @@ def campaign(request, make_dispatcher, tmp_path):
     for language in d.renderer.languages():
         for channel in ("email", "sms", "letter"):
             if d.approvals.has_template("price_change", language, channel):
-                d.approvals.propose("price_change", language, channel, by="Aino Author", now=NOW)
-                d.approvals.approve("price_change", language, channel, by="Bo Approver", now=NOW)
+                d.approvals.propose("price_change", language, channel, by="Aino Author", now=APPROVED_AT)
+                d.approvals.approve("price_change", language, channel, by="Bo Approver", now=APPROVED_AT)
     people = [person("C-1"), person("C-2"), person("=HYPERLINK(1)")]
     summary = d.campaign("price_change", people, sample_data("price_change", "FI"), campaign_id="may-2027", now=NOW)
     assert summary.queued == 3
@@ -65,7 +66,8 @@ def test_the_pack_has_one_row_per_message_with_the_outcome_the_fallback_and_the_
     assert letter["status"] == "sent"
     for row in rows.values():
         approval = row["template_approval"]
-        assert row["template_version"] and approval["by"] == "Bo Approver" and approval["at"]
+        assert row["template_version"] and approval["by"] == "Bo Approver"
+        assert approval["at"] == APPROVED_AT.isoformat()
     state = d.approvals.state("price_change", "fi", "email")
     assert delivered["template_version"] == state.version
     assert pack["summary"]["by_status"] == {"delivered": 1, "fallback": 1, "sent": 2}
@@ -155,3 +157,19 @@ def test_the_summary_counts_notices_later_than_their_lead_time(make_dispatcher, 
     assert rows["C-2"]["content"] is None and rows["C-2"]["template_version"] is None
     assert rows["C-1"]["late_notice"] is False
     assert "later than their lead time (reason notice_period): 1" in pack["summary_text"]
+
+
+def test_an_approval_given_after_the_send_is_not_shown_as_the_messages_approval(make_dispatcher, tmp_path):
+    from datetime import timedelta
+
+    d = make_dispatcher()  # no approval required: the message goes out in an unapproved version
+    receipt = d.dispatch("price_change", person("C-1"), sample_data("price_change", "FI"), now=NOW)
+    later = NOW + timedelta(days=1)
+    d.approvals.propose("price_change", "fi", "email", by="Aino Author", now=later)
+    d.approvals.approve("price_change", "fi", "email", by="Bo Approver", now=later)
+    write_pack(d.store, tmp_path / "p.zip", message_type="price_change", since=NOW, until=later)
+    pack = read_pack(tmp_path / "p.zip")
+    [row] = pack["manifest"]["messages"]
+    assert row["message_id"] == receipt.message_id and row["template_approval"] is None
+    assert sum(pack["summary"]["unapproved_versions"].values()) == 1
+    assert "had no approval when they were decided: 1" in pack["summary_text"]

@@ -9,6 +9,7 @@ from test_store import row
 
 from dispatch.errors import InputError
 from dispatch.store import Store
+from dispatch.store.approvals import approval_in_force
 
 NOW = datetime(2027, 1, 11, 10, 0, tzinfo=UTC)
 
@@ -39,8 +40,17 @@ def test_approvals_are_appended_and_read_back_in_order(store):
     ]
     assert rows[0]["comment"] == "ny text" and rows[1]["at"] == NOW + timedelta(hours=1)
     assert len(store.template_approvals("price_change")) == 3
-    latest = store.approvals_of_versions(["v1", "v2"])
-    assert list(latest) == [("price_change", "sv", "email", "v1")] and latest[next(iter(latest))]["by"] == "Bo"
+    assert [r["action"] for r in store.template_approvals("price_change", "fi")] == ["proposed"]
+    store.add_template_approval(
+        action="approved", by="Cy", at=NOW + timedelta(days=3), source_language="fi", source_version="s2", **common
+    )
+    found = store.approvals_of_versions(["v1", "v2"])
+    assert list(found) == [("price_change", "sv", "email", "v1")]
+    approvals = found[("price_change", "sv", "email", "v1")]
+    assert [a["by"] for a in approvals] == ["Bo", "Cy"]
+    assert approval_in_force(approvals, NOW) is None  # before any approval
+    assert approval_in_force(approvals, NOW + timedelta(days=1))["by"] == "Bo"
+    assert approval_in_force(approvals, NOW + timedelta(days=3))["by"] == "Cy"
     with pytest.raises(InputError, match="action"):
         store.add_template_approval(action="revoked", by="X", at=NOW, **common)
 

@@ -44,6 +44,7 @@ from . import render_cache
 from .csv_safety import safe_row
 from .errors import InputError
 from .store import Store, decode_content, now_utc
+from .store.approvals import approval_in_force
 
 SCHEMA = "dispatch-evidence/1"
 #: Fields of the manifest CSV, in order (the JSON rows have these and more, see docs/evidence.md).
@@ -157,7 +158,7 @@ class PackSummary:
             "",
             f"Notices later than their lead time (reason notice_period): {self.late_notices}",
             f"Statutory fallbacks to another channel: {self.fallbacks}",
-            f"Messages whose template version had no approval on record: {sum(self.unapproved_versions.values())}",
+            f"Messages whose template version had no approval when they were decided: {sum(self.unapproved_versions.values())}",
             f"Distinct rendered variants: {self.variants} (variants/ and content/)",
             "",
             "Every file's SHA-256 is in SHA256SUMS (check with: sha256sum -c SHA256SUMS).",
@@ -234,7 +235,9 @@ def _rows(store: Store, chunk: list[dict[str, Any]], folder: Path, summary: Pack
         moments: dict[str, str] = {}
         for change in transitions.get(m["id"], ()):
             moments.setdefault(change["target"], change["at"].isoformat())
-        approval = approvals.get((m["message_type"], m["language"], m["channel"], m["template_version"]))
+        approval = approval_in_force(  # the approval in force when the message was decided
+            approvals.get((m["message_type"], m["language"], m["channel"], m["template_version"])), m["decided_at"]
+        )
         content, digest = _content(store, m["content"], folder, summary)
         reasons = list(m["reasons"] or [])
         late = "notice_period" in reasons

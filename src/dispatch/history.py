@@ -22,6 +22,7 @@ from .config import PolicyConfig
 from .policy.calendar import add_months
 from .serialize import to_json
 from .store import Store
+from .store.approvals import approval_in_force
 
 
 def find_recipients(store: Store, who: str) -> list[str]:
@@ -85,8 +86,11 @@ def person_history(store: Store, recipient_id: str) -> dict[str, Any]:
         message["inputs"] = content.get("inputs")
         message["attempts"] = attempts.get(message["id"], [])
         message["transitions"] = transitions.get(message["id"], [])
-        approval = approvals.get(
-            (message["message_type"], message["language"], message["channel"], message.get("template_version"))
+        approval = approval_in_force(
+            approvals.get(
+                (message["message_type"], message["language"], message["channel"], message.get("template_version"))
+            ),
+            message["decided_at"],
         )
         message["template_approval"] = (
             {"by": approval["by"], "at": approval["at"], "comment": approval["comment"]} if approval else None

@@ -288,7 +288,7 @@ def versions(cli_ctx, message_type: str) -> None:
     current = {(s.language, s.channel): s.version for s in d.approvals.states(name, types=d.types)}
     table = Table("lang", "channel", "version", "first used", "last used", "messages", "approved", "now")
     for r in rows:
-        approval = approvals.get((name, r["language"], r["channel"], r["version"]))
+        approval = (approvals.get((name, r["language"], r["channel"], r["version"])) or [None])[0]  # the first
         table.add_row(
             r["language"],
             r["channel"] or "-",

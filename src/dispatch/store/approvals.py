@@ -73,17 +73,18 @@ class TemplateApprovals:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
-    def approvals_of_versions(self, versions: Sequence[str]) -> dict[tuple[str, str, str, str], dict[str, Any]]:
-        """The latest approval of each of ``versions``: (type, language, channel, version) → row."""
-        out: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    def approvals_of_versions(self, versions: Sequence[str]) -> dict[tuple[str, str, str, str], list[dict[str, Any]]]:
+        """Every approval of each of ``versions``, oldest first: (type, language, channel, version) → rows."""
+        out: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
         wanted = sorted({v for v in versions if v})
         with self.engine.connect() as conn:
             for chunk in chunks(wanted, 900):
                 rows = conn.execute(
-                    select(_a).where(_a.c.action == "approved", _a.c.version.in_(chunk)).order_by(_a.c.id)
+                    select(_a).where(_a.c.action == "approved", _a.c.version.in_(chunk)).order_by(_a.c.at, _a.c.id)
                 ).mappings()
                 for row in rows:
-                    out[(row["message_type"], row["language"], row["channel"], row["version"])] = dict(row)
+                    key = (row["message_type"], row["language"], row["channel"], row["version"])
+                    out.setdefault(key, []).append(dict(row))
         return out
 
     def template_versions(self, message_type: str) -> list[dict[str, Any]]:
@@ -123,3 +124,12 @@ def _aware(value: Any) -> datetime | None:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def approval_in_force(rows: Sequence[dict[str, Any]] | None, moment: datetime) -> dict[str, Any] | None:
+    """Of a version's approvals (oldest first), the latest made at or before ``moment``."""
+    found = None
+    for row in rows or ():
+        if row["at"] <= moment:
+            found = row
+    return found
