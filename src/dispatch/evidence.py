@@ -158,7 +158,8 @@ class PackSummary:
             "",
             f"Notices later than their lead time (reason notice_period): {self.late_notices}",
             f"Statutory fallbacks to another channel: {self.fallbacks}",
-            f"Messages whose template version had no approval when they were decided: {sum(self.unapproved_versions.values())}",
+            "Messages whose template version had no approval when they were decided: "
+            f"{sum(self.unapproved_versions.values())}",
             f"Distinct rendered variants: {self.variants} (variants/ and content/)",
             "",
             "Every file's SHA-256 is in SHA256SUMS (check with: sha256sum -c SHA256SUMS).",
