@@ -255,7 +255,7 @@ def status(
             escape(f"{s.approved_by} {s.approved_at:%Y-%m-%d %H:%M}") if s.approved_by else "-",
             (
                 f"{s.source_version} (approved against {s.approved_source_version or '-'})"
-                if s.source_version and s.approved_source_version != s.source_version
+                if s.state == "stale"
                 else s.source_version or "-"
             ),
         )
