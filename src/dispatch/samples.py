@@ -247,6 +247,17 @@ def sample_data(message_type: str, country: str = "FI") -> dict[str, Any]:
             "contact_on": "2027-03-10",
             "survey_url": f"{_SITE[country]}/{_SURVEY_PATH[country]}/abc123",
         },
+        "sales_offer": {
+            "sold_on": "2027-01-08",
+            "product": _FIXED[country],
+            "price_elements": _elements(country, with_old=False),
+            "duration": 24,
+            "terms_url": f"{_SITE[country]}/terms",
+            "valid_until": "2027-01-25",
+            "offer_id": "01KA7Z3W5Q8N2M4R6T9V1X3Z5B",  # Dispatcher.offer() adds these three
+            "accept_url": f"{_SITE[country]}/offer/01KA7Z3W5Q8N2M4R6T9V1X3Z5B.1bq2k3x.Ab3dEf5hIj7lMn9p",
+            "accept_code_url": f"{_SITE[country]}/o/K7MQ2XWD9H",
+        },
     }
     try:
         return samples[message_type]
@@ -264,4 +275,6 @@ def sample_variants(message_type: str, country: str = "FI") -> list[tuple[str, d
     variants = [("sample", data)]
     if message_type == "renewal_offer":
         variants.append(("another product", {**data, "product": _OTHER[country]}))
+    if message_type == "sales_offer":
+        variants.append(("fixed end", {**data, "duration": {"until": "2029-02-28"}, "starts_on": "2027-03-01"}))
     return variants

@@ -68,6 +68,7 @@ def _register_commands() -> None:
         demo,
         evidence,
         history,
+        offers,
         queue,
         registers,
         send,

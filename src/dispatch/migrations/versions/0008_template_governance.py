@@ -1,7 +1,7 @@
 """Template governance: each message's template version, and the append-only approvals of versions.
 
 Revision ID: 0008
-Revises: 0007
+Revises: 0009 (re-chained after main landed 0009_offers on 0007)
 Create Date: 2026-12-06
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0007"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
