@@ -398,6 +398,7 @@ class Deliverer:
             recipient_id=message.recipient_id,
             provider_id=result.provider_id,
             detail=dict(result.detail),
+            template_version=message.template_version,
         )
 
     def _outgoing(self, row: Claimed) -> OutgoingMessage:
@@ -417,6 +418,7 @@ class Deliverer:
             deadline=row.deadline,
             attempt=row.attempts,
             meta=dict(row.meta),
+            template_version=row.template_version,
         )
 
     def _notify(self, message: OutgoingMessage, result: DeliveryResult | None, error: Exception | None) -> None:
