@@ -125,6 +125,7 @@ def test_the_containers_configuration_loads(monkeypatch):
     assert config.broker.url == "redis://redis:6379/0" and config.links.secret == "link-secret"
     assert config.outbox == "/var/lib/dispatch/outbox" and config.links.base_url.startswith("https://")
     assert (config.worker.processes, config.logging.format) == (1, "json")
+    assert config.templates.require_approval == ["statutory"]  # four eyes on statutory texts (SPEC §5)
 
 
 def entrypoint_env(tmp_path: Path, store: str, broker: str) -> dict[str, str]:

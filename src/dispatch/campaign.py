@@ -145,6 +145,7 @@ def begin(
         raise InputError("campaign_id must be a non-empty string without ':'")
     moment = now or now_utc()
     preflight(d, mtype.name, values)
+    approved(d, mtype, values)
     d.store.save_campaign(
         {
             "id": campaign_id,
@@ -157,6 +158,14 @@ def begin(
         }
     )
     return mtype, values, campaign_id, moment
+
+
+def approved(d: Dispatcher, mtype, values) -> None:
+    """Four eyes (SPEC §5), checked once before the first recipient: every language and channel
+    of the type must be in an approved version when its category requires approval."""
+    from .policy.engine import effective_category
+
+    d.approvals.check_all(mtype.name, effective_category(mtype, values), mtype.channels)
 
 
 def preflight(d: Dispatcher, message_type: str, values) -> None:

@@ -90,6 +90,25 @@ class TemplatesConfig:
     #: Limits of one rendered part: wall time and characters of output (see dispatch.render_limits).
     max_render_seconds: float = 5.0
     max_output_chars: int = 2_000_000
+    #: Categories whose messages go out only in a template version a second person approved
+    #: (SPEC §5, four eyes), e.g. ["statutory"]; empty: no approval needed (see dispatch.approvals).
+    require_approval: list[str] = field(default_factory=list)
+    #: The language translations are made from: changing it makes the approved translations stale.
+    source_language: str = "fi"
+
+    def __post_init__(self) -> None:
+        from .models import CATEGORIES, LANGUAGES
+
+        unknown = [c for c in self.require_approval if c not in CATEGORIES]
+        if unknown:
+            raise ConfigError(
+                f"templates.require_approval: unknown categor(y/ies) {', '.join(map(repr, unknown))}"
+                f" (known: {', '.join(CATEGORIES)})"
+            )
+        if self.source_language not in LANGUAGES:
+            raise ConfigError(
+                f"templates.source_language: {self.source_language!r} is not one of {', '.join(LANGUAGES)}"
+            )
 
 
 @dataclass

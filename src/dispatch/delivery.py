@@ -135,7 +135,15 @@ class Deliverer:
             return {}
         self.lifecycle.record(
             Transition(
-                c.id, Status.QUEUED, Status.SENDING, started, "claimed", c.channel, c.message_type, c.recipient_id
+                c.id,
+                Status.QUEUED,
+                Status.SENDING,
+                started,
+                "claimed",
+                c.channel,
+                c.message_type,
+                c.recipient_id,
+                template_version=c.template_version,
             )
             for c in claimed
         )
@@ -371,6 +379,7 @@ class Deliverer:
             meta=meta,
             detail=detail,
             retry_at=retry_at,
+            template_version=row.template_version,
         )
 
     @staticmethod
@@ -389,6 +398,7 @@ class Deliverer:
             recipient_id=message.recipient_id,
             provider_id=result.provider_id,
             detail=dict(result.detail),
+            template_version=message.template_version,
         )
 
     def _outgoing(self, row: Claimed) -> OutgoingMessage:
@@ -408,6 +418,7 @@ class Deliverer:
             deadline=row.deadline,
             attempt=row.attempts,
             meta=dict(row.meta),
+            template_version=row.template_version,
         )
 
     def _notify(self, message: OutgoingMessage, result: DeliveryResult | None, error: Exception | None) -> None:

@@ -21,13 +21,14 @@ import pluggy
 
 from . import metrics
 from .aftersend import AfterSend
+from .approvals import Approvals
 from .campaign import CampaignSummary, run_campaign
 from .channels import build_channels
 from .company import company_details
 from .config import Config, load_config
 from .context import needs_unsubscribe
 from .delivery import Deliverer, DeliveryHooks
-from .errors import AddressRejected, ConfigError, DispatchError, InputError, UnknownChannel
+from .errors import AddressRejected, ConfigError, DispatchError, InputError, TemplateNotApproved, UnknownChannel
 from .events import EventBus
 from .fallback import Fallback
 from .feedback import ProviderEvent
@@ -105,6 +106,13 @@ class Dispatcher:
         self._consents: ConsentLedger | None = None
         self._registers: RegisterBook | None = None
         self._readers: Readers | None = None
+        #: Template versions, four-eyes approval and translation drift (SPEC §5).
+        self.approvals = Approvals(
+            config.templates,
+            self.renderer,
+            self.channels,
+            lambda create: self.runtime.store if create else self.runtime.existing_store(),
+        )
         self.pipeline = Pipeline(
             config=config,
             types=self.types,
@@ -119,6 +127,7 @@ class Dispatcher:
             lifecycle=self.lifecycle,
             embedded=self.embedded,
             digital_first=self.digital_first,
+            approvals=self.approvals,
         )
         self.fallback = Fallback(self.pipeline, self.runtime, self.lifecycle, self.events)
         self.aftersend = AfterSend(
@@ -331,6 +340,8 @@ class Dispatcher:
                 return _duplicate(existing)
         facts = self.pipeline.facts(inputs.message_type, inputs.data, [inputs.recipient], inputs.now)
         decision = self.pipeline.decide(inputs, facts.get(inputs.recipient.id))
+        if "template_unapproved" in decision.reasons:  # refused before anything is written (SPEC §5)
+            raise TemplateNotApproved(decision.notes["template_unapproved"])
         record = self.pipeline.record(inputs, decision, new_id(), idempotency_key=idempotency_key)
         try:
             self.pipeline.store_one(store, record, decision)

@@ -72,6 +72,17 @@ class TemplateNotFound(TemplateError):
     """No template exists for the type, channel and any language the chain allows."""
 
 
+class TemplateNotApproved(DispatchError):
+    """The template version a message would be rendered from is not approved by a second person,
+    or is a translation whose source changed since it was approved (``[templates] require_approval``,
+    SPEC §5). Nothing is written."""
+
+
+class ApprovalRefused(InputError):
+    """A proposal or approval of a template version that the four-eyes rule does not allow
+    (the proposer approving their own version, nothing proposed, no such template)."""
+
+
 class PluginError(DispatchError):
     """A plugin is misconfigured or registers something invalid."""
 

@@ -62,7 +62,7 @@ def from_transition(transition: Transition) -> Event:
         "previous_status": str(transition.source) if transition.source else None,
         "cause": transition.cause,
     }
-    for key in ("channel", "message_type", "recipient_id"):
+    for key in ("channel", "message_type", "recipient_id", "template_version"):
         value = getattr(transition, key)
         if value is not None:
             data[key] = value

@@ -95,6 +95,17 @@ class Fallback:
             language = choose_language(
                 person, mtype, "statutory", channel, self.pipeline.chains, self.pipeline.has_parts
             )
+        approvals = self.pipeline.approvals
+        refused = approvals.refusal(base.category, mtype.name, language, channel) if approvals else None
+        if refused is not None:  # four eyes (SPEC §5): not even a fallback goes out in an unapproved text
+            logger.error(
+                "statutory message %s failed on %s; no fallback by %s: %s",
+                message_id,
+                failed_channel,
+                channel,
+                refused.refusal(),
+            )
+            return None
         decision = replace(
             base,
             allowed=True,

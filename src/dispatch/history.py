@@ -24,6 +24,7 @@ from .national_id import mask as mask_national_id
 from .policy.calendar import add_months
 from .serialize import to_json
 from .store import Store
+from .store.approvals import approval_in_force
 
 
 def find_recipients(store: Store, who: str) -> list[str]:
@@ -82,6 +83,7 @@ def person_history(store: Store, recipient_id: str, *, national_id: bool = False
             .mappings()
             .all()
         )
+    approvals = store.approvals_of_versions([m["template_version"] for m in messages if m.get("template_version")])
     out_messages = []
     for message in messages:
         content = message.pop("content") or {}
@@ -91,6 +93,15 @@ def person_history(store: Store, recipient_id: str, *, national_id: bool = False
             _mask_national_id(message)
         message["attempts"] = attempts.get(message["id"], [])
         message["transitions"] = transitions.get(message["id"], [])
+        approval = approval_in_force(
+            approvals.get(
+                (message["message_type"], message["language"], message["channel"], message.get("template_version"))
+            ),
+            message["decided_at"],
+        )
+        message["template_approval"] = (
+            {"by": approval["by"], "at": approval["at"], "comment": approval["comment"]} if approval else None
+        )
         out_messages.append(message)
     return {
         "recipient_id": recipient_id,

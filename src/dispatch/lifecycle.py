@@ -115,6 +115,8 @@ class Transition:
     recipient_id: str | None = None
     #: Extra, non-personal facts for the event (``attempt``, ``fallback_id``, ``code``...).
     detail: Mapping[str, Any] = field(default_factory=dict)
+    #: The message's template version (SPEC §5), carried by its ``message.*`` events.
+    template_version: str | None = None
 
     def __post_init__(self) -> None:
         check(self.source, self.target)

@@ -247,6 +247,8 @@ class OutgoingMessage:
     deadline: datetime | None = None
     attempt: int = 1
     meta: dict[str, Any] = field(default_factory=dict)
+    #: The version of the template set the message was rendered from (SPEC §5).
+    template_version: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

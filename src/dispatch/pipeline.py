@@ -68,6 +68,8 @@ class Rendered:
     parts: Mapping[str, str]
     meta: dict[str, Any]
     locale: str
+    #: The version of the template set the parts were rendered from (SPEC §5).
+    template_version: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +100,7 @@ class Pipeline:
         lifecycle: Lifecycle,
         embedded: bool,
         digital_first: DigitalFirst | None = None,
+        approvals: Any = None,
     ) -> None:
         self.config = config
         self.types = types
@@ -113,6 +116,8 @@ class Pipeline:
         self.lifecycle = lifecycle
         self.embedded = embedded
         self.digital_first = digital_first
+        #: Four-eyes approval of template versions (:class:`dispatch.approvals.Approvals`), if wired.
+        self.approvals = approvals
 
     # -- inputs ----------------------------------------------------------------------------
 
@@ -241,9 +246,25 @@ class Pipeline:
             facts=facts or Facts(),
             registers=self.registers,
         )
+        decision = self.approval_gate(decision)
         if self.digital_first is not None and decision.allowed and decision.channel == "letter":
             decision = self._letter_route(inputs, decision, facts or Facts())
         return decision
+
+    def approval_gate(self, decision: Decision) -> Decision:
+        """Add reason ``template_unapproved`` when the category needs an approved template version
+        (``[templates] require_approval``) and the chosen language × channel has none (SPEC §5)."""
+        if self.approvals is None or not self.approvals.required_categories or decision.channel is None:
+            return decision
+        refused = self.approvals.refusal(decision.category, decision.message_type, decision.language, decision.channel)
+        if refused is None:
+            return decision
+        return replace(
+            decision,
+            allowed=False,
+            reasons=[*decision.reasons, "template_unapproved"],
+            notes={**decision.notes, "template_unapproved": refused.refusal()},
+        )
 
     def _letter_route(self, inputs: Inputs, decision: Decision, facts: Facts) -> Decision:
         """Say in the decision where a letter goes (SPEC §6): which digital mailboxes first, or paper and why."""
@@ -297,6 +318,7 @@ class Pipeline:
             preferences_url=preferences,
             vat=self.config.vat,
         )
+        version = self.renderer.template_version(mtype.name, channel.name, channel.parts, decision.language)
         if self.config.templates.render_cache:
             parts = self.variants.render(
                 mtype.name,
@@ -306,11 +328,12 @@ class Pipeline:
                 context,
                 values.render_cache,
                 channel.finalize_part,
+                version=version,
             )
         else:
             parts = self.renderer.render_parts(mtype.name, channel.parts, decision.language, person.country, context)
             parts = {part: channel.finalize_part(part, text) for part, text in parts.items()}
-        return Rendered(parts, channel.prepare(mtype, parts) or {}, locale)
+        return Rendered(parts, channel.prepare(mtype, parts) or {}, locale, version)
 
     # -- record ----------------------------------------------------------------------------
 
@@ -355,6 +378,7 @@ class Pipeline:
         if decision.allowed:
             rendered = self.render(inputs, decision, message_id)
             record.locale = rendered.locale
+            record.template_version = rendered.template_version
             record.queue = queue_name(decision.channel, decision.category)  # type: ignore[arg-type]
             # Marked as handed to the queue already (saves an UPDATE per message), except in
             # embedded mode, where the in-memory queue may not take it yet (see Runtime.enqueue).
@@ -404,6 +428,7 @@ class Pipeline:
                 r.message_type,
                 r.recipient_id,
                 {"reasons": list(r.reasons)} if r.reasons else {},
+                template_version=r.template_version,
             )
             for r in records
         )

@@ -185,6 +185,7 @@ def _cell(
             f"no {language} translation of every part ({', '.join(channel.parts.values())}): "
             "the customer gets the fallback language shown here"
         )
+    cell.warnings.extend(_approval_warnings(d, mtype, channel_name, language))
     try:
         cell.parts = d.preview(mtype.name, person, data, channel=channel_name, language=language, now=now)
     except DispatchError as exc:
@@ -203,6 +204,16 @@ def _cell(
     except DispatchError as exc:
         cell.error = str(exc)
     return cell
+
+
+def _approval_warnings(d: Dispatcher, mtype: Any, channel: str, language: str) -> list[str]:
+    """A stale translation, or a version not approved where the category needs it (SPEC §5)."""
+    if not d.approvals.has_template(mtype.name, language, channel):
+        return []
+    state = d.approvals.state(mtype.name, language, channel)
+    if state.state == "stale" or (not state.ok and d.approvals.required(mtype.category)):
+        return [state.refusal()]
+    return []
 
 
 def _outgoing(

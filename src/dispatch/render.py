@@ -13,6 +13,7 @@ Every part renders within a time and output-size budget (:mod:`dispatch.render_l
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
@@ -138,6 +139,7 @@ class Renderer:
         self._lock = threading.Lock()
         self._exists = lru_cache(maxsize=4096)(self._exists_uncached)
         self._plugin_filter_use: dict[tuple[str, str], bool] = {}
+        self._versions: dict[tuple[str, str, tuple[str, ...], str], tuple[str, tuple[str, ...]]] = {}
 
     # -- finding templates -----------------------------------------------------------
 
@@ -302,6 +304,71 @@ class Renderer:
                 continue
             pending.extend(n for n in meta.find_referenced_templates(env.parse(source)) if n)
         return seen
+
+    # -- versions (SPEC §5) -----------------------------------------------------------
+
+    def template_files(self, message_type: str, channel: str, parts: Mapping[str, str], language: str) -> list[str]:
+        """Every template a message of this type, channel and language renders from, sorted.
+
+        The parts, and whatever they extend, include or import (found in the Jinja AST,
+        recursively: partials, layouts, shared markup under ``_shared/``), plus the
+        channel's own layout templates: ``_layout/<channel>_*`` as the loader lists them
+        (e.g. the letter's information block, rendered by the letter plugin itself).
+        """
+        names = [self.template_name(message_type, f) for f in parts.values()]
+        env = self.environment(language, "FI")
+        assert env.loader is not None
+        prefix = f"_layout/{channel}_"
+        names += [n for n in env.loader.list_templates() if n.startswith(prefix)]
+        found: set[str] = set()
+        for name in names:
+            try:
+                referenced = self._referenced(language, name)
+            except jinja2.TemplateSyntaxError:  # it does not render; its own bytes still count
+                referenced = [name]
+            for current in referenced:
+                try:
+                    self.source(language, current)
+                except jinja2.TemplateNotFound:
+                    continue
+                found.add(current)
+        return sorted(found)
+
+    def template_version(
+        self, message_type: str, channel: str, parts: Mapping[str, str], language: str, *, fresh: bool = False
+    ) -> str:
+        """The version of a template set: a content hash of every file it renders from.
+
+        SHA-256 over each file's name and the SHA-256 of its bytes (one line per file,
+        sorted by name), shortened to 16 hex digits. A change of one byte in any of those
+        files — a shared partial or layout included — gives a new version. Cached per
+        renderer (its compiled templates are cached too); ``fresh`` reads the files again.
+        """
+        return self.template_version_files(message_type, channel, parts, language, fresh=fresh)[0]
+
+    def template_version_files(
+        self, message_type: str, channel: str, parts: Mapping[str, str], language: str, *, fresh: bool = False
+    ) -> tuple[str, tuple[str, ...]]:
+        """:meth:`template_version` and the names of the files it covers."""
+        key = (message_type, channel, tuple(parts.values()), language)
+        found = None if fresh else self._versions.get(key)
+        if found is None:
+            files = self.template_files(message_type, channel, parts, language)
+            digest = hashlib.sha256()
+            for name in files:
+                source, _ = self.source(language, name)
+                digest.update(f"{name}\0{hashlib.sha256(source.encode('utf-8')).hexdigest()}\n".encode())
+            found = (digest.hexdigest()[:16], tuple(files))
+            self._versions[key] = found
+        return found
+
+    def forget_versions(self) -> None:
+        """Drop cached versions and compiled templates (after the files changed on disk)."""
+        with self._lock:
+            self._versions.clear()
+            self._envs.clear()
+            self._exists.cache_clear()
+            self._plugin_filter_use.clear()
 
     def source(self, language: str, name: str) -> tuple[str, str]:
         """The source and file path of a template (for checks and previews)."""

@@ -315,14 +315,17 @@ class VariantRenderer:
         context: Mapping[str, Any],
         cache: dict,
         finalize: Callable[[str, str], str] | None = None,
+        *,
+        version: str = "",
     ) -> Rendered:
         """The parts for one message: from the cached variant, filled in, where possible.
 
         ``finalize(part, text)`` (the channel's :meth:`~dispatch.channels.Channel.finalize_part`)
-        runs once per variant, on its text with the placeholders in it.
+        runs once per variant, on its text with the placeholders in it. ``version`` is the
+        template set's version (SPEC §5): a variant rendered from other files is never reused.
         """
         variant_key, values = mask_context(context)
-        key = (message_type, id(parts), language, country, variant_key)
+        key = (message_type, id(parts), language, country, version, variant_key)
         variant = cache.get(key)
         if variant is None:
             variant = self._render_variant(message_type, parts, language, country, masked_context(context), finalize)

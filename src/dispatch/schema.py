@@ -93,6 +93,8 @@ messages = Table(
     Column("error", Text, nullable=True),
     Column("fallback_of", String(26), nullable=True),
     Column("possible_duplicate", Boolean, nullable=False, default=False),
+    #: The version of the template set it was rendered from (SPEC §5; dispatch.render.Renderer.template_version).
+    Column("template_version", String(32), nullable=True),
     Index("ix_messages_recipient", "recipient_id", "decided_at"),
     Index("ix_messages_provider", "provider_id"),
     Index("ix_messages_enqueued", "status", "enqueued_at"),
@@ -104,6 +106,17 @@ messages = Table(
         postgresql_where=text("status = 'queued' AND enqueued_at IS NULL"),
     ),
     Index("ix_messages_status", "status", "send_after"),
+    Index("ix_messages_template_version", "message_type", "template_version"),
+    #: Evidence packs (dispatch.evidence) page through a campaign, or a type's period, in index order,
+    #: and look up each page's statutory fallbacks.
+    Index("ix_messages_campaign_page", "campaign_id", "id"),
+    Index("ix_messages_type_period", "message_type", "decided_at", "id"),
+    Index(
+        "ix_messages_fallback_of",
+        "fallback_of",
+        sqlite_where=text("fallback_of IS NOT NULL"),
+        postgresql_where=text("fallback_of IS NOT NULL"),
+    ),
 )
 
 #: What was last known of each recipient: the facts retention depends on.
@@ -300,6 +313,27 @@ webhook_deliveries = Table(
     Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
     #: Per-subject order: an event waits for the earlier ones of its message (dispatch.webhooks.table).
     Index("ix_webhook_deliveries_subject", "endpoint", "subject", "occurred_at"),
+)
+
+#: Four-eyes approval of template versions (SPEC §5, dispatch.approvals): append-only, one row per
+#: proposal or approval of one type × language × channel version. An approval of a translation
+#: records the source language's version it was made from (``source_version``).
+template_approvals = Table(
+    "template_approvals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    #: ``proposed`` or ``approved``.
+    Column("action", String(16), nullable=False),
+    Column("message_type", String(64), nullable=False),
+    Column("language", String(8), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("version", String(32), nullable=False),
+    Column("source_language", String(8), nullable=True),
+    Column("source_version", String(32), nullable=True),
+    Column("by", String(128), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("comment", Text, nullable=True),
+    Index("ix_template_approvals_template", "message_type", "language", "channel", "version"),
 )
 
 #: Written offers after a phone sale (SPEC §13, :mod:`dispatch.offers`): ``state`` leaves ``open`` once,

@@ -66,6 +66,7 @@ def _register_commands() -> None:
         campaign,
         consents,
         demo,
+        evidence,
         history,
         letters,
         offers,

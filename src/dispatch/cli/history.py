@@ -59,7 +59,7 @@ def _show(d, recipient_id: str, content: bool) -> None:
             highlight=False,
         )
     table = Table(title=f"Messages for {recipient_id}")
-    for column in ("decided", "id", "type", "channel", "lang", "status", "reasons / basis", "attempts"):
+    for column in ("decided", "id", "type", "channel", "lang", "template", "status", "reasons / basis", "attempts"):
         table.add_column(column)
     for m in data["messages"]:
         why = ", ".join(m["reasons"]) if m["reasons"] else (m["legal_basis"] or "")
@@ -78,6 +78,7 @@ def _show(d, recipient_id: str, content: bool) -> None:
             m["message_type"],
             m["channel"] or "-",
             m["language"],
+            m.get("template_version") or "-",
             status,
             why,
             tries or "-",
@@ -88,6 +89,14 @@ def _show(d, recipient_id: str, content: bool) -> None:
             console.print(
                 f"  {m['id']} {change['at']:%Y-%m-%d %H:%M:%S} {change['source'] or 'new'} → {change['target']}"
                 f" ({change['cause']})",
+                highlight=False,
+                markup=False,
+            )
+        approval = m.get("template_approval")
+        if approval:
+            console.print(
+                f"  {m['id']} template {m['template_version']} approved by {approval['by']}"
+                f" {approval['at']:%Y-%m-%d %H:%M}",
                 highlight=False,
                 markup=False,
             )

@@ -15,8 +15,10 @@ import os
 import socket
 import uuid
 
+from .approvals import TemplateApprovals
 from .base import Assembler, StoreBase
 from .engine import decode_content, encode_content, is_outage, make_engine, now_utc, safe_url
+from .evidence import EvidenceReads
 from .mailboxes import MailboxEligibility
 from .outbox import DuplicateKey, Outbox
 from .reads import MessageReads
@@ -32,7 +34,7 @@ def worker_identity() -> str:
     return f"{HOSTNAME}:{os.getpid()}:{_BOOT}"
 
 
-class Store(Outbox, SuppressionList, MailboxEligibility, MessageReads, StoreBase):
+class Store(Outbox, SuppressionList, MailboxEligibility, MessageReads, TemplateApprovals, EvidenceReads, StoreBase):
     """Reads and writes the contact history, the outbox and delivery state."""
 
 

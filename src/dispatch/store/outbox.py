@@ -43,6 +43,7 @@ _CLAIM_COLUMNS = (
     "queue",
     "fallback_of",
     "decided_at",
+    "template_version",
 )
 #: Prepared once: building statements per batch costs more than running them.
 _CLAIM = (
@@ -273,7 +274,15 @@ class Outbox:
         """
         with self.transaction() as conn:
             rows = conn.execute(
-                select(_m.c.id, _m.c.channel, _m.c.message_type, _m.c.recipient_id, _m.c.claimed_by, _m.c.claimed_at)
+                select(
+                    _m.c.id,
+                    _m.c.channel,
+                    _m.c.message_type,
+                    _m.c.recipient_id,
+                    _m.c.claimed_by,
+                    _m.c.claimed_at,
+                    _m.c.template_version,
+                )
                 .where(
                     _m.c.status == str(Status.SENDING),
                     or_(_m.c.lease_expires_at < now, _m.c.lease_expires_at.is_(None)),
@@ -282,7 +291,7 @@ class Outbox:
             ).all()
             released: list[Transition] = []
             claims: list[dict[str, Any]] = []
-            for mid, channel, mtype, rid, who, claimed_at in rows:
+            for mid, channel, mtype, rid, who, claimed_at, version in rows:
                 count = conn.execute(
                     update(_m)
                     .where(_m.c.id == mid, _m.c.status == str(Status.SENDING), _m.c.claimed_by == who)
@@ -300,7 +309,17 @@ class Outbox:
                         _transition_row(mid, Status.QUEUED, Status.SENDING, claimed_at or now, f"claimed by {who}")
                     )
                     released.append(
-                        Transition(mid, Status.SENDING, Status.QUEUED, now, "lease expired", channel, mtype, rid)
+                        Transition(
+                            mid,
+                            Status.SENDING,
+                            Status.QUEUED,
+                            now,
+                            "lease expired",
+                            channel,
+                            mtype,
+                            rid,
+                            template_version=version,
+                        )
                     )
             if claims:
                 conn.execute(_TRANSITION, claims)
@@ -417,7 +436,9 @@ class Outbox:
             values.update(enqueued_at=None, claimed_by=None, claimed_at=None, lease_expires_at=None)
         with self.transaction() as conn:
             row = conn.execute(
-                select(_m.c.status, _m.c.channel, _m.c.message_type, _m.c.recipient_id).where(_m.c.id == message_id)
+                select(_m.c.status, _m.c.channel, _m.c.message_type, _m.c.recipient_id, _m.c.template_version).where(
+                    _m.c.id == message_id
+                )
             ).first()
             if row is None or Status(row[0]) not in sources:
                 return None
@@ -427,7 +448,16 @@ class Outbox:
             if not count:
                 return None
             done = Transition(
-                message_id, Status(row[0]), target, now, cause, row[1], row[2], row[3], dict(detail or {})
+                message_id,
+                Status(row[0]),
+                target,
+                now,
+                cause,
+                row[1],
+                row[2],
+                row[3],
+                dict(detail or {}),
+                template_version=row[4],
             )
             self._write_transitions(conn, [done])
         return done
@@ -529,7 +559,16 @@ def _finished(o: Outcome, source: Status) -> Transition:
     if o.retry_at:
         detail["retry_at"] = o.retry_at.isoformat()
     return Transition(
-        o.message_id, source, o.target, o.finished_at, o.cause, o.channel, o.message_type, o.recipient_id, detail
+        o.message_id,
+        source,
+        o.target,
+        o.finished_at,
+        o.cause,
+        o.channel,
+        o.message_type,
+        o.recipient_id,
+        detail,
+        template_version=o.template_version,
     )
 
 

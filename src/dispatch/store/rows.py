@@ -40,6 +40,8 @@ class MessageRecord:
     meta: dict[str, Any] | None = None
     enqueued_at: datetime | None = None
     fallback_of: str | None = None
+    #: The version of the template set it was rendered from (SPEC §5); None when nothing was rendered.
+    template_version: str | None = None
 
     def as_row(self) -> dict[str, Any]:
         """The columns as a mapping (shallow: content is encoded by the store, not copied here)."""
@@ -74,6 +76,7 @@ class Claimed:
     queue: str | None
     fallback_of: str | None
     decided_at: datetime
+    template_version: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +102,7 @@ class Outcome:
     meta: dict[str, Any] | None = None
     detail: dict[str, Any] = field(default_factory=dict)
     retry_at: datetime | None = None
+    template_version: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-compatible form, for the worker's journal on disk."""

@@ -1,7 +1,7 @@
 """Digital mailboxes (SPEC §6): the cached answer of each provider's eligibility look-up.
 
 Revision ID: 0010
-Revises: 0009
+Revises: 0008
 Create Date: 2026-12-06
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0009"  # given as "0007"; chained after 0009 (offers), which main holds already
+down_revision = "0008"  # given as "0007"; chained after main's head (0009 offers, then 0008 governance)
 branch_labels = None
 depends_on = None
 
