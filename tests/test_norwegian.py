@@ -131,8 +131,10 @@ def test_a_norwegian_phone_sale_needs_written_acceptance(dispatcher, tmp_path):
     [task] = json_lines(tmp_path / "outbox" / "phone" / "tasks.jsonl")
     assert task["language"] == "nb"
     script = task["script"]
-    assert "Avtalen blir først bindende når du har takket ja skriftlig" in script
-    assert "Registrer ikke avtalen som inngått før kunden har takket ja skriftlig" in script
+    # Wording updated in issue 20 (the written-offer step is shared by every phone script).
+    assert "Vi avtaler ikke noe bindende i denne samtalen" in script
+    assert "Avtalen gjelder først når du har akseptert det skriftlig" in script
+    assert "Registrer ikke avtalen som inngått i samtalen" in script
     assert "Etter 12 måneder gjelder disse prisene:" in script
 
 

@@ -13,6 +13,7 @@ import os
 import re
 import threading
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -95,7 +96,7 @@ class LetterChannel(Channel):
         from .layout import LetterHead
         from .qr import qr_svg
 
-        company = self.context.company_for(message.country)
+        company = self.context.company_in(message.country, message.language)
         address = message.address or {}
         labels = self.labels()
         place = self.settings.place or _city(company.get("address") or [])
@@ -126,7 +127,7 @@ class LetterChannel(Channel):
             return_line=", ".join(s for s in sender if s),
             recipient_lines=[line for line in lines if line],
             info_lines=info,
-            footer=" · ".join(x for x in (company.get("name"), company.get("business_id"), contact) if x),
+            footer=" · ".join(x for x in (company.get("name"), _business_id(company), contact) if x),
         )
         link = _opt_out_link(message)
         if link is not None:
@@ -293,3 +294,10 @@ def _city(address_lines: list[str]) -> str:
 
 
 _POSTAL_CODE = re.compile(r"^(?:[A-Z]{2}-)?\d[\d ]*\s")
+
+
+def _business_id(company: Mapping[str, Any]) -> str:
+    """The business id with what it is called in the letter's language: "Y-tunnus 1234567-8", "Org.nr 556677-8899"."""
+    number = company.get("business_id") or ""
+    label = company.get("business_id_label") or ""
+    return f"{label} {number}".strip() if number else ""

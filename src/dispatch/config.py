@@ -156,9 +156,25 @@ class CompanyConfig:
     """Sender details shown in messages; ``countries`` overrides them per country."""
 
     name: str = "Pohjolan Energia Oy"
-    email: str = "asiakaspalvelu@example.fi"
+    #: The e-mail address, website and terms link may be given per language: Swedish-speaking Finns get
+    #: the Swedish-language service address and pages (Language Act 423/2003 and a bilingual market).
+    email: str | dict[str, str] = field(
+        default_factory=lambda: {
+            "fi": "asiakaspalvelu@example.fi",
+            "sv": "kundservice@example.fi",
+            "en": "customerservice@example.fi",
+            "nb": "customerservice@example.fi",
+        }
+    )
     phone: str = "+358 9 4289 1000"
-    website: str = "https://energia.example.fi"
+    website: str | dict[str, str] = field(
+        default_factory=lambda: {
+            "fi": "https://energia.example.fi",
+            "sv": "https://energia.example.fi/sv",
+            "en": "https://energia.example.fi/en",
+            "nb": "https://energia.example.fi/en",
+        }
+    )
     #: Address lines, or lines per language: Finland's place names differ in Swedish (Helsingfors).
     address: list[str] | dict[str, list[str]] = field(
         default_factory=lambda: {
@@ -185,7 +201,14 @@ class CompanyConfig:
     #: How many minutes the satisfaction survey takes, as the survey messages say.
     survey_minutes: int = 2
     #: The contract terms (sopimusehdot) the confirmation links to, unless the data gives ``terms_url``.
-    terms_url: str = "https://energia.example.fi/sopimusehdot"
+    terms_url: str | dict[str, str] = field(
+        default_factory=lambda: {
+            "fi": "https://energia.example.fi/sopimusehdot",
+            "sv": "https://energia.example.fi/sv/avtalsvillkor",
+            "en": "https://energia.example.fi/en/terms",
+            "nb": "https://energia.example.fi/en/terms",
+        }
+    )
     #: Per-country overrides, e.g. [company.countries.SE] name = "Pohjola Energi AB".
     countries: dict[str, dict[str, Any]] = field(default_factory=_default_company_countries)
     #: The company's own time zone (IANA name): ``dispatch campaign --at`` without an offset is read in it.

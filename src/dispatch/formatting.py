@@ -84,6 +84,7 @@ class Formatter:
         "change",
         "months",
         "unit",
+        "compound",
     )
 
     def __init__(self, locale: str, country: str, currency: str | None = None, timezone: str | None = None):
@@ -150,6 +151,13 @@ class Formatter:
         ratio = (element.new - element.old) / element.old
         text = _percent(ratio, 1, self.locale)
         return text if ratio < 0 else "+" + text
+
+    def compound(self, name: str, word: str) -> str:
+        """A name joined to a word as Finnish writes it: ``Perussähkö-sopimuksena`` but
+        ``Kiinteä 24 -sopimuksena`` (a space before the hyphen only after a name of several words;
+        Kielitoimiston ohjepankki, "Yhdysmerkki: erisnimi + yleisnimi")."""
+        name = str(name)
+        return f"{name} -{word}" if " " in name.strip() else f"{name}-{word}"
 
     def months(self, count: int) -> str:
         """A duration in months: ``12 kuukautta``, ``12 månader``, ``12 måneder``, ``12 months``."""
