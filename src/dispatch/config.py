@@ -373,12 +373,19 @@ class CountryRules:
     register_refresh_days: int = 31
     #: In this country active customers are exempt from the do-not-contact registers.
     registers_exempt_active_customers: bool = False
+    #: When a customer must be told that a fixed-term contract ends: [earliest, latest] before the
+    #: end, ISO durations; empty where no such rule applies. Sweden: no earlier than 90 and no later
+    #: than 60 days before (ellagen; Energimarknadsinspektionen, "Vad händer när mitt tidsbestämda
+    #: elavtal löper ut?", ei.se 2024-02-12, and Ei's news of 2023-01-20 on its supervision).
+    renewal_notice: list[str] = field(default_factory=list)
 
 
 def _default_countries() -> dict[str, CountryRules]:
     return {
         "FI": CountryRules(),
-        "SE": CountryRules(notice_household="P2M", registers_exempt_active_customers=True),
+        "SE": CountryRules(
+            notice_household="P2M", registers_exempt_active_customers=True, renewal_notice=["P90D", "P60D"]
+        ),
         "NO": CountryRules(
             notice_household="P30D",
             calling_hours=["09:00", "21:00"],

@@ -128,6 +128,9 @@ class MessageType:
 
     #: Optional data fields with a kind: not required, but checked like required ones when given.
     optional_fields: tuple[FieldSpec, ...] = ()
+    #: The date a fixed-term contract ends, where the country sets a window for telling the customer
+    #: (``renewal_notice`` of ``[policy.countries.XX]``, e.g. Sweden's 90 to 60 days).
+    term_end_field: str | None = None
     #: Data a message to a recipient in a country must carry, as ``(country, (path, ...))`` pairs;
     #: a path is a field name or ``field.key`` (SPEC §2 "country-specific data"). Checked where the
     #: recipient and the data meet (:func:`country_data_problems`), since data is validated alone.
@@ -211,6 +214,7 @@ BUILTIN_TYPES: tuple[MessageType, ...] = (
         channels=("email", "sms", "letter", "phone"),
         default_order=("email", "letter"),
         legal_basis="contract",
+        term_end_field="current_ends_on",
         marketing_if_other_product=True,
         # 4: the offer's prices and what doing nothing costs (its prices too), plus an opt-out
         # when another product is offered, do not fit in three.
