@@ -152,7 +152,7 @@ class LetterChannel(Channel):
         link = _opt_out_link(message)
         if link is not None and len(link[1]) > SHORT_URL:
             replacements[link[1]] = self.labels().qr_note(message.language, message.country)
-        return html_to_typst(message.parts.get("html", ""), replacements)
+        return html_to_typst(message.parts.get("html", ""), replacements, keep_last=True)
 
     def preview_images(self, message: OutgoingMessage) -> list[bytes]:
         """The letter's pages as PNG images (96 ppi), set as they would be printed today."""

@@ -157,9 +157,17 @@ def _compiler() -> typst.Compiler:
 
 
 def _source(bodies: list[str]) -> bytes:
-    """The template followed by one ``#letter(i)[body]`` per letter."""
-    calls = "".join(f"#letter({i})[\n{body}\n]\n" for i, body in enumerate(bodies))
-    return (_template() + "\n" + calls).encode()
+    """The template followed by one ``#letter(i)[body][last block]`` per letter: the last block
+    (after :data:`~dispatch_letter.markup.KEEP_WITH_QR`) goes on the page of the opt-out QR code."""
+    from .markup import KEEP_WITH_QR
+
+    calls = []
+    for i, body in enumerate(bodies):
+        main, mark, last = body.rpartition(KEEP_WITH_QR)
+        if not mark:
+            main, last = body, ""
+        calls.append(f"#letter({i})[\n{main}\n][\n{last}\n]\n")
+    return (_template() + "\n" + "".join(calls)).encode()
 
 
 def _template() -> str:
