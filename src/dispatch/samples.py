@@ -322,3 +322,47 @@ def sample_variants(
             other = _SWEDISH_IN_FI.get(other, other)
         variants.append(("another product", {**data, "product": other}))
     return variants
+
+
+#: The variants of a sample message that change its legal text (SPEC §5 ``dispatch preview``).
+PREVIEW_VARIANTS: dict[str, str] = {
+    "business": "a business customer (prices without VAT, no withdrawal right)",
+    "northern-norway": "a household in Northern Norway (no VAT on household electricity)",
+    "other-product": "a renewal offering another product (decided as marketing: opt-out, jämförpris...)",
+    "no-name": "a recipient whose name is not known",
+}
+#: A Northern Norway address (Tromsø: household electricity there is VAT-exempt).
+_NORTH = {"street": "Storgata 1", "postal_code": "9008", "city": "Tromsø", "country": "NO"}
+
+
+def apply_variant(
+    variant: str, message_type: str, recipient: dict[str, Any], data: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``recipient`` and ``data`` changed as ``variant`` (a key of :data:`PREVIEW_VARIANTS`) says.
+
+    Raises :class:`ValueError` naming the problem for an unknown variant, or one that does
+    not apply to the type (another product for a type that has no current product).
+    """
+    recipient, data = dict(recipient), dict(data)
+    if variant == "business":
+        recipient["kind"] = "business"
+    elif variant == "northern-norway":
+        if recipient.get("country") != "NO":
+            recipient["phone"] = "412 34 569"  # a Norwegian number for the Norwegian address
+        recipient["country"] = "NO"
+        recipient["address"] = {**(recipient.get("address") or {}), **_NORTH}
+    elif variant == "other-product":
+        if "current_product" not in data:
+            raise ValueError(f"variant 'other-product' needs a type with current_product ({message_type} has none)")
+        country = str(recipient.get("country") or "FI")
+        other = _OTHER.get(country, "Tuuli 24")
+        if recipient.get("language") == "sv" and country == "FI":
+            other = _SWEDISH_IN_FI.get(other, other)
+        data["product"] = other
+    elif variant == "no-name":
+        # The name comes with the postal address (SPEC §3): without one there is no name to greet.
+        recipient["address"] = None
+        recipient.pop("name", None)
+    else:
+        raise ValueError(f"unknown variant {variant!r} (known: {', '.join(PREVIEW_VARIANTS)})")
+    return recipient, data
