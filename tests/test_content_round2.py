@@ -277,3 +277,32 @@ def test_swedish_finns_get_swedish_products_links_and_service_address(dispatcher
     assert "https://energia.example.fi/sv/fortsatt/R-77120" in renewal and "/jatko/" not in renewal
     fi = render(dispatcher, "renewal_offer", person("fi", "FI"), part="text")
     assert "asiakaspalvelu@example.fi" in fi and "https://energia.example.fi/jatko/R-77120" in fi
+
+
+def test_finnish_survey_sms_asks_etko_and_swedish_confirmation_says_bekraftelse_pa(dispatcher):
+    sms = render(dispatcher, "survey", person("fi", "FI"), channel="sms", part="text")
+    assert "Etkö halua kyselyjä jatkossa?" in sms and "Et halua" not in sms
+    for channel, part in (("email", "subject"), ("email", "text"), ("letter", "html")):
+        text = render(dispatcher, "contract_confirmation", person("sv", "SE"), channel=channel)[part]
+        assert "ekräftelse på ditt" in text and "ekräftelse av ditt" not in text, (channel, part)
+
+
+def test_english_phrasing(dispatcher):
+    marketing = render(dispatcher, "marketing", person("en", "NO"), part="text")
+    assert "You are receiving this email because" in marketing and "You receive this" not in marketing
+    assert "The offer is open up to and including 30 April 2027." in marketing
+    confirmation = render(dispatcher, "contract_confirmation", person("en", "NO"), part="text")
+    assert "without giving a reason up to and including" in confirmation
+
+
+@pytest.mark.parametrize(
+    ("language", "country", "zero"),
+    [
+        ("fi", "FI", "Perusmaksu: 0 €/kk"),
+        ("sv", "SE", "Fast avgift: 0 kr/mån"),
+        ("en", "FI", "Standing charge: €0 per month"),
+    ],
+)
+def test_a_zero_fee_is_written_without_decimals(dispatcher, language, country, zero):
+    text = render(dispatcher, "marketing", person(language, country), part="text")
+    assert zero in text and "0,00" not in text.replace("10,00", "") and "0.00 per" not in text

@@ -68,7 +68,8 @@ def test_a_norwegian_marketing_sms_is_gsm7_and_names_the_price_after_the_campaig
     [line] = json_lines(tmp_path / "outbox" / "sms" / "messages.jsonl")
     assert line["encoding"] == "GSM-7" and line["segments"] <= 3
     body = line["body"]
-    assert "kampanjepris i 12 måneder: Strømpris 59,90 øre/kWh, Fastbeløp 0,00 kr/mnd." in body
+    # "0 kr/mnd" since issue 20 (a fee of nothing is written without decimals; was "0,00 kr/mnd").
+    assert "kampanjepris i 12 måneder: Strømpris 59,90 øre/kWh, Fastbeløp 0 kr/mnd." in body
     assert "Deretter: Strømpris 79,90 øre/kWh, Fastbeløp 49,00 kr/mnd." in body
     assert "Priser inkl. 25 % mva. Tilbudet gjelder til 30. april 2027" in body
     assert "Ingen flere tilbud? Svar STOPP eller gå til https://energia.example.fi/dispatch/u/" in body

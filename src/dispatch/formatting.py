@@ -193,6 +193,16 @@ def _money(amount: Decimal, currency: str, locale: str) -> str:
     return plain(_CODE_GLUED.sub(r"\1 ", text))
 
 
+def _zero_money(currency: str, locale: str) -> str:
+    """Zero in ``currency`` without decimals: ``0 €``, ``0 kr``, ``€0``."""
+    from babel.numbers import get_currency_symbol
+
+    text = _money(Decimal(1), currency, locale)
+    number = format_decimal(Decimal(1), format="#,##0.00", locale=locale)
+    symbol = get_currency_symbol(currency, locale=locale)
+    return text.replace(plain(number), "0") if plain(number) in text else f"0 {symbol}"
+
+
 @lru_cache(maxsize=8192)
 def _number(value: Decimal, digits: int | None, locale: str) -> str:
     if digits is None:
@@ -251,7 +261,8 @@ def _unit_label(unit: str, locale: str, language: str) -> str:
 def _unit_price(amount: Decimal, unit: str, locale: str, language: str) -> str:
     head, per = _split_unit(unit)
     if _CURRENCY_CODE.match(head):
-        value = _money(amount, head, locale)
+        # A fee of nothing reads "0 €/kk", not "0,00 €/kk".
+        value = _money(amount, head, locale) if amount != 0 else _zero_money(head, locale)
         return plain(_per_pattern(per, locale, language).replace("{0}", value))
     number = format_decimal(amount, format=_decimal_pattern(amount), locale=locale, decimal_quantization=False)
     return plain(f"{number} {unit}")
