@@ -46,6 +46,8 @@ class LetterSettings:
     place: str | None = None
     #: PDF standard of letters and batches: "a-2u" (PDF/A-2u, archivable), "a-2b", "a-3u", or "" for plain PDF.
     pdf_standard: str = "a-2u"
+    #: Tag each letter's PDF (a structure tree for screen readers); the print batch is not tagged.
+    tagged_pdf: bool = True
     #: Threads that typeset letters (Typst runs without the GIL); 0: as many as the machine has cores, up to 4.
     render_threads: int = 0
 
@@ -174,7 +176,9 @@ class LetterChannel(Channel):
         standard = self.settings.pdf_standard or None
         # Everything, labels and QR code included, is made on a typesetting thread: the event loop stays free.
         typeset = await self._threads().run(
-            lambda: render_letter(self.head(message, today), self.body(message), standard=standard)
+            lambda: render_letter(
+                self.head(message, today), self.body(message), standard=standard, tagged=self.settings.tagged_pdf
+            )
         )
         path = self.outbox / f"{message.id}.pdf"
         if self.settings.letter_files:

@@ -121,3 +121,27 @@ def test_the_sender_is_given_in_the_letters_language_with_the_business_id_labell
     for text in absent:
         assert text not in "\n".join(pages), text
     assert "Stockholm" not in first or country == "SE"
+
+
+def test_a_letters_pdf_is_tagged_for_screen_readers(dispatcher):
+    recipient = {**sample_recipient("fi", "FI"), "language": "fi"}
+    parts = dispatcher.preview("price_change", recipient, sample_data("price_change"), channel="letter", now=NOW)
+    message = OutgoingMessage(
+        id="01JTESTLETTER0000000000001",
+        message_type="price_change",
+        category="statutory",
+        channel="letter",
+        language="fi",
+        locale="fi_FI",
+        country="FI",
+        recipient_id=recipient["id"],
+        address=recipient["address"],
+        parts=parts,
+    )
+    channel = dispatcher.channels["letter"]
+    head, body = channel.head(message, NOW), channel.body(message)
+    for tagged in (True, False):
+        root = PdfReader(io.BytesIO(render_letter(head, body, tagged=tagged).pdf)).trailer["/Root"]
+        assert ("/StructTreeRoot" in root) is tagged
+        if tagged:
+            assert bool(root["/MarkInfo"]["/Marked"]) and str(root["/Lang"]) == "fi"
