@@ -306,3 +306,11 @@ def test_english_phrasing(dispatcher):
 def test_a_zero_fee_is_written_without_decimals(dispatcher, language, country, zero):
     text = render(dispatcher, "marketing", person(language, country), part="text")
     assert zero in text and "0,00" not in text.replace("10,00", "") and "0.00 per" not in text
+
+
+@pytest.mark.parametrize(("language", "country"), READERS)
+def test_offer_subjects_name_the_company(dispatcher, language, country):
+    company = dispatcher.company(country, language)["name"]
+    for message_type in ("marketing", "renewal_offer"):
+        subject = render(dispatcher, message_type, person(language, country), part="subject")
+        assert subject.startswith(f"{company}: "), subject
