@@ -314,3 +314,13 @@ def test_offer_subjects_name_the_company(dispatcher, language, country):
     for message_type in ("marketing", "renewal_offer"):
         subject = render(dispatcher, message_type, person(language, country), part="subject")
         assert subject.startswith(f"{company}: "), subject
+
+
+@pytest.mark.parametrize(
+    ("language", "country", "change"), [("fi", "FI", "(+18,8 %)"), ("sv", "SE", "(+13,3 %)"), ("en", "NO", "(+14.3%)")]
+)
+def test_a_price_notice_gives_the_size_of_each_change_as_a_percentage(dispatcher, language, country, change):
+    for channel, part in (("email", "text"), ("letter", "html")):
+        assert change in render(dispatcher, "price_change", person(language, country), channel=channel)[part]
+    html = render(dispatcher, "price_change", person(language, country), part="html")
+    assert change.strip("()") in html
