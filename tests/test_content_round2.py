@@ -324,3 +324,15 @@ def test_a_price_notice_gives_the_size_of_each_change_as_a_percentage(dispatcher
         assert change in render(dispatcher, "price_change", person(language, country), channel=channel)[part]
     html = render(dispatcher, "price_change", person(language, country), part="html")
     assert change.strip("()") in html
+
+
+@pytest.mark.parametrize(
+    ("language", "short"), [("nb", "Uten mva. (Nord-Norge)."), ("en", "No VAT (Northern Norway).")]
+)
+def test_the_northern_norway_vat_sentence_is_short_in_sms(dispatcher, language, short):
+    tromso = person(language, "NO")
+    tromso["address"] = {**tromso["address"], "postal_code": "9008", "city": "Tromsø"}
+    sms = render(dispatcher, "price_change", tromso, channel="sms", part="text")
+    assert short in sms and "fritatt for merverdiavgift" not in sms and "exempt from VAT" not in sms
+    email = render(dispatcher, "price_change", tromso, part="text")
+    assert short not in email
