@@ -236,7 +236,7 @@ class _Writer:
 
     def inline(self, children: list[_Node | str]) -> str:
         out: list[str] = []
-        for child in children:
+        for child in _around_breaks(children):
             if isinstance(child, str):
                 out.append(self.text(child))
                 continue
@@ -319,6 +319,19 @@ def _widths(rows: list[list[_Node]], columns: int) -> list[str]:
             if len(shares) == columns:
                 return shares
     return ["1fr"] + ["auto"] * (columns - 1)
+
+
+def _around_breaks(children: list[_Node | str]) -> list[_Node | str]:
+    """``children`` without the white space next to a ``<br>`` (the template's line break after it
+    would print as a space at the start of the next line)."""
+    items = list(children)
+    for i, child in enumerate(items):
+        if isinstance(child, _Node) and child.tag == "br":
+            if i > 0 and isinstance(items[i - 1], str):
+                items[i - 1] = items[i - 1].rstrip()
+            if i + 1 < len(items) and isinstance(items[i + 1], str):
+                items[i + 1] = items[i + 1].lstrip()
+    return items
 
 
 def _trimmed(children: list[_Node | str]) -> list[_Node | str]:

@@ -145,3 +145,16 @@ def test_a_letters_pdf_is_tagged_for_screen_readers(dispatcher):
         assert ("/StructTreeRoot" in root) is tagged
         if tagged:
             assert bool(root["/MarkInfo"]["/Marked"]) and str(root["/Lang"]) == "fi"
+
+
+@pytest.mark.parametrize(
+    ("language", "country", "line"), [("sv", "SE", "Avtalet tecknades:"), ("nb", "NO", "Avtaledato:")]
+)
+def test_no_line_after_a_break_starts_with_a_space(dispatcher, language, country, line):
+    from dispatch_letter.markup import html_to_typst
+
+    pages, _, html = printed(dispatcher, "contract_confirmation", language, country)
+    assert "<br>\n" in html  # the template breaks its lines after <br>
+    markup = html_to_typst(html)
+    assert '#linebreak()#" ' not in markup and "#linebreak()# " not in markup
+    assert any(text.startswith(line) for text in pages[0].splitlines()), pages[0]
