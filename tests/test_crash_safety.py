@@ -75,13 +75,16 @@ def test_sigkill_of_a_worker_mid_campaign_loses_nothing_and_doubles_at_most_what
         counts = sink.recorder.counts()
         assert set(counts) == set(expected), "every message arrived, and nothing else"
         doubled = {expected[mid] for mid, n in counts.items() if n > 1}
+        print(
+            f"\nSIGKILL of 2 worker processes after {at_kill} sends: {len(doubled)} sent twice, {len(flagged)} flagged"
+        )
         assert all(n <= 2 for n in counts.values())
         assert doubled <= flagged, "a message sent twice must be recorded as a possible duplicate"
-        # In flight at the kill: the sends under way on each process's 4 pooled connections, and what
-        # finished in the last few milliseconds and waits for its thread's next store write (outcomes are
-        # written in groups of what finishes within 10 ms). Recording a whole batch of 100 at its end
-        # would double hundreds here.
-        assert len(doubled) <= 2 * 4 * 4, "only what was in flight at the kill can go twice"
+        # In flight at the kill: the SMTP transactions under way on each process's 4 pooled connections
+        # (a send whose 250 came back is in the accepted-outcome log at once, whatever the store write
+        # waits for). Bound: 2 processes x 4 connections, doubled for a 250 that was on its way to the
+        # worker at the moment of the kill. Recording a whole batch of 100 at its end would double hundreds.
+        assert len(doubled) <= 2 * 2 * 4, "only what was in flight at the kill can go twice"
     finally:
         sink.stop()
 

@@ -1,5 +1,7 @@
 """Message ids carry authority (VERP, unsubscribe links): a neighbour's id must not be guessable."""
 
+import itertools
+
 from ulid import ULID
 
 from dispatch.ids import RANDOM_BITS, new_id
@@ -10,7 +12,7 @@ def test_ids_made_in_the_same_millisecond_are_not_a_count():
     assert len(set(ids)) == len(ids)
     values = [int.from_bytes(ULID.from_str(i).bytes, "big") for i in ids]
     mask = (1 << RANDOM_BITS) - 1
-    same_ms = [(a, b) for a, b in zip(values, values[1:], strict=False) if a >> RANDOM_BITS == b >> RANDOM_BITS]
+    same_ms = [(a, b) for a, b in itertools.pairwise(values) if a >> RANDOM_BITS == b >> RANDOM_BITS]
     assert len(same_ms) > 100  # the loop is fast enough that many share a millisecond
     # python-ulid's monotonic generator makes b == a + 1 here; fresh randomness almost never lands within 2**16.
     assert all(abs((b & mask) - (a & mask)) > 1 << 16 for a, b in same_ms)

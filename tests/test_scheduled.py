@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -153,10 +153,12 @@ def test_the_command_line_schedules_lists_and_cancels(tmp_path):
     runner = CliRunner()
     base = ["--config", str(tmp_path / "dispatch.toml"), "campaign"]
     files = ["price_change", "--recipients", str(tmp_path / "r.jsonl"), "--data", str(tmp_path / "data.json")]
-    result = runner.invoke(cli, [*base, *files, "--at", "2099-01-05T09:00", "--id", "pc", "--json"])
+    day = (now_utc() + timedelta(days=200)).date()  # ahead, within [campaigns] schedule_horizon_days
+    result = runner.invoke(cli, [*base, *files, "--at", f"{day}T09:00", "--id", "pc", "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
-    assert (summary["scheduled"], summary["release_at"]) == (2, "2099-01-05T09:00:00+01:00")  # Stockholm
+    stockholm = datetime.combine(day, time(9), ZoneInfo("Europe/Stockholm")).isoformat()
+    assert (summary["scheduled"], summary["release_at"]) == (2, stockholm)  # read in the company's time zone
     listed = json.loads(runner.invoke(cli, [*base, "list", "--json"]).output)
     assert [(c["id"], c["state"], c["waiting"]) for c in listed] == [("pc", "scheduled", 2)]
     result = runner.invoke(cli, [*base, "cancel", "pc"])

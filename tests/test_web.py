@@ -146,10 +146,17 @@ def test_sms_start_opts_the_number_back_in_and_21610_opts_it_out(site):
     receipt = d.dispatch("survey", person, sample_data("survey"), now=NOW)
     assert d.join(30)
     url = f"{base}/twilio/inbound"
+    stop = {"From": "+358401234567", "Body": "Lopeta", "MessageSid": "SM2"}
+    assert post(url, stop, {"X-Twilio-Signature": twilio_signature(url, stop)})[0] == 200
     params = {"From": "+358401234567", "Body": "Aloita", "MessageSid": "SM3"}
     assert post(url, params, {"X-Twilio-Signature": twilio_signature(url, params)})[0] == 200
-    [entry] = d.consents.history(person["id"])
-    assert (entry["channel"], entry["granted"]) == ("sms", True)
+    stopped, entry = d.consents.history(person["id"])
+    assert (stopped["source"], entry["channel"], entry["granted"], entry["source"]) == (
+        "sms_stop",
+        "sms",
+        True,
+        "sms_start",
+    )
     sid = "SM" + "1" * 32
     from sqlalchemy import update
 

@@ -171,7 +171,8 @@ def test_dispatch_status_shows_queues_lag_dead_letters_suppressions_registers_an
         d.dispatch("marketing", {**sms, "id": "S-2"}, sample_data("marketing"), now=night)
         (tmp_path / "asml.csv").write_text("nimi;katuosoite;postinumero\nA B;Katu 1;00100\n", encoding="utf-8")
         d.registers.import_file("asml", tmp_path / "asml.csv")
-        d.campaign("price_change", people(2), sample_data("price_change"), campaign_id="later", at=night)
+        later = dict(campaign_id="later", at=night, now=night - timedelta(days=30))  # within the horizon of 365 days
+        d.campaign("price_change", people(2), sample_data("price_change"), **later)
     runner = CliRunner()
     args = ["--config", str(tmp_path / "dispatch.toml"), "status"]
     result = runner.invoke(cli, [*args, "--json"])

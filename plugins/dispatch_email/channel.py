@@ -56,7 +56,8 @@ class EmailSettings:
     dkim_key_file: str | None = None
     inline_css: bool = True
     #: VERP bounce mailbox, e.g. ``bounces@example.fi``: each message is sent with the
-    #: envelope sender (Return-Path) ``bounces+<message id>@example.fi`` (SPEC §6, §10).
+    #: envelope sender (Return-Path) ``bounces+<message id>-<tag>@example.fi`` (SPEC §6, §10;
+    #: the tag is keyed, see :mod:`dispatch_email.verp`).
     return_path: str | None = None
     #: The inbound SMTP listener for returned mail (``dispatch serve``); no port: no listener
     #: unless ``dispatch serve --smtp-port`` gives one. Accepts mail for ``return_path`` only.
@@ -66,8 +67,9 @@ class EmailSettings:
     inbound_max_bytes: int = 10 * 1024 * 1024
     #: Where mail that is neither a DSN nor an ARF report is kept (default: ``<outbox>/inbound-kept-aside``).
     inbound_keep_aside: str | None = None
-    #: At most this many messages kept aside; beyond that junk is counted and dropped.
+    #: At most this many messages, and this many bytes, kept aside; beyond that junk is counted and dropped.
     inbound_keep_aside_max: int = 10_000
+    inbound_keep_aside_max_bytes: int = 512 * 1024 * 1024
     #: Poll an IMAP mailbox for returned mail instead of (or besides) the listener.
     imap_host: str | None = None
     imap_port: int = 993
@@ -97,7 +99,11 @@ class EmailChannel(Channel):
         self._pool: Any = None
         self._dkim_key: bytes | None = None
         _check_settings(settings, context)
-        self.return_path = ReturnPath.parse(settings.return_path) if settings.return_path else None
+        self.return_path = (
+            ReturnPath.parse(settings.return_path, key=lambda: context.signing_key("verp"))
+            if settings.return_path
+            else None
+        )
         if settings.dkim_key_file:
             path = context.config.path(settings.dkim_key_file)
             try:

@@ -57,6 +57,7 @@ logger = logging.getLogger("dispatch.email.inbound")
 OnFeedback = Callable[[ProviderEvent], Any]
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_KEEP_ASIDE_MAX = 10_000
+DEFAULT_KEEP_ASIDE_MAX_BYTES = 512 * 1024 * 1024
 
 
 class Outcome(Enum):
@@ -107,6 +108,7 @@ class ReturnedMailProcessor:
         *,
         accept_unmatched: bool = False,
         keep_aside_max: int = DEFAULT_KEEP_ASIDE_MAX,
+        keep_aside_max_bytes: int = DEFAULT_KEEP_ASIDE_MAX_BYTES,
         stats: InboundStats | None = None,
     ) -> None:
         self.return_path = return_path
@@ -116,8 +118,11 @@ class ReturnedMailProcessor:
         self.accept_unmatched = accept_unmatched
         #: At most this many messages in the keep-aside folder: junk from anyone must not fill the disk.
         self.keep_aside_max = keep_aside_max
+        #: ... and at most this many bytes (10,000 mails of 10 MB would be 100 GB).
+        self.keep_aside_max_bytes = keep_aside_max_bytes
         self.stats = stats or InboundStats()
         self._kept: int | None = None
+        self._kept_bytes = 0
         self._kept_lock = threading.Lock()
 
     def process(self, raw: bytes, envelope_recipients: Sequence[str] = ()) -> Outcome:
@@ -187,19 +192,27 @@ class ReturnedMailProcessor:
     def _keep(self, raw: bytes, reason: str, source: str | None, message_ids: Sequence[str]) -> str | None:
         """Write the raw message and why it was kept as ``<ulid>.eml`` + ``<ulid>.json``; returns the name.
 
-        Counts ``kept_aside``; when the folder already holds ``keep_aside_max`` messages the
-        message is only counted as ``discarded`` (and None returned).
+        Counts ``kept_aside``; when the folder already holds ``keep_aside_max`` messages, or
+        this one would take it past ``keep_aside_max_bytes``, the message is only counted as
+        ``discarded`` (and None returned).
         """
         folder = self.keep_aside_dir
         folder.mkdir(parents=True, exist_ok=True)
         with self._kept_lock:
             if self._kept is None:
-                self._kept = sum(1 for _ in folder.glob("*.eml"))
-            if self._kept >= self.keep_aside_max:
+                sizes = [path.stat().st_size for path in folder.glob("*.eml")]
+                self._kept, self._kept_bytes = len(sizes), sum(sizes)
+            if self._kept >= self.keep_aside_max or self._kept_bytes + len(raw) > self.keep_aside_max_bytes:
                 self.stats.add("discarded")
-                logger.warning("returned mail discarded: %s already holds %d messages", folder, self._kept)
+                logger.warning(
+                    "returned mail discarded: %s already holds %d messages (%d bytes)",
+                    folder,
+                    self._kept,
+                    self._kept_bytes,
+                )
                 return None
             self._kept += 1
+            self._kept_bytes += len(raw)
         self.stats.add("kept_aside")
         name = new_id()
         note = {
@@ -392,6 +405,7 @@ def start_listener(
 
 
 __all__ = [
+    "DEFAULT_KEEP_ASIDE_MAX_BYTES",
     "DEFAULT_MAX_BYTES",
     "InboundListener",
     "InboundStats",

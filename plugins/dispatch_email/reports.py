@@ -19,10 +19,20 @@ say what it reports. Nothing here talks to a server or writes a file.
   address, ``X-Failed-Recipients``, from ``MAILER-DAEMON``/``postmaster``, or an
   empty Return-Path) whose text holds a 5.x.x status, e.g. ``550 5.1.1``.
 
-The message id comes from the VERP address the mail was sent to (see
-:mod:`dispatch_email.verp`), else from the ``Message-ID`` of the original message
-in the report (``<message id@domain>``, as :mod:`dispatch_email.mime` writes it),
-else it is None. ``detail`` carries diagnostics without personal data: the
+The message id comes only from a VERP address whose keyed tag verifies (see
+:mod:`dispatch_email.verp`): the address the mail was sent to, else the
+``Original-Mail-From`` of an ARF report, else the ``Return-Path`` of the returned
+original. A ``Message-ID`` header is never enough: anyone can write one, and a
+customer knows their own message's. Without a verified id the event names no message
+(the listener keeps such mail aside).
+
+Returned mail comes from anyone, so the work it may cause is bounded: a message that
+declares more MIME boundaries or embedded messages than a real report has is refused
+before it is parsed (:data:`MAX_BOUNDARIES`, :data:`MAX_EMBEDDED`), at most
+:data:`MAX_FIELD_BLOCKS` recipient blocks are read, and one mail yields at most one
+event per message and kind (2,000 ``Action: delayed`` blocks are one soft bounce).
+
+``detail`` carries diagnostics without personal data: the
 reporting and remote MTA, the action, and the diagnostic text with every address
 in it replaced by ``<address>``.
 """
@@ -30,6 +40,7 @@ in it replaced by ``<address>``.
 from __future__ import annotations
 
 import binascii
+import itertools
 import quopri
 import re
 from collections.abc import Iterator, Sequence
@@ -56,7 +67,6 @@ _STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
 _PLAIN_PERMANENT = re.compile(r"(?<![\d.])5\d\d[ -]+#?(5\.\d{1,3}\.\d{1,3})(?![\d.])")
 _PLAIN_BARE = re.compile(r"(?<![\d.])(5\.\d{1,3}\.\d{1,3})(?![\d.])")
 _ADDRESS = re.compile(r"<?[^\s<>@;,\"']+@[^\s<>;,\"']+>?")
-_ORIGINAL_ID = re.compile(r"^Message-ID:\s*<(" + MESSAGE_ID.pattern + r")@", re.IGNORECASE | re.MULTILINE)
 _HEADER_ID = re.compile(r"<(" + MESSAGE_ID.pattern + r")@[^>]*>", re.IGNORECASE)
 _DAEMONS = ("mailer-daemon", "postmaster", "mail-delivery-system", "mail-delivery-subsystem", "mdaemon")
 _BOUNCE_SUBJECT = re.compile(
@@ -69,6 +79,17 @@ _ORIGINAL_TYPES = frozenset(
 )
 _DIAGNOSTIC_MAX = 300
 _PLAIN_TEXT_MAX = 64 * 1024
+#: A real DSN or ARF report has 2-3 MIME boundaries and one embedded original; junk nested
+#: hundreds of levels deep costs the email package seconds of CPU to parse.
+MAX_BOUNDARIES = 16
+MAX_EMBEDDED = 8
+#: Recipient blocks read from one delivery-status part (a message of ours has one recipient).
+MAX_FIELD_BLOCKS = 50
+#: Addresses looked at when searching a text for a VERP address.
+_MAX_ADDRESSES = 200
+_BOUNDARY = re.compile(rb"boundary\s*=", re.IGNORECASE)
+_EMBEDDED = re.compile(rb"message/(?:rfc822|global)\b", re.IGNORECASE)
+_BLANK_LINE = re.compile(rb"\n[ \t]*\n")
 
 # compat32, not policy.default: both parse message/delivery-status into its field blocks, but
 # policy.default's header registry costs ~3 ms per DSN (10x the whole parse); values are read as text.
@@ -100,10 +121,22 @@ def parse_returned_mail(
     without them (IMAP) the ``Delivered-To``/``X-Original-To``/``To`` headers are read.
     """
     received_at = received_at or datetime.now(UTC)
+    too_complex = _too_complex(raw)
+    if too_complex:
+        return ParsedMail(None, (), too_complex)
     try:
         return _parse(raw, return_path, envelope_recipients, received_at)
     except Exception as exc:  # malformed beyond what the email package tolerates
         return ParsedMail(None, (), f"malformed message ({type(exc).__name__})")
+
+
+def _too_complex(raw: bytes) -> str | None:
+    """Why ``raw`` is refused before parsing (more structure than any real report has), or None."""
+    if sum(1 for _ in itertools.islice(_BOUNDARY.finditer(raw), MAX_BOUNDARIES + 1)) > MAX_BOUNDARIES:
+        return f"more than {MAX_BOUNDARIES} MIME boundaries: not parsed"
+    if sum(1 for _ in itertools.islice(_EMBEDDED.finditer(raw), MAX_EMBEDDED + 1)) > MAX_EMBEDDED:
+        return f"more than {MAX_EMBEDDED} embedded messages: not parsed"
+    return None
 
 
 def _parse(
@@ -115,9 +148,24 @@ def _parse(
     if report is not None:
         kind, part = report
         if kind == SOURCE_DSN:
-            return _dsn(msg, part, verp_id, received_at)
-        return _arf(msg, part, verp_id, return_path, received_at)
-    return _plain_bounce(msg, verp_id, received_at)
+            parsed = _dsn(msg, part, verp_id, return_path, received_at)
+        else:
+            parsed = _arf(msg, part, verp_id, return_path, received_at)
+    else:
+        parsed = _plain_bounce(msg, verp_id, return_path, received_at)
+    return _one_per_message_and_kind(parsed)
+
+
+def _one_per_message_and_kind(parsed: ParsedMail) -> ParsedMail:
+    """At most one event per (message, kind): the first one the mail gives (per address when it names none)."""
+    seen: set[tuple[str | None, FeedbackKind, str | None]] = set()
+    events = []
+    for event in parsed.events:
+        key = (event.message_id, event.kind, None if event.message_id else event.address)
+        if key not in seen:
+            seen.add(key)
+            events.append(event)
+    return ParsedMail(parsed.source, tuple(events), parsed.problem)
 
 
 # -- where the message id comes from --------------------------------------------------
@@ -130,16 +178,30 @@ def _verp_id(msg: Message, return_path: ReturnPath | None, envelope_recipients: 
     if not candidates:
         for name in ("Delivered-To", "X-Original-To", "Envelope-To", "To"):
             candidates += [str(v) for v in msg.get_all(name, [])]
-    for value in candidates:
-        for token in _ADDRESS.findall(value):
+    return _verp_in(candidates, return_path)
+
+
+def _verp_in(values: Sequence[str], return_path: ReturnPath | None) -> str | None:
+    """The message id of the first VERP address in ``values`` whose tag verifies, or None."""
+    if return_path is None:
+        return None
+    for value in values[:_MAX_ADDRESSES]:
+        for token in _ADDRESS.findall(str(value))[:_MAX_ADDRESSES]:
             message_id = return_path.message_id(token)
             if message_id:
                 return message_id
     return None
 
 
+def _original_verp(original: Message | None, return_path: ReturnPath | None) -> str | None:
+    """The message id in the ``Return-Path`` of the returned original (our VERP envelope sender)."""
+    if original is None:
+        return None
+    return _verp_in([str(v) for v in original.get_all("Return-Path", [])], return_path)
+
+
 def _original_id(original: Message | None, name: str = "Message-ID") -> str | None:
-    """Dispatch's message id from the ``Message-ID`` (``<id@domain>``) of the original message in a report."""
+    """The dispatch message id in a ``Message-ID`` header of the original (for the record only: never trusted)."""
     value = original.get(name) if original is not None else None
     match = _HEADER_ID.search(str(value)) if value else None
     return match.group(1).upper() if match else None
@@ -184,7 +246,17 @@ def _field_blocks(part: Message) -> list[Message]:
         except (binascii.Error, ValueError):
             return []
     text = data.replace(b"\r\n", b"\n")
-    chunks = [chunk.strip(b"\n") for chunk in re.split(rb"\n[ \t]*\n", text) if chunk.strip()]
+    chunks: list[bytes] = []
+    start = 0
+    for separator in itertools.chain(_BLANK_LINE.finditer(text), [None]):
+        end = separator.start() if separator is not None else len(text)
+        chunk = text[start:end].strip(b"\n")
+        if chunk.strip():
+            chunks.append(chunk)
+            if len(chunks) > MAX_FIELD_BLOCKS:  # the per-message block + MAX_FIELD_BLOCKS recipients
+                break
+        if separator is not None:
+            start = separator.end()
     return [_HEADER_PARSER.parsebytes(chunk + b"\n") for chunk in chunks]
 
 
@@ -206,7 +278,9 @@ def _original(msg: Message) -> Message | None:
 # -- DSN ------------------------------------------------------------------------------
 
 
-def _dsn(msg: Message, part: Message, verp_id: str | None, received_at: datetime) -> ParsedMail:
+def _dsn(
+    msg: Message, part: Message, verp_id: str | None, return_path: ReturnPath | None, received_at: datetime
+) -> ParsedMail:
     blocks = _field_blocks(part)
     if not blocks:
         return ParsedMail(SOURCE_DSN, (), "delivery-status part without fields")
@@ -217,13 +291,13 @@ def _dsn(msg: Message, part: Message, verp_id: str | None, received_at: datetime
     recipients = [b for b in rest if _recipient_of(b) or b.get("Status") or b.get("Action")]
     original = _original(msg)
     header_id = _original_id(original) or _original_id(per_message, "X-Original-Message-ID")
-    message_id = verp_id or header_id
+    message_id = verp_id or _original_verp(original, return_path)
     reporter = _reporter(msg, per_message)
     common: dict[str, Any] = {"reporter": reporter} if reporter else {}
     if per_message.get("Reporting-MTA"):
         common["reporting_mta"] = redact(per_message["Reporting-MTA"])
-    if verp_id and header_id and verp_id != header_id:
-        common["message_id_mismatch"] = True  # the VERP address wins: it was our envelope
+    if message_id and header_id and message_id != header_id:
+        common["message_id_mismatch"] = True  # the verified VERP address wins: it was our envelope
     queue_id = _clean(per_message.get("X-Postfix-Queue-ID", "")) or None
     message_date = _date(per_message.get("Arrival-Date")) or _date(msg.get("Date"))
     events = []
@@ -332,13 +406,11 @@ def _arf(
         shown = redact(feedback_type)[:40] or "missing"
         return ParsedMail(SOURCE_ARF, (), f"feedback type {shown!r} is not a complaint")
     original = _original(msg)
-    message_id = verp_id
-    if message_id is None and return_path is not None:
-        for value in report.get_all("Original-Mail-From", []):
-            message_id = next((return_path.message_id(t) for t in _ADDRESS.findall(str(value))), None)
-            if message_id:
-                break
-    message_id = message_id or _original_id(original)
+    message_id = (
+        verp_id
+        or _verp_in([str(v) for v in report.get_all("Original-Mail-From", [])], return_path)
+        or _original_verp(original, return_path)
+    )
     # Only Original-Rcpt-To names the recipient: the original's To is often redacted by the reporter.
     address = None
     for value in report.get_all("Original-Rcpt-To", []):
@@ -366,7 +438,9 @@ def _arf(
 # -- plain bounces --------------------------------------------------------------------
 
 
-def _plain_bounce(msg: Message, verp_id: str | None, received_at: datetime) -> ParsedMail:
+def _plain_bounce(
+    msg: Message, verp_id: str | None, return_path: ReturnPath | None, received_at: datetime
+) -> ParsedMail:
     failed = [a.strip() for v in msg.get_all("X-Failed-Recipients", []) for a in str(v).split(",") if "@" in a]
     if not (verp_id or failed or _from_daemon(msg) or _BOUNCE_SUBJECT.search(str(msg.get("Subject", "")))):
         return ParsedMail(None, (), "neither a DSN, an ARF report nor a bounce")
@@ -375,10 +449,8 @@ def _plain_bounce(msg: Message, verp_id: str | None, received_at: datetime) -> P
     if match is None:
         return ParsedMail(None, (), "a bounce without a 5.x.x status")
     code = match.group(1)
-    message_id = verp_id
-    if message_id is None:
-        found = _ORIGINAL_ID.search(text)
-        message_id = found.group(1).upper() if found else _original_id(_original(msg))
+    # The returned original's headers (its Return-Path: our VERP address) are often quoted in the text.
+    message_id = verp_id or _verp_in([text], return_path) or _original_verp(_original(msg), return_path)
     reporter = _reporter(msg)
     detail: dict[str, Any] = {"diagnostic": redact(_line_around(text, match.start()))}
     if reporter:

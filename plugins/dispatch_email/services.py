@@ -74,6 +74,7 @@ def build_processor(
         folder,
         accept_unmatched=accept_unmatched,
         keep_aside_max=settings.inbound_keep_aside_max,
+        keep_aside_max_bytes=settings.inbound_keep_aside_max_bytes,
     )
 
 

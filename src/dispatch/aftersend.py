@@ -10,8 +10,15 @@ one place:
   the address at once; soft bounces are counted and list it after
   ``[policy] soft_bounce_limit`` in a row; a confirmed delivery resets the count;
 - writes the consent ledger: a complaint withdraws email marketing, STOP withdraws SMS
-  marketing, START grants it again;
+  marketing, START re-grants it — only for a customer whose SMS marketing was last
+  withdrawn by a STOP, never over an objection, an unsubscribe, a complaint or a
+  preference-centre withdrawal (GDPR Art 21(3): an objection is honoured until the
+  person lifts it; a text from a number another customer shares is not that);
 - falls back: a statutory message that bounced goes again on its type's next channel.
+
+A report acts only on the message it is matched to, on that message's channel and
+address: an email report (DSN, ARF) naming an SMS's id is refused, and the address a
+report names is never used when a message is matched (it is whatever the sender wrote).
 
 Every report may come twice (a mail server retries after a 451, Twilio repeats a
 callback): each step is idempotent.
@@ -23,7 +30,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from .errors import AddressRejected, RecipientOptedOut
+from .errors import AddressRejected, RecipientOptedOut, ReportRejected
 from .feedback import FeedbackKind, ProviderEvent
 from .lifecycle import Lifecycle, Status
 from .store import Claimed, Store, now_utc
@@ -36,6 +43,8 @@ _TARGETS = {
     FeedbackKind.COMPLAINED: Status.COMPLAINED,
 }
 _CONSENT_SOURCES = {"sms_inbound": "sms_stop", "arf": "complaint"}
+#: The ledger source of an opt-in by the provider's channel (SMS START).
+_OPT_IN_SOURCE = "sms_start"
 
 
 class AfterSend:
@@ -64,6 +73,17 @@ class AfterSend:
             message = store.message(event.message_id, content=False)
         elif event.provider_id:
             message = store.message_by_provider_id(event.provider_id)
+        if message is not None and message.get("channel") != event.channel:
+            logger.warning(
+                "%s report (%s) names message %s, which went by %s: not acted on",
+                event.channel,
+                event.source or "provider",
+                message["id"],
+                message.get("channel"),
+            )
+            raise ReportRejected(
+                f"a {event.channel} report for message {message['id']}, which was sent by {message.get('channel')}"
+            )
         if message is not None:
             status = str(event.detail.get("status") or event.kind)
             store.record_provider_status(message["id"], status, event.code, event.occurred_at)
@@ -123,9 +143,13 @@ class AfterSend:
 
     @staticmethod
     def _address(event: ProviderEvent, message: dict[str, Any] | None) -> str | None:
-        """The address a report is about: the one we sent to (a report may name a forwarding target)."""
-        if message is not None and message.get("channel") == event.channel and isinstance(message.get("address"), str):
-            return message["address"]
+        """The address a report acts on: the one the matched message was sent to, never one the report names.
+
+        Without a matched message, the address the provider vouches for (the number an SMS came from).
+        """
+        if message is not None:
+            address = message.get("address")
+            return address if isinstance(address, str) else None
         return event.address
 
     def _bounce(self, store: Store, event: ProviderEvent, message_id: str, address: str) -> None:
@@ -147,13 +171,37 @@ class AfterSend:
             recipients = store.recipients_by_address(event.channel, event.address)
         else:
             recipients = []
+        ledger = self._consents()
         for recipient_id in recipients:
-            self._consents().record(
+            opt_in = event.kind == FeedbackKind.OPTED_IN
+            if opt_in and not self._stop_to_undo(ledger, recipient_id, event.channel):
+                logger.info("%s opt-in for recipient %s: no STOP to undo, nothing changed", event.channel, recipient_id)
+                continue
+            ledger.record(
                 recipient_id,
                 "marketing",
-                event.kind == FeedbackKind.OPTED_IN,
+                opt_in,
                 channel=event.channel,
-                source=_CONSENT_SOURCES.get(event.source, "provider"),
+                source=_OPT_IN_SOURCE if opt_in else _CONSENT_SOURCES.get(event.source, "provider"),
                 evidence=f"{event.source} {event.code or ''} {event.message_id or ''}".strip()[:200],
             )
         return bool(recipients)
+
+    @staticmethod
+    def _stop_to_undo(ledger: Any, recipient_id: str, channel: str) -> bool:
+        """True when the customer's marketing on ``channel`` was last withdrawn by a STOP (and nothing since).
+
+        START gives back what that STOP took: the state before it was a consent, or the soft
+        opt-in of an active customer (no entry). A STOP on top of an earlier withdrawal took
+        nothing; any other newer withdrawal (all channels or this one) stands.
+        """
+        entries = [
+            e for e in ledger.history(recipient_id) if e["purpose"] == "marketing" and e["channel"] in (channel, "all")
+        ]
+        if not entries:
+            return False
+        last = entries[-1]
+        if last["granted"] or last["source"] != "sms_stop" or last["channel"] != channel:
+            return False
+        before = entries[-2] if len(entries) > 1 else None
+        return before is None or bool(before["granted"])

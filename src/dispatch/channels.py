@@ -23,7 +23,7 @@ Settings come from ``[channels.<name>]`` and are checked against
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -48,6 +48,8 @@ class ChannelContext:
     outbox: Path
     config: Config
     company: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: Derives a secret key for one purpose from the deployment's signing secret (see :meth:`signing_key`).
+    keys: Callable[[str], bytes] | None = None
 
     def company_for(self, country: str) -> Mapping[str, Any]:
         """The sender details for messages to ``country`` (per-country overrides applied)."""
@@ -59,6 +61,17 @@ class ChannelContext:
         from .company import company_details
 
         return company_details(self.config.company, country, language)
+
+    def signing_key(self, purpose: str) -> bytes:
+        """A secret key for ``purpose`` (e.g. ``"verp"``), the same in every process of the deployment.
+
+        Derived from ``[links] secret`` (the embedded default keeps one in the store), so a
+        worker that signs and ``dispatch serve`` that verifies agree. Call it when the key is
+        needed, not at start-up: the store may not be open yet.
+        """
+        if self.keys is None:
+            raise ConfigError("this channel was built without a signing secret")
+        return self.keys(purpose)
 
 
 class Channel:
@@ -150,7 +163,10 @@ class Channel:
 
 
 def build_channels(
-    config: Config, classes: Mapping[str, type[Channel]], companies: Mapping[str, Mapping[str, Any]]
+    config: Config,
+    classes: Mapping[str, type[Channel]],
+    companies: Mapping[str, Mapping[str, Any]],
+    keys: Callable[[str], bytes] | None = None,
 ) -> dict[str, Channel]:
     """One instance of every registered channel, with its ``[channels.<name>]`` settings checked.
 
@@ -175,5 +191,5 @@ def build_channels(
                 raise ConfigError(f"channels.{name}: give `from` or `sender`, not both")
             raw["sender"] = raw.pop("from")
         settings = build_section(cls.settings_class, raw, f"channels.{name}")
-        out[name] = cls(settings, ChannelContext(outbox=outbox / name, config=config, company=company))
+        out[name] = cls(settings, ChannelContext(outbox=outbox / name, config=config, company=company, keys=keys))
     return out

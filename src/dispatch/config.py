@@ -281,6 +281,15 @@ class LinksConfig:
 
 
 @dataclass
+class CampaignsConfig:
+    """``[campaigns]``: limits on bulk sends."""
+
+    #: ``--at`` / ``campaign(at=...)`` may schedule at most this many days ahead: a scheduled
+    #: campaign keeps its recipients' personal data until its release (GDPR Art 5(1)(e)).
+    schedule_horizon_days: int = 365
+
+
+@dataclass
 class WebConfig:
     """``dispatch serve``: where it listens and who may see the operator view."""
 
@@ -291,6 +300,9 @@ class WebConfig:
     operator_token: str | None = None
     #: Seconds in-flight requests get to finish on shutdown.
     shutdown_timeout: int = 10
+    #: How many pages opened by a link token or a short code one client address may request
+    #: (a moving window, per ``serve`` process); beyond it: 429. See dispatch.web.ratelimit.
+    rate_limit: str = "60/minute"
 
 
 #: Hosts an ``http://`` webhook endpoint may name without ``allow_http`` (the same machine).
@@ -425,6 +437,7 @@ class Config:
     company: CompanyConfig = field(default_factory=CompanyConfig)
     links: LinksConfig = field(default_factory=LinksConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    campaigns: CampaignsConfig = field(default_factory=CampaignsConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     vat: VatConfig = field(default_factory=VatConfig)
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
@@ -84,8 +85,9 @@ class Dispatcher:
             max_output=config.templates.max_output_chars,
         )
         self._companies: dict[tuple[str, str | None], dict[str, Any]] = {}
+        self._secret: str | None = None
         self.channels = build_channels(
-            config, registered.channels, {c: self.company(c, "en") for c in ("FI", "SE", "NO")}
+            config, registered.channels, {c: self.company(c, "en") for c in ("FI", "SE", "NO")}, self.signing_key
         )
         unknown = sorted(set(config.broker.rate_limits) - set(self.channels))
         if unknown:
@@ -237,13 +239,23 @@ class Dispatcher:
     def links(self) -> LinkSigner:
         """Signs links in messages (secret from config or env; the embedded default keeps one in the store)."""
         if self._links is None:
-            secret = self.config.links.secret or self.store.link_secret()
             self._links = LinkSigner(
-                secret,
+                self.signing_secret,
                 self.config.links.base_url,
                 preferences_lifetime=timedelta(days=self.config.links.preferences_days),
             )
         return self._links
+
+    @property
+    def signing_secret(self) -> str:
+        """The deployment's signing secret: ``[links] secret`` (or ``DISPATCH_LINK_SECRET``), else the store's."""
+        if self._secret is None:
+            self._secret = self.config.links.secret or self.store.link_secret()
+        return self._secret
+
+    def signing_key(self, purpose: str) -> bytes:
+        """A key for one purpose (``"verp"``, ...) derived from :attr:`signing_secret` (HMAC-SHA-256)."""
+        return hmac.new(self.signing_secret.encode("utf-8"), b"dispatch/" + purpose.encode("ascii"), "sha256").digest()
 
     @property
     def short_codes(self) -> ShortCodes:

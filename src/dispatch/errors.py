@@ -56,6 +56,10 @@ class UnknownChannel(InputError):
     """A channel name that no plugin provides."""
 
 
+class ReportRejected(InputError):
+    """A provider report that dispatch will not act on (e.g. an email bounce naming an SMS's id)."""
+
+
 class TemplateError(DispatchError):
     """A template is missing, does not compile, or fails to render."""
 

@@ -27,6 +27,7 @@ SOURCES = (
     "unsubscribe_link",
     "preference_centre",
     "sms_stop",
+    "sms_start",
     "complaint",
     "import",
     "provider",

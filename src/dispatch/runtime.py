@@ -191,6 +191,8 @@ class Runtime:
             stuck_after = timedelta(seconds=self.config.broker.stuck_after)
         store = self.store
         if self.health.healthy_for() >= self.lease.total_seconds():
+            if self._recover_accepted():  # what a killed worker on this machine knew was sent: before its claims go
+                self._flush_journal()
             released = store.release_expired(now)
             if released:
                 logger.warning("%d claim(s) of a stopped worker expired; back in the queue", len(released))
@@ -299,6 +301,7 @@ class Runtime:
             return
         self._services = True
         loaded = self.journal.load()
+        loaded += self._recover_accepted()
         if loaded:
             self._flush_journal()
         self._spawn("dispatch-heartbeat", self._heartbeat, max(1.0, self.lease.total_seconds() / 3))
@@ -341,6 +344,16 @@ class Runtime:
             if not is_outage(exc):
                 raise
             self.health.failed(exc, "renewing leases")
+
+    def _recover_accepted(self) -> int:
+        """Take the accepted outcomes logged by worker processes of this machine that are gone."""
+        try:
+            return self.journal.accepted.recover(self.journal, self.store)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            self.health.failed(exc, "reading the accepted-outcome log")
+            return 0
 
     def _flush_journal(self) -> None:
         if len(self.journal) and self.lifecycle is not None:
@@ -403,6 +416,7 @@ class Runtime:
         if len(self.journal):
             self._flush_journal()
             self.journal.dump()
+        self.journal.accepted.close()
         if self.webhooks is not None:
             try:
                 self.webhooks.close()

@@ -57,13 +57,20 @@ def parse_at(text: str, time_zone: str) -> datetime:
         raise InputError(
             f"--at {text!r} is not a moment such as 2027-01-04T09:00 ({time_zone}) or 2027-01-04T09:00+02:00"
         ) from None
-    if moment.tzinfo is not None:
-        return moment
-    zone = ZoneInfo(time_zone)
-    local = moment.replace(tzinfo=zone)
-    if local.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != moment:
-        raise InputError(f"--at {text!r} does not exist in {time_zone} (the clocks skip that hour)")
-    return local
+    if moment.tzinfo is None:
+        zone = ZoneInfo(time_zone)
+        local = moment.replace(tzinfo=zone)
+        try:
+            if local.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != moment:
+                raise InputError(f"--at {text!r} does not exist in {time_zone} (the clocks skip that hour)")
+        except OverflowError:
+            raise InputError(f"--at {text!r} is out of range") from None
+        moment = local
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59-23:59 is valid ISO 8601 but past the last representable moment
+        raise InputError(f"--at {text!r} is out of range") from None
+    return moment
 
 
 def schedule_campaign(
@@ -88,8 +95,19 @@ def schedule_campaign(
     if not isinstance(at, datetime) or at.tzinfo is None:
         raise InputError("at must be a timezone-aware datetime")
     moment = now or now_utc()
+    horizon = timedelta(days=d.config.campaigns.schedule_horizon_days)
+    try:
+        at.astimezone(UTC)
+        too_late = at - moment > horizon
+    except OverflowError:
+        raise InputError("the release moment is out of range") from None
     if at <= moment:
         raise InputError(f"the release moment {at.isoformat()} has passed; leave it out to send at once")
+    if too_late:
+        raise InputError(
+            f"the release moment {at.isoformat()} is more than {horizon.days} days ahead "
+            "([campaigns] schedule_horizon_days): the recipients' data would be kept until then"
+        )
     store = d.store
     if campaign_id is not None:
         existing = store.campaign(campaign_id) if isinstance(campaign_id, str) else None

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from test_email_inbound_listener import BOUNCES, _postfix_bounce_of, fixture, send
+from test_email_inbound_listener import BOUNCES, FIXTURES, _postfix_bounce_of, send
+from verp_helpers import tagged
 
 from dispatch import hookimpl
 from dispatch.cli import cli
@@ -84,7 +85,7 @@ def test_a_bounce_that_comes_back_as_mail_to_dispatch_serve_moves_everything_on(
     person = sample_recipient("fi", "FI") | {"id": "S-2", "email": "gone@example.net"}
     receipt = notice(person, d)
     [received] = smtp_server.handler.messages
-    assert received.mail_from == f"bounces+{receipt.message_id}@example.fi"
+    assert received.mail_from == d.channels["email"].return_path.for_message(receipt.message_id)
     assert d.store.message(receipt.message_id)["status"] == "sent"
 
     [listener] = plugin_services(d, smtp_port=0, smtp_host=None)  # what `dispatch serve --smtp-port` starts
@@ -114,7 +115,8 @@ def test_a_complaint_about_a_notice_lists_the_address_and_withdraws_email_market
     d = smtp_dispatcher(make_dispatcher, smtp_server)
     person = sample_recipient("fi", "FI") | {"id": "S-3", "email": "sanna.korhonen@mailbox.example.net"}
     receipt = notice(person, d)
-    arf = fixture("arf_abuse.eml").replace(b"01JD8ZF1G2H3J4K5M6N7P8Q9R0", receipt.message_id.encode())
+    raw = (FIXTURES / "arf_abuse.eml").read_bytes()
+    arf = tagged(raw.replace(b"01JD8ZF1G2H3J4K5M6N7P8Q9R0", receipt.message_id.encode()), d.signing_key("verp"))
     [listener] = plugin_services(d, smtp_port=0, smtp_host=None)
     listener.start()
     try:

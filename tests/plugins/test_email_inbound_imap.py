@@ -21,13 +21,13 @@ from pathlib import Path
 
 import pytest
 from servers import missing
+from verp_helpers import TEST_KEY, return_path, tagged
 
 from dispatch.errors import StoreError
 from dispatch.feedback import FeedbackKind, ProviderEvent
 from dispatch_email.imap import ImapPoller, ImapSettings
 from dispatch_email.inbound import ReturnedMailProcessor
 from dispatch_email.services import start_returned_mail_services
-from dispatch_email.verp import ReturnPath
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "inbound"
 BOUNCES = "bounces@example.fi"
@@ -44,11 +44,12 @@ class Dovecot:
         client.login(USER, PASSWORD)
         return client
 
-    def append(self, *names: str) -> None:
+    def append(self, *names: str, key: bytes = TEST_KEY) -> None:
+        """Put fixtures in the mailbox, their VERP addresses tagged under ``key``."""
         client = self.client()
         try:
             for name in names:
-                data = (FIXTURES / name).read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+                data = tagged((FIXTURES / name).read_bytes(), key).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
                 status, _ = client.append("INBOX", None, None, data)
                 assert status == "OK"
         finally:
@@ -190,7 +191,7 @@ def settings(dovecot: Dovecot, **extra) -> ImapSettings:
 def test_poll_once_processes_unseen_mail_and_marks_it_seen(dovecot, tmp_path):
     dovecot.append("postfix_bounce.eml", "arf_abuse.eml", "not_a_report.eml")
     collector = Collector()
-    processor = ReturnedMailProcessor(ReturnPath.parse(BOUNCES), collector, tmp_path / "kept")
+    processor = ReturnedMailProcessor(return_path(BOUNCES), collector, tmp_path / "kept")
     poller = ImapPoller(settings(dovecot), processor)
 
     assert poller.poll_once() == 3
@@ -209,7 +210,7 @@ def test_store_down_leaves_the_mail_unseen_for_the_next_poll(dovecot, tmp_path):
     dovecot.append("exim_dsn.eml")
     collector = Collector()
     collector.fail_with = StoreError("database is locked")
-    poller = ImapPoller(settings(dovecot), ReturnedMailProcessor(ReturnPath.parse(BOUNCES), collector, tmp_path))
+    poller = ImapPoller(settings(dovecot), ReturnedMailProcessor(return_path(BOUNCES), collector, tmp_path))
 
     assert poller.poll_once() == 0
     assert dovecot.unseen() == 1 and collector.events == []
@@ -222,7 +223,7 @@ def test_store_down_leaves_the_mail_unseen_for_the_next_poll(dovecot, tmp_path):
 
 def test_a_refused_login_raises_from_poll_once(dovecot, tmp_path):
     poller = ImapPoller(
-        settings(dovecot, password="wrong"), ReturnedMailProcessor(ReturnPath.parse(BOUNCES), Collector(), tmp_path)
+        settings(dovecot, password="wrong"), ReturnedMailProcessor(return_path(BOUNCES), Collector(), tmp_path)
     )
     with pytest.raises(imaplib.IMAP4.error):
         poller.poll_once()
@@ -251,7 +252,7 @@ def test_polling_thread_from_the_channel_settings_survives_a_server_that_is_down
     d = make_dispatcher({"email": good})
     services = start_returned_mail_services(d.channels["email"], collector)
     try:
-        dovecot.append("gmail_dsn.eml", "postfix_delayed.eml")
+        dovecot.append("gmail_dsn.eml", "postfix_delayed.eml", key=d.signing_key("verp"))
         wait_for(lambda: len(collector.events) == 2)
     finally:
         services.stop()

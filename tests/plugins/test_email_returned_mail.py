@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from verp_helpers import return_path, tagged, verp
 
 from dispatch.errors import ConfigError
 from dispatch.feedback import FeedbackKind
@@ -15,12 +16,12 @@ from dispatch_email.reports import parse_returned_mail, redact
 from dispatch_email.verp import ReturnPath, is_message_id
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "inbound"
-RETURN_PATH = ReturnPath.parse("bounces@example.fi")
+RETURN_PATH = return_path()
 BOUNCED, SOFT, COMPLAINED = FeedbackKind.BOUNCED, FeedbackKind.SOFT_BOUNCED, FeedbackKind.COMPLAINED
 
 
 def parse(name: str, **kwargs):
-    return parse_returned_mail((FIXTURES / name).read_bytes(), return_path=RETURN_PATH, **kwargs)
+    return parse_returned_mail(tagged((FIXTURES / name).read_bytes()), return_path=RETURN_PATH, **kwargs)
 
 
 # -- VERP -----------------------------------------------------------------------------
@@ -28,11 +29,18 @@ def parse(name: str, **kwargs):
 
 def test_verp_address_round_trip_is_strict():
     message_id = "01JD8Z6Q3V4X5Y6Z7A8B9C0D1E"
-    verp = RETURN_PATH.for_message(message_id)
-    assert verp == "bounces+01JD8Z6Q3V4X5Y6Z7A8B9C0D1E@example.fi"
-    assert RETURN_PATH.message_id(verp) == message_id
-    assert RETURN_PATH.message_id("<BOUNCES+01jd8z6q3v4x5y6z7a8b9c0d1e@EXAMPLE.FI>") == message_id  # any case
+    address = RETURN_PATH.for_message(message_id)
+    local, _, domain = address.partition("@")
+    assert domain == "example.fi" and local.startswith("bounces+01JD8Z6Q3V4X5Y6Z7A8B9C0D1E-")
+    tag = local.rpartition("-")[2]
+    assert len(tag) == 10
+    assert RETURN_PATH.message_id(address) == message_id
+    assert RETURN_PATH.message_id(f"<BOUNCES+01jd8z6q3v4x5y6z7a8b9c0d1e-{tag.lower()}@EXAMPLE.FI>") == message_id
     for forged in (
+        "bounces+01JD8Z6Q3V4X5Y6Z7A8B9C0D1E@example.fi",  # no tag: what a customer could write for any id
+        f"bounces+01JD8Z6Q3V4X5Y6Z7A8B9C0D1F-{tag}@example.fi",  # the neighbour's id with one's own tag
+        f"bounces+01JD8Z6Q3V4X5Y6Z7A8B9C0D1E-{tag[:-1]}@example.fi",
+        f"bounces+01JD8Z6Q3V4X5Y6Z7A8B9C0D1E-{tag}A@example.fi",
         "bounces+01JD8Z6Q3V4X5Y6Z7A8B9C0D1@example.fi",  # 25 characters
         "bounces+01JD8Z6Q3V4X5Y6Z7A8B9C0D1EE@example.fi",  # 27
         "bounces+81JD8Z6Q3V4X5Y6Z7A8B9C0D1E@example.fi",  # above 128 bits
@@ -44,6 +52,9 @@ def test_verp_address_round_trip_is_strict():
         "bounces@example.fi",
     ):
         assert RETURN_PATH.message_id(forged) is None, forged
+    # Another deployment's key makes other tags.
+    assert return_path(key=b"another deployment").message_id(address) is None
+    assert not RETURN_PATH.accepts("bounces+01JD8Z6Q3V4X5Y6Z7A8B9C0D1E@example.fi")
     assert RETURN_PATH.accepts("Bounces@Example.FI")
     assert not RETURN_PATH.accepts("postmaster@example.fi")
     assert not RETURN_PATH.accepts("bounces+nonsense@example.fi")
@@ -133,25 +144,34 @@ def test_postfix_dsn_details_queue_id_and_redacted_diagnostic():
     assert event.occurred_at == datetime(2026, 11, 24, 8, 31, 5, tzinfo=UTC)  # Arrival-Date
 
 
-def test_message_id_from_the_original_when_the_report_went_to_the_bare_mailbox():
-    raw = (FIXTURES / "postfix_bounce.eml").read_bytes().replace(b"bounces+01JD8Z6Q3V4X5Y6Z7A8B9C0D1E@", b"bounces@")
+def test_message_id_from_the_originals_return_path_when_the_report_went_to_the_bare_mailbox():
+    raw = (FIXTURES / "postfix_bounce.eml").read_bytes()
+    head, marker, original = raw.partition(b"Content-Type: message/rfc822")
+    raw = head.replace(b"bounces+01JD8Z6Q3V4X5Y6Z7A8B9C0D1E@", b"bounces@") + marker + tagged(original)
     (event,) = parse_returned_mail(raw, return_path=RETURN_PATH, envelope_recipients=["bounces@example.fi"]).events
-    assert event.message_id == "01JD8Z6Q3V4X5Y6Z7A8B9C0D1E"  # from Message-ID: <id@example.fi> of the original
+    assert event.message_id == "01JD8Z6Q3V4X5Y6Z7A8B9C0D1E"  # the original's Return-Path: our tagged VERP address
+
+
+def test_a_message_id_header_alone_is_never_enough():
+    # The attacker's neighbour's id in Message-ID and in an untagged VERP address: nothing is matched.
+    raw = (FIXTURES / "postfix_bounce.eml").read_bytes()
+    parsed = parse_returned_mail(raw, return_path=RETURN_PATH, envelope_recipients=["bounces@example.fi"])
+    assert [e.message_id for e in parsed.events] == [None]
 
 
 def test_envelope_recipient_wins_over_headers_and_a_mismatch_is_noted():
     other = "01JD8ZZ1Z2Z3Z4Z5Z6Z7Z8Z9Z0"
-    (event,) = parse("postfix_bounce.eml", envelope_recipients=[f"bounces+{other}@example.fi"]).events
+    (event,) = parse("postfix_bounce.eml", envelope_recipients=[verp(other)]).events
     assert event.message_id == other
     assert event.detail["message_id_mismatch"] is True
 
 
-def test_gmail_message_id_also_from_x_original_message_id():
+def test_gmail_x_original_message_id_alone_matches_nothing():
     raw = (FIXTURES / "gmail_dsn.eml").read_bytes()
     head, _, _ = raw.partition(b"Content-Type: message/rfc822")
     raw = head.replace(b"bounces+01JD8ZE9F0G1H2J3K4M5N6P7Q8@", b"bounces@") + b"--000000000000b0c1a20627ab12cd--\n"
     (event,) = parse_returned_mail(raw, return_path=RETURN_PATH).events
-    assert event.message_id == "01JD8ZE9F0G1H2J3K4M5N6P7Q8"
+    assert event.message_id is None  # X-Original-Message-ID is only a header anyone can write
 
 
 def test_rfc3464_multi_recipient_example_gives_one_event_per_recipient():
@@ -197,7 +217,7 @@ def test_base64_encoded_delivery_status_part_is_decoded():
         + base64.encodebytes(fields)
         + b"--b--\n"
     )
-    (event,) = parse_returned_mail(raw, return_path=RETURN_PATH).events
+    (event,) = parse_returned_mail(tagged(raw), return_path=RETURN_PATH).events
     assert (event.kind, event.code, event.address, event.message_id) == (
         BOUNCED,
         "5.2.2",
@@ -231,9 +251,9 @@ def test_rfc5965_example_is_a_complaint_with_no_message_of_ours():
     assert (event.kind, event.message_id, event.address) == (COMPLAINED, None, "user@example.com")
 
 
-def test_arf_with_redacted_headers_matches_by_message_id_and_names_no_address():
+def test_arf_with_redacted_headers_and_only_a_message_id_matches_no_message():
     (event,) = parse("arf_headers_redacted.eml").events
-    assert event.message_id == "01JD8ZG3H4J5K6M7N8P9Q0R1S2"
+    assert event.message_id is None  # Message-ID: <01JD8ZG3...@example.fi> alone is never enough
     assert event.address is None  # the redacted To of the original is not taken for the recipient
 
 
@@ -247,7 +267,7 @@ def test_arf_not_spam_is_no_complaint():
 
 
 def test_plain_bounce_with_only_550_5_1_1_in_the_body():
-    parsed = parse("plain_bounce.eml", envelope_recipients=["bounces+01JD8ZH5J6K7M8N9P0Q1R2S3T4@example.fi"])
+    parsed = parse("plain_bounce.eml", envelope_recipients=[verp("01JD8ZH5J6K7M8N9P0Q1R2S3T4")])
     assert parsed.source == "plain_bounce"
     (event,) = parsed.events
     assert (event.kind, event.code, event.permanent, event.message_id, event.address) == (
@@ -260,13 +280,9 @@ def test_plain_bounce_with_only_550_5_1_1_in_the_body():
     assert event.source == "plain_bounce"
 
 
-def test_old_exim_plain_bounce_uses_x_failed_recipients_and_the_copied_message_id():
+def test_old_exim_plain_bounce_uses_x_failed_recipients_and_not_the_copied_message_id():
     (event,) = parse("exim_plain.eml", envelope_recipients=["bounces@example.fi"]).events
-    assert (event.address, event.code, event.message_id) == (
-        "erik.berg@example.org",
-        "5.1.1",
-        "01JD8ZC5D6E7F8G9H0J1K2M3N4",
-    )
+    assert (event.address, event.code, event.message_id) == ("erik.berg@example.org", "5.1.1", None)
     assert "erik.berg" not in event.detail["diagnostic"]
 
 

@@ -47,6 +47,18 @@ class MessageReads:
         out["content"] = None
         return out
 
+    def open_message_ids(self, message_ids: Sequence[str]) -> set[str]:
+        """Those of ``message_ids`` that are ``sending`` or ``queued`` (not yet recorded as sent or ended)."""
+        t = schema.messages
+        out: set[str] = set()
+        with self.engine.connect() as conn:
+            for chunk in chunks(sorted(set(message_ids)), 900):
+                rows = conn.execute(
+                    select(t.c.id).where(t.c.id.in_(chunk), t.c.status.in_([str(Status.SENDING), str(Status.QUEUED)]))
+                )
+                out.update(rows.scalars())
+        return out
+
     def recipients_by_address(self, channel: str, address: str) -> list[str]:
         """Recipients we have sent to at ``address`` on ``channel`` (e.g. who owns a phone number)."""
         t = schema.messages

@@ -31,6 +31,7 @@ from ..metrics import register_queue_collector
 from .operator import OperatorView
 from .pages import PageError, Pages
 from .preview import PreviewView
+from .ratelimit import RateLimit
 
 if TYPE_CHECKING:
     from ..dispatcher import Dispatcher
@@ -81,10 +82,11 @@ def create_app(dispatcher: Dispatcher, *, services: Sequence[Service] = ()) -> S
     async def metrics(request: Request) -> Response:
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
+    limited = RateLimit(dispatcher.config.web.rate_limit)  # pages a token or a code opens, per client
     routes: list[BaseRoute] = [
-        Route("/u/{token}", pages.unsubscribe, methods=["GET", "POST"]),
-        Route("/preferences/{token}", pages.preferences, methods=["GET", "POST"]),
-        Route("/p/{code}", pages.short_code, methods=["GET"]),
+        Route("/u/{token}", limited(pages.unsubscribe), methods=["GET", "POST"]),
+        Route("/preferences/{token}", limited(pages.preferences), methods=["GET", "POST"]),
+        Route("/p/{code}", limited(pages.short_code), methods=["GET"]),
         Route("/operator", operator.page, methods=["GET"]),
         Route("/preview/{message_type}", preview.page, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
@@ -106,6 +108,8 @@ def create_app(dispatcher: Dispatcher, *, services: Sequence[Service] = ()) -> S
             kind = "page"
         elif exc.status_code in (401, 403):
             kind = "forbidden"
+        elif exc.status_code == 429:
+            kind = "server"  # "please try again in a moment"
         else:
             kind = "form"
         response = await run_in_threadpool(pages.error_page, request, exc.status_code, kind, None)
