@@ -336,3 +336,14 @@ def test_the_northern_norway_vat_sentence_is_short_in_sms(dispatcher, language, 
     assert short in sms and "fritatt for merverdiavgift" not in sms and "exempt from VAT" not in sms
     email = render(dispatcher, "price_change", tromso, part="text")
     assert short not in email
+
+
+def test_finnish_text_can_write_sentit_as_the_retailer_chooses(make_dispatcher):
+    d = make_dispatcher({"languages": {"unit_labels": {"fi": {"c/kWh": "snt/kWh"}}}})
+    fi = render(d, "price_change", person("fi", "FI"), part="text")
+    assert "Energia: 7,49 snt/kWh -> 8,90 snt/kWh" in fi and "c/kWh" not in fi
+    sv = render(d, "price_change", person("sv", "FI"), part="text")
+    assert "8,90 c/kWh" in sv
+    assert check_templates(d, languages=["fi"], types=["price_change", "marketing"]).ok
+    default = make_dispatcher()
+    assert "8,90 c/kWh" in render(default, "price_change", person("fi", "FI"), part="text")

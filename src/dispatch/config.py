@@ -107,6 +107,9 @@ class LanguagesConfig:
     default: dict[str, str] = field(default_factory=lambda: {"FI": "fi", "SE": "sv", "NO": "nb"})
     #: Babel locale per language and country ("*" for any): {"sv" = {"FI" = "sv_FI", "*" = "sv_SE"}}.
     locales: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: How a language writes a price unit the data gives: {fi = {"c/kWh" = "snt/kWh"}} prints Finnish
+    #: text in sentit (Kielitoimisto's abbreviation); empty keeps c/kWh, as most Finnish retailers print it.
+    unit_labels: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def _default_company_countries() -> dict[str, dict[str, Any]]:

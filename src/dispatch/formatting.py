@@ -87,8 +87,18 @@ class Formatter:
         "compound",
     )
 
-    def __init__(self, locale: str, country: str, currency: str | None = None, timezone: str | None = None):
+    def __init__(
+        self,
+        locale: str,
+        country: str,
+        currency: str | None = None,
+        timezone: str | None = None,
+        unit_labels: dict[str, str] | None = None,
+    ):
         self.locale = locale
+        #: How this language writes a unit the data gives, e.g. {"c/kWh": "snt/kWh"} for Finnish text
+        #: (``[languages] unit_labels``); units not listed print as given.
+        self.unit_labels = dict(unit_labels or {})
         self.language = locale.split("_")[0]
         self.country = country
         self.currency = currency or CURRENCY.get(country, "EUR")
@@ -130,11 +140,11 @@ class Formatter:
 
     def unit(self, unit: str) -> str:
         """A price unit as the locale writes it: ``EUR/month`` → ``€/kk``; ``c/kWh`` stays."""
-        return _unit_label(unit, self.locale, self.language)
+        return _unit_label(self.unit_labels.get(unit, unit), self.locale, self.language)
 
     def unit_price(self, amount: Decimal | int | str, unit: str) -> str:
         """An amount in a unit: ``8,90 c/kWh``, ``3,90 €/kk``, ``49,00 kr/mnd``, ``€3.90 per month``."""
-        return _unit_price(_dec(amount), unit, self.locale, self.language)
+        return _unit_price(_dec(amount), self.unit_labels.get(unit, unit), self.locale, self.language)
 
     def price(self, element: PriceElement) -> str:
         """A price element's new price with its unit."""
