@@ -175,6 +175,8 @@ def test_a_campaign_with_swedish_recipients_and_no_comparison_price_fails_clearl
     finns = [{**sample_recipient("fi", "FI"), "id": f"F{i}"} for i in range(3)]
     summary = d.campaign("marketing", finns, sample_data("marketing", "FI"), now=NOW)
     assert summary.total == 3 and summary.invalid == 0
+    summary = d.campaign("marketing", people, sample_data("marketing", "SE"), now=NOW)  # with the jämförpris
+    assert summary.total == 3 and summary.invalid == 0 and summary.queued + summary.suppressed == 3
 
 
 def write_template(root: Path, relative: str, text: str) -> None:

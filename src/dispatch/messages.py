@@ -365,13 +365,6 @@ def country_data_problems(message_type: MessageType, data: Mapping[str, Any], co
     return problems
 
 
-def validate_country_data(message_type: MessageType, data: Mapping[str, Any], country: str) -> None:
-    """Raise :class:`InvalidData` naming every field ``data`` lacks for a recipient in ``country``."""
-    problems = country_data_problems(message_type, data, country)
-    if problems:
-        raise InvalidData(f"{message_type.name} data is invalid for {country}:", problems)
-
-
 class MessageTypeRegistry:
     """The message types known to a :class:`~dispatch.Dispatcher`."""
 
