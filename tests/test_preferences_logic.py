@@ -10,7 +10,17 @@ from dispatch.errors import InputError
 from dispatch.models import Consent
 from dispatch.recipients import parse_recipient
 from dispatch.samples import sample_recipient
-from dispatch.web.preferences import Change, changes_from_form, current_preferences, mask_email, mask_phone
+from dispatch.web.preferences import (
+    Change,
+    Masked,
+    changes_from_form,
+    current_preferences,
+    mask_email,
+    mask_phone,
+    masked_addresses,
+    opt_out_summary,
+    stop_all_marketing,
+)
 
 NOW = datetime(2027, 1, 11, 9, 30, tzinfo=UTC)
 ORDER = ("email", "letter", "sms")
@@ -89,3 +99,34 @@ def test_masks_show_little():
     assert mask_phone("+358401234567") == "+358 •••• ••67"
     assert mask_phone("+4791234567") == "+47 •••• ••67"
     assert mask_phone("nonsense") == "•••"
+
+
+def test_masked_addresses_carry_what_a_screen_reader_says_instead_of_the_dots():
+    person = parse_recipient({**sample_recipient("fi", "FI"), "phone": "+358401234543"})
+    masked = masked_addresses(person)
+    assert masked["email"] == Masked("m•••@example.fi", first="m", domain="example.fi")
+    assert masked["sms"] == masked["phone"] == Masked("+358 •••• ••43", ending="43")
+    assert "401234" not in repr(masked) and "matti" not in repr(masked)
+    bare = parse_recipient({**sample_recipient("fi", "FI"), "phone": None, "email": None})
+    assert masked_addresses(bare) == {}
+
+
+def test_stop_all_marketing_is_a_ban_unless_one_is_in_force():
+    assert stop_all_marketing(view(status="active")) == [Change("marketing", "all", False)]
+    banned = view(ledger=[Consent("marketing", "all", False, at(3), "preference_centre")])
+    assert stop_all_marketing(banned) == []
+    assert stop_all_marketing(view(marketing_blocked=True)) == []
+
+
+def test_the_opt_out_summary_says_what_stopped_and_what_goes_on():
+    after = view(status="active", ledger=[Consent("marketing", "email", False, at(1), "unsubscribe_link")])
+    summary = opt_out_summary(after, "marketing", "email")
+    assert summary.stopped == ("marketing:email",)
+    assert summary.continuing == ("marketing:sms", "marketing:letter", "marketing:phone", "newsletter", "survey")
+    assert summary.notice_channel == "email"
+    everything = opt_out_summary(view(ledger=[Consent("marketing", "all", False, at(1), "x")]), "marketing", "all")
+    assert everything.stopped == ("marketing:email", "marketing:sms", "marketing:letter", "marketing:phone")
+    assert everything.continuing == ("newsletter", "survey")
+    quiet = view(newsletter=False, ledger=[Consent("survey", "all", False, at(1), "unsubscribe_link")])
+    survey = opt_out_summary(quiet, "survey", "all", marketing_channels=("email",))
+    assert survey.stopped == ("survey",) and "survey" not in survey.continuing and "newsletter" not in survey.continuing

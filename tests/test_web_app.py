@@ -77,7 +77,9 @@ def test_an_error_in_a_route_is_a_branded_500_page(make_dispatcher):
         server.stop()
 
 
-@pytest.mark.parametrize("path", ["/preferences/{token}", "/health", "/u/x", "/metrics/extra", "relative"])
+@pytest.mark.parametrize(
+    "path", ["/preferences/{token}", "/health", "/u/x", "/metrics/extra", "/p", "/p/{x}", "relative"]
+)
 def test_a_plugin_may_not_take_dispatchs_own_paths(make_dispatcher, path):
     class Greedy:
         @hookimpl

@@ -27,8 +27,9 @@ customer knows their own message's. Without a verified id the event names no mes
 (the listener keeps such mail aside).
 
 Returned mail comes from anyone, so the work it may cause is bounded: a message that
-declares more MIME boundaries or embedded messages than a real report has is refused
-before it is parsed (:data:`MAX_BOUNDARIES`, :data:`MAX_EMBEDDED`), at most
+declares more MIME boundaries, part delimiters or embedded messages than a real report
+has is refused before it is parsed (:data:`MAX_BOUNDARIES`, :data:`MAX_DELIMITERS`,
+:data:`MAX_EMBEDDED`), at most
 :data:`MAX_FIELD_BLOCKS` recipient blocks are read, and one mail yields at most one
 event per message and kind (2,000 ``Action: delayed`` blocks are one soft bounce).
 
@@ -83,6 +84,8 @@ _PLAIN_TEXT_MAX = 64 * 1024
 #: hundreds of levels deep costs the email package seconds of CPU to parse.
 MAX_BOUNDARIES = 16
 MAX_EMBEDDED = 8
+#: Lines that may delimit MIME parts (``--boundary``): a report has a handful, a signature one more.
+MAX_DELIMITERS = 256
 #: Recipient blocks read from one delivery-status part (a message of ours has one recipient).
 MAX_FIELD_BLOCKS = 50
 #: Addresses looked at when searching a text for a VERP address.
@@ -90,6 +93,7 @@ _MAX_ADDRESSES = 200
 _BOUNDARY = re.compile(rb"boundary\s*=", re.IGNORECASE)
 _EMBEDDED = re.compile(rb"message/(?:rfc822|global)\b", re.IGNORECASE)
 _BLANK_LINE = re.compile(rb"\n[ \t]*\n")
+_DELIMITER = re.compile(rb"^--", re.MULTILINE)
 
 # compat32, not policy.default: both parse message/delivery-status into its field blocks, but
 # policy.default's header registry costs ~3 ms per DSN (10x the whole parse); values are read as text.
@@ -136,6 +140,8 @@ def _too_complex(raw: bytes) -> str | None:
         return f"more than {MAX_BOUNDARIES} MIME boundaries: not parsed"
     if sum(1 for _ in itertools.islice(_EMBEDDED.finditer(raw), MAX_EMBEDDED + 1)) > MAX_EMBEDDED:
         return f"more than {MAX_EMBEDDED} embedded messages: not parsed"
+    if sum(1 for _ in itertools.islice(_DELIMITER.finditer(raw), MAX_DELIMITERS + 1)) > MAX_DELIMITERS:
+        return f"more than {MAX_DELIMITERS} MIME part delimiters: not parsed"
     return None
 
 

@@ -306,6 +306,35 @@ class WebConfig:
     #: How many pages opened by a link token or a short code one client address may request
     #: (a moving window, per ``serve`` process); beyond it: 429. See dispatch.web.ratelimit.
     rate_limit: str = "60/minute"
+    #: Which company (country of ``[company.countries]``) an error page shows when it cannot tell
+    #: from the message (a damaged link, an unknown short code), by the host name the page was
+    #: asked for: ``{"energi.example.se" = "SE"}``. Never chosen from the browser's language.
+    brand_hosts: dict[str, str] = field(default_factory=dict)
+    #: The company shown for a host not in ``brand_hosts`` (FI, SE or NO).
+    brand_country: str = "FI"
+
+    def __post_init__(self) -> None:
+        from .models import COUNTRIES
+
+        if self.brand_country not in COUNTRIES:
+            raise ConfigError(f"web.brand_country must be one of {', '.join(COUNTRIES)}")
+        hosts: dict[str, str] = {}
+        for host, country in self.brand_hosts.items():
+            name = host.strip().lower().rstrip(".")
+            if not _HOST_NAME.match(name):
+                raise ConfigError(
+                    f"web.brand_hosts.{host}: must be a host name such as energia.example.fi (no scheme, port or path)"
+                )
+            if country not in COUNTRIES:
+                raise ConfigError(f"web.brand_hosts.{host} must be one of {', '.join(COUNTRIES)}")
+            if name in hosts:
+                raise ConfigError(f"web.brand_hosts names {name} twice")
+            hosts[name] = country
+        self.brand_hosts = hosts
+
+
+#: A host name (letters, digits, hyphens, dots) for ``[web] brand_hosts``.
+_HOST_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 
 
 #: Hosts an ``http://`` webhook endpoint may name without ``allow_http`` (the same machine).

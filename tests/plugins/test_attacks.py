@@ -179,6 +179,9 @@ def test_mail_nested_hundreds_of_levels_deep_is_not_parsed(tmp_path):
     for _ in range(50):
         embedded = b"Content-Type: message/rfc822\n\n" + embedded
     assert "not parsed" in parse_returned_mail(b"From: MAILER-DAEMON@x\n" + embedded).problem
+    # One boundary, a hundred thousand parts.
+    flat = b'Content-Type: multipart/mixed; boundary="b"\n\n' + b"--b\nContent-Type: text/plain\n\nx\n" * 100_000
+    assert "not parsed" in parse_returned_mail(b"From: MAILER-DAEMON@x\n" + flat).problem
     # A real report's structure (2-3 boundaries, one original) is parsed as before.
     assert parse_returned_mail(nested.split(b"--b940", 1)[0][-2000:]).problem != "not parsed"
 

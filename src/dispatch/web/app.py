@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("dispatch.web")
 
 #: Paths dispatch serves itself; a plugin may not register these or anything under them.
-RESERVED = ("/u/", "/preferences/", "/p/", "/operator", "/preview/", "/health", "/metrics")
+RESERVED = ("/u/", "/preferences/", "/p", "/operator", "/preview/", "/health", "/metrics")
 
 ERROR_PAGES = Counter("dispatch_web_error_pages", "Error pages served by dispatch serve", ["status"])
 
@@ -86,6 +86,8 @@ def create_app(dispatcher: Dispatcher, *, services: Sequence[Service] = ()) -> S
     routes: list[BaseRoute] = [
         Route("/u/{token}", limited(pages.unsubscribe), methods=["GET", "POST"]),
         Route("/preferences/{token}", limited(pages.preferences), methods=["GET", "POST"]),
+        Route("/p", limited(pages.short_code), methods=["GET"]),  # the code form: ?code= tries a code too
+        Route("/p/", limited(pages.short_code), methods=["GET"]),
         Route("/p/{code}", limited(pages.short_code), methods=["GET"]),
         Route("/operator", operator.page, methods=["GET"]),
         Route("/preview/{message_type}", preview.page, methods=["GET"]),
@@ -97,7 +99,7 @@ def create_app(dispatcher: Dispatcher, *, services: Sequence[Service] = ()) -> S
     async def page_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, PageError)
         ERROR_PAGES.labels(str(exc.status)).inc()
-        return await run_in_threadpool(pages.error_page, request, exc.status, exc.kind, exc.message)
+        return await run_in_threadpool(pages.error_page, request, exc.status, exc.kind, exc.message, exc.back)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -109,7 +111,7 @@ def create_app(dispatcher: Dispatcher, *, services: Sequence[Service] = ()) -> S
         elif exc.status_code in (401, 403):
             kind = "forbidden"
         elif exc.status_code == 429:
-            kind = "server"  # "please try again in a moment"
+            kind = "busy"  # "too many tries: wait a moment"
         else:
             kind = "form"
         response = await run_in_threadpool(pages.error_page, request, exc.status_code, kind, None)

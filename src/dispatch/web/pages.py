@@ -5,10 +5,14 @@
   (``List-Unsubscribe=One-Click``); records a withdrawal in the consent ledger;
 - ``GET /preferences/<token>`` — the preference centre (SPEC §11) in the message's
   language (``?lang=`` switches); ``POST`` saves it: one ledger entry per change;
-- ``GET /p/<code>`` — a short code printed on a letter: on to the preference page.
+- ``GET /p/<code>`` — a short code printed on a letter: on to the preference page (any case,
+  spaces allowed); ``GET /p`` — a form to type the code in (``?code=`` submits it).
 
-GET never changes anything. Pages are templates: ``templates/<lang>/_web/`` holds
-each language's texts, ``templates/_shared/web_*.html`` the markup.
+GET never changes anything. Error pages show the company of the message when it is known,
+else the one ``[web] brand_hosts`` names for the host asked (``[web] brand_country`` for
+others): never one chosen from the browser's language. Pages are templates:
+``templates/<lang>/_web/text.html`` holds each language's texts, ``templates/_shared/web_*.html``
+the markup.
 """
 
 from __future__ import annotations
@@ -28,7 +32,15 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from ..errors import DispatchError
 from ..links import ExpiredToken, InvalidToken
 from ..store import now_utc
-from .preferences import MARKETING_CHANNELS, changes_from_form, current_preferences, masked_addresses
+from .preferences import (
+    MARKETING_CHANNELS,
+    Preferences,
+    changes_from_form,
+    current_preferences,
+    masked_addresses,
+    opt_out_summary,
+    stop_all_marketing,
+)
 
 if TYPE_CHECKING:
     from ..dispatcher import Dispatcher
@@ -38,6 +50,8 @@ logger = logging.getLogger("dispatch.web")
 CSRF_COOKIE = "dispatch_csrf"
 LANGUAGE_NAMES = {"fi": "Suomi", "sv": "Svenska", "nb": "Norsk bokmål", "en": "English"}
 _COUNTRY_OF = {"fi": "FI", "sv": "SE", "nb": "NO", "en": "FI"}
+#: Opt-out purposes the pages have their own words for (``_web/text.html`` ``opt_out``).
+_OPT_OUT_PURPOSES = ("newsletter", "survey")
 
 PREFERENCE_CHANGES = Counter(
     "dispatch_preference_changes", "Consent-ledger entries made on the preference page", ["purpose"]
@@ -46,13 +60,24 @@ UNSUBSCRIBES = Counter("dispatch_unsubscribes", "Withdrawals through unsubscribe
 
 
 class PageError(Exception):
-    """An error page to show (status, what went wrong, and in which language if known)."""
+    """An error page to show (status, what went wrong, and in which language if known).
 
-    def __init__(self, status: int, kind: str, message: dict[str, Any] | None = None) -> None:
+    ``back`` is the page to return to (the form whose submission failed), linked from the error.
+    """
+
+    def __init__(
+        self, status: int, kind: str, message: dict[str, Any] | None = None, *, back: str | None = None
+    ) -> None:
         super().__init__(kind)
         self.status = status
         self.kind = kind
         self.message = message
+        self.back = back
+
+
+def normalise_short_code(code: str) -> str:
+    """A short code as typed (``k7mq 2xwd-9h``) in the form it was issued: upper case, no spaces or dashes."""
+    return "".join(c for c in code if not c.isspace() and c not in "-‐‑–").upper()
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,16 +144,42 @@ class Pages:
             },
         )
 
-    def error_page(self, request: Request, status: int, kind: str, message: dict[str, Any] | None = None) -> Response:
-        """A branded error page, in the message's language when known, else the browser's."""
+    def brand_country(self, request: Request) -> str:
+        """The company (its country) a page shows when no message says: by the host asked, else the default.
+
+        The host is the request's ``Host`` (what the proxy passes on), then the host of
+        ``[links] base_url``, looked up in ``[web] brand_hosts``; ``[web] brand_country``
+        otherwise. The browser's language never decides it: a Finland-Swedish customer
+        reading Swedish must still see the Finnish company.
+        """
+        web = self.d.config.web
+        hosts = (request.headers.get("host", ""), urlsplit(self.d.config.links.base_url).netloc)
+        for host in hosts:
+            name = host.lower()
+            name = name.rsplit(":", 1)[0] if not name.endswith("]") else name  # no port
+            country = web.brand_hosts.get(name.rstrip("."))
+            if country is not None:
+                return country
+        return web.brand_country
+
+    def error_page(
+        self,
+        request: Request,
+        status: int,
+        kind: str,
+        message: dict[str, Any] | None = None,
+        back: str | None = None,
+    ) -> Response:
+        """A branded error page: the message's language and company when known, else the browser's
+        language and the host's company (:meth:`brand_country`)."""
         if message is not None:
             language, country = message["language"], message["country"]
         else:
             language = negotiate(request.headers.get("accept-language", ""), self.languages())
-            country = _COUNTRY_OF.get(language, "FI")
+            country = self.brand_country(request)
         if language not in self.languages():
             language = "en" if "en" in self.languages() else self.languages()[0]
-        return self.render("web_error.html", language, country, status=status, status_code=status, kind=kind)
+        return self.render("web_error.html", language, country, status=status, status_code=status, kind=kind, back=back)
 
     def wording_version(self, language: str) -> str:
         """A version of the preference page's wording: a digest of the templates the customer was shown."""
@@ -148,23 +199,33 @@ class Pages:
         token = request.path_params["token"]
         form = await request.form() if request.method == "POST" else None
         one_click = form is not None and form.get("List-Unsubscribe") == "One-Click"
-        return await run_in_threadpool(self._unsubscribe, token, request.method == "POST", one_click)
+        language = request.query_params.get("lang")
+        return await run_in_threadpool(self._unsubscribe, token, request.method == "POST", one_click, language)
 
-    def _unsubscribe(self, token: str, post: bool, one_click: bool) -> Response:
+    def _unsubscribe(self, token: str, post: bool, one_click: bool, requested_language: str | None = None) -> Response:
         try:
             message_id = self.d.links.verify_unsubscribe(token)
         except InvalidToken:
             raise PageError(404, "link") from None
-        message = self.d.store.message(message_id, content=False)
+        message = self.d.store.message(message_id, content=False)  # the content only for the done page
         if message is None:
             raise PageError(404, "link")
         purpose, channel = self._opt_out_scope(message)
+        language = self._language(requested_language, message["language"])
         preferences_url = f"{self.base_path}/preferences/{self.d.links.preferences_token(message_id)}"
-        action = f"{self.base_path}/u/{token}"
-        context = {"purpose": purpose, "channel": channel, "action": action, "preferences_url": preferences_url}
-        if not post:
-            return self.render("_web/unsubscribe.html", message["language"], message["country"], **context)
-        if not self._withdrawn(message["recipient_id"], purpose, channel):
+        switch_url = f"{self.base_path}/u/{token}"
+        context = {
+            "purpose": purpose,
+            "channel": channel,
+            "scope": _scope(purpose, channel),
+            "action": f"{switch_url}?lang={language}",
+            "switch_url": switch_url,
+            "preferences_url": f"{preferences_url}?lang={language}",
+        }
+        already = self._withdrawn(message["recipient_id"], purpose, channel)
+        if not post and not already:
+            return self.render("_web/unsubscribe.html", language, message["country"], **context)
+        if post and not already:
             self.d.consents.record(
                 message["recipient_id"],
                 purpose,
@@ -174,10 +235,31 @@ class Pages:
                 evidence=f"message {message_id}" + (" one-click" if one_click else ""),
             )
             UNSUBSCRIBES.labels(purpose, str(one_click).lower()).inc()
-        logger.info("unsubscribe: %s %s/%s via message %s", message["recipient_id"], purpose, channel, message_id)
+            logger.info("unsubscribe: %s %s/%s via message %s", message["recipient_id"], purpose, channel, message_id)
         if one_click:
             return Response("", status_code=200)
-        return self.render("_web/unsubscribed.html", message["language"], message["country"], **context)
+        summary = self._opt_out_summary(self.d.store.message(message_id) or message, purpose, channel)
+        return self.render(
+            "_web/unsubscribed.html", language, message["country"], already=already, summary=summary, **context
+        )
+
+    def _opt_out_summary(self, message: dict[str, Any], purpose: str, channel: str) -> dict[str, Any]:
+        """What the done page lists: kinds of message stopped and continuing (None: unknown), the notice channel."""
+        state = self._state_of(message)
+        if state is None:  # the message no longer holds its recipient: say what stopped, not what goes on
+            stopped = opt_out_summary(_NOTHING, purpose, channel, self._marketing_channels()).stopped
+            return {"stopped": [k for k in stopped if _known_kind(k)], "continuing": None, "notice_channel": None}
+        person, prefs, channels = state
+        summary = opt_out_summary(prefs, purpose, channel, channels)
+        # Marketing "may continue" only where we could reach them at all (an address for the channel).
+        reachable = {f"marketing:{c}" for c in channels if self.d.channels[c].address(person) is not None}
+        return {
+            "stopped": [k for k in summary.stopped if _known_kind(k)],
+            "continuing": [
+                k for k in summary.continuing if _known_kind(k) and (not k.startswith("marketing:") or k in reachable)
+            ],
+            "notice_channel": summary.notice_channel,
+        }
 
     def _opt_out_scope(self, message: dict[str, Any]) -> tuple[str, str]:
         name = message["message_type"]
@@ -196,23 +278,58 @@ class Pages:
         ]
         return bool(entries) and not entries[-1]["granted"]
 
+    def _language(self, requested: str | None, own: str) -> str:
+        """The language to show: the one asked for (``?lang=``) if offered, else the message's, else English."""
+        if requested in self.languages():
+            return str(requested)
+        if own in self.languages():
+            return own
+        return "en" if "en" in self.languages() else self.languages()[0]
+
     # -- short codes -------------------------------------------------------------------
 
     async def short_code(self, request: Request) -> Response:
-        code = request.path_params["code"]
-        return await run_in_threadpool(self._short_code, code)
+        code = request.path_params.get("code")
+        if code is None:  # the form: /p, or /p?code=... when it is sent
+            code = request.query_params.get("code")
+        return await run_in_threadpool(self._short_code, request, code)
 
-    def _short_code(self, code: str) -> Response:
+    def _short_code(self, request: Request, code: str | None) -> Response:
+        if code is None:
+            return self._code_form(request, None, 200)
+        normalised = normalise_short_code(code)
         try:
-            message_id = self.d.short_codes.resolve(code)
+            message_id = self.d.short_codes.resolve(normalised)
         except ExpiredToken as exc:
             message = self.d.store.message(exc.message_id, content=False) if exc.message_id else None
             raise PageError(403, "expired", message) from None
         except InvalidToken:
-            raise PageError(404, "link") from None
+            return self._code_form(request, code, 404)
         token = self.d.links.preferences_token(message_id)
         location = f"{self.base_path}/preferences/{token}"
+        lang = request.query_params.get("lang")
+        if lang in self.languages():  # the language the customer chose on the code page
+            location += f"?lang={lang}"
         return RedirectResponse(location, status_code=303, headers={"Cache-Control": "no-store"})
+
+    def _code_form(self, request: Request, code: str | None, status: int) -> Response:
+        """The page where the code on a letter is typed in; with ``code``, the code did not work."""
+        requested = request.query_params.get("lang")
+        language = (
+            requested
+            if requested in self.languages()
+            else negotiate(request.headers.get("accept-language", ""), self.languages())
+        )
+        return self.render(
+            "web_short_code.html",
+            language,
+            self.brand_country(request),
+            status=status,
+            action=f"{self.base_path}/p",
+            switch_url=f"{self.base_path}/p",
+            code=(code or "")[:40],  # shown again to correct (autoescaped; the field takes 40 characters)
+            failed=code is not None,
+        )
 
     # -- preference centre ---------------------------------------------------------------
 
@@ -227,17 +344,15 @@ class Pages:
         message = self.d.store.message(message_id)
         if message is None or not ((message.get("content") or {}).get("inputs") or {}).get("recipient"):
             raise PageError(404, "link")
-        language = requested_language if requested_language in self.languages() else message["language"]
-        if language not in self.languages():
-            language = "en"
-        return _Page(token, message, language, message["country"])
+        return _Page(token, message, self._language(requested_language, message["language"]), message["country"])
 
     async def preferences(self, request: Request) -> Response:
         token = request.path_params["token"]
         language = request.query_params.get("lang")
         if request.method == "GET":
             nonce = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(18)
-            response = await run_in_threadpool(self._show, token, language, nonce, request.query_params.get("saved"))
+            saved = request.query_params.get("saved")
+            response = await run_in_threadpool(self._show, token, language, nonce, saved)
             if request.cookies.get(CSRF_COOKIE) != nonce:
                 response.set_cookie(
                     CSRF_COOKIE,
@@ -256,12 +371,19 @@ class Pages:
             self._save, token, language, fields, request.cookies.get(CSRF_COOKIE, ""), same_origin
         )
 
-    def _state(self, page: _Page):
+    def _marketing_channels(self) -> list[str]:
+        return [c for c in MARKETING_CHANNELS if c in self.d.channels]
+
+    def _state_of(self, message: dict[str, Any]) -> tuple[Any, Preferences, list[str]] | None:
+        """The recipient a message was sent to and their preferences now; None when it holds no recipient."""
         d = self.d
-        person = d.parse_recipient(page.message["content"]["inputs"]["recipient"])
+        raw = ((message.get("content") or {}).get("inputs") or {}).get("recipient")
+        if not raw:
+            return None
+        person = d.parse_recipient(raw)
         ledger = d.consents.for_recipients([person.id]).get(person.id, ())
         notice_order = d.message_type("price_change").channels if "price_change" in d.types else ()
-        channels = [c for c in MARKETING_CHANNELS if c in d.channels]
+        channels = self._marketing_channels()
         state = current_preferences(
             person,
             ledger,
@@ -271,6 +393,12 @@ class Pages:
             now=now_utc(),
         )
         return person, state, channels
+
+    def _state(self, page: _Page) -> tuple[Any, Preferences, list[str]]:
+        state = self._state_of(page.message)
+        if state is None:  # _resolve refuses such messages
+            raise PageError(404, "link")
+        return state
 
     def _show(self, token: str, language: str | None, nonce: str, saved: str | None) -> Response:
         page = self._resolve(token, language)
@@ -287,24 +415,32 @@ class Pages:
             switch_url=f"{self.base_path}/preferences/{token}",
             csrf=self.d.links.form_token(token, nonce, wording),
             wording_version=wording,
-            saved=saved == "1",
+            saved=saved if saved in ("1", "0") else None,
         )
 
     def _save(self, token: str, language: str | None, fields: dict[str, list[str]], nonce: str, same_origin: bool):
         page = self._resolve(token, language)
+        back = f"{self.base_path}/preferences/{token}?lang={page.language}"
+        shown = {**page.message, "language": page.language}  # errors speak the language the form was in
         if not same_origin:
             logger.warning("preference form for message %s refused: cross-origin POST", page.message["id"])
-            raise PageError(403, "csrf", page.message)
+            raise PageError(403, "csrf", shown, back=back)
         try:
             wording = self.d.links.verify_form_token("".join(fields.pop("csrf", [])), token, nonce)
         except InvalidToken:
             logger.warning("preference form for message %s refused: CSRF token missing or wrong", page.message["id"])
-            raise PageError(403, "csrf", page.message) from None
+            raise PageError(403, "csrf", shown, back=back) from None
         person, state, channels = self._state(page)
+        stop_all = fields.pop("stop_marketing", None)
         try:
-            changes = changes_from_form(state, fields, channels)
+            if stop_all is not None:  # the one-click "stop all marketing" button: nothing else
+                if stop_all != ["on"] or fields:
+                    raise PageError(400, "form", shown, back=back)
+                changes = stop_all_marketing(state)
+            else:
+                changes = changes_from_form(state, fields, channels)
         except DispatchError:
-            raise PageError(400, "form", page.message) from None
+            raise PageError(400, "form", shown, back=back) from None
         for change in changes:
             self.d.consents.record(
                 person.id,
@@ -318,10 +454,29 @@ class Pages:
             PREFERENCE_CHANGES.labels(change.purpose).inc()
         logger.info("preferences of %s: %d change(s) via message %s", person.id, len(changes), page.message["id"])
         return RedirectResponse(
-            f"{self.base_path}/preferences/{token}?lang={page.language}&saved=1",
+            f"{back}&saved={1 if changes else 0}",
             status_code=303,
             headers={"Cache-Control": "no-store"},
         )
+
+
+#: Preferences with nothing allowed: the summary's base when the recipient is not known.
+_NOTHING = Preferences((), None, frozenset(), False, False, False, False)
+_KINDS = frozenset({"newsletter", "survey", *(f"marketing:{c}" for c in MARKETING_CHANNELS)})
+
+
+def _known_kind(kind: str) -> bool:
+    """A kind of message the pages have words for (``_web/text.html`` ``kinds``)."""
+    return kind in _KINDS
+
+
+def _scope(purpose: str, channel: str) -> str:
+    """The key of an opt-out's words in ``_web/text.html`` ``opt_out``: what is stopped, and on which channel."""
+    if purpose in _OPT_OUT_PURPOSES:
+        return purpose
+    if purpose == "marketing":
+        return f"marketing_{channel}" if channel in MARKETING_CHANNELS else "marketing_all"
+    return "other"
 
 
 def negotiate(header: str, available: list[str]) -> str:

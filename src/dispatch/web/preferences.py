@@ -155,6 +155,59 @@ def changes_from_form(
     return out
 
 
+def stop_all_marketing(before: Preferences) -> list[Change]:
+    """The one-click "stop all marketing" of the page: a full direct-marketing ban, unless one is in force.
+
+    An objection to direct marketing must be honoured on every channel at once
+    (GDPR art. 21(2)-(3)); the page offers it as one button.
+    """
+    return [] if before.marketing_ban else [Change("marketing", ALL_CHANNELS, False)]
+
+
+@dataclass(frozen=True, slots=True)
+class OptOutSummary:
+    """What an opt-out changed, as the done page says it: kinds of message that stop and that may go on.
+
+    Kinds are ``marketing:<channel>``, ``newsletter`` and ``survey``. Statutory notices
+    (price and terms changes) are never among them: they go whatever the customer chose.
+    """
+
+    stopped: tuple[str, ...]
+    continuing: tuple[str, ...]
+    #: The channel statutory notices go by (None: no usable address is known).
+    notice_channel: str | None
+
+
+def opt_out_summary(
+    after: Preferences, purpose: str, channel: str, marketing_channels: Sequence[str] = MARKETING_CHANNELS
+) -> OptOutSummary:
+    """What stopped with an opt-out from ``purpose`` on ``channel`` (``all``: every channel), and what goes on."""
+    if purpose == "marketing":
+        stopped = tuple(f"marketing:{c}" for c in marketing_channels if channel == ALL_CHANNELS or c == channel) or (
+            f"marketing:{channel}",
+        )
+    else:
+        stopped = (purpose,)
+    continuing = [f"marketing:{c}" for c in marketing_channels if c in after.marketing]
+    if after.newsletter:
+        continuing.append("newsletter")
+    if after.survey:
+        continuing.append("survey")
+    return OptOutSummary(stopped, tuple(k for k in continuing if k not in stopped), after.notice_channel)
+
+
+@dataclass(frozen=True, slots=True)
+class Masked:
+    """An address as the page may show it, and the parts a screen reader is told instead of the dots."""
+
+    shown: str
+    #: Phone numbers: the last two digits ("ending in 43"); None for email.
+    ending: str | None = None
+    #: Email: the first character of the mailbox and the domain.
+    first: str | None = None
+    domain: str | None = None
+
+
 def mask_email(address: str) -> str:
     """``m•••@example.fi``: the first character of the mailbox and the domain."""
     local, _, domain = address.rpartition("@")
@@ -173,11 +226,14 @@ def mask_phone(number: str) -> str:
     return f"+{code} •••• ••{digits[-2:]}"
 
 
-def masked_addresses(person: Recipient) -> dict[str, str]:
-    """The masked email and phone of ``person`` (what the page may show of them)."""
-    out = {}
+def masked_addresses(person: Recipient) -> dict[str, Masked]:
+    """The masked email and phone of ``person`` (what the page may show of them), per channel."""
+    out: dict[str, Masked] = {}
     if person.email:
-        out["email"] = mask_email(person.email)
+        local, _, domain = person.email.rpartition("@")
+        out["email"] = Masked(mask_email(person.email), first=local[:1] or None, domain=domain or None)
     if person.phone:
-        out["sms"] = out["phone"] = mask_phone(person.phone)
+        shown = mask_phone(person.phone)
+        ending = shown[-2:] if shown[-2:].isdigit() else None
+        out["sms"] = out["phone"] = Masked(shown, ending=ending)
     return out
