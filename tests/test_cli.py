@@ -80,7 +80,7 @@ def test_bad_input_exits_2_with_one_line(tmp_path, args, message):
 def test_templates_check_and_preview():
     result = run("templates", "check")
     assert result.exit_code == 0, result.output
-    assert "templates OK: 76 type × channel × language combinations" in result.output
+    assert "templates OK: 88 type × channel × language combinations" in result.output  # sales_offer: 3 × 4
     preview = run("preview", "price_change", "--lang", "sv", "--channel", "sms", "--country", "SE")
     assert preview.exit_code == 0 and "89,50 öre/kWh" in preview.output
 

@@ -13,7 +13,7 @@ from dispatch.messages import BUILTIN_TYPES, FieldSpec, MessageType, MessageType
 TYPES = {t.name: t for t in BUILTIN_TYPES}
 
 
-def test_the_seven_types_of_spec_section_2():
+def test_the_eight_types_of_spec_section_2():
     assert {t.name: t.category for t in BUILTIN_TYPES} == {
         "contract_confirmation": "statutory",
         "price_change": "statutory",
@@ -22,7 +22,17 @@ def test_the_seven_types_of_spec_section_2():
         "newsletter": "service",
         "marketing": "marketing",
         "survey": "service",
+        "sales_offer": "statutory",
     }
+    assert TYPES["sales_offer"].required == (
+        "sold_on",
+        "product",
+        "price_elements",
+        "duration",
+        "terms_url",
+        "valid_until",
+    )
+    assert "phone" not in TYPES["sales_offer"].channels  # the offer is in writing (SPEC §13)
     assert TYPES["price_change"].required == ("effective_on", "reason", "price_elements")
     assert TYPES["marketing"].required == (
         "campaign",
@@ -176,3 +186,27 @@ def test_contract_confirmation_takes_duration_end_date_and_terms_link():
     assert (data["duration"], data["ends_on"]) == (24, date(2029, 2, 28))
     with pytest.raises(InvalidData, match="ends_on 'soon' is not a date"):
         validate_data(TYPES["contract_confirmation"], {**data, "ends_on": "soon"})
+
+
+@pytest.mark.parametrize(
+    ("duration", "expected"),
+    [(24, 24), ("P12M", 12), ({"until": "2029-02-28"}, {"until": date(2029, 2, 28)})],
+)
+def test_a_sales_offer_lasts_some_months_or_until_a_day(duration, expected):
+    data = {
+        "sold_on": "2027-01-11",
+        "product": "Kiinteä 24",
+        "price_elements": [{"name": "Energia", "unit": "c/kWh", "new": "8.90"}],
+        "duration": duration,
+        "terms_url": "https://energia.example.fi/ehdot",
+        "valid_until": "2027-01-25",
+    }
+    assert validate_data(TYPES["sales_offer"], data)["duration"] == expected
+
+
+@pytest.mark.parametrize("duration", [0, "forever", {"until": "soon"}, {"until": "2029-02-28", "months": 3}, True])
+def test_a_sales_offer_duration_that_is_neither_is_named(duration):
+    data = {"sold_on": "2027-01-11", "product": "X", "duration": duration}
+    with pytest.raises(InvalidData) as caught:
+        validate_data(TYPES["sales_offer"], data)
+    assert "duration" in str(caught.value) and "valid_until is missing" in str(caught.value)

@@ -32,6 +32,19 @@ REASONS = {
     "marketing": "campaign offer",
 }
 
+#: What the agent records when the customer wants the product: the data of the written offer that
+#: ``Dispatcher.offer`` sends after the call. Nothing is agreed on the phone — the contract exists only
+#: when the customer accepts that offer in writing (FI KSL 6 luku 12 a §, SE lag (2005:59) 2 kap. 3 a §,
+#: NO angrerettloven § 10; SPEC §13).
+OFFER_FIELDS = {
+    "sold_on": "the date of this call (YYYY-MM-DD)",
+    "product": "the product the customer chose",
+    "price_elements": "every price element quoted: [{name, unit, new}], amounts as decimal strings",
+    "duration": "the contract length in months, or {until: YYYY-MM-DD}",
+    "terms_url": "the link to the contract terms",
+    "valid_until": "the last day the customer can accept the written offer (YYYY-MM-DD)",
+}
+
 
 @dataclass
 class PhoneSettings:
@@ -86,6 +99,7 @@ class PhoneChannel(Channel):
             "calling_window": {"start": window[0], "end": window[1]} if window else None,
             "due": due.isoformat(),
             "created_at": now_utc().isoformat(),
+            "offer": offer_form(message),
         }
 
     async def deliver(self, message: OutgoingMessage) -> DeliveryResult:
@@ -159,3 +173,16 @@ def _locked(handle: IO[bytes]):
         yield
     finally:
         fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def offer_form(message: OutgoingMessage) -> dict[str, Any]:
+    """What the agent records after a sale on this call: the fields of the ``sales_offer`` sent after it,
+    prefilled with the terms the call was about (the product, its prices and duration, when known)."""
+    terms = message.meta.get("offer_terms") or {}
+    return {
+        "message_type": "sales_offer",
+        "create_with": "Dispatcher.offer(recipient, data)",
+        "nothing_agreed_on_the_call": True,
+        "fields": dict(OFFER_FIELDS),
+        "prefill": {key: terms[key] for key in ("product", "price_elements", "duration") if key in terms},
+    }

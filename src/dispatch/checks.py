@@ -39,7 +39,7 @@ CHECK_NOW = datetime(2027, 1, 11, 10, 0, tzinfo=UTC)
 #: The word that stops marketing SMS, per language (the SMS plugin honours all of them).
 SMS_STOP_WORDS = {"fi": "LOPETA", "sv": "STOPP", "nb": "STOPP", "en": "STOP"}
 #: Types whose messages show prices to households, and so the VAT sentence.
-PRICED_TYPES = ("contract_confirmation", "price_change", "renewal_offer", "marketing")
+PRICED_TYPES = ("contract_confirmation", "price_change", "renewal_offer", "marketing", "sales_offer")
 
 
 @dataclass(frozen=True)
@@ -222,6 +222,7 @@ def synthetic_data(mtype: MessageType) -> dict[str, Any]:
         "texts": ["Sample text"],
         "sections": [{"heading": "Heading", "body": "Body text"}],
         "price_elements_or_text": [element],
+        "duration": 12,
     }
     return {spec.name: by_kind[spec.kind] for spec in mtype.fields}
 
@@ -303,4 +304,15 @@ def _required(mtype: MessageType, channel: str, part: str, values: dict[str, Any
                 out.append((fmt.money(values["exit_fee"]), "the exit fee (NO exit_fee)"))
     elif name == "survey":
         out.append((values["survey_url"], "the survey link"))
+    elif name == "sales_offer":  # the written offer (SPEC §13): the terms, until when, and where to accept
+        out.append((values["product"], "the product"))
+        out.append((fmt.date(values["valid_until"]), "until when the offer can be accepted"))
+        link = values.get("accept_code_url") if channel == "letter" else None  # paper: the short code
+        out.append((link or values["accept_url"], "the acceptance link"))
+        duration = values["duration"]
+        until = isinstance(duration, dict)
+        out.append((fmt.date(duration["until"]) if until else fmt.months(duration), "the contract duration"))
+        prices("price_elements")
+        if channel != "sms":
+            out.append((values["terms_url"], "the link to the terms"))
     return out

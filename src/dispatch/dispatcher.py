@@ -38,6 +38,7 @@ from .lifecycle import Lifecycle, RetryPolicy
 from .links import LinkSigner, ShortCodes, SignedAsOf
 from .messages import MessageData, MessageType, MessageTypeRegistry, validate_data
 from .models import Decision, Receipt, Recipient
+from .offers import OfferReceipt, Offers, install_lapser
 from .pipeline import Pipeline, Readers
 from .plugins import collect, get_plugin_manager
 from .policy import LanguageChains, PolicySettings, RegisterInfo
@@ -158,6 +159,8 @@ class Dispatcher:
         )
         self.runtime.attach(self.broker, self.queues, self.lifecycle, self.deliverer, self.events)
         install_releaser(self)  # scheduled campaigns go out while the embedded worker runs
+        self.offers = Offers(self)  # written offers after a phone sale (SPEC §13)
+        install_lapser(self)  # ... and offers not accepted by valid_until lapse
         self._closed = False
 
     @classmethod
@@ -313,6 +316,8 @@ class Dispatcher:
         self._ensure_open()
         if idempotency_key is not None and (not isinstance(idempotency_key, str) or not idempotency_key.strip()):
             raise InputError("idempotency_key must be a non-empty string")
+        if message_type == "sales_offer":
+            self.offers.check_sendable(data)  # only Dispatcher.offer() sends one (it records the offer)
         inputs = self.pipeline.inputs(message_type, recipient, data, now)
         store = self.store
         if idempotency_key is not None:
@@ -331,6 +336,20 @@ class Dispatcher:
             self.runtime.enqueue([record], inputs.now)
         return Receipt.from_decision(decision, message_id=record.id, status=str(record.status), queue=record.queue)
 
+    def offer(
+        self,
+        recipient: Mapping[str, Any] | Recipient,
+        data: Mapping[str, Any] | None,
+        *,
+        idempotency_key: str | None = None,
+        now: datetime | None = None,
+    ) -> OfferReceipt:
+        """Record the written offer after a phone sale and send it (SPEC §13): returns
+        ``(receipt, offer_id)``. The contract exists only when the customer accepts it on the
+        page its link leads to; see :mod:`dispatch.offers`."""
+        self._ensure_open()
+        return self.offers.create(recipient, data, idempotency_key=idempotency_key, now=now)
+
     def campaign(
         self,
         message_type: str,
@@ -347,11 +366,17 @@ class Dispatcher:
         :func:`dispatch.campaign.run_campaign`.
         """
         self._ensure_open()
+        if message_type == "sales_offer":  # each offer follows its own call: Dispatcher.offer()
+            raise InputError("sales_offer is not sent as a campaign: each offer is sent with Dispatcher.offer()")
         return run_campaign(self, message_type, recipients, data, **options)
 
     async def adispatch(self, *args: Any, **kwargs: Any) -> Receipt:
         """:meth:`dispatch` for asyncio callers (runs in a thread; the store is synchronous)."""
         return await asyncio.to_thread(self.dispatch, *args, **kwargs)
+
+    async def aoffer(self, *args: Any, **kwargs: Any) -> OfferReceipt:
+        """:meth:`offer` for asyncio callers (runs in a thread)."""
+        return await asyncio.to_thread(self.offer, *args, **kwargs)
 
     async def adecide(self, *args: Any, **kwargs: Any) -> Decision:
         """:meth:`decide` for asyncio callers."""

@@ -34,6 +34,9 @@ EVENT_TYPES: tuple[str, ...] = (
     "message.dead",
     "notice.late",
     "consent.changed",
+    "offer.accepted",  # a written offer after a phone sale (SPEC §13, dispatch.offers)
+    "offer.declined",
+    "offer.lapsed",
 )
 
 

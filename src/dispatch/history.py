@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, or_, select
+from sqlalchemy.exc import DBAPIError
 
 from . import schema
 from .config import PolicyConfig
@@ -90,7 +91,20 @@ def person_history(store: Store, recipient_id: str) -> dict[str, Any]:
         "recipient": dict(person) if person else None,
         "messages": out_messages,
         "consents": [dict(e) for e in ledger],
+        "offers": _offers(store, recipient_id),
     }
+
+
+def _offers(store: Store, recipient_id: str) -> list[dict[str, Any]]:
+    """The recipient's written offers (SPEC §13), each with the states it reached."""
+    from .store.offers import OfferBook
+
+    book = OfferBook(store)
+    try:
+        offers = book.listing(recipient_id=recipient_id, limit=10_000)
+    except DBAPIError:  # a store from before offers (not migrated yet)
+        return []
+    return [{**offer, "states": book.states(offer["id"])} for offer in reversed(offers)]
 
 
 def export_history(store: Store, recipient_id: str) -> dict[str, Any]:

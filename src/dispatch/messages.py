@@ -33,6 +33,7 @@ FIELD_KINDS: dict[str, str] = {
     "sections": "a non-empty list of {heading, body}",
     "price_elements_or_text": "a list of price elements, or a text",
     "offer": "a mapping {product, price_elements, notice_months?, binding_months?}: a product and its prices",
+    "duration": "a whole number of months (12), an ISO duration (P12M), or {until: YYYY-MM-DD}",
     "whole_months": "a whole number of months, 0 when none",
     "amount": 'a decimal string like "0" or "99.00"',
     "contract_type": "one of spot, fixed, variable",
@@ -291,6 +292,33 @@ BUILTIN_TYPES: tuple[MessageType, ...] = (
         unsubscribe=True,
         sms_max_segments=2,
         description="A satisfaction survey after a customer-service contact.",
+    ),
+    # The written offer after a phone sale (SPEC §2, §13): the contract exists only once the
+    # consumer accepts it after the call — FI KSL 6 luku 12 a § (693/2022, from 1.1.2023),
+    # SE lag (2005:59) 2 kap. 3 a § (from 1.9.2018, prop. 2017/18:129), NO angrerettloven § 10.
+    # Sent with Dispatcher.offer() (dispatch.offers), which adds offer_id, accept_url and accept_code_url.
+    MessageType(
+        name="sales_offer",
+        category="statutory",
+        fields=_fields(
+            sold_on="date",
+            product="text",
+            price_elements="price_elements",
+            duration="duration",
+            terms_url="url",
+            valid_until="date",
+        ),
+        channels=("email", "sms", "letter"),  # in writing, never by phone (the offer must be durable)
+        default_order=("email", "letter"),
+        legal_basis="contract",  # GDPR Art 6(1)(b): steps taken at the customer's request before a contract
+        sms_max_segments=5,
+        fallback_channels=("letter",),
+        description=(
+            "The written offer after a phone sale: product, prices, `duration` (months or {until}), terms, "
+            "`valid_until`; the customer accepts it on the page `accept_url` leads to (Dispatcher.offer)."
+        ),
+        optional=("offer_id", "accept_url", "accept_code_url", "contract_number"),
+        optional_fields=_fields(starts_on="date"),
     ),
 )
 
@@ -644,6 +672,17 @@ def _check_comparison_prices(name: str, raw: Any, problems: list[str]) -> Any:
     return raw if len(problems) > before else out
 
 
+def _check_duration(name: str, raw: Any, problems: list[str]) -> Any:
+    """Months (as ``months``), or a fixed end: ``{"until": date}`` (sales_offer, SPEC §2)."""
+    if isinstance(raw, Mapping):
+        if set(raw) != {"until"}:
+            problems.append(f"{name} must be a number of months or {{until: YYYY-MM-DD}} and nothing else")
+            return raw
+        until = _check_date(f"{name}.until", raw["until"], problems)
+        return {"until": until} if until is not None else raw
+    return _check_months(name, raw, problems)
+
+
 _CHECKERS = {
     "date": _check_date,
     "text": _check_text,
@@ -656,6 +695,7 @@ _CHECKERS = {
     "sections": _check_sections,
     "price_elements_or_text": _check_price_elements_or_text,
     "offer": _check_offer,
+    "duration": _check_duration,
     "whole_months": _check_whole_months,
     "amount": _check_amount,
     "contract_type": _check_contract_type,

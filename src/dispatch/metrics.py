@@ -43,6 +43,14 @@ LATENCY = Histogram(
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 6 * 3600, 24 * 3600),
 )
 
+#: Written offers after a phone sale (SPEC §13): ``sent``, ``unsent``, ``accepted``, ``declined``, ``lapsed``.
+OFFERS = Counter("dispatch_offers", "Written offers reaching each state (SPEC §13)", ["state"])
+
+
+def count_offer(state: str) -> None:
+    """Count an offer reaching ``state`` (dispatch.offers calls it as it records the state)."""
+    OFFERS.labels(state).inc()
+
 
 def count_decisions(decisions: Iterable[Any]) -> None:
     """Count decisions (``Decision`` values) as the pipeline records them."""

@@ -41,9 +41,12 @@ from .recipients import parse_recipient
 from .register_book import RegisterBook
 from .render import Renderer
 from .render_cache import VariantRenderer
-from .serialize import data_to_json
+from .serialize import data_to_json, to_json
 from .store import MessageRecord, Store, now_utc
 from .store.suppressions import normalise
+
+#: Data a phone task carries for the agent to record the written offer after a sale (dispatch.offers).
+OFFER_TERMS = ("product", "price_elements", "duration")
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,6 +335,8 @@ class Pipeline:
             meta = dict(rendered.meta)
             if decision.calling_window:  # a call task carries its calling window (SPEC §4)
                 meta["calling_window"] = [moment.isoformat() for moment in decision.calling_window]
+            if decision.channel == "phone":  # the terms an agent records as the written offer (SPEC §13)
+                meta["offer_terms"] = {k: to_json(inputs.data[k]) for k in OFFER_TERMS if k in inputs.data}
             record.meta = meta or None
             record.content = {
                 **(getattr(rendered.parts, "compact", None) or {"parts": dict(rendered.parts)}),

@@ -283,6 +283,17 @@ def _sample_data(message_type: str, country: str) -> dict[str, Any]:
             "contact_on": "2027-03-10",
             "survey_url": f"{_SITE[country]}/{_SURVEY_PATH[country]}/abc123",
         },
+        "sales_offer": {
+            "sold_on": "2027-01-08",
+            "product": _FIXED[country],
+            "price_elements": _elements(country, with_old=False),
+            "duration": 24,
+            "terms_url": f"{_SITE[country]}/terms",
+            "valid_until": "2027-01-25",
+            "offer_id": "01KA7Z3W5Q8N2M4R6T9V1X3Z5B",  # Dispatcher.offer() adds these three
+            "accept_url": f"{_SITE[country]}/offer/01KA7Z3W5Q8N2M4R6T9V1X3Z5B.1bq2k3x.Ab3dEf5hIj7lMn9p",
+            "accept_code_url": f"{_SITE[country]}/o/K7MQ2XWD9H",
+        },
     }
     samples["marketing"].update(_marketing_country_data(country))
     try:
@@ -321,6 +332,8 @@ def sample_variants(
         if language == "sv" and country == "FI":
             other = _SWEDISH_IN_FI.get(other, other)
         variants.append(("another product", {**data, "product": other}))
+    if message_type == "sales_offer":
+        variants.append(("fixed end", {**data, "duration": {"until": "2029-02-28"}, "starts_on": "2027-03-01"}))
     return variants
 
 

@@ -290,3 +290,53 @@ webhook_deliveries = Table(
     #: Per-subject order: an event waits for the earlier ones of its message (dispatch.webhooks.table).
     Index("ix_webhook_deliveries_subject", "endpoint", "subject", "occurred_at"),
 )
+
+#: Written offers after a phone sale (SPEC §13, :mod:`dispatch.offers`): ``state`` leaves ``open`` once,
+#: by compare-and-set, for ``accepted``, ``declined`` or ``lapsed`` (``unsent`` when the offer message was
+#: suppressed); each state reached is also a row of ``offer_states``.
+offers = Table(
+    "offers",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    #: The message that carried the offer (set once it is recorded).
+    Column("message_id", String(26), nullable=True),
+    Column("recipient_id", String(128), nullable=False),
+    Column("country", String(2), nullable=False),
+    Column("language", String(8), nullable=True),
+    #: The channel the offer went by (the evidence of acceptance names it).
+    Column("channel", String(32), nullable=True),
+    #: SHA-256 of the offer's terms as sent (dispatch.offers.content_hash).
+    Column("content_hash", String(64), nullable=False),
+    #: The moment the offer lapses: the end of its ``valid_until`` day in the country's time zone.
+    Column("valid_until", UTCDateTime, nullable=False),
+    Column("state", String(16), nullable=False),
+    #: The offer's data as sent (JSON), and the recipient mapping the contract confirmation goes to.
+    Column("terms", JSON, nullable=False),
+    Column("recipient", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    #: The contract_confirmation sent on acceptance.
+    Column("contract_message_id", String(26), nullable=True),
+    #: An offer sent by SMS (its key terms and the link) also goes whole by email or letter: the durable copy.
+    Column("copy_message_id", String(26), nullable=True),
+    Index("ix_offers_recipient", "recipient_id", "created_at"),
+    Index("ix_offers_due", "state", "valid_until"),
+    Index("ix_offers_message", "message_id"),
+)
+
+#: Every state an offer reached, with its moment and evidence: append-only, each state once per offer.
+#: An acceptance row is the durable evidence of SPEC §13 (content hash, wording version shown, channel).
+offer_states = Table(
+    "offer_states",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("offer_id", String(26), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    #: Who moved it: ``dispatch`` (sent), ``acceptance_page``, ``worker``, ``cli``.
+    Column("source", String(32), nullable=False),
+    Column("content_hash", String(64), nullable=True),
+    Column("wording_version", String(64), nullable=True),
+    Column("channel", String(32), nullable=True),
+    Column("evidence", JSON, nullable=True),
+    UniqueConstraint("offer_id", "state", name="uq_offer_states_offer_state"),
+)

@@ -67,6 +67,7 @@ def _register_commands() -> None:
         consents,
         demo,
         history,
+        offers,
         queue,
         registers,
         send,

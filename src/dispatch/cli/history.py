@@ -97,6 +97,19 @@ def _show(d, recipient_id: str, content: bool) -> None:
             for part, text in m["parts"].items():
                 console.rule(f"{m['id']} · {part}")
                 console.print(text, markup=False, highlight=False)
+    for offer in data.get("offers", ()):  # written offers (SPEC §13): every state reached, with its evidence
+        for row in offer["states"]:
+            how = ", ".join(f"{k} {row[k]}" for k in ("source", "channel", "wording_version") if row.get(k))
+            console.print(
+                f"  offer {offer['id']} (message {offer['message_id'] or '-'}) {row['at']:%Y-%m-%d %H:%M:%S}"
+                f" {row['state']} ({how})",
+                highlight=False,
+                markup=False,
+            )
+        if offer["contract_message_id"]:
+            console.print(
+                f"  offer {offer['id']} contract confirmation {offer['contract_message_id']}", highlight=False
+            )
     if data["consents"]:
         console.print(
             f"{len(data['consents'])} consent ledger entries: dispatch consents show {recipient_id}", highlight=False

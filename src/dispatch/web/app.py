@@ -1,6 +1,7 @@
 """The ASGI application of ``dispatch serve``: routes, error pages, health, metrics, services.
 
-Routes: the customer's pages (:mod:`dispatch.web.pages`), ``GET /health``,
+Routes: the customer's pages (:mod:`dispatch.web.pages`), the acceptance page of a written
+offer (:mod:`dispatch.web.offers`), ``GET /health``,
 ``GET /metrics`` (Prometheus exposition of the default registry), the read-only
 operator view (:mod:`dispatch.web.operator`), the translators' preview
 (:mod:`dispatch.web.preview`), and whatever plugins add through
@@ -28,6 +29,7 @@ from starlette.routing import BaseRoute, Route
 
 from ..errors import PluginError
 from ..metrics import register_queue_collector
+from .offers import OfferPages
 from .operator import OperatorView
 from .pages import PageError, Pages
 from .preview import PreviewView
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("dispatch.web")
 
 #: Paths dispatch serves itself; a plugin may not register these or anything under them.
-RESERVED = ("/u/", "/preferences/", "/p", "/operator", "/preview/", "/health", "/metrics")
+RESERVED = ("/u/", "/preferences/", "/p", "/offer/", "/o/", "/operator", "/preview/", "/health", "/metrics")
 
 ERROR_PAGES = Counter("dispatch_web_error_pages", "Error pages served by dispatch serve", ["status"])
 
@@ -62,6 +64,7 @@ class Service(Protocol):
 def create_app(dispatcher: Dispatcher, *, services: Sequence[Service] = ()) -> Starlette:
     """The web application over ``dispatcher``, with ``services`` run for its lifetime."""
     pages = Pages(dispatcher)
+    offers = OfferPages(dispatcher, pages)
     operator = OperatorView(dispatcher)
     preview = PreviewView(dispatcher, operator)
     register_queue_collector(lambda now: dispatcher.store.queue_depth(now))  # queue depth and age at /metrics
@@ -89,6 +92,8 @@ def create_app(dispatcher: Dispatcher, *, services: Sequence[Service] = ()) -> S
         Route("/p", limited(pages.short_code), methods=["GET"]),  # the code form: ?code= tries a code too
         Route("/p/", limited(pages.short_code), methods=["GET"]),
         Route("/p/{code}", limited(pages.short_code), methods=["GET"]),
+        Route("/offer/{token}", limited(offers.page), methods=["GET", "POST"]),
+        Route("/o/{code}", limited(offers.short_code), methods=["GET"]),
         Route("/operator", operator.page, methods=["GET"]),
         Route("/preview/{message_type}", preview.page, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
