@@ -39,7 +39,10 @@ def person(language, country, **extra):
 @pytest.mark.parametrize("message_type", EMAIL_TYPES)
 @pytest.mark.parametrize(("language", "country"), CASES)
 def test_every_type_goes_out_by_email_in_every_language(dispatcher, tmp_path, message_type, language, country):
-    receipt = dispatcher.dispatch(message_type, person(language, country), sample_data(message_type, country), now=NOW)
+    data = sample_data(message_type, country)
+    if message_type == "renewal_offer":  # inside Sweden's 90-to-60-day renewal window (issue 20)
+        data.update(current_ends_on="2027-03-31", respond_by="2027-03-15")
+    receipt = dispatcher.dispatch(message_type, person(language, country), data, now=NOW)
     assert receipt.status == "queued", receipt.reasons
     assert (receipt.channel, receipt.language, receipt.queue) == (
         "email",

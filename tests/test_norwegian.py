@@ -68,7 +68,8 @@ def test_a_norwegian_marketing_sms_is_gsm7_and_names_the_price_after_the_campaig
     [line] = json_lines(tmp_path / "outbox" / "sms" / "messages.jsonl")
     assert line["encoding"] == "GSM-7" and line["segments"] <= 3
     body = line["body"]
-    assert "kampanjepris i 12 måneder: Strømpris 59,90 øre/kWh, Fastbeløp 0,00 kr/mnd." in body
+    # "0 kr/mnd" since issue 20 (a fee of nothing is written without decimals; was "0,00 kr/mnd").
+    assert "kampanjepris i 12 måneder: Strømpris 59,90 øre/kWh, Fastbeløp 0 kr/mnd." in body
     assert "Deretter: Strømpris 79,90 øre/kWh, Fastbeløp 49,00 kr/mnd." in body
     assert "Priser inkl. 25 % mva. Tilbudet gjelder til 30. april 2027" in body
     assert "Ingen flere tilbud? Svar STOPP eller gå til https://energia.example.fi/dispatch/u/" in body
@@ -131,8 +132,10 @@ def test_a_norwegian_phone_sale_needs_written_acceptance(dispatcher, tmp_path):
     [task] = json_lines(tmp_path / "outbox" / "phone" / "tasks.jsonl")
     assert task["language"] == "nb"
     script = task["script"]
-    assert "Avtalen blir først bindende når du har takket ja skriftlig" in script
-    assert "Registrer ikke avtalen som inngått før kunden har takket ja skriftlig" in script
+    # Wording updated in issue 20 (the written-offer step is shared by every phone script).
+    assert "Vi avtaler ikke noe bindende i denne samtalen" in script
+    assert "Avtalen gjelder først når du har akseptert det skriftlig" in script
+    assert "Registrer ikke avtalen som inngått i samtalen" in script
     assert "Etter 12 måneder gjelder disse prisene:" in script
 
 

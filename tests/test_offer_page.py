@@ -174,7 +174,8 @@ def test_call_task_to_offer_email_to_acceptance_to_contract_confirmation(site, b
     assert "<script" not in page.lower()
     assert browser.find_element(By.ID, "product").text == "Vind 12"
     prices = [row.text for row in browser.find_elements(By.CSS_SELECTOR, "#prices tbody tr")]
-    assert prices == ["Energi 69,00 öre/kWh", "Fast avgift 0,00 kr/mån"]
+    # "0 kr/mån" since issue 20: a fee of nothing is written without decimals (was "0,00 kr/mån").
+    assert prices == ["Energi 69,00 öre/kWh", "Fast avgift 0 kr/mån"]
     vat = browser.find_element(By.ID, "vat").text
     assert "moms" in vat and "25 %" in vat and vat in text  # the same VAT sentence as the offer email
     assert browser.find_element(By.ID, "duration").text == "12 månader"

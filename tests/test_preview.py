@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -303,3 +304,53 @@ def test_the_page_reads_well_in_a_browser(tmp_path, make_dispatcher):
             server.stop()
     finally:
         browser.quit()
+
+
+# -- variants that change the legal text (issue 20) ----------------------------------------------------
+
+
+def test_variants_change_the_legal_text_without_hand_made_files(cli_dispatcher):
+    def email_text(*variants: str, message_type: str = "price_change", lang: str = "en") -> str:
+        args = ["preview", message_type, "--lang", lang, "--channel", "email"]
+        for variant in variants:
+            args += ["--variant", variant]
+        result = run(*args)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    household = email_text()
+    assert "Prices include VAT at 25%." in household
+    assert "Prices exclude VAT." in email_text("business")
+    north = email_text("northern-norway")
+    assert "exempt from VAT" in north and "VAT at 25%" not in north
+    assert "Hello,\n" in email_text("no-name")
+    assert "Ola Nordmann" in household and "Ola Nordmann" not in email_text("no-name")
+    same = email_text(message_type="renewal_offer")
+    other = email_text("other-product", message_type="renewal_offer")
+    assert "/u/" not in same and "/u/" in other  # another product is marketing: it carries the opt-out
+    fi_business = email_text("business", message_type="marketing", lang="fi")
+    assert "peruuttamisoikeus" not in fi_business and "peruuttamisoikeus" in email_text(
+        message_type="marketing", lang="fi"
+    )
+    bad = run("preview", "price_change", "--variant", "nonsense")
+    assert bad.exit_code == 2 and "unknown variant 'nonsense'" in bad.output
+    bad = run("preview", "price_change", "--variant", "other-product")
+    assert bad.exit_code == 2 and "needs a type with current_product" in bad.output
+
+
+def test_the_served_page_links_every_variant_one_click_away(make_dispatcher):
+    d = make_dispatcher({"web": {"operator_token": "op-token-1"}})
+    server = LiveServer(create_app(d)).start()
+    auth = {"Authorization": "Bearer op-token-1"}
+    try:
+        status, page, _ = request(f"{server.base}/preview/renewal_offer?lang=sv&channel=email", headers=auth)
+        assert status == 200
+        links = dict(re.findall(r'<a href="([^"]+)"[^>]*>([a-z -]+)</a>', page))
+        by_name = {name: href.replace("&amp;", "&") for href, name in links.items()}
+        assert set(by_name) == {"as sampled", "business", "northern-norway", "other-product", "no-name"}
+        status, other, _ = request(server.base + by_name["other-product"].removeprefix("/dispatch"), headers=auth)
+        assert status == 200 and "/u/" in other and 'aria-current="page">other-product' in other
+        status, page, _ = request(f"{server.base}/preview/price_change?lang=sv&channel=email", headers=auth)
+        assert "other-product" not in page  # price notices have no current product
+    finally:
+        server.stop()

@@ -13,6 +13,7 @@ import os
 import re
 import threading
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
@@ -45,6 +46,8 @@ class LetterSettings:
     place: str | None = None
     #: PDF standard of letters and batches: "a-2u" (PDF/A-2u, archivable), "a-2b", "a-3u", or "" for plain PDF.
     pdf_standard: str = "a-2u"
+    #: Tag each letter's PDF (a structure tree for screen readers); the print batch is not tagged.
+    tagged_pdf: bool = True
     #: Threads that typeset letters (Typst runs without the GIL); 0: as many as the machine has cores, up to 4.
     render_threads: int = 0
     #: Digital mailboxes first (SPEC §6), per country in order, e.g. {SE = ["kivra"], NO = ["digipost"]};
@@ -102,7 +105,7 @@ class LetterChannel(Channel):
         from .layout import LetterHead
         from .qr import qr_svg
 
-        company = self.context.company_for(message.country)
+        company = self.context.company_in(message.country, message.language)
         address = message.address or {}
         labels = self.labels()
         place = self.settings.place or _city(company.get("address") or [])
@@ -133,7 +136,7 @@ class LetterChannel(Channel):
             return_line=", ".join(s for s in sender if s),
             recipient_lines=[line for line in lines if line],
             info_lines=info,
-            footer=" · ".join(x for x in (company.get("name"), company.get("business_id"), contact) if x),
+            footer=" · ".join(x for x in (company.get("name"), _business_id(company), contact) if x),
         )
         link = _opt_out_link(message)
         if link is not None:
@@ -158,7 +161,7 @@ class LetterChannel(Channel):
         link = _opt_out_link(message)
         if link is not None and len(link[1]) > SHORT_URL:
             replacements[link[1]] = self.labels().qr_note(message.language, message.country)
-        return html_to_typst(message.parts.get("html", ""), replacements)
+        return html_to_typst(message.parts.get("html", ""), replacements, keep_last=True)
 
     def preview_images(self, message: OutgoingMessage) -> list[bytes]:
         """The letter's pages as PNG images (96 ppi), set as they would be printed today."""
@@ -180,7 +183,9 @@ class LetterChannel(Channel):
         standard = self.settings.pdf_standard or None
         # Everything, labels and QR code included, is made on a typesetting thread: the event loop stays free.
         typeset = await self._threads().run(
-            lambda: render_letter(self.head(message, today), self.body(message), standard=standard)
+            lambda: render_letter(
+                self.head(message, today), self.body(message), standard=standard, tagged=self.settings.tagged_pdf
+            )
         )
         tried: list[str] = []
         if self.digital is not None:  # SPEC §6: the same PDF to a digital mailbox first (dispatch.mailboxes)
@@ -305,3 +310,10 @@ def _city(address_lines: list[str]) -> str:
 
 
 _POSTAL_CODE = re.compile(r"^(?:[A-Z]{2}-)?\d[\d ]*\s")
+
+
+def _business_id(company: Mapping[str, Any]) -> str:
+    """The business id with what it is called in the letter's language: "Y-tunnus 1234567-8", "Org.nr 556677-8899"."""
+    number = company.get("business_id") or ""
+    label = company.get("business_id_label") or ""
+    return f"{label} {number}".strip() if number else ""

@@ -157,9 +157,17 @@ def _compiler() -> typst.Compiler:
 
 
 def _source(bodies: list[str]) -> bytes:
-    """The template followed by one ``#letter(i)[body]`` per letter."""
-    calls = "".join(f"#letter({i})[\n{body}\n]\n" for i, body in enumerate(bodies))
-    return (_template() + "\n" + calls).encode()
+    """The template followed by one ``#letter(i)[body][last block]`` per letter: the last block
+    (after :data:`~dispatch_letter.markup.KEEP_WITH_QR`) goes on the page of the opt-out QR code."""
+    from .markup import KEEP_WITH_QR
+
+    calls = []
+    for i, body in enumerate(bodies):
+        main, mark, last = body.rpartition(KEEP_WITH_QR)
+        if not mark:
+            main, last = body, ""
+        calls.append(f"#letter({i})[\n{main}\n][\n{last}\n]\n")
+    return (_template() + "\n" + "".join(calls)).encode()
 
 
 def _template() -> str:
@@ -199,7 +207,13 @@ def _stamp(timestamp: datetime | None) -> datetime:
     return (timestamp or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
 
 
-def _compile(letters: list[tuple[LetterHead, str, int]], *, timestamp: datetime | None, standard: str | None) -> bytes:
+def _compile(
+    letters: list[tuple[LetterHead, str, int]],
+    *,
+    timestamp: datetime | None,
+    standard: str | None,
+    tagged: bool | None = None,
+) -> bytes:
     """One PDF holding ``letters`` (head, body markup, known page count or 0)."""
     source = _source([body for _, body, _ in letters])
     try:
@@ -208,21 +222,28 @@ def _compile(letters: list[tuple[LetterHead, str, int]], *, timestamp: datetime 
             sys_inputs=_inputs(letters),
             pdf_standards=[standard] if standard else [],
             timestamp=_stamp(timestamp),
-            # Printed letters: PDF/A-2u needs no structure tree, and it costs ~15 % more time
-            # ("a-2a" and "a-3a" require one).
-            pdf_tags=bool(standard and standard.endswith("a")),
+            # A letter's own PDF is tagged (a structure tree: headings, paragraphs, tables, the QR code's
+            # alt text) so that a screen reader can read it where the PDF is read on a screen (a digital
+            # mailbox, the archive). Print batches are not: tags cost ~15 % more time and paper needs none.
+            # ("a-2a" and "a-3a" always require one.)
+            pdf_tags=bool(tagged) or bool(standard and standard.endswith("a")),
         )
     except typst.TypstError as exc:
         if standard and "PDF/A" in exc.message:
             # A character no font has (PDF/A forbids the blank box): print the letter as plain PDF
             # rather than not at all.
             logger.warning("letter %s is plain PDF, not %s: %s", letters[0][0].title, standard, exc.message)
-            return _compile(letters, timestamp=timestamp, standard=None)
+            return _compile(letters, timestamp=timestamp, standard=None, tagged=tagged)
         raise TypesetError(f"typst: {exc.message}") from None
 
 
 def render_letter(
-    head: LetterHead, body: str, *, timestamp: datetime | None = None, standard: str | None = PDF_STANDARD
+    head: LetterHead,
+    body: str,
+    *,
+    timestamp: datetime | None = None,
+    standard: str | None = PDF_STANDARD,
+    tagged: bool = True,
 ) -> Typeset:
     """Typeset one letter; ``body`` is Typst markup from :func:`dispatch_letter.markup.html_to_typst`.
 
@@ -232,7 +253,7 @@ def render_letter(
     """
     pages = 1
     while True:
-        pdf = _compile([(head, body, pages)], timestamp=timestamp, standard=standard)
+        pdf = _compile([(head, body, pages)], timestamp=timestamp, standard=standard, tagged=tagged)
         actual = page_count(pdf)
         if actual == pages:
             return Typeset(pdf=pdf, pages=pages, head=head, body=body)

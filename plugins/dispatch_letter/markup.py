@@ -33,6 +33,12 @@ _AMOUNT = re.compile(r"^[−\-+]?\s?\d")
 #: Words longer than this get invisible break opportunities, so a long token cannot run off the page.
 _LONG_WORD = 28
 _BREAK_EVERY = 14
+#: A piece of a long word that has no natural break and is longer than this is cut anyway (a token).
+_TOKEN = 40
+#: Words that are links or addresses, and where they may wrap: after "/" (but not inside "://"),
+#: before ".", "?", "&", "=", "#", "@".
+_URLISH = re.compile(r"://|^www\.|@|/")
+_URL_BREAK = re.compile(r"(?<=/)(?!/)(?<!://)|(?=[.?&=#@])(?<!^)")
 _SPACE = re.compile(r"\s+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
@@ -95,16 +101,28 @@ def string_literal(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "") + '"'
 
 
-def html_to_typst(html: str, replacements: Mapping[str, str] | None = None) -> str:
+#: A Typst comment between the body and its last block, which is kept on one page with the
+#: opt-out QR code (see ``letter.typ``). Data never produces it: every text is a string literal.
+KEEP_WITH_QR = "// dispatch:keep-with-qr"
+
+
+def html_to_typst(html: str, replacements: Mapping[str, str] | None = None, *, keep_last: bool = False) -> str:
     """Typst markup for a letter body written in HTML.
 
     ``replacements`` maps text to print instead (e.g. a long opt-out URL → "see the QR
-    code below"); it applies to text and link targets.
+    code below"); it applies to text and link targets. With ``keep_last``, the last block
+    follows :data:`KEEP_WITH_QR`, so that the QR code never stands alone on a page.
     """
     parser = _TreeBuilder()
     parser.feed(html)
     parser.close()
-    return _Writer(dict(replacements or {})).blocks(parser.root.children).strip() + "\n"
+    writer = _Writer(dict(replacements or {}))
+    if not keep_last:
+        return writer.blocks(parser.root.children).strip() + "\n"
+    blocks = writer.block_list(parser.root.children)
+    if len(blocks) < 2:
+        return "\n\n".join(blocks).strip() + "\n"
+    return "\n\n".join(blocks[:-1]).strip() + f"\n\n{KEEP_WITH_QR}\n" + blocks[-1].strip() + "\n"
 
 
 class _Writer:
@@ -115,6 +133,10 @@ class _Writer:
 
     def blocks(self, children: list[_Node | str]) -> str:
         """Block-level content: paragraphs separated by blank lines; loose inline runs become paragraphs."""
+        return "\n\n".join(self.block_list(children))
+
+    def block_list(self, children: list[_Node | str]) -> list[str]:
+        """The blocks of :meth:`blocks`, one string each."""
         out: list[str] = []
         run: list[_Node | str] = []
 
@@ -134,7 +156,7 @@ class _Writer:
             else:
                 run.append(child)
         flush()
-        return "\n\n".join(out)
+        return out
 
     def block(self, node: _Node) -> str:
         tag = node.tag
@@ -214,7 +236,7 @@ class _Writer:
 
     def inline(self, children: list[_Node | str]) -> str:
         out: list[str] = []
-        for child in children:
+        for child in _around_breaks(children):
             if isinstance(child, str):
                 out.append(self.text(child))
                 continue
@@ -299,6 +321,19 @@ def _widths(rows: list[list[_Node]], columns: int) -> list[str]:
     return ["1fr"] + ["auto"] * (columns - 1)
 
 
+def _around_breaks(children: list[_Node | str]) -> list[_Node | str]:
+    """``children`` without the white space next to a ``<br>`` (the template's line break after it
+    would print as a space at the start of the next line)."""
+    items = list(children)
+    for i, child in enumerate(items):
+        if isinstance(child, _Node) and child.tag == "br":
+            if i > 0 and isinstance(items[i - 1], str):
+                items[i - 1] = items[i - 1].rstrip()
+            if i + 1 < len(items) and isinstance(items[i + 1], str):
+                items[i + 1] = items[i + 1].lstrip()
+    return items
+
+
 def _trimmed(children: list[_Node | str]) -> list[_Node | str]:
     """``children`` without the white space at the start and end (HTML ignores it there)."""
     items = list(children)
@@ -316,11 +351,22 @@ def _text(node: _Node | str) -> str:
 
 
 def _breakable(text: str) -> str:
-    """Long words (URLs, tokens) with zero-width spaces every few characters, so they can wrap."""
+    """Long words with zero-width spaces where they may wrap: a URL or address after ``/`` and
+    before ``.``, ``?``, ``&``, ``=``, ``#`` or ``@`` (never inside a word: "…/sopimusehdot", not
+    "…/s opimusehdot", as the Chicago Manual of Style 14.18 and the Finnish Kielitoimisto advise);
+    only a run with no such place (a token) is cut every few characters."""
     if len(text) <= _LONG_WORD:
         return text
-    return re.sub(
-        rf"\S{{{_LONG_WORD + 1},}}",
-        lambda m: "\u200b".join(m.group(0)[i : i + _BREAK_EVERY] for i in range(0, len(m.group(0)), _BREAK_EVERY)),
-        text,
-    )
+    return re.sub(rf"\S{{{_LONG_WORD + 1},}}", lambda m: _break_word(m.group(0)), text)
+
+
+def _break_word(word: str) -> str:
+    pieces = _URL_BREAK.sub("\u200b", word).split("\u200b") if _URLISH.search(word) else [word]
+    return "\u200b".join(_chunks(piece) for piece in pieces)
+
+
+def _chunks(piece: str) -> str:
+    """A piece too long for a line even on its own (a signed token), cut every few characters."""
+    if len(piece) <= _TOKEN:
+        return piece
+    return "\u200b".join(piece[i : i + _BREAK_EVERY] for i in range(0, len(piece), _BREAK_EVERY))

@@ -39,6 +39,9 @@ class SmsSettings:
     auth_token: str | None = None
     #: Sender number (E.164) or alphanumeric id; or use messaging_service_sid.
     sender: str | None = None
+    #: The sender per recipient country, where it differs ({FI = "PohjolanEn", SE = "+46701234567"}).
+    #: Each is checked against the country's rules (dispatch_sms.senders: Traficom's for Finland).
+    senders: dict[str, str] = field(default_factory=dict)
     messaging_service_sid: str | None = None
     status_callback: str | None = None
     #: A local Twilio-compatible API (tests, Prism): e.g. http://127.0.0.1:4010
@@ -65,6 +68,32 @@ class SmsChannel(Channel):
         self._twilio: Any = None
         if settings.account_sid and not (settings.sender or settings.messaging_service_sid):
             raise ConfigError("channels.sms needs sender (a number or alphanumeric id) or messaging_service_sid")
+        self._check_senders(context.config)
+
+    def _check_senders(self, config) -> None:
+        """Every configured sender must suit the countries it sends to (see dispatch_sms.senders)."""
+        from .senders import sender_problems
+
+        countries = list(config.policy.countries)
+        problems = []
+        for country, value in self.settings.senders.items():
+            if country not in countries:
+                problems.append(f"channels.sms.senders.{country}: unknown country (known: {', '.join(countries)})")
+                continue
+            problems += [f"channels.sms.senders.{country}: {p}" for p in sender_problems(value, country)]
+        if self.settings.sender:
+            for country in countries:
+                if country not in self.settings.senders:
+                    problems += [
+                        f"channels.sms.sender (for {country}): {p}"
+                        for p in sender_problems(self.settings.sender, country)
+                    ]
+        if problems:
+            raise ConfigError("invalid SMS sender:", problems)
+
+    def sender_for(self, country: str) -> str | None:
+        """The sender id or number for a message to ``country``."""
+        return self.settings.senders.get(country) or self.settings.sender
 
     @property
     def embedded(self) -> bool:
@@ -119,7 +148,7 @@ class SmsChannel(Channel):
             "id": message.id,
             "recipient_id": message.recipient_id,
             "to": message.address,
-            "from": self.settings.sender or self.settings.messaging_service_sid,
+            "from": self.sender_for(message.country) or self.settings.messaging_service_sid,
             "type": message.message_type,
             "language": message.language,
             "body": text,

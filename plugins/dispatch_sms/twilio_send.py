@@ -74,10 +74,11 @@ class TwilioSender:
         if settings.status_callback:
             self.defaults["status_callback"] = settings.status_callback
 
-    async def send(self, to: str, body: str) -> Any:
-        """Create the message; returns twilio's MessageInstance."""
+    async def send(self, to: str, body: str, sender: str | None = None) -> Any:
+        """Create the message (from ``sender`` when given); returns twilio's MessageInstance."""
+        options = {**self.defaults, **({"from_": sender} if sender else {})}
         async with asyncio.timeout(self.timeout):
-            return await self.messages.create_async(to=to, body=body, **self.defaults)
+            return await self.messages.create_async(to=to, body=body, **options)
 
     async def close(self) -> None:
         await self.http.close()
@@ -106,7 +107,7 @@ async def send_with_twilio(
             "no Twilio auth token: set TWILIO_AUTH_TOKEN or channels.sms.auth_token", code="configuration"
         )
     try:
-        created = await sender_for(channel).send(to, text)
+        created = await sender_for(channel).send(to, text, channel.sender_for(message.country))
     except DeliveryError:
         raise
     except Exception as exc:  # every failure becomes transient or permanent

@@ -22,8 +22,9 @@ from datetime import datetime
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
-from .errors import DispatchError, InputError
+from .errors import DispatchError, InputError, InvalidData
 from .ids import new_id
+from .messages import country_data_problems
 from .models import Recipient
 from .pipeline import Inputs
 from .serialize import data_to_json
@@ -178,6 +179,8 @@ def preflight(d: Dispatcher, message_type: str, values) -> None:
     mtype = d.types.get(message_type)
     seen: set[tuple[str, str, str]] = set()
     for (language, country), sample in SAMPLE_RECIPIENTS.items():
+        if country_data_problems(mtype, values, country):
+            continue  # this data cannot go to that country at all: each such recipient is refused in its batch
         for channel in mtype.channels:
             if channel not in d.channels or (channel, language, country) in seen:
                 continue
@@ -221,6 +224,14 @@ def record_batch(
         except DispatchError as exc:
             summary.invalid += 1
             summary.errors.append(f"line {line}: {exc}")
+    missing = {}
+    for person in people:  # SPEC §2 country data: checked where recipient and data meet, before this batch is written
+        missing.setdefault(person.country, country_data_problems(mtype, values, person.country))
+    problems = [f"{country}: {text}" for country, texts in missing.items() for text in texts]
+    if problems:
+        raise InvalidData(
+            f"campaign stopped: {mtype.name} data lacks what recipients in these countries need:", problems
+        )
     keys = {p.id: f"{campaign_id}:{p.id}" for p in people}
     taken = d.store.existing_keys(list(keys.values()))
     fresh: list[Recipient] = []

@@ -55,6 +55,13 @@ class ChannelContext:
         """The sender details for messages to ``country`` (per-country overrides applied)."""
         return self.company.get(country) or self.company.get("*") or {}
 
+    def company_in(self, country: str, language: str) -> Mapping[str, Any]:
+        """The sender details for a message to ``country`` in ``language``: values given per language
+        (an address with Swedish place names, a Swedish service address...) resolved for it."""
+        from .company import company_details
+
+        return company_details(self.config.company, country, language)
+
     def signing_key(self, purpose: str) -> bytes:
         """A secret key for ``purpose`` (e.g. ``"verp"``), the same in every process of the deployment.
 

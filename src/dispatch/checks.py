@@ -19,7 +19,7 @@ import jinja2
 
 from .context import DERIVED, RESERVED, WITHDRAWAL_DAYS, needs_unsubscribe, vat_for
 from .errors import DispatchError
-from .messages import MessageType, PriceElement
+from .messages import COMPARISON_CONSUMPTIONS, MessageType, PriceElement
 from .models import LANGUAGES as KNOWN_LANGUAGES
 from .policy import effective_category
 from .recipients import parse_recipient
@@ -115,7 +115,7 @@ def _check_one(d: Dispatcher, report: CheckReport, mtype: MessageType, channel_n
     for country in CHECK_COUNTRIES.get(language, ("FI",)):
         recipient = dict(sample_recipient(language, country))
         recipient["language"] = language
-        for label, data in _variants(mtype, country):
+        for label, data in _variants(mtype, country, language):
             where = country if label == "sample" else f"{country}, {label}"
             try:
                 parts = d.preview(mtype.name, recipient, data, channel=channel_name, language=language, now=CHECK_NOW)
@@ -173,9 +173,9 @@ def _check_channel(
             )
 
 
-def _variants(mtype: MessageType, country: str) -> list[tuple[str, dict[str, Any]]]:
+def _variants(mtype: MessageType, country: str, language: str) -> list[tuple[str, dict[str, Any]]]:
     try:
-        return sample_variants(mtype.name, country)
+        return sample_variants(mtype.name, country, language)
     except KeyError:
         return [("sample", synthetic_data(mtype))]
 
@@ -270,11 +270,15 @@ def _required(mtype: MessageType, channel: str, part: str, values: dict[str, Any
         if_no_action = values.get("if_no_action")
         if isinstance(if_no_action, dict):
             out.append((if_no_action["product"], "what the customer gets if they do nothing (if_no_action)"))
+        if isinstance(if_no_action, dict):  # every channel: what doing nothing costs (SMS included)
+            for element in if_no_action["price_elements"]:
+                out.append((fmt.price(element), f"the price of {element.name} if the customer does nothing"))
+            if if_no_action.get("notice_months") is not None and channel != "sms":
+                out.append(
+                    (fmt.months(if_no_action["notice_months"]), "the notice period if the customer does nothing")
+                )
         if channel != "sms":
             prices("price_elements")
-            if isinstance(if_no_action, dict):
-                for element in if_no_action["price_elements"]:
-                    out.append((fmt.price(element), f"the price of {element.name} if the customer does nothing"))
     elif name == "newsletter":
         out.append((values["title"], "the title"))
         for section in values["sections"]:
@@ -289,6 +293,15 @@ def _required(mtype: MessageType, channel: str, part: str, values: dict[str, Any
             prices("after_offer")
         else:
             out.append((after, "the terms after the offer"))
+        comparison = values.get("comparison_prices")
+        if isinstance(comparison, dict) and channel != "sms":  # SE: the jämförpris (an SMS may link to it)
+            for kwh in COMPARISON_CONSUMPTIONS:
+                amount = comparison[f"at_{kwh}"]
+                out.append((fmt.unit_price(amount, "öre/kWh"), f"the jämförpris at {kwh} kWh/year (SE)"))
+        if values.get("binding_months") and channel != "sms":  # NO: binding period and exit fee
+            out.append((fmt.months(values["binding_months"]), "the binding period (NO binding_months)"))
+            if values.get("exit_fee"):
+                out.append((fmt.money(values["exit_fee"]), "the exit fee (NO exit_fee)"))
     elif name == "survey":
         out.append((values["survey_url"], "the survey link"))
     elif name == "sales_offer":  # the written offer (SPEC §13): the terms, until when, and where to accept

@@ -126,6 +126,9 @@ class LanguagesConfig:
     default: dict[str, str] = field(default_factory=lambda: {"FI": "fi", "SE": "sv", "NO": "nb"})
     #: Babel locale per language and country ("*" for any): {"sv" = {"FI" = "sv_FI", "*" = "sv_SE"}}.
     locales: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: How a language writes a price unit the data gives: {fi = {"c/kWh" = "snt/kWh"}} prints Finnish
+    #: text in sentit (Kielitoimisto's abbreviation); empty keeps c/kWh, as most Finnish retailers print it.
+    unit_labels: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def _default_company_countries() -> dict[str, dict[str, Any]]:
@@ -175,9 +178,25 @@ class CompanyConfig:
     """Sender details shown in messages; ``countries`` overrides them per country."""
 
     name: str = "Pohjolan Energia Oy"
-    email: str = "asiakaspalvelu@example.fi"
+    #: The e-mail address, website and terms link may be given per language: Swedish-speaking Finns get
+    #: the Swedish-language service address and pages (Language Act 423/2003 and a bilingual market).
+    email: str | dict[str, str] = field(
+        default_factory=lambda: {
+            "fi": "asiakaspalvelu@example.fi",
+            "sv": "kundservice@example.fi",
+            "en": "customerservice@example.fi",
+            "nb": "customerservice@example.fi",
+        }
+    )
     phone: str = "+358 9 4289 1000"
-    website: str = "https://energia.example.fi"
+    website: str | dict[str, str] = field(
+        default_factory=lambda: {
+            "fi": "https://energia.example.fi",
+            "sv": "https://energia.example.fi/sv",
+            "en": "https://energia.example.fi/en",
+            "nb": "https://energia.example.fi/en",
+        }
+    )
     #: Address lines, or lines per language: Finland's place names differ in Swedish (Helsingfors).
     address: list[str] | dict[str, list[str]] = field(
         default_factory=lambda: {
@@ -204,7 +223,14 @@ class CompanyConfig:
     #: How many minutes the satisfaction survey takes, as the survey messages say.
     survey_minutes: int = 2
     #: The contract terms (sopimusehdot) the confirmation links to, unless the data gives ``terms_url``.
-    terms_url: str = "https://energia.example.fi/sopimusehdot"
+    terms_url: str | dict[str, str] = field(
+        default_factory=lambda: {
+            "fi": "https://energia.example.fi/sopimusehdot",
+            "sv": "https://energia.example.fi/sv/avtalsvillkor",
+            "en": "https://energia.example.fi/en/terms",
+            "nb": "https://energia.example.fi/en/terms",
+        }
+    )
     #: Per-country overrides, e.g. [company.countries.SE] name = "Pohjola Energi AB".
     countries: dict[str, dict[str, Any]] = field(default_factory=_default_company_countries)
     #: The company's own time zone (IANA name): ``dispatch campaign --at`` without an offset is read in it.
@@ -410,12 +436,19 @@ class CountryRules:
     register_refresh_days: int = 31
     #: In this country active customers are exempt from the do-not-contact registers.
     registers_exempt_active_customers: bool = False
+    #: When a customer must be told that a fixed-term contract ends: [earliest, latest] before the
+    #: end, ISO durations; empty where no such rule applies. Sweden: no earlier than 90 and no later
+    #: than 60 days before (ellagen; Energimarknadsinspektionen, "Vad händer när mitt tidsbestämda
+    #: elavtal löper ut?", ei.se 2024-02-12, and Ei's news of 2023-01-20 on its supervision).
+    renewal_notice: list[str] = field(default_factory=list)
 
 
 def _default_countries() -> dict[str, CountryRules]:
     return {
         "FI": CountryRules(),
-        "SE": CountryRules(notice_household="P2M", registers_exempt_active_customers=True),
+        "SE": CountryRules(
+            notice_household="P2M", registers_exempt_active_customers=True, renewal_notice=["P90D", "P60D"]
+        ),
         "NO": CountryRules(
             notice_household="P30D",
             calling_hours=["09:00", "21:00"],

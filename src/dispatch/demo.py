@@ -291,8 +291,9 @@ def demo_steps(today: date, rng_seed: int = 11) -> list[DemoStep]:
             )
         )
         renewal = sample_data("renewal_offer", country)
-        renewal["current_ends_on"] = add_months(today, 2).isoformat()
-        renewal["respond_by"] = (add_months(today, 2) - timedelta(days=14)).isoformat()
+        # 75 days: inside Sweden's 90-to-60-day window for telling a fixed-term customer (issue 20).
+        renewal["current_ends_on"] = (today + timedelta(days=75)).isoformat()
+        renewal["respond_by"] = (today + timedelta(days=61)).isoformat()
         steps.append(
             DemoStep(
                 f"Renewal offers ({country})",

@@ -83,6 +83,7 @@ class Dispatcher:
         self.renderer = Renderer(
             roots,
             locales=config.languages.locales,
+            unit_labels=config.languages.unit_labels,
             extra_filters=registered.filters,
             max_seconds=config.templates.max_render_seconds,
             max_output=config.templates.max_output_chars,

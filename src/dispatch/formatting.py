@@ -84,10 +84,21 @@ class Formatter:
         "change",
         "months",
         "unit",
+        "compound",
     )
 
-    def __init__(self, locale: str, country: str, currency: str | None = None, timezone: str | None = None):
+    def __init__(
+        self,
+        locale: str,
+        country: str,
+        currency: str | None = None,
+        timezone: str | None = None,
+        unit_labels: dict[str, str] | None = None,
+    ):
         self.locale = locale
+        #: How this language writes a unit the data gives, e.g. {"c/kWh": "snt/kWh"} for Finnish text
+        #: (``[languages] unit_labels``); units not listed print as given.
+        self.unit_labels = dict(unit_labels or {})
         self.language = locale.split("_")[0]
         self.country = country
         self.currency = currency or CURRENCY.get(country, "EUR")
@@ -129,11 +140,11 @@ class Formatter:
 
     def unit(self, unit: str) -> str:
         """A price unit as the locale writes it: ``EUR/month`` → ``€/kk``; ``c/kWh`` stays."""
-        return _unit_label(unit, self.locale, self.language)
+        return _unit_label(self.unit_labels.get(unit, unit), self.locale, self.language)
 
     def unit_price(self, amount: Decimal | int | str, unit: str) -> str:
         """An amount in a unit: ``8,90 c/kWh``, ``3,90 €/kk``, ``49,00 kr/mnd``, ``€3.90 per month``."""
-        return _unit_price(_dec(amount), unit, self.locale, self.language)
+        return _unit_price(_dec(amount), self.unit_labels.get(unit, unit), self.locale, self.language)
 
     def price(self, element: PriceElement) -> str:
         """A price element's new price with its unit."""
@@ -150,6 +161,13 @@ class Formatter:
         ratio = (element.new - element.old) / element.old
         text = _percent(ratio, 1, self.locale)
         return text if ratio < 0 else "+" + text
+
+    def compound(self, name: str, word: str) -> str:
+        """A name joined to a word as Finnish writes it: ``Perussähkö-sopimuksena`` but
+        ``Kiinteä 24 -sopimuksena`` (a space before the hyphen only after a name of several words;
+        Kielitoimiston ohjepankki, "Yhdysmerkki: erisnimi + yleisnimi")."""
+        name = str(name)
+        return f"{name} -{word}" if " " in name.strip() else f"{name}-{word}"
 
     def months(self, count: int) -> str:
         """A duration in months: ``12 kuukautta``, ``12 månader``, ``12 måneder``, ``12 months``."""
@@ -183,6 +201,16 @@ def _money(amount: Decimal, currency: str, locale: str) -> str:
     text = format_currency(amount, currency, locale=locale, decimal_quantization=False)
     # CLDR glues ISO codes to the amount in some locales ("NOK1,234.50"); write "NOK 1,234.50".
     return plain(_CODE_GLUED.sub(r"\1 ", text))
+
+
+def _zero_money(currency: str, locale: str) -> str:
+    """Zero in ``currency`` without decimals: ``0 €``, ``0 kr``, ``€0``."""
+    from babel.numbers import get_currency_symbol
+
+    text = _money(Decimal(1), currency, locale)
+    number = format_decimal(Decimal(1), format="#,##0.00", locale=locale)
+    symbol = get_currency_symbol(currency, locale=locale)
+    return text.replace(plain(number), "0") if plain(number) in text else f"0 {symbol}"
 
 
 @lru_cache(maxsize=8192)
@@ -243,7 +271,8 @@ def _unit_label(unit: str, locale: str, language: str) -> str:
 def _unit_price(amount: Decimal, unit: str, locale: str, language: str) -> str:
     head, per = _split_unit(unit)
     if _CURRENCY_CODE.match(head):
-        value = _money(amount, head, locale)
+        # A fee of nothing reads "0 €/kk", not "0,00 €/kk".
+        value = _money(amount, head, locale) if amount != 0 else _zero_money(head, locale)
         return plain(_per_pattern(per, locale, language).replace("{0}", value))
     number = format_decimal(amount, format=_decimal_pattern(amount), locale=locale, decimal_quantization=False)
     return plain(f"{number} {unit}")

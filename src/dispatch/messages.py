@@ -32,9 +32,18 @@ FIELD_KINDS: dict[str, str] = {
     "texts": "a non-empty list of strings (or language mappings)",
     "sections": "a non-empty list of {heading, body}",
     "price_elements_or_text": "a list of price elements, or a text",
-    "offer": "a mapping {product, price_elements}: a product and its prices",
+    "offer": "a mapping {product, price_elements, notice_months?, binding_months?}: a product and its prices",
     "duration": "a whole number of months (12), an ISO duration (P12M), or {until: YYYY-MM-DD}",
+    "whole_months": "a whole number of months, 0 when none",
+    "amount": 'a decimal string like "0" or "99.00"',
+    "contract_type": "one of spot, fixed, variable",
+    "comparison_prices": 'a mapping {period, at_2000, at_5000, at_20000} with decimal strings ("189.5")',
 }
+
+#: Norwegian contract types (SPEC §2, NO marketing ``contract_type``).
+CONTRACT_TYPES = ("spot", "fixed", "variable")
+#: The yearly consumptions the Swedish jämförpris is given at (kWh/year), as ``at_<kWh>`` keys.
+COMPARISON_CONSUMPTIONS = (2000, 5000, 20000)
 
 # Used with fullmatch (a ``$`` matches before a trailing newline); ASCII digits only, bounded.
 _DECIMAL = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,8})?")
@@ -120,6 +129,17 @@ class MessageType:
 
     #: Optional data fields with a kind: not required, but checked like required ones when given.
     optional_fields: tuple[FieldSpec, ...] = ()
+    #: The date a fixed-term contract ends, where the country sets a window for telling the customer
+    #: (``renewal_notice`` of ``[policy.countries.XX]``, e.g. Sweden's 90 to 60 days).
+    term_end_field: str | None = None
+    #: Data a message to a recipient in a country must carry, as ``(country, (path, ...))`` pairs;
+    #: a path is a field name or ``field.key`` (SPEC §2 "country-specific data"). Checked where the
+    #: recipient and the data meet (:func:`country_data_problems`), since data is validated alone.
+    country_fields: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def required_in(self, country: str) -> tuple[str, ...]:
+        """The data paths ``country`` requires on top of :attr:`required`."""
+        return tuple(path for c, paths in self.country_fields if c == country for path in paths)
 
     @property
     def required(self) -> tuple[str, ...]:
@@ -195,13 +215,21 @@ BUILTIN_TYPES: tuple[MessageType, ...] = (
         channels=("email", "sms", "letter", "phone"),
         default_order=("email", "letter"),
         legal_basis="contract",
+        term_end_field="current_ends_on",
         marketing_if_other_product=True,
-        sms_max_segments=3,
+        # 4: the offer's prices and what doing nothing costs (its prices too), plus an opt-out
+        # when another product is offered, do not fit in three.
+        sms_max_segments=4,
         description=(
             "Offers to renew a fixed-term contract before it ends: the new product, its prices and "
             "`duration`, and what the customer gets if they do nothing (`if_no_action`)."
         ),
-        optional_fields=_fields(duration="months", if_no_action="offer", offer_url="url"),
+        optional_fields=_fields(duration="months", if_no_action="offer", offer_url="url", notice_months="whole_months"),
+        # SE: what the customer gets by doing nothing must be stated with its prices, binding and notice
+        # period, and the offered contract with its binding period (ellagen; Energimarknadsinspektionen,
+        # "Elhandelsföretag skyldiga att ge särskild information när elavtal löper ut", 2023-01-20: the
+        # new contract's bindningstid and uppsägningstid and its price must be given).
+        country_fields=(("SE", ("duration", "if_no_action", "if_no_action.notice_months")),),
     ),
     MessageType(
         name="newsletter",
@@ -235,7 +263,23 @@ BUILTIN_TYPES: tuple[MessageType, ...] = (
             "contract; `after_offer` holds the prices or terms after that; the offer can be taken until "
             "`offer_ends_on`."
         ),
-        optional_fields=_fields(offer_url="url"),
+        optional_fields=_fields(
+            offer_url="url",
+            comparison_prices="comparison_prices",
+            contract_type="contract_type",
+            binding_months="whole_months",
+            exit_fee="amount",
+        ),
+        country_fields=(
+            # SE: the jämförpris in öre/kWh at 2,000, 5,000 and 20,000 kWh a year, and the period it is
+            # for, in every electricity offer marketed: prisinformationslagen (2004:347) with Konsumentverket's
+            # föreskrift KOVFS 2012:1 as amended by KOVFS 2018:1 (konsumentverket.se, "Jämförpris för el").
+            ("SE", ("comparison_prices",)),
+            # NO: contract type, binding period and exit fee are essential information in marketing of
+            # electricity contracts: markedsføringsloven § 8 (with § 6) and prisopplysningsforskriften § 20;
+            # Forbrukertilsynet, "Opplysninger dere må gi i markedsføring av strømavtaler til forbrukere".
+            ("NO", ("contract_type", "binding_months", "exit_fee")),
+        ),
     ),
     MessageType(
         name="survey",
@@ -335,6 +379,18 @@ def validate_data(message_type: MessageType, data: Mapping[str, Any] | None) -> 
     if problems:
         raise InvalidData(f"{message_type.name} data is invalid:", problems)
     return MessageData(message_type.name, values)
+
+
+def country_data_problems(message_type: MessageType, data: Mapping[str, Any], country: str) -> list[str]:
+    """What ``data`` lacks for a recipient in ``country`` (SPEC §2 country-specific data), one text each."""
+    problems: list[str] = []
+    for path in message_type.required_in(country):
+        value: Any = data
+        for key in path.split("."):
+            value = value.get(key) if isinstance(value, Mapping) else None
+        if value is None or value == "":
+            problems.append(f"{path} is missing (required for {message_type.name} to {country} recipients)")
+    return problems
 
 
 class MessageTypeRegistry:
@@ -564,9 +620,56 @@ def _check_offer(name: str, raw: Any, problems: list[str]) -> Any:
     before = len(problems)
     product = _check_localized(f"{name}.product", raw.get("product") or "", problems)
     elements = _check_price_elements(f"{name}.price_elements", raw.get("price_elements"), problems)
+    periods = {
+        key: _check_whole_months(f"{name}.{key}", raw[key], problems)
+        for key in ("notice_months", "binding_months")
+        if raw.get(key) is not None
+    }
     if len(problems) > before:
         return raw
-    return {**raw, "product": product, "price_elements": elements}
+    return {**raw, "product": product, "price_elements": elements, **periods}
+
+
+def _check_whole_months(name: str, raw: Any, problems: list[str]) -> Any:
+    if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw <= MAX_MONTHS:
+        return raw
+    if isinstance(raw, str) and re.fullmatch("[0-9]{1,4}", raw.strip()) and int(raw) <= MAX_MONTHS:
+        return int(raw)
+    problems.append(f"{name} {_shown(raw)} must be a whole number of months (0 when none)")
+    return raw
+
+
+def _check_amount(name: str, raw: Any, problems: list[str]) -> Any:
+    value = _decimal(name, raw, problems)
+    if value is not None and value < 0:
+        problems.append(f"{name} must not be negative")
+    return value if value is not None else raw
+
+
+def _check_contract_type(name: str, raw: Any, problems: list[str]) -> Any:
+    if raw not in CONTRACT_TYPES:
+        problems.append(f"{name} {_shown(raw)} must be one of {', '.join(CONTRACT_TYPES)}")
+    return raw
+
+
+def _check_comparison_prices(name: str, raw: Any, problems: list[str]) -> Any:
+    if not isinstance(raw, Mapping):
+        problems.append(f"{name} must be a mapping with period, at_2000, at_5000 and at_20000")
+        return raw
+    before = len(problems)
+    out: dict[str, Any] = dict(raw)
+    period = raw.get("period")
+    if period is None or period == "":
+        problems.append(f"{name}.period is missing (the period the jämförpris is computed for)")
+    else:
+        out["period"] = _check_localized(f"{name}.period", period, problems)
+    for kwh in COMPARISON_CONSUMPTIONS:
+        key = f"at_{kwh}"
+        if raw.get(key) is None:
+            problems.append(f"{name}.{key} is missing (öre/kWh at {kwh} kWh a year)")
+        else:
+            out[key] = _decimal(f"{name}.{key}", raw[key], problems)
+    return raw if len(problems) > before else out
 
 
 def _check_duration(name: str, raw: Any, problems: list[str]) -> Any:
@@ -593,6 +696,10 @@ _CHECKERS = {
     "price_elements_or_text": _check_price_elements_or_text,
     "offer": _check_offer,
     "duration": _check_duration,
+    "whole_months": _check_whole_months,
+    "amount": _check_amount,
+    "contract_type": _check_contract_type,
+    "comparison_prices": _check_comparison_prices,
 }
 
 

@@ -27,13 +27,13 @@ from sqlalchemy.exc import DBAPIError
 from .channels import Channel
 from .config import Config
 from .context import build_context, needs_unsubscribe
-from .errors import DispatchError, InputError
+from .errors import DispatchError, InputError, InvalidData
 from .formatting import CURRENCY
 from .ledger import ConsentLedger
 from .lifecycle import Lifecycle, Status, Transition
 from .links import LinkSigner
 from .mailboxes import DigitalFirst
-from .messages import MessageData, MessageType, MessageTypeRegistry, validate_data
+from .messages import MessageData, MessageType, MessageTypeRegistry, country_data_problems, validate_data
 from .metrics import count_decisions
 from .models import Decision, Recipient
 from .policy import Facts, LanguageChains, PolicySettings, RegisterInfo, decide
@@ -146,6 +146,12 @@ class Pipeline:
             except DispatchError as exc:
                 problems.append(str(exc))
                 first = first or exc
+        if first is None and person is not None and values is not None:
+            # Country-specific data (SPEC §2) can only be checked once the recipient's country is known.
+            missing = country_data_problems(mtype, values, person.country)
+            if missing:
+                first = InvalidData(f"{mtype.name} data is invalid for {person.country}:", missing)
+                problems.append(str(first))
         if first is not None:
             raise first if len(problems) == 1 else InputError("invalid input:", problems)
         moment = now or now_utc()

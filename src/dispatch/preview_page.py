@@ -34,7 +34,7 @@ from .links import LinkSigner
 from .models import LANGUAGES, OutgoingMessage
 from .policy import effective_category
 from .render import SHARED
-from .samples import sample_data, sample_recipient
+from .samples import PREVIEW_VARIANTS, apply_variant, sample_data, sample_recipient
 from .segments import count_segments
 
 if TYPE_CHECKING:
@@ -89,6 +89,8 @@ class Preview:
     made_at: datetime
     #: The country asked for (None: each language's own).
     country: str | None = None
+    #: The variants applied (keys of :data:`dispatch.samples.PREVIEW_VARIANTS`).
+    variants: list[str] = field(default_factory=list)
 
     def cell(self, channel: str, language: str) -> Cell:
         """The cell of ``channel`` in ``language``."""
@@ -106,14 +108,21 @@ def build_preview(
     data: Mapping[str, Any] | None = None,
     data_source: str | None = None,
     now: datetime | None = None,
+    variants: Sequence[str] = (),
 ) -> Preview:
     """Render ``message_type`` for each of ``channels`` × ``languages`` (default: all of each).
 
     ``country`` is where the sample recipient lives (default: where each language is
     most used); ``recipient`` replaces the sample recipient (its country is used) and
-    ``data`` the sample data. Raises a :class:`DispatchError` on bad input.
+    ``data`` the sample data. ``variants`` change the recipient or data the way that changes the
+    legal text (:data:`dispatch.samples.PREVIEW_VARIANTS`: business, northern-norway,
+    other-product, no-name). Raises a :class:`DispatchError` on bad input.
     """
     mtype = d.message_type(message_type)
+    variants = list(dict.fromkeys(variants))
+    for variant in variants:
+        if variant not in PREVIEW_VARIANTS:
+            raise InputError(f"unknown variant {variant!r} (known: {', '.join(PREVIEW_VARIANTS)})")
     channels = _channels(d, mtype, channels)
     languages = _languages(languages)
     if country is not None and country not in d.policy.countries:
@@ -136,18 +145,27 @@ def build_preview(
         else:
             person = sample_recipient(language, country or HOME_COUNTRY.get(language, "FI"))
             person["language"] = language
+        if "northern-norway" in variants:
+            person = {**person, "country": "NO"}
         where = str(person["country"])
         values = data
         if values is None:
             try:
-                values = sample_data(mtype.name, where)
+                values = sample_data(mtype.name, where, language)
             except KeyError:
                 values, made_up = synthetic_data(mtype), True
+        for variant in variants:
+            try:
+                person, values = apply_variant(variant, mtype.name, dict(person), dict(values))
+            except ValueError as exc:
+                raise InputError(str(exc)) from None
         columns.append(Column(language, where, d.renderer.formatter(language, where).locale))
         for channel in channels:
             cells[(channel, language)] = _cell(d, mtype, channel, language, person, values, now)
     source = data_source or ("made-up data (no sample for this type)" if made_up else "sample data")
-    return Preview(mtype.name, mtype.description or "", source, columns, list(channels), cells, now, country)
+    if variants:
+        source += " · " + "; ".join(PREVIEW_VARIANTS[v] for v in variants)
+    return Preview(mtype.name, mtype.description or "", source, columns, list(channels), cells, now, country, variants)
 
 
 def _channels(d: Dispatcher, mtype: Any, wanted: Sequence[str]) -> list[str]:
@@ -283,7 +301,32 @@ def render_page(d: Dispatcher, preview: Preview, *, form_action: str | None = No
         all_channels=all_channels,
         all_countries=list(d.policy.countries),
         country=preview.country,
+        variants=list(preview.variants),
+        all_variants=[(name, text) for name, text in PREVIEW_VARIANTS.items() if _applies(d, preview, name)],
+        variant_links=[(n, url) for n, url in _variant_links(preview, form_action) if _applies(d, preview, n)],
     )
+
+
+def _applies(d: Dispatcher, preview: Preview, variant: str) -> bool:
+    """Whether ``variant`` can change ``preview``'s type (another product only where there is a current one)."""
+    if variant == "other-product":  # ("as sampled" and the others apply to every type)
+        return "current_product" in d.message_type(preview.message_type).known
+    return True
+
+
+def _variant_links(preview: Preview, form_action: str | None) -> list[tuple[str, str]]:
+    """(label, URL) of the page with each variant alone, one click away (only where the page is served)."""
+    if not form_action:
+        return []
+    from urllib.parse import urlencode
+
+    base = [("lang", c.language) for c in preview.columns] + [("channel", c) for c in preview.channels]
+    if preview.country:
+        base.append(("country", preview.country))
+    links = [("as sampled", f"{form_action}?{urlencode(base)}")]
+    for name in PREVIEW_VARIANTS:
+        links.append((name, f"{form_action}?{urlencode([*base, ('variant', name)])}"))
+    return links
 
 
 def _data_uri(png: bytes) -> str:

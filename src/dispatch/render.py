@@ -122,6 +122,7 @@ class Renderer:
         roots: Iterable[Path],
         *,
         locales: Mapping[str, Mapping[str, str]] | None = None,
+        unit_labels: Mapping[str, Mapping[str, str]] | None = None,
         extra_filters: Mapping[str, Callable[..., Any]] | None = None,
         extra_globals: Mapping[str, Any] | None = None,
         max_seconds: float = render_limits.DEFAULT_SECONDS,
@@ -132,6 +133,7 @@ class Renderer:
         self.max_seconds = max_seconds
         self.max_output = max_output
         self.locales = {k: dict(v) for k, v in (locales or {}).items()}
+        self.unit_labels = {k: dict(v) for k, v in (unit_labels or {}).items()}
         self.extra_filters = dict(extra_filters or {})
         self.extra_globals = dict(extra_globals or {})
         self._envs: dict[tuple[str, str], ImmutableSandboxedEnvironment] = {}
@@ -179,7 +181,9 @@ class Renderer:
         key = (language, country)
         formatter = self._formatters.get(key)
         if formatter is None:
-            formatter = Formatter(locale_for(language, country, self.locales), country)
+            formatter = Formatter(
+                locale_for(language, country, self.locales), country, unit_labels=self.unit_labels.get(language)
+            )
             self._formatters[key] = formatter
         return formatter
 

@@ -41,14 +41,23 @@ _FEE = {
 }
 _FIXED = {"FI": "Kiinteä 24", "SE": "Fast 24", "NO": "Fastpris 24"}
 _OTHER = {"FI": "Tuuli 24", "SE": "Vind 24", "NO": "Vind 24"}
+_CAMPAIGN = {"FI": "Tuuli 12", "SE": "Vind 12", "NO": "Vind 12"}
+#: A Finnish retailer names its products in Swedish for its Swedish-speaking customers too.
+_SWEDISH_IN_FI = {"Kiinteä 24": "Fast 24", "Tuuli 24": "Vind 24", "Tuuli 12": "Vind 12"}
 _DEFAULT_PRODUCT = {
     "FI": _texts(fi="Perussähkö", sv="Bas-el", en="Basic electricity", nb="Basisstrøm"),
     "SE": _texts(fi="Tillsvidarepris", sv="Tillsvidarepris", en="Standard variable price", nb="Tillsvidarepris"),
     "NO": _texts(fi="Spotpris", sv="Spotpris", en="Spot price", nb="Spotpris"),
 }
 _SITE = {"FI": "https://energia.example.fi", "SE": "https://energi.example.se", "NO": "https://energi.example.no"}
+#: The Swedish-language pages of the Finnish site (sv-FI readers get them, not the Finnish ones).
+_SITE_SV_FI = "https://energia.example.fi/sv"
 _RENEW_PATH = {"FI": "jatko", "SE": "fornya", "NO": "forny"}
 _SURVEY_PATH = {"FI": "kysely", "SE": "enkat", "NO": "undersokelse"}
+#: The Swedish jämförpris of the campaign (öre/kWh at 2,000, 5,000 and 20,000 kWh a year; SPEC §2).
+_COMPARISON_SE = {"at_2000": "104.5", "at_5000": "80.8", "at_20000": "72.0"}
+#: Norwegian marketing: contract type, binding period and exit fee (SPEC §2).
+_TERMS_NO = {"contract_type": "variable", "binding_months": 24, "exit_fee": "299"}
 
 SAMPLE_RECIPIENTS: dict[tuple[str, str], dict[str, Any]] = {
     ("fi", "FI"): {
@@ -144,8 +153,32 @@ def _elements(country: str, *, with_old: bool, prices: tuple[str, str] | None = 
     return [energy, fee]
 
 
-def sample_data(message_type: str, country: str = "FI") -> dict[str, Any]:
-    """Realistic data for a built-in message type sent in ``country``."""
+def sample_data(message_type: str, country: str = "FI", language: str | None = None) -> dict[str, Any]:
+    """Realistic data for a built-in message type sent in ``country`` (to a reader of ``language``:
+    Swedish-speaking Finns get the Swedish product names and pages)."""
+    data = _sample_data(message_type, country)
+    if language == "sv" and country == "FI":
+        data = _in_swedish(data)
+    return data
+
+
+def _in_swedish(data: dict[str, Any]) -> dict[str, Any]:
+    """Finnish sample data as a Finnish retailer gives it to its Swedish-speaking customers."""
+    out = dict(data)
+    for key in ("product", "current_product"):
+        if key in out:
+            out[key] = _SWEDISH_IN_FI.get(out[key], out[key])
+    for key in ("offer_url", "survey_url", "terms_url"):
+        if isinstance(out.get(key), str):
+            out[key] = out[key].replace(_SITE["FI"], _SITE_SV_FI, 1)
+    if "offer_url" in out:
+        out["offer_url"] = out["offer_url"].replace("/jatko/", "/fortsatt/")
+    if "survey_url" in out:
+        out["survey_url"] = out["survey_url"].replace("/kysely/", "/enkat/")
+    return out
+
+
+def _sample_data(message_type: str, country: str) -> dict[str, Any]:
     samples: dict[str, dict[str, Any]] = {
         "contract_confirmation": {
             "signed_on": "2027-02-15",
@@ -199,6 +232,9 @@ def sample_data(message_type: str, country: str = "FI") -> dict[str, Any]:
             "if_no_action": {
                 "product": dict(_DEFAULT_PRODUCT[country]),
                 "price_elements": _elements(country, with_old=False, prices=_DEFAULT_AFTER[country]),
+                # An open-ended contract: no binding period, one month's notice.
+                "binding_months": 0,
+                "notice_months": 1,
             },
             "offer_url": f"{_SITE[country]}/{_RENEW_PATH[country]}/R-77120",
         },
@@ -234,7 +270,7 @@ def sample_data(message_type: str, country: str = "FI") -> dict[str, Any]:
         },
         "marketing": {
             "campaign": "spring-2027",
-            "product": "Tuuli 12" if country == "FI" else "Vind 12",
+            "product": _CAMPAIGN[country],
             "duration": 12,
             "offer_ends_on": "2027-04-30",
             "after_offer": _elements(country, with_old=False),
@@ -259,22 +295,87 @@ def sample_data(message_type: str, country: str = "FI") -> dict[str, Any]:
             "accept_code_url": f"{_SITE[country]}/o/K7MQ2XWD9H",
         },
     }
+    samples["marketing"].update(_marketing_country_data(country))
     try:
         return samples[message_type]
     except KeyError:
         raise KeyError(f"no sample data for message type {message_type!r}") from None
 
 
-def sample_variants(message_type: str, country: str = "FI") -> list[tuple[str, dict[str, Any]]]:
+def _marketing_country_data(country: str) -> dict[str, Any]:
+    """What marketing needs in ``country`` on top of the common fields (SPEC §2)."""
+    if country == "SE":
+        period = _texts(
+            fi="toukokuu 2027 – huhtikuu 2028",
+            sv="maj 2027–april 2028",
+            en="May 2027 to April 2028",
+            nb="mai 2027–april 2028",
+        )
+        return {"comparison_prices": {"period": period, **_COMPARISON_SE}}
+    if country == "NO":
+        return dict(_TERMS_NO)
+    return {}
+
+
+def sample_variants(
+    message_type: str, country: str = "FI", language: str | None = None
+) -> list[tuple[str, dict[str, Any]]]:
     """Sample data sets that exercise a type's different cases, labelled.
 
     A renewal offering another product is decided as marketing (SPEC §2), so it is
     checked as well as the renewal of the same product.
     """
-    data = sample_data(message_type, country)
+    data = sample_data(message_type, country, language)
     variants = [("sample", data)]
     if message_type == "renewal_offer":
-        variants.append(("another product", {**data, "product": _OTHER[country]}))
+        other = _OTHER[country]
+        if language == "sv" and country == "FI":
+            other = _SWEDISH_IN_FI.get(other, other)
+        variants.append(("another product", {**data, "product": other}))
     if message_type == "sales_offer":
         variants.append(("fixed end", {**data, "duration": {"until": "2029-02-28"}, "starts_on": "2027-03-01"}))
     return variants
+
+
+#: The variants of a sample message that change its legal text (SPEC §5 ``dispatch preview``).
+PREVIEW_VARIANTS: dict[str, str] = {
+    "business": "a business customer (prices without VAT, no withdrawal right)",
+    "northern-norway": "a household in Northern Norway (no VAT on household electricity)",
+    "other-product": "a renewal offering another product (decided as marketing: opt-out, jämförpris...)",
+    "no-name": "a recipient whose name is not known",
+}
+#: A Northern Norway address (Tromsø: household electricity there is VAT-exempt).
+_NORTH = {"street": "Storgata 1", "postal_code": "9008", "city": "Tromsø", "country": "NO"}
+
+
+def apply_variant(
+    variant: str, message_type: str, recipient: dict[str, Any], data: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``recipient`` and ``data`` changed as ``variant`` (a key of :data:`PREVIEW_VARIANTS`) says.
+
+    Raises :class:`ValueError` naming the problem for an unknown variant, or one that does
+    not apply to the type (another product for a type that has no current product).
+    """
+    recipient, data = dict(recipient), dict(data)
+    if variant == "business":
+        recipient["kind"] = "business"
+    elif variant == "northern-norway":
+        if recipient.get("country") != "NO":
+            recipient["phone"] = "412 34 569"  # a Norwegian number for the Norwegian address
+        recipient["country"] = "NO"
+        recipient["address"] = {**(recipient.get("address") or {}), **_NORTH}
+    elif variant == "other-product":
+        if "current_product" not in data:
+            raise ValueError(f"variant 'other-product' needs a type with current_product ({message_type} has none)")
+        country = str(recipient.get("country") or "FI")
+        other = _OTHER.get(country, "Tuuli 24")
+        if recipient.get("language") == "sv" and country == "FI":
+            other = _SWEDISH_IN_FI.get(other, other)
+        data["product"] = other
+    elif variant == "no-name":
+        # The name comes with the postal address (SPEC §3): without one there is no name to greet.
+        recipient["address"] = None
+        recipient.pop("name", None)
+    else:
+        raise ValueError(f"unknown variant {variant!r} (known: {', '.join(PREVIEW_VARIANTS)})")
+    return recipient, data

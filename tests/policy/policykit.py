@@ -167,7 +167,12 @@ class Kit:
     ) -> Decision:
         """Decide; ``registers_as_of`` defaults to every built-in register loaded fresh at ``now``."""
         who = parse_recipient(recipient)
-        values = self.data(type_name, who.country, **(data or {}))
+        overrides = dict(data or {})
+        if type_name == "renewal_offer" and "current_ends_on" not in overrides:
+            # Within Sweden's 90-to-60-day renewal window (issue 20), so timing tests test only timing.
+            overrides["current_ends_on"] = (now.date() + timedelta(days=75)).isoformat()
+            overrides.setdefault("respond_by", (now.date() + timedelta(days=60)).isoformat())
+        values = self.data(type_name, who.country, **overrides)
         loaded = {name: now for name in self.registers} if registers_as_of is None else registers_as_of
         return decide(
             TYPES[type_name],

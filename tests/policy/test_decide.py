@@ -133,7 +133,8 @@ def test_configured_notice_lead_time():
 
 def test_only_no_address_and_notice_period_apply_to_statutory_messages():
     assert [code for code, _ in RULES_BY_CATEGORY["statutory"]] == ["notice_period"]
-    assert [code for code, _ in RULES_BY_CATEGORY["service"]] == ["unsubscribed", "address_suppressed"]
+    # notice_period joined service in issue 20: Sweden's window for telling a fixed-term customer the term ends.
+    assert [code for code, _ in RULES_BY_CATEGORY["service"]] == ["unsubscribed", "address_suppressed", "notice_period"]
 
 
 # -- calendar helpers ---------------------------------------------------------------------------

@@ -78,6 +78,12 @@ def check(cli_ctx, languages: tuple[str, ...], types: tuple[str, ...], segments:
     "--recipient", "recipient_file", type=click.Path(dir_okay=False), help="Recipient JSON (default: a sample)."
 )
 @click.option("--data", "data_file", type=click.Path(dir_okay=False), help="Data JSON (default: sample data).")
+@click.option(
+    "--variant",
+    "variants",
+    multiple=True,
+    help="A variant that changes the legal text: business, northern-norway, other-product, no-name (repeatable).",
+)
 @click.option("--out", "out_file", type=click.Path(dir_okay=False), help="Write the page here (an .html file).")
 @click.option("--open", "open_page", is_flag=True, help="Open the page in the browser (written to a temporary file).")
 @pass_cli
@@ -90,6 +96,7 @@ def preview(
     country: str | None,
     recipient_file: str | None,
     data_file: str | None,
+    variants: tuple[str, ...],
     out_file: str | None,
     open_page: bool,
 ) -> None:
@@ -115,6 +122,7 @@ def preview(
         recipient=recipient,
         data=data,
         data_source=f"data from {Path(data_file).name}" if data_file else None,
+        variants=variants,
     )
     if not (out_file or open_page):
         _print_text(page)

@@ -203,7 +203,7 @@ def decide(
         if note is not None:
             reasons.append(code)
             notes[code] = note
-    if "notice_period" in reasons:
+    if "notice_period" in reasons and message_type.notice_field:
         notes["earliest_effective_on"] = notice_arrival(situation, situation.today)[1].isoformat()
     allowed = not reasons
     deadline = _deadline(situation)

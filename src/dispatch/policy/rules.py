@@ -245,6 +245,43 @@ def notice_period(s: Situation) -> str | None:
     return None
 
 
+def renewal_window(s: Situation, sent: date) -> tuple[date, date, date] | None:
+    """(arrival of a notice sent on ``sent``, earliest and latest arrival allowed) before a fixed term ends."""
+    field_name = s.message_type.term_end_field
+    window = s.country.renewal_notice
+    if not field_name or window is None or s.data.get(field_name) is None:
+        return None
+    ends: date = s.data[field_name]
+    earliest, latest = ((-months, -days) for months, days in window)
+    delivery_days = s.settings.delivery_days.get(s.channel or "", 0)
+    arrives = s.country.calendar.add_working_days(sent, delivery_days) if delivery_days else sent
+    return arrives, add_duration(ends, earliest), add_duration(ends, latest)
+
+
+def renewal_notice(s: Situation) -> str | None:
+    """Where the country sets one (Sweden: 90 to 60 days; ellagen and Energimarknadsinspektionen's
+    guidance), the notice that a fixed-term contract ends must arrive within that window before the end:
+    refused under ``notice_period`` like a late price notice, never sent out of it."""
+    window = renewal_window(s, s.today)
+    if window is None:
+        return None
+    arrives, first, last = window
+    field_name = s.message_type.term_end_field
+    ends = s.data[field_name]
+    by = f" by {s.channel}" if s.settings.delivery_days.get(s.channel or "", 0) else ""
+    if arrives > last:
+        return (
+            f"{field_name} {ends.isoformat()} is too soon: in {s.recipient.country} the customer must be told "
+            f"by {last.isoformat()} (this would arrive {arrives.isoformat()}{by})"
+        )
+    if arrives < first:
+        return (
+            f"{field_name} {ends.isoformat()} is too far off: in {s.recipient.country} the notice may arrive "
+            f"from {first.isoformat()} (this would arrive {arrives.isoformat()}{by})"
+        )
+    return None
+
+
 #: (reason code, categories it applies to, rule). Order is the order reasons are listed.
 RULES: tuple[tuple[str, frozenset[str], Rule], ...] = (
     ("no_consent", frozenset({"marketing"}), no_consent),
@@ -258,7 +295,8 @@ RULES: tuple[tuple[str, frozenset[str], Rule], ...] = (
     ("frequency_cap", frozenset({"marketing"}), frequency_cap),
     ("address_suppressed", frozenset({"service", "marketing"}), address_suppressed),
     ("notice_period", frozenset({"statutory"}), notice_period),
+    ("notice_period", frozenset({"service", "marketing"}), renewal_notice),
 )
 
 #: Every reason code a decision can carry (SPEC §4).
-REASON_CODES: tuple[str, ...] = (*(code for code, _, _ in RULES), "no_address")
+REASON_CODES: tuple[str, ...] = (*dict.fromkeys(code for code, _, _ in RULES), "no_address")

@@ -16,7 +16,7 @@ from ..models import COUNTRY_TIMEZONES
 from .calendar import BusinessCalendar, calendar_for, parse_clock, parse_duration
 
 #: Bump when a rule's meaning changes; stored with every decision.
-RULES_VERSION = "2026.11-2"
+RULES_VERSION = "2026.12-1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +33,8 @@ class CountryPolicy:
     calling_end: time
     register_refresh_days: int
     registers_exempt_active_customers: bool
+    #: (earliest, latest) before a fixed term ends that the renewal notice must arrive; None: no rule.
+    renewal_notice: tuple[tuple[int, int], tuple[int, int]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,17 @@ class PolicySettings:
             end = parse_clock(rules.calling_hours[1], f"{where}.calling_hours")
             if start >= end:
                 raise ConfigError(f"{where}.calling_hours must start before they end")
+            renewal_notice = None
+            if rules.renewal_notice:
+                if len(rules.renewal_notice) != 2:
+                    raise ConfigError(f'{where}.renewal_notice must be [earliest, latest], e.g. ["P90D", "P60D"]')
+                earliest = parse_duration(rules.renewal_notice[0], f"{where}.renewal_notice")
+                latest = parse_duration(rules.renewal_notice[1], f"{where}.renewal_notice")
+                if earliest[0] * 31 + earliest[1] <= latest[0] * 28 + latest[1]:
+                    raise ConfigError(
+                        f"{where}.renewal_notice: the earliest must be longer before the end than the latest"
+                    )
+                renewal_notice = (earliest, latest)
             countries[code] = CountryPolicy(
                 country=code,
                 tz=ZoneInfo(COUNTRY_TIMEZONES[code]),
@@ -87,6 +100,7 @@ class PolicySettings:
                 calling_end=end,
                 register_refresh_days=rules.register_refresh_days,
                 registers_exempt_active_customers=rules.registers_exempt_active_customers,
+                renewal_notice=renewal_notice,
             )
         for channel, days in config.delivery_days.items():
             if days < 0:

@@ -51,11 +51,16 @@ class PreviewView:
         languages = [v for v in query.getlist("lang") if v]
         channels = [v for v in query.getlist("channel") if v]
         country = (query.get("country") or "").strip().upper() or None
-        return await run_in_threadpool(self._render, message_type, languages, channels, country)
+        variants = [v for v in query.getlist("variant") if v]
+        return await run_in_threadpool(self._render, message_type, languages, channels, country, variants)
 
-    def _render(self, message_type: str, languages: list[str], channels: list[str], country: str | None) -> Response:
+    def _render(
+        self, message_type: str, languages: list[str], channels: list[str], country: str | None, variants: list[str]
+    ) -> Response:
         try:
-            preview = build_preview(self.d, message_type, channels=channels, languages=languages, country=country)
+            preview = build_preview(
+                self.d, message_type, channels=channels, languages=languages, country=country, variants=variants
+            )
         except UnknownMessageType as exc:
             return _plain(404, str(exc))
         except DispatchError as exc:
