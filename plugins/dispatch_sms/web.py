@@ -98,13 +98,13 @@ class TwilioCallbacks:
 
 def status_event(params: dict[str, str], now: datetime | None = None) -> ProviderEvent | None:
     """The event a status callback reports, or None for interim statuses (queued, sent...)."""
-    sid, status = params.get("MessageSid"), (params.get("MessageStatus") or "").lower()
+    sid, reported = params.get("MessageSid"), (params.get("MessageStatus") or "").lower()
     if not sid:
         return None
     code = params.get("ErrorCode") or None
-    if status == "delivered":
+    if reported == "delivered":
         kind = FeedbackKind.DELIVERED
-    elif status in FAILED_STATUSES:
+    elif reported in FAILED_STATUSES:
         kind = FeedbackKind.OPTED_OUT if code == OPTED_OUT_ERROR else FeedbackKind.BOUNCED
     else:
         return None
@@ -116,7 +116,7 @@ def status_event(params: dict[str, str], now: datetime | None = None) -> Provide
         address=params.get("To") or None,
         code=code,
         permanent=kind != FeedbackKind.DELIVERED,
-        detail={"status": status},
+        detail={"status": reported},
         source="twilio_status",
     )
 

@@ -14,9 +14,9 @@ _lock = threading.Lock()
 def default_dispatcher() -> Dispatcher:
     """The default :class:`Dispatcher`, created on first use and closed at exit."""
     global _default
-    if _default is None or _default._closed:
+    if _default is None or _default.closed:
         with _lock:
-            if _default is None or _default._closed:
+            if _default is None or _default.closed:
                 _default = Dispatcher.from_config()
                 atexit.register(close_default)
     return _default

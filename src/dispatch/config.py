@@ -405,7 +405,7 @@ class WebhooksConfig:
         if self.endpoints and not self.secret:
             raise ConfigError("webhooks.endpoints needs webhooks.secret (or DISPATCH_WEBHOOK_SECRET)")
         if self.secret is not None:
-            from .webhooks.signing import secret_key
+            from .webhook_secret import secret_key
 
             secret_key(self.secret, "webhooks.secret")
         from .events import EVENT_TYPES

@@ -41,6 +41,7 @@ from itsdangerous.signer import HMACAlgorithm, Signer
 from .errors import DispatchError, InputError
 from .events import Event
 from .ids import new_id
+from .lifecycle import Status
 from .metrics import count_offer
 from .models import Receipt, Recipient
 from .serialize import to_json
@@ -265,9 +266,9 @@ class Offers:
             self.book.move(offer_id, "open", "unsent", {"at": moment, "source": "dispatch"})
             raise
         self.book.sent(offer_id, receipt.message_id, receipt.channel, receipt.language)
-        if receipt.status == "queued" and receipt.channel == "sms":
+        if receipt.status == Status.QUEUED and receipt.channel == "sms":
             self._durable_copy(offer_id, person, sent, idempotency_key, moment)
-        if receipt.status == "suppressed":
+        if receipt.status == Status.SUPPRESSED:
             why = {"reasons": list(receipt.reasons)}
             self.book.move(offer_id, "open", "unsent", {"at": moment, "source": "dispatch", "evidence": why})
             count_offer("unsent")
@@ -290,7 +291,7 @@ class Offers:
         mapping = person.as_dict()
         mapping["preferred_channels"] = {**(mapping.get("preferred_channels") or {}), "sales_offer": durable}
         receipt = d.dispatch("sales_offer", mapping, sent, idempotency_key=f"{key}:copy" if key else None, now=moment)
-        if receipt.status != "suppressed":
+        if receipt.status != Status.SUPPRESSED:
             self.book.set_copy(offer_id, receipt.message_id)
 
     def check_sendable(self, data: Any) -> None:
@@ -405,7 +406,7 @@ class Offers:
         """The channel the offer reached the customer by — its message, or the last of the statutory
         fallbacks sent in its place that went out (a bounced email's letter) — and those messages."""
         chain = self.book.chain(offer["message_id"]) if offer.get("message_id") else []
-        went = [m for m in chain if m["status"] in ("sent", "delivered")]
+        went = [m for m in chain if m["status"] in (Status.SENT, Status.DELIVERED)]
         channel = went[-1]["channel"] if went else offer["channel"]
         if offer.get("copy_message_id"):  # an SMS offer's durable copy is evidence too
             chain += self.book.chain(offer["copy_message_id"])

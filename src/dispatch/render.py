@@ -69,7 +69,7 @@ def _join(eval_ctx, value, d: str = "", attribute=None):
     render_limits.check_size((render_limits.length_of(d) or 0) * len(items))
     try:
         return render_cache.join(items, d, attribute)
-    except render_cache._UseDefault:
+    except render_cache.UseDefault:
         return do_join(eval_ctx, items, d, attribute)
 
 

@@ -134,11 +134,11 @@ def join(values: Iterable[Any], separator: str = "", attribute: Any = None) -> s
     """The ``join`` filter, keeping placeholders opaque (no attribute lookups on them)."""
     parts = list(values)
     if attribute is not None or not any(isinstance(p, Placeholder) for p in parts):
-        raise _UseDefault
+        raise UseDefault
     return Placeholder(str(separator).join(str.__str__(p) if isinstance(p, Placeholder) else str(p) for p in parts))
 
 
-class _UseDefault(Exception):
+class UseDefault(Exception):
     """Fall back to Jinja's own join filter."""
 
 

@@ -32,6 +32,7 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from . import schema
 from .campaign import CampaignSummary, ProgressCallback, batches, begin, numbered, preflight, record_batch
 from .errors import DispatchError, InputError
+from .lifecycle import Status
 from .models import Recipient
 from .store import now_utc
 
@@ -335,7 +336,7 @@ def _state(d: Dispatcher, row: Mapping[str, Any], counts: Mapping[str, int] | No
         return "running"
     if counts is None:
         counts = d.store.status_counts(campaign_id=row["id"])
-    return "running" if counts.get("queued", 0) + counts.get("sending", 0) else "done"
+    return "running" if counts.get(Status.QUEUED, 0) + counts.get(Status.SENDING, 0) else "done"
 
 
 __all__ = ["STATES", "cancel_campaign", "install_releaser", "list_campaigns", "parse_at", "release_due"]

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import inspect, select, update
+from sqlalchemy import inspect, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from .. import schema
@@ -64,6 +64,11 @@ class StoreBase:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def ping(self) -> None:
+        """Run the cheapest query there is; raises whatever the database raises when it is unreachable."""
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Any]:

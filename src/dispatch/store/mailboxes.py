@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from .. import schema
+from ..lifecycle import Status
 from .engine import chunks
 
 _e = schema.mailbox_eligibility
@@ -41,7 +42,7 @@ class MailboxEligibility:
         """``(message id, provider id)`` of letters a mailbox ``provider`` took but has not confirmed (``sent``)."""
         query = (
             select(_m.c.id, _m.c.provider_id)
-            .where(_m.c.channel == "letter", _m.c.status == "sent", _m.c.provider_id.like(f"{provider}:%"))
+            .where(_m.c.channel == "letter", _m.c.status == str(Status.SENT), _m.c.provider_id.like(f"{provider}:%"))
             .order_by(_m.c.decided_at)
             .limit(limit)
         )
@@ -57,7 +58,7 @@ class MailboxEligibility:
             .where(
                 _m.c.channel == "letter",
                 _m.c.campaign_id.startswith(campaign_prefix, autoescape=True),
-                _a.c.outcome.in_(("sent", "delivered")),
+                _a.c.outcome.in_((str(Status.SENT), str(Status.DELIVERED))),
             )
         )
         out: Counter[tuple[str, str]] = Counter()

@@ -19,7 +19,6 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, generate_latest
-from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -72,8 +71,7 @@ def create_app(dispatcher: Dispatcher, *, services: Sequence[Service] = ()) -> S
     async def health(request: Request) -> Response:
         def check() -> bool:
             try:
-                with dispatcher.store.engine.connect() as conn:
-                    conn.execute(text("SELECT 1"))
+                dispatcher.store.ping()
                 return True
             except Exception as exc:  # health reports, never raises
                 logger.warning("health: store unreachable: %s", type(exc).__name__)

@@ -11,18 +11,14 @@ one that matches is enough.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import secrets
 import time
 from collections.abc import Mapping
 
-from ..errors import ConfigError, DispatchError
-
-PREFIX = "whsec_"
-#: Standard Webhooks asks for secrets of 24 to 64 bytes.
-MIN_SECRET_BYTES, MAX_SECRET_BYTES = 24, 64
+from ..errors import DispatchError
+from ..webhook_secret import MAX_SECRET_BYTES, MIN_SECRET_BYTES, PREFIX, secret_key  # noqa: F401  (re-exported)
 
 
 class WebhookVerificationError(DispatchError):
@@ -32,24 +28,6 @@ class WebhookVerificationError(DispatchError):
 def generate_secret(size: int = 32) -> str:
     """A new secret: ``whsec_`` + base64 of ``size`` random bytes."""
     return PREFIX + base64.b64encode(secrets.token_bytes(size)).decode("ascii")
-
-
-def secret_key(secret: str | bytes, where: str = "webhook secret") -> bytes:
-    """The key bytes of ``secret`` (``whsec_`` + base64, or the raw bytes); :class:`ConfigError` if malformed."""
-    if isinstance(secret, bytes):
-        key = secret
-    else:
-        text = secret.removeprefix(PREFIX) if isinstance(secret, str) else ""
-        try:
-            key = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
-        except (binascii.Error, ValueError):
-            raise ConfigError(f"{where} must be 'whsec_' followed by base64") from None
-    if not MIN_SECRET_BYTES <= len(key) <= MAX_SECRET_BYTES:
-        raise ConfigError(
-            f"{where} must hold {MIN_SECRET_BYTES} to {MAX_SECRET_BYTES} bytes (it has {len(key)}); "
-            "make one with dispatch.webhooks.generate_secret()"
-        )
-    return key
 
 
 def signature(key: bytes, webhook_id: str, timestamp: int, body: bytes) -> str:
