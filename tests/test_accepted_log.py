@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from dispatch.journal import AcceptedLog, OutcomeJournal, StoreHealth
-from dispatch.lifecycle import Status
+from dispatch.lifecycle import Lifecycle, Status
 from dispatch.samples import sample_data, sample_recipient
 from dispatch.store import Outcome
 
@@ -28,7 +28,7 @@ def test_a_killed_process_leaves_its_accepted_outcomes_and_a_live_ones_are_left_
         "import os, signal, sys\n"
         "from datetime import UTC, datetime\n"
         "from dispatch.journal import AcceptedLog\n"
-        "from dispatch.lifecycle import Status\n"
+        "from dispatch.lifecycle import Lifecycle, Status\n"
         "from dispatch.store import Outcome\n"
         "log = AcceptedLog(__import__('pathlib').Path(sys.argv[1]))\n"
         "now = datetime(2027, 1, 11, tzinfo=UTC)\n"
@@ -90,6 +90,6 @@ def test_a_worker_killed_after_the_provider_took_a_message_never_sends_it_again(
     dead._fd = None
     journal = OutcomeJournal(tmp_path / "journal", StoreHealth())
     assert AcceptedLog(tmp_path / "journal").recover(journal, store) == 1
-    assert journal.flush(store, lambda transitions: None) == 1
+    assert journal.flush(store, Lifecycle()) == 1
     assert store.message(receipt.message_id, content=False)["status"] == "sent"
     assert store.open_message_ids([receipt.message_id]) == set()

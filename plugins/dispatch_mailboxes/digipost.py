@@ -51,6 +51,7 @@ from xml.etree import ElementTree as ET
 from xml.sax.saxutils import escape
 
 from dispatch.errors import ConfigError, TransientDeliveryError
+from dispatch.lifecycle import Status
 from dispatch.mailboxes import MailboxChannel, MailboxLetter, MailboxRejected
 from dispatch.models import DeliveryResult
 
@@ -135,11 +136,13 @@ class DigipostChannel(MailboxChannel):
         if status >= 300:
             error = _error(status, answer)
             if getattr(error, "code", None) in {f"digipost_{c}" for c in ALREADY_SENT}:
-                return DeliveryResult(status="delivered", provider_id=f"digipost:{document}", detail={"repeat": True})
+                return DeliveryResult(
+                    status=Status.DELIVERED, provider_id=f"digipost:{document}", detail={"repeat": True}
+                )
             raise error
         delivered = _text(answer, "status") == "DELIVERED"
         return DeliveryResult(
-            status="delivered" if delivered else "sent",
+            status=Status.DELIVERED if delivered else Status.SENT,
             provider_id=f"digipost:{document}",
             detail={"digipost_status": _text(answer, "status") or ""},
         )

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from dispatch.errors import ConfigError, TransientDeliveryError
+from dispatch.lifecycle import Status
 from dispatch.mailboxes import MailboxChannel, MailboxLetter, MailboxRejected
 from dispatch.models import DeliveryResult
 from dispatch.store import now_utc
@@ -120,7 +121,7 @@ class KivraChannel(MailboxChannel):
         _body, headers = await self._call("POST", "content", payload, want_headers=True)
         retained = str(headers.get("kivra-retained", "")).lower() == "true"
         return DeliveryResult(
-            status="sent" if retained else "delivered",
+            status=Status.SENT if retained else Status.DELIVERED,
             provider_id=f"kivra:{headers.get('kivra-objkey') or letter.message_id}",
             detail={"retained": True} if retained else {},
         )

@@ -35,6 +35,7 @@ from typing import ClassVar
 from xml.sax.saxutils import escape
 
 from dispatch.errors import ConfigError, TransientDeliveryError
+from dispatch.lifecycle import Status
 from dispatch.mailboxes import MailboxChannel, MailboxLetter
 from dispatch.models import DeliveryResult
 
@@ -93,4 +94,6 @@ class OmaPostiChannel(MailboxChannel):
                 os.replace(tmp, target)
         except OSError as exc:
             raise TransientDeliveryError(f"cannot write to the iPost folder: {exc.strerror}", code="dropbox") from None
-        return DeliveryResult(status="sent", provider_id=f"ipost:{letter.message_id}", detail={"handed_to": "ipost"})
+        return DeliveryResult(
+            status=Status.SENT, provider_id=f"ipost:{letter.message_id}", detail={"handed_to": "ipost"}
+        )

@@ -108,7 +108,8 @@ class AfterSend:
         if target is None:
             return True
         cause = f"{event.source or 'provider'}: {event.kind}" + (f" {event.code}" if event.code else "")
-        moved = store.transition(
+        moved = self.lifecycle.move(
+            store,
             message["id"],
             target,
             event.occurred_at,
@@ -116,10 +117,8 @@ class AfterSend:
             detail={"code": event.code} if event.code else None,
             error=cause if target in (Status.BOUNCED, Status.FAILED) else None,
         )
-        if moved is not None:
-            self.lifecycle.record([moved])
-            if target in (Status.BOUNCED, Status.FAILED) and message["category"] == "statutory":
-                self.fallback(store.message(message["id"]), cause)
+        if moved is not None and target in (Status.BOUNCED, Status.FAILED) and message["category"] == "statutory":
+            self.fallback(store.message(message["id"]), cause)
         return True
 
     def rejected_at_send(self, message: Claimed, error: AddressRejected) -> None:

@@ -127,26 +127,12 @@ class Deliverer:
         """
         store = self._store()
         if len(self.journal):
-            self.journal.flush(store, self.lifecycle.record)
+            self.journal.flush(store, self.lifecycle)
         started = now_utc()
-        claimed = store.claim(message_ids, self.worker, started, self.lease)
+        claimed = self.lifecycle.claim(store, message_ids, self.worker, started, self.lease)
         self.health.ok()
         if not claimed:
             return {}
-        self.lifecycle.record(
-            Transition(
-                c.id,
-                Status.QUEUED,
-                Status.SENDING,
-                started,
-                "claimed",
-                c.channel,
-                c.message_type,
-                c.recipient_id,
-                template_version=c.template_version,
-            )
-            for c in claimed
-        )
         try:
             runner = self._runner()
         except Exception as exc:  # nothing was handed to a channel: the claims go straight back
@@ -254,7 +240,7 @@ class Deliverer:
         errors: dict[str, Exception] = {}
         for row, message, result, begun in finished:
             if isinstance(result, DeliveryResult):
-                target = Status.DELIVERED if result.status == "delivered" else Status.SENT
+                target = Status.DELIVERED if result.status == Status.DELIVERED else Status.SENT
                 detail = dict(result.detail)  # kept with the attempt; the message keeps what was known before
                 outcomes.append(
                     self._outcome(
@@ -298,7 +284,7 @@ class Deliverer:
     def _record(self, outcomes: list[Outcome]) -> None:
         """Write outcomes (of any of this process's threads); kept in the journal while the store is down."""
         try:
-            transitions = self._store().finish(outcomes, self.worker)
+            self.lifecycle.finish(self._store(), outcomes, self.worker)
         except Exception as exc:
             if not is_outage(exc):
                 raise
@@ -306,7 +292,6 @@ class Deliverer:
             self.journal.keep(self.worker, outcomes)
             return
         self.journal.accepted.committed(outcomes)
-        self.lifecycle.record(transitions)
 
     def _give_back(self, claimed: list[Claimed], started: datetime, error: Exception) -> None:
         """Claims the worker cannot serve (before any was sent) go back to the queue, as a transient failure.
@@ -385,7 +370,7 @@ class Deliverer:
     @staticmethod
     def _accepted(message: OutgoingMessage, result: DeliveryResult, started: datetime) -> Outcome:
         """The outcome of a send the provider took, as the accepted-outcome log keeps it."""
-        delivered = result.status == "delivered"
+        delivered = result.status == Status.DELIVERED
         return Outcome(
             message_id=message.id,
             attempt=message.attempt,

@@ -128,15 +128,14 @@ class Fallback:
             self.pipeline.store_one(store, record, decision)
         except DuplicateKey:
             return None  # fell back already
-        moved = store.transition(
+        self.lifecycle.move(
+            store,
             message_id,
             Status.FALLBACK,
             now,
             f"re-sent as {fallback_id} by {channel}",
             detail={"fallback_id": fallback_id},
         )
-        if moved is not None:
-            self.lifecycle.record([moved])
         self.runtime.enqueue([record], now)
         if late:
             self.events.emit(

@@ -31,10 +31,10 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
-from .lifecycle import Status, Transition
+from .lifecycle import Lifecycle, Status
 from .store import Outcome, Store, is_outage
 
 try:
@@ -246,7 +246,7 @@ class OutcomeJournal:
         with self._lock:
             self._pending.extend((worker, o) for o in outcomes)
 
-    def flush(self, store: Store, announce: Callable[[list[Transition]], None]) -> int:
+    def flush(self, store: Store, lifecycle: Lifecycle) -> int:
         """Write what is pending; returns how many outcomes were written (0 if the store is still down)."""
         with self._lock:
             pending, self._pending = self._pending, []
@@ -259,7 +259,7 @@ class OutcomeJournal:
         written = 0
         for index, (worker, outcomes) in enumerate(groups):
             try:
-                transitions = store.finish(outcomes, worker)
+                lifecycle.finish(store, outcomes, worker)
             except Exception as exc:
                 if not is_outage(exc):
                     logger.exception("could not write %d delivery outcome(s); they are dropped", len(outcomes))
@@ -269,7 +269,6 @@ class OutcomeJournal:
                     self._pending[:0] = [(w, o) for w, group in groups[index:] for o in group]
                 return written
             self.accepted.committed(outcomes)
-            announce(transitions)
             written += len(outcomes)
         self.health.ok()
         return written

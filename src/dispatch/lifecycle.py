@@ -14,8 +14,11 @@ Every message is one state machine::
 :data:`TRANSITIONS` is the whole table: a change that is not in it raises
 :class:`IllegalTransition`. :class:`Status` is the only vocabulary of states; the
 store writes ``status`` only for a :class:`Transition` made here, and every
-transition goes through :meth:`Lifecycle.record`, which counts it and emits its
-event (``message.<status>``, SPEC §10).
+transition is written *and* announced by one call of :class:`Lifecycle` —
+:meth:`~Lifecycle.admit`, :meth:`~Lifecycle.claim`, :meth:`~Lifecycle.finish`,
+:meth:`~Lifecycle.move`, :meth:`~Lifecycle.release_expired`, :meth:`~Lifecycle.requeue_dead` —
+which runs the store's compare-and-set and hands what took effect to the listeners (events
+``message.<status>`` of SPEC §10, metrics), so no caller can write a state and forget its event.
 
 The retry count has one owner too: ``attempts`` is raised by the store when a worker
 claims a message, and :meth:`RetryPolicy.after_transient` alone decides whether a
@@ -29,7 +32,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from .errors import DispatchError
 
@@ -147,12 +150,39 @@ class RetryPolicy:
 Listener = Callable[[list[Transition]], None]
 
 
-class Lifecycle:
-    """The one place transitions are announced: counted, logged at debug level, handed to listeners.
+class TransitionStore(Protocol):
+    """The store's state-changing writes (:class:`dispatch.store.Store`), each a compare-and-set
+    that returns what took effect. Only :class:`Lifecycle` calls them."""
 
-    The store performs the writes (a compare-and-set per message, in batches) and
-    hands back the :class:`Transition` values that took effect; this class tells
-    everyone else. Listeners are :mod:`dispatch.events` and :mod:`dispatch.metrics`.
+    def insert_messages(self, records: list[Any], variants: Mapping[str, Any] | None = None) -> set[str]: ...
+
+    def insert_message(self, record: Any, variants: Mapping[str, Any] | None = None) -> None: ...
+
+    def claim(self, message_ids: Any, worker: str, now: datetime, lease: timedelta) -> list[Any]: ...
+
+    def finish(self, outcomes: Iterable[Any], worker: str) -> list[Transition]: ...
+
+    def transition(
+        self,
+        message_id: str,
+        target: Status,
+        now: datetime,
+        cause: str,
+        *,
+        detail: Mapping[str, Any] | None = None,
+        error: str | None = None,
+    ) -> Transition | None: ...
+
+    def release_expired(self, now: datetime) -> list[Transition]: ...
+
+    def requeue_dead(self, message_ids: Any = None, *, now: datetime) -> list[Transition]: ...
+
+
+class Lifecycle:
+    """The one place a message's state is moved: the store's compare-and-set, then the announcement.
+
+    Each method below runs one of the store's writes and hands the :class:`Transition` values
+    that took effect to the listeners (:mod:`dispatch.events`, :mod:`dispatch.metrics`).
     """
 
     def __init__(self, listeners: Iterable[Listener] = ()) -> None:
@@ -161,8 +191,83 @@ class Lifecycle:
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
+    # -- the writes, each announced ---------------------------------------------------------
+
+    def admit(self, store: TransitionStore, records: list[Any], variants: Mapping[str, Any] | None = None) -> set[str]:
+        """Store decided messages (``queued`` or ``suppressed``) in one transaction and announce
+        each one's first state; returns the ids stored (a key another process took is left out)."""
+        stored = store.insert_messages(records, variants)
+        self.record(_first(r) for r in records if r.id in stored)
+        return stored
+
+    def admit_one(self, store: TransitionStore, record: Any, variants: Mapping[str, Any] | None = None) -> None:
+        """Store one decided message and announce it (raises the store's ``DuplicateKey`` for a used key)."""
+        store.insert_message(record, variants)
+        self.record([_first(record)])
+
+    def claim(
+        self, store: TransitionStore, message_ids: Any, worker: str, now: datetime, lease: timedelta
+    ) -> list[Any]:
+        """Claim the queued ones of ``message_ids`` for ``worker`` (``queued`` → ``sending``); returns the claims."""
+        claimed = store.claim(message_ids, worker, now, lease)
+        self.record(
+            Transition(
+                c.id,
+                Status.QUEUED,
+                Status.SENDING,
+                now,
+                "claimed",
+                c.channel,
+                c.message_type,
+                c.recipient_id,
+                template_version=c.template_version,
+            )
+            for c in claimed
+        )
+        return claimed
+
+    def finish(self, store: TransitionStore, outcomes: Iterable[Any], worker: str) -> list[Transition]:
+        """Record how ``worker``'s attempts ended and announce the transitions that took effect.
+
+        The store's errors (an outage) pass through before anything is announced."""
+        transitions = store.finish(outcomes, worker)
+        self.record(transitions)
+        return transitions
+
+    def move(
+        self,
+        store: TransitionStore,
+        message_id: str,
+        target: Status,
+        at: datetime,
+        cause: str,
+        *,
+        detail: Mapping[str, Any] | None = None,
+        error: str | None = None,
+    ) -> Transition | None:
+        """Move one message to ``target`` from whichever state allows it, and announce it;
+        None (nothing announced) when its state allows no such move."""
+        moved = store.transition(message_id, target, at, cause, detail=detail, error=error)
+        if moved is not None:
+            self.record([moved])
+        return moved
+
+    def release_expired(self, store: TransitionStore, now: datetime) -> list[Transition]:
+        """Claims whose lease ran out go back to ``queued``; announced."""
+        released = store.release_expired(now)
+        self.record(released)
+        return released
+
+    def requeue_dead(self, store: TransitionStore, message_ids: Any = None, *, now: datetime) -> list[Transition]:
+        """An operator's re-queue of dead letters (``dead`` → ``queued``); announced."""
+        moved = store.requeue_dead(message_ids, now=now)
+        self.record(moved)
+        return moved
+
+    # -- the announcement -------------------------------------------------------------------
+
     def record(self, transitions: Iterable[Transition]) -> None:
-        """Announce transitions that the store has written."""
+        """Announce transitions that the store has written (the methods above call it)."""
         batch = list(transitions)
         if not batch:
             return
@@ -171,6 +276,22 @@ class Lifecycle:
                 listener(batch)
             except Exception:  # an observer must never change a delivery's outcome
                 logger.exception("a lifecycle listener failed on %d transition(s)", len(batch))
+
+
+def _first(record: Any) -> Transition:
+    """A stored decision's first state: ``queued`` (allowed) or ``suppressed`` (with its reasons)."""
+    return Transition(
+        record.id,
+        None,
+        record.status,
+        record.decided_at,
+        "decided" if record.allowed else "suppressed: " + ", ".join(record.reasons),
+        record.channel,
+        record.message_type,
+        record.recipient_id,
+        {"reasons": list(record.reasons)} if record.reasons else {},
+        template_version=record.template_version,
+    )
 
 
 __all__ = [
@@ -182,6 +303,7 @@ __all__ = [
     "RetryPolicy",
     "Status",
     "Transition",
+    "TransitionStore",
     "check",
     "sources_of",
 ]

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from typing import Any, Literal
 
+from .lifecycle import Status
+
 Country = Literal["FI", "SE", "NO"]
 Language = Literal["fi", "sv", "nb", "en"]
 Category = Literal["statutory", "service", "marketing"]
@@ -255,13 +257,13 @@ class OutgoingMessage:
 class DeliveryResult:
     """What a channel reports after handing a message on.
 
-    ``status`` is ``sent`` (the provider took it: SMTP 250, a Twilio sid, a file written) or
-    ``delivered`` when handing it over is itself proof of delivery. ``provider_id`` is the
+    ``status`` is :attr:`Status.SENT` (the provider took it: SMTP 250, a Twilio sid, a file
+    written) or :attr:`Status.DELIVERED` when handing it over is itself proof of delivery. ``provider_id`` is the
     provider's own id (SMTP queue id, Twilio SID, file path); ``detail`` holds
     channel-specific facts worth recording (segment count, pages).
     """
 
-    status: str = "sent"
+    status: Status = Status.SENT
     provider_id: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
 

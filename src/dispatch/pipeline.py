@@ -30,7 +30,7 @@ from .context import build_context, needs_unsubscribe
 from .errors import DispatchError, InputError, InvalidData
 from .formatting import CURRENCY
 from .ledger import ConsentLedger
-from .lifecycle import Lifecycle, Status, Transition
+from .lifecycle import Lifecycle, Status
 from .links import LinkSigner
 from .mailboxes import DigitalFirst
 from .messages import MessageData, MessageType, MessageTypeRegistry, country_data_problems, validate_data
@@ -411,33 +411,15 @@ class Pipeline:
     # -- store -----------------------------------------------------------------------------
 
     def store(self, store: Store, records: list[MessageRecord], decisions: Iterable[Decision] = ()) -> set[str]:
-        """Write records in one transaction; announce each one's first state. Returns the ids stored."""
-        stored = store.insert_messages(records, self.variants.variants)
-        self.announce([r for r in records if r.id in stored], decisions)
+        """Write records in one transaction; the lifecycle announces each one's first state. Returns the ids stored."""
+        stored = self.lifecycle.admit(store, records, self.variants.variants)
+        count_decisions(decisions)
         return stored
 
     def store_one(self, store: Store, record: MessageRecord, decision: Decision) -> None:
         """Write one record (raises :class:`~dispatch.store.DuplicateKey` for a used key)."""
-        store.insert_message(record, self.variants.variants)
-        self.announce([record], [decision])
-
-    def announce(self, records: Iterable[MessageRecord], decisions: Iterable[Decision]) -> None:
-        count_decisions(decisions)
-        self.lifecycle.record(
-            Transition(
-                r.id,
-                None,
-                r.status,
-                r.decided_at,
-                "decided" if r.allowed else "suppressed: " + ", ".join(r.reasons),
-                r.channel,
-                r.message_type,
-                r.recipient_id,
-                {"reasons": list(r.reasons)} if r.reasons else {},
-                template_version=r.template_version,
-            )
-            for r in records
-        )
+        self.lifecycle.admit_one(store, record, self.variants.variants)
+        count_decisions([decision])
 
 
 __all__ = ["Inputs", "Pipeline", "Readers", "Rendered"]

@@ -193,11 +193,10 @@ class Runtime:
         if self.health.healthy_for() >= self.lease.total_seconds():
             if self._recover_accepted():  # what a killed worker on this machine knew was sent: before its claims go
                 self._flush_journal()
-            released = store.release_expired(now)
+            assert self.lifecycle is not None
+            released = self.lifecycle.release_expired(store, now)
             if released:
                 logger.warning("%d claim(s) of a stopped worker expired; back in the queue", len(released))
-                assert self.lifecycle is not None
-                self.lifecycle.record(released)
         horizon = timedelta(0) if self.embedded else timedelta(days=6)
         rows = store.due_for_relay(now, stuck_after=stuck_after, horizon=horizon, limit=limit)
         if channels:
@@ -358,7 +357,7 @@ class Runtime:
     def _flush_journal(self) -> None:
         if len(self.journal) and self.lifecycle is not None:
             try:
-                self.journal.flush(self.store, self.lifecycle.record)
+                self.journal.flush(self.store, self.lifecycle)
             except Exception as exc:
                 if not is_outage(exc):
                     raise

@@ -62,8 +62,7 @@ def relay(cli_ctx) -> None:
 def retry_dead(cli_ctx, message_ids) -> None:
     """Put dead letters (retries exhausted) back on the queue."""
     d = cli_ctx.dispatcher()
-    moved = d.store.requeue_dead(list(message_ids) or None, now=now_utc())
-    d.lifecycle.record(moved)
+    moved = d.lifecycle.requeue_dead(d.store, list(message_ids) or None, now=now_utc())
     d.relay()
     console.print(f"requeued {len(moved)} dead letter(s)")
 
