@@ -60,9 +60,6 @@ SQL_ALLOWED: dict[str, int] = {
 PRIVATE_ALLOWED: dict[str, int] = {
     # Babel has no public API for CLDR's "per" unit patterns (kr/kWh): Locale._data is read.
     "src/dispatch/formatting.py": 1,
-    # The SMTP pool and the Twilio client are kept on the channel object.
-    "plugins/dispatch_email/smtp.py": 1,
-    "plugins/dispatch_sms/twilio_send.py": 2,
 }
 
 #: Private names of the standard library and of libraries that are their documented API.

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dispatch import hookimpl
 
 from .channel import EmailChannel, EmailSettings
+
+if TYPE_CHECKING:
+    from dispatch.host import Host
 
 __all__ = ["EmailChannel", "EmailSettings"]
 
@@ -18,7 +21,7 @@ def dispatch_channels(register: Callable[[type], None]) -> None:
 
 
 @hookimpl
-def dispatch_serve_services(register: Callable[[Any], None], dispatcher: Any, options: Mapping[str, Any]) -> None:
+def dispatch_serve_services(register: Callable[[Any], None], dispatcher: Host, options: Mapping[str, Any]) -> None:
     """The listener for returned mail (and the IMAP poller), when ``return_path`` is configured."""
     from .services import returned_mail_services_for
 

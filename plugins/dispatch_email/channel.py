@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -10,9 +11,9 @@ from functools import cache
 from typing import Any, ClassVar
 
 from dispatch.channels import Channel, ChannelContext
+from dispatch.clock import now_utc
 from dispatch.errors import ConfigError, DeliveryError
 from dispatch.models import DeliveryResult, OutgoingMessage
-from dispatch.store import now_utc
 
 from .mime import BuiltEmail, build_email, mailbox_header
 from .verp import ReturnPath, is_message_id
@@ -96,7 +97,8 @@ class EmailChannel(Channel):
         super().__init__(settings, context)
         self.outbox = context.config.path(settings.outbox) if settings.outbox else context.outbox
         self.password = os.environ.get("DISPATCH_SMTP_PASSWORD") or settings.password
-        self._pool: Any = None
+        #: The SMTP pool on the running event loop (:class:`~dispatch_email.smtp.SmtpPool`); see :meth:`smtp_pool`.
+        self.pool: Any = None
         self._dkim_key: bytes | None = None
         _check_settings(settings, context)
         self.return_path = (
@@ -186,8 +188,18 @@ class EmailChannel(Channel):
         os.replace(tmp, path)  # a reader never sees half a file; a re-send replaces it
         return DeliveryResult(provider_id=str(path), detail={"file": str(path)})
 
+    def smtp_pool(self) -> Any:
+        """This channel's SMTP pool on the running event loop: made on first use, and anew when the
+        loop changed or the pool was closed. The channel owns it (and closes it in :meth:`aclose`)."""
+        from .smtp import SmtpPool
+
+        pool = self.pool
+        if pool is None or pool.loop is not asyncio.get_running_loop() or pool.closed:
+            pool = self.pool = SmtpPool(self.settings, self.password)
+        return pool
+
     async def aclose(self) -> None:
-        pool, self._pool = self._pool, None
+        pool, self.pool = self.pool, None
         if pool is not None:
             await pool.close()
 

@@ -26,7 +26,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dispatch.errors import ConfigError
 
@@ -34,6 +34,8 @@ from .imap import ImapPoller, ImapSettings
 from .inbound import InboundListener, InboundStats, OnFeedback, ReturnedMailProcessor
 
 if TYPE_CHECKING:
+    from dispatch.host import Host
+
     from .channel import EmailChannel
 
 
@@ -118,7 +120,7 @@ def start_returned_mail_services(
 
 
 def returned_mail_services_for(
-    dispatcher: Any, *, smtp_port: int | None = None, smtp_host: str | None = None
+    dispatcher: Host, *, smtp_port: int | None = None, smtp_host: str | None = None
 ) -> list[InboundListener | ImapPoller]:
     """The listener and/or poller for ``dispatcher``'s email channel, not started, events to ``handle_feedback``.
 

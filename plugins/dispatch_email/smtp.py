@@ -224,12 +224,8 @@ async def _quit(smtp: aiosmtplib.SMTP) -> None:
 
 
 def pool_for(channel: EmailChannel) -> SmtpPool:
-    """The channel's pool on the running event loop (a new one if the loop changed)."""
-    pool: SmtpPool | None = getattr(channel, "_pool", None)
-    if pool is None or pool.loop is not asyncio.get_running_loop() or pool.closed:
-        pool = SmtpPool(channel.settings, channel.password)
-        channel._pool = pool
-    return pool
+    """The channel's pool on the running event loop (a new one if the loop changed): the channel owns it."""
+    return channel.smtp_pool()
 
 
 def dkim_sign(data: bytes, *, selector: str, domain: str, key: bytes) -> bytes:

@@ -21,10 +21,10 @@ from typing import Any, ClassVar
 from babel import Locale
 
 from dispatch.channels import Channel
+from dispatch.clock import now_utc
 from dispatch.errors import ConfigError, TransientDeliveryError
 from dispatch.formatting import locale_for
 from dispatch.models import DeliveryResult, OutgoingMessage
-from dispatch.store import now_utc
 
 from .threads import Typesetters
 

@@ -42,11 +42,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from dispatch.clock import now_utc
 from dispatch.errors import ConfigError, TransientDeliveryError
 from dispatch.lifecycle import Status
 from dispatch.mailboxes import MailboxChannel, MailboxLetter, MailboxRejected
 from dispatch.models import DeliveryResult
-from dispatch.store import now_utc
 
 from .http import Session, retry_later
 

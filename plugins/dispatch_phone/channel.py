@@ -23,9 +23,9 @@ except ImportError:  # pragma: no cover - Windows: the thread lock alone guards 
     fcntl = None  # type: ignore[assignment]
 
 from dispatch.channels import Channel
+from dispatch.clock import now_utc
 from dispatch.errors import ConfigError
 from dispatch.models import DeliveryResult, OutgoingMessage
-from dispatch.store import now_utc
 
 REASONS = {
     "renewal_offer": "renewal",

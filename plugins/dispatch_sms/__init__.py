@@ -10,7 +10,7 @@ from dispatch import hookimpl
 from .channel import SmsChannel, SmsSettings
 
 if TYPE_CHECKING:
-    from dispatch import Dispatcher
+    from dispatch.host import Host
 
 __all__ = ["SmsChannel", "SmsSettings"]
 
@@ -21,7 +21,7 @@ def dispatch_channels(register: Callable[[type], None]) -> None:
 
 
 @hookimpl
-def dispatch_web_routes(register: Callable[..., Any], dispatcher: Dispatcher) -> None:
+def dispatch_web_routes(register: Callable[..., Any], dispatcher: Host) -> None:
     """Twilio's status callback and inbound replies (STOP/START), with signature checks."""
     from .web import register_routes  # the web extra (Starlette) is only needed by `dispatch serve`
 

@@ -12,6 +12,7 @@ says ``over_limit``, and a warning is logged. Twilio itself refuses bodies over
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -21,11 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from dispatch.channels import Channel
+from dispatch.clock import now_utc
 from dispatch.errors import ConfigError
 from dispatch.messages import MessageType
 from dispatch.models import DeliveryResult, OutgoingMessage
 from dispatch.segments import count_segments, non_gsm_characters
-from dispatch.store import now_utc
 
 logger = logging.getLogger("dispatch.sms")
 
@@ -65,7 +66,8 @@ class SmsChannel(Channel):
         self.outbox = context.config.path(settings.outbox) if settings.outbox else context.outbox
         self.auth_token = os.environ.get("TWILIO_AUTH_TOKEN") or settings.auth_token
         self._lock = threading.Lock()
-        self._twilio: Any = None
+        #: The Twilio client on the running event loop (:class:`~dispatch_sms.twilio_send.TwilioSender`).
+        self.twilio: Any = None
         if settings.account_sid and not (settings.sender or settings.messaging_service_sid):
             raise ConfigError("channels.sms needs sender (a number or alphanumeric id) or messaging_service_sid")
         self._check_senders(context.config)
@@ -138,8 +140,18 @@ class SmsChannel(Channel):
             result.detail.update(over_limit=True, max_segments=limit)
         return result
 
+    def twilio_sender(self) -> Any:
+        """This channel's Twilio client on the running event loop: made on first use, and anew when the
+        loop changed. The channel owns it (and closes it in :meth:`aclose`)."""
+        from .twilio_send import TwilioSender
+
+        sender = self.twilio
+        if sender is None or sender.loop is not asyncio.get_running_loop():
+            sender = self.twilio = TwilioSender(self)
+        return sender
+
     async def aclose(self) -> None:
-        sender, self._twilio = self._twilio, None
+        sender, self.twilio = self.twilio, None
         if sender is not None:
             await sender.close()
 

@@ -85,12 +85,8 @@ class TwilioSender:
 
 
 def sender_for(channel: SmsChannel) -> TwilioSender:
-    """The channel's sender on the running event loop (a new one if the loop changed)."""
-    sender: TwilioSender | None = channel._twilio
-    if sender is None or sender.loop is not asyncio.get_running_loop():
-        sender = TwilioSender(channel)
-        channel._twilio = sender
-    return sender
+    """The channel's sender on the running event loop (a new one if the loop changed): the channel owns it."""
+    return channel.twilio_sender()
 
 
 async def send_with_twilio(

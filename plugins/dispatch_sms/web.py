@@ -29,7 +29,7 @@ from starlette.responses import Response
 from dispatch.feedback import FeedbackKind, ProviderEvent
 
 if TYPE_CHECKING:
-    from dispatch import Dispatcher
+    from dispatch.host import Host
 
 logger = logging.getLogger("dispatch.sms")
 
@@ -48,9 +48,9 @@ _EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
 class TwilioCallbacks:
-    """The Twilio endpoints for one :class:`~dispatch.Dispatcher`."""
+    """The Twilio endpoints for one dispatcher (its :class:`~dispatch.host.Host`)."""
 
-    def __init__(self, dispatcher: Dispatcher, on_feedback: Callable[[ProviderEvent], None] | None = None) -> None:
+    def __init__(self, dispatcher: Host, on_feedback: Callable[[ProviderEvent], None] | None = None) -> None:
         self.d = dispatcher
         self.on_feedback = on_feedback or dispatcher.handle_feedback
 
@@ -145,7 +145,7 @@ def inbound_event(params: dict[str, str], now: datetime | None = None) -> Provid
     )
 
 
-def register_routes(register: Callable[..., Any], dispatcher: Dispatcher) -> None:
+def register_routes(register: Callable[..., Any], dispatcher: Host) -> None:
     """Add ``/twilio/status`` and ``/twilio/inbound`` (the ``dispatch_web_routes`` hook's work)."""
     callbacks = TwilioCallbacks(dispatcher)
     register("/twilio/status", callbacks.status, methods=("POST",))

@@ -30,10 +30,11 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from .clock import now_utc
 from .errors import AddressRejected, RecipientOptedOut, ReportRejected
 from .feedback import FeedbackKind, ProviderEvent
 from .lifecycle import Lifecycle, Status
-from .store import Claimed, Store, now_utc
+from .store import Claimed, Store
 from .store.suppressions import BOUNCE_CAUSES
 
 logger = logging.getLogger("dispatch.aftersend")

@@ -22,13 +22,13 @@ from datetime import datetime
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
+from .clock import now_utc
 from .errors import DispatchError, InputError, InvalidData
 from .ids import new_id
 from .messages import country_data_problems
 from .models import Recipient
 from .pipeline import Inputs
 from .serialize import data_to_json
-from .store import now_utc
 
 if TYPE_CHECKING:
     from .dispatcher import Dispatcher  # the host: its pipeline, runtime and store

@@ -35,6 +35,7 @@ import pluggy
 from dramatiq import Retry
 
 from .channels import Channel
+from .clock import now_utc
 from .errors import PermanentDeliveryError, RecipientOptedOut, TransientDeliveryError
 from .group_commit import GroupCommit
 from .journal import OutcomeJournal, StoreHealth
@@ -42,7 +43,7 @@ from .lifecycle import Lifecycle, RetryPolicy, Status, Transition
 from .metrics import observe_latency
 from .models import DeliveryResult, OutgoingMessage
 from .queue import AsyncRunner, RateLimits
-from .store import Claimed, Outcome, Store, is_outage, now_utc, worker_identity
+from .store import Claimed, Outcome, Store, is_outage, worker_identity
 
 logger = logging.getLogger("dispatch.delivery")
 

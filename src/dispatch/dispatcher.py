@@ -24,11 +24,11 @@ from .aftersend import AfterSend
 from .approvals import Approvals
 from .campaign import CampaignSummary, run_campaign
 from .channels import build_channels
+from .clock import now_utc
 from .company import company_details
 from .config import Config, load_config
-from .context import needs_unsubscribe
 from .delivery import Deliverer, DeliveryHooks
-from .errors import AddressRejected, ConfigError, DispatchError, InputError, TemplateNotApproved, UnknownChannel
+from .errors import ConfigError, DispatchError, InputError, TemplateNotApproved, UnknownChannel
 from .events import EventBus
 from .fallback import Fallback
 from .feedback import ProviderEvent
@@ -37,6 +37,7 @@ from .ids import new_id
 from .ledger import ConsentLedger
 from .lifecycle import Lifecycle, RetryPolicy
 from .links import LinkSigner, ShortCodes, SignedAsOf
+from .listeners import FallBackOnFailure, RecordOptOut, Requeue, UnsubscribeLinks
 from .mailboxes import DigitalFirst
 from .messages import MessageData, MessageType, MessageTypeRegistry, validate_data
 from .models import Decision, Receipt, Recipient
@@ -52,7 +53,7 @@ from .render_cache import assemble
 from .runtime import Runtime
 from .scheduled import install_releaser
 from .serialize import custom_types
-from .store import Claimed, DuplicateKey, Store, now_utc
+from .store import DuplicateKey, Store
 
 logger = logging.getLogger("dispatch")
 
@@ -146,14 +147,10 @@ class Dispatcher:
             self.pm,
             self.lifecycle,
             DeliveryHooks(
-                failed=self._failed,
-                opted_out=lambda message, error: self.aftersend.opted_out_at_send(message, error),
-                unsubscribe_url=self._unsubscribe_url,
-                requeue=lambda items: self.runtime.enqueue(
-                    [{"id": mid, "queue": q, "send_after": _due(delay)} for q, mid, delay in items],
-                    now_utc(),
-                    fresh=False,
-                ),
+                failed=FallBackOnFailure(self.aftersend, self.fallback),
+                opted_out=RecordOptOut(self.aftersend),
+                unsubscribe_url=UnsubscribeLinks(self.types, lambda: self.links),
+                requeue=Requeue(self.runtime),
             ),
             self.runtime.journal,
             self.runtime.health,
@@ -450,17 +447,6 @@ class Dispatcher:
         """
         return self.aftersend.handle(event)
 
-    def _failed(self, message: Claimed, _transition: Any, error: Exception) -> None:
-        if isinstance(error, AddressRejected):
-            self.aftersend.rejected_at_send(message, error)
-        self.fallback.after_failure(message, str(error))
-
-    def _unsubscribe_url(self, message: Claimed) -> str | None:
-        mtype = self.types.get(message.message_type) if message.message_type in self.types else None
-        if message.category == "marketing" or (mtype is not None and needs_unsubscribe(mtype, message.category)):
-            return self.links.unsubscribe_url(message.id)
-        return None
-
     # -- queue and embedded worker -------------------------------------------------------------
 
     def relay(self, now: datetime | None = None, *, stuck_after: timedelta | None = None, limit: int = 5000) -> int:
@@ -536,10 +522,6 @@ def _duplicate(row: dict[str, Any] | None) -> Receipt:
     if row is None:  # pragma: no cover - a concurrent delete
         raise DispatchError("duplicate idempotency key, but the first message is gone")
     return Receipt.from_row(row, status="duplicate")
-
-
-def _due(delay_ms: int | None) -> datetime | None:
-    return now_utc() + timedelta(milliseconds=delay_ms) if delay_ms else None
 
 
 __all__ = ["Dispatcher"]

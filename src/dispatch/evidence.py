@@ -41,9 +41,10 @@ from pathlib import Path
 from typing import Any
 
 from . import render_cache
+from .clock import now_utc
 from .csv_safety import safe_row
 from .errors import InputError
-from .store import Store, decode_content, now_utc
+from .store import Store, decode_content
 from .store.approvals import approval_in_force
 
 SCHEMA = "dispatch-evidence/1"

@@ -20,6 +20,7 @@ import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from .clock import now_utc
 from .errors import DispatchError
 from .events import Event, EventBus
 from .ids import new_id
@@ -27,7 +28,7 @@ from .lifecycle import Lifecycle, Status
 from .messages import validate_data
 from .pipeline import Inputs, Pipeline
 from .policy.engine import choose_language
-from .store import DuplicateKey, now_utc
+from .store import DuplicateKey
 
 if TYPE_CHECKING:
     from .runtime import Runtime

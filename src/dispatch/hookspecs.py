@@ -19,8 +19,8 @@ import pluggy
 
 if TYPE_CHECKING:
     from .channels import Channel
-    from .dispatcher import Dispatcher
     from .events import Event
+    from .host import Host
     from .messages import MessageType
     from .models import DeliveryResult, OutgoingMessage
     from .registers import Register
@@ -86,31 +86,31 @@ def dispatch_template_roots(register: Callable[[Path], None]) -> None:
 
 
 @hookspec
-def dispatch_serve_services(
-    register: Callable[[Any], None], dispatcher: Dispatcher, options: Mapping[str, Any]
-) -> None:
+def dispatch_serve_services(register: Callable[[Any], None], dispatcher: Host, options: Mapping[str, Any]) -> None:
     """Add services that ``dispatch serve`` runs beside the web application by calling ``register(service)``.
 
     A service has ``start()`` and ``stop()`` (plain or ``async``); serve starts each
     before it answers requests and stops each on shutdown. ``options`` holds the
-    command-line options of ``serve`` (``smtp_port``, ``smtp_host``). The email
-    plugin registers its listener for returned mail (DSNs, ARF complaints) here.
+    command-line options of ``serve`` (``smtp_port``, ``smtp_host``). ``dispatcher`` is the
+    serving dispatcher's :class:`~dispatch.host.Host` (``channels``, ``config``,
+    ``handle_feedback``). The email plugin registers its listener for returned mail
+    (DSNs, ARF complaints) here.
     """
 
 
 @hookspec
-def dispatch_web_routes(register: Callable[..., None], dispatcher: Dispatcher) -> None:
+def dispatch_web_routes(register: Callable[..., None], dispatcher: Host) -> None:
     """Add web routes to ``dispatch serve`` by calling ``register(path, endpoint, methods=("POST",))``.
 
     ``path`` is a Starlette path (``/twilio/status``, ``/hooks/{name}``);
     ``endpoint`` takes a :class:`starlette.requests.Request` and returns a
     :class:`starlette.responses.Response` (``async def`` runs on the event loop, a
-    plain ``def`` in a thread). ``dispatcher`` is the serving
-    :class:`~dispatch.Dispatcher`: a provider's callbacks turn what they receive
-    into :class:`~dispatch.feedback.ProviderEvent` values for
-    ``dispatcher.handle_feedback``. A path registered twice, or one of dispatch's
-    own (``/u/``, ``/preferences/``, ``/p/``, ``/operator``, ``/health``,
-    ``/metrics``), is an error.
+    plain ``def`` in a thread). ``dispatcher`` is the serving dispatcher's
+    :class:`~dispatch.host.Host` (``channels``, ``config``, ``handle_feedback``): a
+    provider's callbacks turn what they receive into
+    :class:`~dispatch.feedback.ProviderEvent` values for ``dispatcher.handle_feedback``.
+    A path registered twice, or one of dispatch's own (``/u/``, ``/preferences/``,
+    ``/p/``, ``/operator``, ``/health``, ``/metrics``), is an error.
     """
 
 

@@ -15,11 +15,12 @@ from typing import Any
 from sqlalchemy import select
 
 from . import schema
+from .clock import now_utc
 from .errors import InputError
 from .events import Event
 from .models import ALL_CHANNELS, Consent
 from .recipients import parse_moment
-from .store import Store, now_utc
+from .store import Store
 
 SOURCES = (
     "web_form",

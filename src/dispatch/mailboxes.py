@@ -46,10 +46,10 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .channels import Channel
+from .clock import now_utc
 from .errors import ConfigError, PermanentDeliveryError
 from .feedback import FeedbackKind, ProviderEvent
 from .models import DeliveryResult, OutgoingMessage, Recipient
-from .store import now_utc
 
 if TYPE_CHECKING:
     from .policy.facts import ConsentView

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from itsdangerous import BadSignature
 from itsdangerous.signer import HMACAlgorithm, Signer
 
+from .clock import now_utc
 from .errors import DispatchError, InputError
 from .events import Event
 from .ids import new_id
@@ -45,7 +46,7 @@ from .lifecycle import Status
 from .metrics import count_offer
 from .models import Receipt, Recipient
 from .serialize import to_json
-from .store import is_outage, now_utc
+from .store import is_outage
 from .store.offers import OfferBook
 
 if TYPE_CHECKING:

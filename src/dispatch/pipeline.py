@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 
 from .channels import Channel
+from .clock import now_utc
 from .config import Config
 from .context import build_context, needs_unsubscribe
 from .errors import DispatchError, InputError, InvalidData
@@ -44,7 +45,7 @@ from .register_book import RegisterBook
 from .render import Renderer
 from .render_cache import VariantRenderer
 from .serialize import data_to_json, to_json
-from .store import MessageRecord, Store, now_utc
+from .store import MessageRecord, Store
 from .store.suppressions import normalise
 
 #: Data a phone task carries for the agent to record the written offer after a sale (dispatch.offers).

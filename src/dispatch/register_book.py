@@ -21,11 +21,12 @@ from typing import Any
 from sqlalchemy import and_, delete, or_, select, update
 
 from . import schema
+from .clock import now_utc
 from .errors import RegisterError
 from .models import Recipient
 from .policy.facts import RegisterInfo, register_is_fresh
 from .registers import Register, recipient_keys
-from .store import Store, now_utc
+from .store import Store
 
 logger = logging.getLogger("dispatch.registers")
 

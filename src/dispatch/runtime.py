@@ -23,11 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 import dramatiq
 
+from .clock import now_utc
 from .config import Config
 from .journal import OutcomeJournal, StoreHealth
 from .lifecycle import Lifecycle
 from .queue import AsyncRunner, Queues, queue_name
-from .store import Store, is_outage, now_utc
+from .store import Store, is_outage
 
 if TYPE_CHECKING:
     from .events import EventBus

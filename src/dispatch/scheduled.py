@@ -31,10 +31,10 @@ from sqlalchemy import and_, delete, func, or_, select, update
 
 from . import schema
 from .campaign import CampaignSummary, ProgressCallback, batches, begin, numbered, preflight, record_batch
+from .clock import now_utc
 from .errors import DispatchError, InputError
 from .lifecycle import Status
 from .models import Recipient
-from .store import now_utc
 
 if TYPE_CHECKING:
     from .dispatcher import Dispatcher

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import case, func, select
 
 from . import schema
+from .clock import now_utc
 from .lifecycle import Status
 from .queue import queue_name
-from .store import now_utc
 
 if TYPE_CHECKING:
     from .dispatcher import Dispatcher

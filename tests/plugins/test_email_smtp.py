@@ -291,7 +291,7 @@ def test_concurrent_deliveries_share_at_most_pool_size_connections(
     assert sorted(r.rcpt_tos[0] for r in smtp_server.handler.messages) == sorted(m.address for m in messages)
     assert 1 <= len(smtp_server.handler.peers) <= 3  # connections the server saw
     assert len({r.provider_id for r in results}) == 40
-    assert d.channels["email"]._pool.opened == len(smtp_server.handler.peers)
+    assert d.channels["email"].pool.opened == len(smtp_server.handler.peers)
 
 
 def test_connection_is_replaced_after_messages_per_connection(smtp_server, make_dispatcher, outgoing, run_delivery):

@@ -147,10 +147,10 @@ def test_one_client_and_one_kept_alive_connection_for_many_messages(
 ):
     d = make_dispatcher({"sms": settings(twilio_stub.url)})
     run_delivery(d, "sms", outgoing("sms", TO, {"text": "1"}))
-    client = d.channels["sms"]._twilio
+    client = d.channels["sms"].twilio
     for i in range(2, 6):
         run_delivery(d, "sms", outgoing("sms", TO, {"text": str(i)}))
-    assert d.channels["sms"]._twilio is client
+    assert d.channels["sms"].twilio is client
     assert [r.form()["Body"] for r in twilio_stub.requests] == [["1"], ["2"], ["3"], ["4"], ["5"]]
     assert len({r.client for r in twilio_stub.requests}) == 1
 

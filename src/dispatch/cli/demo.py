@@ -11,9 +11,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ..clock import now_utc
 from ..lifecycle import HANDED_OVER, Status
 from ..register_book import describe_unavailable
-from ..store import now_utc
 from . import cli
 from .base import console, pass_cli
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import click
 from rich.table import Table
 
+from ..clock import now_utc
 from ..errors import InputError
 from ..history import export_history, find_recipients, person_history, purge
 from ..recipients import parse_moment
-from ..store import now_utc
 from . import cli
 from .base import console, pass_cli
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
+from ..clock import now_utc
 from ..returned_mail import BatchManifests, apply_returns, read_returns
-from ..store import now_utc
 from . import cli
 from .base import console, pass_cli, print_json
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
+from ..clock import now_utc
 from ..errors import InputError
 from ..offers import STATES
 from ..recipients import parse_moment
-from ..store import now_utc
 from . import cli
 from .base import console, pass_cli, print_json
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
+from ..clock import now_utc
 from ..lifecycle import Status
-from ..store import now_utc
 from . import cli
 from .base import console, pass_cli
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..host import PluginHost
 from . import cli
 from .base import console, pass_cli
 
@@ -46,7 +47,7 @@ def serve(cli_ctx, host: str | None, port: int | None, smtp_port: int | None, sm
 def plugin_services(d, **options) -> list:
     """What plugins run beside the web application (the email plugin's returned-mail listener)."""
     services: list = []
-    d.pm.hook.dispatch_serve_services(register=services.append, dispatcher=d, options=options)
+    d.pm.hook.dispatch_serve_services(register=services.append, dispatcher=PluginHost.of(d), options=options)
     return services
 
 

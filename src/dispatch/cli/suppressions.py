@@ -5,9 +5,9 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
+from ..clock import now_utc
 from ..errors import InputError
 from ..recipients import normalise_phone
-from ..store import now_utc
 from . import cli
 from .base import console, pass_cli
 

@@ -202,7 +202,7 @@ def _with_governed(function):
 @pass_cli
 def propose(cli_ctx, message_type: str, language: str, channel: str | None, by: str, comment: str | None) -> None:
     """Propose the current version of TYPE in --lang for approval (you become its author)."""
-    from ..store import now_utc
+    from ..clock import now_utc
 
     d = cli_ctx.dispatcher()
     channels = _targets(d, message_type, language, channel)
@@ -222,7 +222,7 @@ def propose(cli_ctx, message_type: str, language: str, channel: str | None, by: 
 @pass_cli
 def approve(cli_ctx, message_type: str, language: str, channel: str | None, by: str, comment: str | None) -> None:
     """Approve the current version of TYPE in --lang (not your own proposal: four eyes)."""
-    from ..store import now_utc
+    from ..clock import now_utc
 
     d = cli_ctx.dispatcher()
     channels = _targets(d, message_type, language, channel)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from ..store import now_utc
+from ..clock import now_utc
 from . import cli
 from .base import console, pass_cli
 

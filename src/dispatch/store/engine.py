@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import zlib
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import create_engine, event
@@ -13,15 +12,11 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import StaticPool
 
 from .. import schema
+from ..clock import now_utc  # noqa: F401  (moved to dispatch.clock; kept importable from the store)
 
 COMPRESS_OVER = 1024
 #: Batches this large go to PostgreSQL with COPY rather than INSERT.
 COPY_OVER = 50
-
-
-def now_utc() -> datetime:
-    """The current moment, timezone-aware, in UTC."""
-    return datetime.now(UTC)
 
 
 def encode_content(value: dict[str, Any] | None, compress: bool = True) -> bytes | None:

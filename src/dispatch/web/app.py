@@ -27,6 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..errors import PluginError
+from ..host import PluginHost
 from ..metrics import register_queue_collector
 from .offers import OfferPages
 from .operator import OperatorView
@@ -177,5 +178,5 @@ def plugin_routes(dispatcher: Dispatcher) -> list[Route]:
         taken[path] = owner
         routes.append(Route(path, endpoint, methods=[m.upper() for m in methods]))
 
-    dispatcher.pm.hook.dispatch_web_routes(register=register, dispatcher=dispatcher)
+    dispatcher.pm.hook.dispatch_web_routes(register=register, dispatcher=PluginHost.of(dispatcher))
     return routes

@@ -29,11 +29,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from ..clock import now_utc
 from ..context import vat_for
 from ..errors import DispatchError
 from ..links import ExpiredToken, InvalidToken
 from ..offers import OfferChanged, OfferClosed, content_hash
-from ..store import now_utc
 from .pages import CSRF_COOKIE, PageError, Pages
 from .preferences import masked_addresses
 

@@ -29,9 +29,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from ..clock import now_utc
 from ..errors import DispatchError
 from ..links import ExpiredToken, InvalidToken
-from ..store import now_utc
 from .preferences import (
     MARKETING_CHANNELS,
     Preferences,

@@ -22,10 +22,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..clock import now_utc
 from ..errors import StoreError
 from ..events import Event
 from ..journal import StoreHealth
-from ..store import Store, is_outage, now_utc
+from ..store import Store, is_outage
 from . import table
 
 logger = logging.getLogger("dispatch.webhooks")

@@ -34,10 +34,11 @@ from urllib.parse import urlsplit
 
 from prometheus_client import Counter
 
+from ..clock import now_utc
 from ..config import WebhooksConfig
 from ..errors import StoreError
 from ..journal import StoreHealth
-from ..store import Store, is_outage, now_utc
+from ..store import Store, is_outage
 from . import table
 from .signing import secret_key, signature
 
