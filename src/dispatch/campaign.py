@@ -7,9 +7,12 @@ was already taken. Templates are rendered once for every language and country
 before the first message is recorded, so a template error stops the campaign
 before anything is queued.
 
-With ``at``, the campaign is scheduled instead (:mod:`dispatch.scheduled`): its
-recipients are checked and stored now, and decided, recorded and queued when the
-moment comes.
+A campaign given a moment (``Dispatcher.campaign(..., at=...)``) is scheduled instead
+(:mod:`dispatch.scheduled`): its recipients are checked and stored now, and decided,
+recorded and queued when the moment comes, through :func:`record_batch` here.
+
+Every function takes the dispatcher's :class:`~dispatch.intake.Intake` (a
+:class:`~dispatch.Dispatcher` is accepted too and gives its own).
 """
 
 from __future__ import annotations
@@ -20,18 +23,16 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .clock import now_utc
 from .errors import DispatchError, InputError, InvalidData
 from .ids import new_id
+from .intake import Intake, intake_of
 from .messages import country_data_problems
 from .models import Recipient
 from .pipeline import Inputs
 from .serialize import data_to_json
-
-if TYPE_CHECKING:
-    from .dispatcher import Dispatcher  # the host: its pipeline, runtime and store
 
 ProgressCallback = Callable[[int], None]
 
@@ -77,7 +78,7 @@ class CampaignSummary:
 
 
 def run_campaign(
-    d: Dispatcher,
+    d: Intake,
     message_type: str,
     recipients: Iterable[Mapping[str, Any] | Recipient | tuple[int, Mapping[str, Any]]],
     data: Mapping[str, Any] | None,
@@ -88,32 +89,15 @@ def run_campaign(
     progress: ProgressCallback | None = None,
     source: str | None = None,
     max_errors: int | None = None,
-    at: datetime | None = None,
 ) -> CampaignSummary:
     """Send ``message_type`` with ``data`` to every recipient; see the module docstring.
 
     ``recipients`` may yield mappings, :class:`Recipient` values, or ``(line, mapping)``
     pairs from :func:`dispatch.recipient_files.read_recipients` (errors then name lines).
     Invalid recipients are counted and reported, not fatal, unless more than
-    ``max_errors`` occur. With ``at`` (timezone-aware), the campaign is scheduled for
-    that moment instead: see :func:`dispatch.scheduled.schedule_campaign`.
+    ``max_errors`` occur. (To schedule it for a moment: :func:`dispatch.scheduled.schedule_campaign`.)
     """
-    if at is not None:
-        from .scheduled import schedule_campaign
-
-        return schedule_campaign(
-            d,
-            message_type,
-            recipients,
-            data,
-            at=at,
-            campaign_id=campaign_id,
-            now=now,
-            batch_size=batch_size,
-            progress=progress,
-            source=source,
-            max_errors=max_errors,
-        )
+    d = intake_of(d)
     mtype, values, campaign_id, moment = begin(d, message_type, data, campaign_id, now, source)
     started = time.perf_counter()
     summary = CampaignSummary(campaign_id, mtype.name)
@@ -129,7 +113,7 @@ def run_campaign(
 
 
 def begin(
-    d: Dispatcher,
+    d: Intake,
     message_type: str,
     data,
     campaign_id: str | None,
@@ -139,6 +123,7 @@ def begin(
 ) -> tuple[Any, Any, str, datetime]:
     """Check the input and the templates, and record the campaign (with ``extra`` columns):
     all before the first message."""
+    d = intake_of(d)
     mtype = d.types.get(message_type)
     values = d.validate_data(message_type, data)
     campaign_id = campaign_id or f"{message_type}-{new_id()}"
@@ -161,7 +146,7 @@ def begin(
     return mtype, values, campaign_id, moment
 
 
-def approved(d: Dispatcher, mtype, values) -> None:
+def approved(d: Intake, mtype, values) -> None:
     """Four eyes (SPEC §5), checked once before the first recipient: every language and channel
     of the type must be in an approved version when its category requires approval."""
     from .policy.engine import effective_category
@@ -169,7 +154,7 @@ def approved(d: Dispatcher, mtype, values) -> None:
     d.approvals.check_all(mtype.name, effective_category(mtype, values), mtype.channels)
 
 
-def preflight(d: Dispatcher, message_type: str, values) -> None:
+def preflight(d: Intake, message_type: str, values) -> None:
     """Render the type for every channel, language and country with the campaign's data.
 
     Raises the first :class:`TemplateError` before anything is written.
@@ -208,10 +193,9 @@ def batches(items: Iterator[tuple[int, Any]], size: int) -> Iterator[list[tuple[
         yield batch
 
 
-def record_batch(
-    d: Dispatcher, mtype, values, batch, campaign_id: str, now: datetime, summary: CampaignSummary
-) -> None:
-    """Validate, decide, render, record and enqueue one batch of ``(line, recipient)`` pairs at ``now``."""
+def record_batch(d: Intake, mtype, values, batch, campaign_id: str, now: datetime, summary: CampaignSummary) -> None:
+    """Validate, decide, render, record and submit one batch of ``(line, recipient)`` pairs at ``now``."""
+    d = intake_of(d)
     people: list[Recipient] = []
     for line, raw in batch:
         summary.total += 1
@@ -263,8 +247,7 @@ def record_batch(
         else:
             summary.suppressed += 1
             summary.reasons.update(decision.reasons)
-    store = d.store
-    stored = pipeline.store(store, records, decisions)
+    stored = pipeline.submit(d.store, records, decisions, people=fresh, now=now)
     if len(stored) < len(records):  # another process took some of these keys meanwhile
         for record in records:
             if record.id not in stored:
@@ -275,9 +258,6 @@ def record_batch(
                 else:
                     summary.suppressed -= 1
                     summary.reasons.subtract(record.reasons)
-        records = [record for record in records if record.id in stored]
-    store.upsert_recipients(fresh, now)
-    d.runtime.enqueue([r for r in records if r.allowed], now)
 
 
 # -- several processes -------------------------------------------------------------------
@@ -317,7 +297,7 @@ def _batch_result(d, mtype, values, batch, campaign_id: str, now: datetime) -> d
 
 
 def run_campaign_parallel(
-    d: Dispatcher,
+    d: Intake,
     message_type: str,
     recipients: Iterable[Any],
     data: Mapping[str, Any] | None,
@@ -340,6 +320,7 @@ def run_campaign_parallel(
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
+    d = intake_of(d)
     if d.embedded or d.config.store.url.startswith("sqlite"):
         raise InputError(
             "several intake processes need a real broker and PostgreSQL (the embedded default "
@@ -365,7 +346,7 @@ def run_campaign_parallel(
         helpers,
         mp_context=context,
         initializer=_init_worker,
-        initargs=(type(d), d.config, message_type, plain_data, campaign_id, moment),
+        initargs=(d.factory, d.config, message_type, plain_data, campaign_id, moment),
     ) as pool:
         pending: set = set()
         for index, batch in enumerate(batches(numbered(recipients), batch_size)):

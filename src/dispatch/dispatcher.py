@@ -34,6 +34,7 @@ from .fallback import Fallback
 from .feedback import ProviderEvent
 from .formatting import Formatter
 from .ids import new_id
+from .intake import Intake
 from .ledger import ConsentLedger
 from .lifecycle import Lifecycle, RetryPolicy
 from .links import LinkSigner, ShortCodes, SignedAsOf
@@ -51,7 +52,7 @@ from .register_book import RegisterBook
 from .render import Renderer, builtin_template_dir
 from .render_cache import assemble
 from .runtime import Runtime
-from .scheduled import install_releaser
+from .scheduled import install_releaser, schedule_campaign
 from .serialize import custom_types
 from .store import DuplicateKey, Store
 
@@ -130,6 +131,7 @@ class Dispatcher:
             embedded=self.embedded,
             digital_first=self.digital_first,
             approvals=self.approvals,
+            enqueue=self.runtime.enqueue,
         )
         self.fallback = Fallback(self.pipeline, self.runtime, self.lifecycle, self.events)
         self.aftersend = AfterSend(
@@ -170,7 +172,18 @@ class Dispatcher:
             batch_size=config.worker.batch_size,
         )
         self.runtime.attach(self.broker, self.queues, self.lifecycle, self.deliverer, self.events)
-        install_releaser(self)  # scheduled campaigns go out while the embedded worker runs
+        #: What campaigns and scheduled campaigns use of this dispatcher (dispatch.intake).
+        self.intake = Intake(
+            pipeline=self.pipeline,
+            runtime=self.runtime,
+            approvals=self.approvals,
+            preview=self.preview,
+            config=config,
+            embedded=self.embedded,
+            is_closed=lambda: self.closed,
+            factory=type(self),
+        )
+        install_releaser(self.intake)  # scheduled campaigns go out while the embedded worker runs
         self.offers = Offers(self)  # written offers after a phone sale (SPEC §13)
         install_lapser(self)  # ... and offers not accepted by valid_until lapse
         self._closed = False
@@ -342,12 +355,9 @@ class Dispatcher:
             raise TemplateNotApproved(decision.notes["template_unapproved"])
         record = self.pipeline.record(inputs, decision, new_id(), idempotency_key=idempotency_key)
         try:
-            self.pipeline.store_one(store, record, decision)
+            self.pipeline.submit_one(store, record, decision, person=inputs.recipient, now=inputs.now)
         except DuplicateKey:
             return _duplicate(store.find_by_key(idempotency_key or ""))
-        store.upsert_recipients([inputs.recipient], inputs.now)
-        if decision.allowed:
-            self.runtime.enqueue([record], inputs.now)
         return Receipt.from_decision(decision, message_id=record.id, status=str(record.status), queue=record.queue)
 
     def offer(
@@ -376,13 +386,16 @@ class Dispatcher:
         Options: ``campaign_id`` (re-use it to resume: what was taken is skipped),
         ``now``, ``batch_size``, ``progress`` (called with each batch's size),
         ``max_errors``, ``at`` (a timezone-aware moment: store the campaign now and
-        decide and queue it then, see :mod:`dispatch.scheduled`). See
+        decide and queue it then, see :func:`dispatch.scheduled.schedule_campaign`). See
         :func:`dispatch.campaign.run_campaign`.
         """
         self._ensure_open()
         if message_type == "sales_offer":  # each offer follows its own call: Dispatcher.offer()
             raise InputError("sales_offer is not sent as a campaign: each offer is sent with Dispatcher.offer()")
-        return run_campaign(self, message_type, recipients, data, **options)
+        at = options.pop("at", None)
+        if at is not None:
+            return schedule_campaign(self.intake, message_type, recipients, data, at=at, **options)
+        return run_campaign(self.intake, message_type, recipients, data, **options)
 
     async def adispatch(self, *args: Any, **kwargs: Any) -> Receipt:
         """:meth:`dispatch` for asyncio callers (runs in a thread; the store is synchronous)."""

@@ -125,19 +125,21 @@ class Fallback:
             campaign_id=campaign_id,
             fallback_of=message_id,
         )
+
+        def replaced() -> None:  # once the new message is stored, before it is queued
+            self.lifecycle.move(
+                store,
+                message_id,
+                Status.FALLBACK,
+                now,
+                f"re-sent as {fallback_id} by {channel}",
+                detail={"fallback_id": fallback_id},
+            )
+
         try:
-            self.pipeline.store_one(store, record, decision)
+            self.pipeline.submit_one(store, record, decision, now=now, stored=replaced)
         except DuplicateKey:
             return None  # fell back already
-        self.lifecycle.move(
-            store,
-            message_id,
-            Status.FALLBACK,
-            now,
-            f"re-sent as {fallback_id} by {channel}",
-            detail={"fallback_id": fallback_id},
-        )
-        self.runtime.enqueue([record], now)
         if late:
             self.events.emit(
                 [

@@ -1,4 +1,4 @@
-"""The pipeline of one message: inputs → facts → decide → render → record → enqueue (SPEC §1).
+"""The pipeline of one message: inputs → facts → decide → render → record → submit (SPEC §1).
 
 Each stage is one method with typed values in and out, and every way a message is
 made — :meth:`Dispatcher.dispatch`, a campaign batch, a statutory fallback — runs
@@ -11,8 +11,9 @@ the same stages:
 - :meth:`Pipeline.decide` runs the pure policy engine;
 - :meth:`Pipeline.record` renders an allowed message and builds its
   :class:`~dispatch.store.MessageRecord` (a suppressed one is recorded too, with its reasons);
-- :meth:`Pipeline.store` writes records and announces their first transition;
-- the runtime enqueues them (:meth:`dispatch.runtime.Runtime.enqueue`).
+- :meth:`Pipeline.submit` stores the records (the lifecycle announces their first state),
+  remembers the recipients and hands the allowed ones to the queue — the one last stage of
+  :meth:`Dispatcher.dispatch`, a campaign batch and a statutory fallback.
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ class Pipeline:
         embedded: bool,
         digital_first: DigitalFirst | None = None,
         approvals: Any = None,
+        enqueue: Callable[[list[MessageRecord], datetime], None] | None = None,
     ) -> None:
         self.config = config
         self.types = types
@@ -119,6 +121,8 @@ class Pipeline:
         self.digital_first = digital_first
         #: Four-eyes approval of template versions (:class:`dispatch.approvals.Approvals`), if wired.
         self.approvals = approvals
+        #: Hands stored messages to the queue (:meth:`dispatch.runtime.Runtime.enqueue`).
+        self._enqueue = enqueue
 
     # -- inputs ----------------------------------------------------------------------------
 
@@ -409,7 +413,54 @@ class Pipeline:
             }
         return record
 
-    # -- store -----------------------------------------------------------------------------
+    # -- submit ----------------------------------------------------------------------------
+
+    def submit(
+        self,
+        store: Store,
+        records: list[MessageRecord],
+        decisions: Iterable[Decision] = (),
+        *,
+        people: Sequence[Recipient] = (),
+        now: datetime,
+    ) -> set[str]:
+        """The last stage: store ``records`` in one transaction (the lifecycle announces each one's
+        first state), remember ``people``'s latest contact data, and hand the allowed messages that
+        were stored to the queue. Returns the ids stored (a key another process took is left out)."""
+        stored = self.store(store, records, decisions)
+        if people:
+            store.upsert_recipients(people, now)
+        self.enqueue([r for r in records if r.allowed and r.id in stored], now)
+        return stored
+
+    def submit_one(
+        self,
+        store: Store,
+        record: MessageRecord,
+        decision: Decision,
+        *,
+        person: Recipient | None = None,
+        now: datetime,
+        stored: Callable[[], None] | None = None,
+    ) -> None:
+        """:meth:`submit` for one message: raises :class:`~dispatch.store.DuplicateKey` (nothing
+        written) for a used idempotency key. ``stored`` runs once the message is stored and before
+        it is queued (a fallback moves the message it replaces then)."""
+        self.store_one(store, record, decision)
+        if stored is not None:
+            stored()
+        if person is not None:
+            store.upsert_recipients([person], now)
+        if record.allowed:
+            self.enqueue([record], now)
+
+    def enqueue(self, records: list[MessageRecord], now: datetime) -> None:
+        """Hand stored, allowed messages to the queue."""
+        if records:
+            assert self._enqueue is not None, "the pipeline was built without a queue"
+            self._enqueue(records, now)
+
+    # -- store (the first half of submit) ---------------------------------------------------
 
     def store(self, store: Store, records: list[MessageRecord], decisions: Iterable[Decision] = ()) -> set[str]:
         """Write records in one transaction; the lifecycle announces each one's first state. Returns the ids stored."""

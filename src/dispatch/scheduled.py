@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, delete, func, or_, select, update
@@ -33,11 +33,9 @@ from . import schema
 from .campaign import CampaignSummary, ProgressCallback, batches, begin, numbered, preflight, record_batch
 from .clock import now_utc
 from .errors import DispatchError, InputError
+from .intake import Intake, intake_of
 from .lifecycle import Status
 from .models import Recipient
-
-if TYPE_CHECKING:
-    from .dispatcher import Dispatcher
 
 logger = logging.getLogger("dispatch.scheduled")
 
@@ -75,7 +73,7 @@ def parse_at(text: str, time_zone: str) -> datetime:
 
 
 def schedule_campaign(
-    d: Dispatcher,
+    d: Intake,
     message_type: str,
     recipients: Iterable[Any],
     data: Mapping[str, Any] | None,
@@ -93,6 +91,7 @@ def schedule_campaign(
     Invalid recipients are reported now (and not stored). Scheduling again with the same
     ``campaign_id`` before the release resumes an interrupted run (and may move ``at``).
     """
+    d = intake_of(d)
     if not isinstance(at, datetime) or at.tzinfo is None:
         raise InputError("at must be a timezone-aware datetime")
     moment = now or now_utc()
@@ -167,19 +166,21 @@ def _store_rows(store: Any, rows: list[dict[str, Any]]) -> int:
         return (conn.execute(stored).scalar() or 0) - before
 
 
-def install_releaser(d: Dispatcher) -> None:
+def install_releaser(d: Intake) -> None:
     """Have ``d``'s runtime release due campaigns while its worker runs (embedded or relaying)."""
+    d = intake_of(d)
     if d.runtime.releaser is None:
         d.runtime.releaser = lambda: _release_quietly(d)
 
 
-def _release_quietly(d: Dispatcher) -> None:
+def _release_quietly(d: Intake) -> None:
     if not d.closed:
         release_due(d)
 
 
-def release_due(d: Dispatcher, now: datetime | None = None) -> list[CampaignSummary]:
+def release_due(d: Intake, now: datetime | None = None) -> list[CampaignSummary]:
     """Release every scheduled campaign whose moment has come by ``now`` (and take over stale releases)."""
+    d = intake_of(d)
     now = now or now_utc()
     store = d.runtime.existing_store()
     if store is None:
@@ -211,7 +212,7 @@ def _touch(now: datetime) -> datetime:
     return max(now, now_utc())
 
 
-def _release(d: Dispatcher, campaign_id: str, now: datetime) -> CampaignSummary | None:
+def _release(d: Intake, campaign_id: str, now: datetime) -> CampaignSummary | None:
     store = d.store
     row = store.campaign(campaign_id)
     assert row is not None
@@ -269,11 +270,12 @@ def _release(d: Dispatcher, campaign_id: str, now: datetime) -> CampaignSummary 
     return summary
 
 
-def cancel_campaign(d: Dispatcher, campaign_id: str, now: datetime | None = None) -> int:
+def cancel_campaign(d: Intake, campaign_id: str, now: datetime | None = None) -> int:
     """Cancel a campaign that is still scheduled; its stored recipients are deleted (returns how many).
 
     Raises :class:`InputError` for an unknown campaign or one already released.
     """
+    d = intake_of(d)
     store = d.store
     t, r = schema.campaigns, schema.scheduled_recipients
     with store.transaction() as conn:
@@ -291,8 +293,9 @@ def cancel_campaign(d: Dispatcher, campaign_id: str, now: datetime | None = None
     return removed or 0
 
 
-def list_campaigns(d: Dispatcher, *, limit: int = 50, state: str | None = None) -> list[dict[str, Any]]:
+def list_campaigns(d: Intake, *, limit: int = 50, state: str | None = None) -> list[dict[str, Any]]:
     """The newest campaigns (scheduled ones by their moment) with their state (:data:`STATES`) and counts."""
+    d = intake_of(d)
     if state is not None and state not in STATES:
         raise InputError(f"unknown campaign state {state!r} (one of {', '.join(STATES)})")
     store = d.store
@@ -328,7 +331,7 @@ def list_campaigns(d: Dispatcher, *, limit: int = 50, state: str | None = None) 
     return out
 
 
-def _state(d: Dispatcher, row: Mapping[str, Any], counts: Mapping[str, int] | None = None) -> str:
+def _state(d: Intake, row: Mapping[str, Any], counts: Mapping[str, int] | None = None) -> str:
     status = row.get("status")
     if status in ("scheduled", "cancelled", "failed"):
         return status

@@ -124,7 +124,7 @@ def _serve(
             serve_metrics(d, d.config.worker.metrics_host, d.config.worker.metrics_port + index)
         watch = BrokerWatch(d.broker, stop)
         watch.quiet_consumers(names)
-        install_releaser(d)  # scheduled campaigns are released by the relaying process
+        install_releaser(d.intake)  # scheduled campaigns are released by the relaying process
         if d.embedded:  # the in-process worker of the embedded default, fed from the store
             d.config.worker.threads = threads
             d.runtime.start_embedded()

@@ -108,7 +108,7 @@ def send(
             from ..campaign import run_campaign_parallel
 
             summary = run_campaign_parallel(
-                d, message_type, read_recipients(recipients_file), data, processes=count, **options
+                d.intake, message_type, read_recipients(recipients_file), data, processes=count, **options
             )
         else:
             summary = d.campaign(message_type, read_recipients(recipients_file), data, **options)
@@ -191,7 +191,7 @@ def list_(cli_ctx, state, limit, as_json) -> None:
     """Campaigns, newest first: scheduled (with their moment), running, done, cancelled, failed."""
     from ..scheduled import list_campaigns
 
-    items = list_campaigns(cli_ctx.dispatcher(), limit=limit, state=state)
+    items = list_campaigns(cli_ctx.dispatcher().intake, limit=limit, state=state)
     if as_json:
         print_json(items)
         return
@@ -217,5 +217,5 @@ def cancel(cli_ctx, campaign_id) -> None:
     """Cancel a scheduled campaign before its release; its stored recipients are deleted."""
     from ..scheduled import cancel_campaign
 
-    removed = cancel_campaign(cli_ctx.dispatcher(), campaign_id)
+    removed = cancel_campaign(cli_ctx.dispatcher().intake, campaign_id)
     console.print(f"campaign {campaign_id} cancelled; {removed} stored recipients deleted", highlight=False)

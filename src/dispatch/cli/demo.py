@@ -79,7 +79,7 @@ def demo(cli_ctx, customers: int, seed: int) -> None:
             progress.update(deciding, description=step.title)
             summaries.append(
                 run_campaign(
-                    d,
+                    d.intake,
                     step.message_type,
                     group,
                     step.data,
