@@ -27,14 +27,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, delete, func, or_, select, update
-
-from . import schema
 from .campaign import CampaignSummary, ProgressCallback, batches, begin, numbered, preflight, record_batch
+from .campaign_states import CampaignState, CampaignStatus, campaign_state
 from .clock import now_utc
 from .errors import DispatchError, InputError
 from .intake import Intake, intake_of
-from .lifecycle import Status
 from .models import Recipient
 
 logger = logging.getLogger("dispatch.scheduled")
@@ -44,7 +41,7 @@ STALE_CLAIM = timedelta(minutes=5)
 #: Recipients recorded per batch when a campaign is released.
 RELEASE_BATCH = 500
 #: What ``campaign list`` shows for each state.
-STATES = ("scheduled", "running", "done", "cancelled", "failed")
+STATES = tuple(str(state) for state in CampaignState)
 
 
 def parse_at(text: str, time_zone: str) -> datetime:
@@ -111,14 +108,12 @@ def schedule_campaign(
     store = d.store
     if campaign_id is not None:
         existing = store.campaign(campaign_id) if isinstance(campaign_id, str) else None
-        if existing is not None and existing.get("status") != "scheduled":
+        if existing is not None and existing.get("status") != CampaignStatus.SCHEDULED:
             raise InputError(f"campaign {campaign_id} exists already ({_state(d, existing)}); choose another id")
     mtype, _values, campaign_id, moment = begin(
-        d, message_type, data, campaign_id, moment, source, {"status": "scheduled", "release_at": at}
+        d, message_type, data, campaign_id, moment, source, {"status": str(CampaignStatus.SCHEDULED), "release_at": at}
     )
-    t = schema.campaigns
-    with store.transaction() as conn:  # scheduling the same id again may move the moment
-        conn.execute(update(t).where(t.c.id == campaign_id).values(release_at=at, updated_at=moment))
+    store.move_release(campaign_id, at, moment)  # scheduling the same id again may move the moment
     started = time.perf_counter()
     summary = CampaignSummary(campaign_id, mtype.name, release_at=at)
     for batch in batches(numbered(recipients), batch_size):
@@ -134,7 +129,7 @@ def schedule_campaign(
                 summary.errors.append(f"line {line}: {exc}")
                 continue
             rows.append({"campaign_id": campaign_id, "line": line, "recipient": person.as_dict()})
-        summary.scheduled += _store_rows(store, rows)
+        summary.scheduled += store.keep_scheduled_recipients(rows)
         if progress is not None:
             progress(len(batch))
         if max_errors is not None and summary.invalid > max_errors:  # nothing of it may go out at its moment
@@ -148,22 +143,6 @@ def schedule_campaign(
         install_releaser(d)
         d.runtime.start_embedded()
     return summary
-
-
-def _store_rows(store: Any, rows: list[dict[str, Any]]) -> int:
-    """Insert recipient rows, skipping lines stored by an earlier run; returns how many are new."""
-    if not rows:
-        return 0
-    if store.dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    r = schema.scheduled_recipients
-    stored = select(func.count()).where(r.c.campaign_id == rows[0]["campaign_id"])
-    with store.transaction() as conn:  # counted, since an executemany's rowcount is not known everywhere
-        before = conn.execute(stored).scalar() or 0
-        conn.execute(insert(r).on_conflict_do_nothing(), rows)
-        return (conn.execute(stored).scalar() or 0) - before
 
 
 def install_releaser(d: Intake) -> None:
@@ -185,22 +164,9 @@ def release_due(d: Intake, now: datetime | None = None) -> list[CampaignSummary]
     store = d.runtime.existing_store()
     if store is None:
         return []
-    t = schema.campaigns
-    due = or_(
-        and_(t.c.status == "scheduled", t.c.release_at <= now),
-        and_(t.c.status == "releasing", t.c.updated_at < now - STALE_CLAIM),
-    )
-    with store.engine.connect() as conn:
-        ids = [i for (i,) in conn.execute(select(t.c.id).where(due).order_by(t.c.release_at))]
     released = []
-    for campaign_id in ids:
-        with store.transaction() as conn:
-            claimed = conn.execute(
-                update(t)
-                .where(t.c.id == campaign_id, due)
-                .values(status="releasing", updated_at=_touch(now), released_at=func.coalesce(t.c.released_at, now))
-            ).rowcount
-        if claimed:
+    for campaign_id in store.due_campaigns(now, STALE_CLAIM):
+        if store.claim_release(campaign_id, now, STALE_CLAIM, _touch(now)):
             summary = _release(d, campaign_id, now)
             if summary is not None:
                 released.append(summary)
@@ -216,50 +182,26 @@ def _release(d: Intake, campaign_id: str, now: datetime) -> CampaignSummary | No
     store = d.store
     row = store.campaign(campaign_id)
     assert row is not None
-    t, r = schema.campaigns, schema.scheduled_recipients
     try:
         mtype = d.types.get(row["message_type"])
         values = d.validate_data(mtype.name, row["data"])
         preflight(d, mtype.name, values)
     except DispatchError as exc:
         logger.error("scheduled campaign %s cannot be released: %s", campaign_id, exc)
-        with store.transaction() as conn:
-            conn.execute(delete(r).where(r.c.campaign_id == campaign_id))
-            conn.execute(
-                update(t)
-                .where(t.c.id == campaign_id)
-                .values(status="failed", stats={**(row["stats"] or {}), "error": str(exc)}, updated_at=_touch(now))
-            )
+        store.fail_release(campaign_id, {**(row["stats"] or {}), "error": str(exc)}, _touch(now))
         return None
     started = time.perf_counter()
     summary = CampaignSummary(campaign_id, mtype.name, release_at=row["release_at"])
     last = -1
     while True:
-        with store.engine.connect() as conn:
-            batch = [
-                (line, recipient)
-                for line, recipient in conn.execute(
-                    select(r.c.line, r.c.recipient)
-                    .where(r.c.campaign_id == campaign_id, r.c.line > last)
-                    .order_by(r.c.line)
-                    .limit(RELEASE_BATCH)
-                )
-            ]
+        batch = store.scheduled_batch(campaign_id, last, RELEASE_BATCH)
         if not batch:
             break
         record_batch(d, mtype, values, batch, campaign_id, now, summary)
         last = batch[-1][0]
-        with store.transaction() as conn:  # recorded: the stored inputs go, the claim is renewed
-            conn.execute(delete(r).where(r.c.campaign_id == campaign_id, r.c.line <= last))
-            conn.execute(update(t).where(t.c.id == campaign_id).values(updated_at=_touch(now)))
+        store.release_progress(campaign_id, last, _touch(now))  # recorded: the stored inputs go, the claim renewed
     summary.seconds = time.perf_counter() - started
-    stats = {**(row["stats"] or {}), **summary.as_dict()}
-    with store.transaction() as conn:
-        conn.execute(
-            update(t)
-            .where(t.c.id == campaign_id, t.c.status == "releasing")
-            .values(status="released", stats=stats, updated_at=_touch(now))
-        )
+    store.finish_release(campaign_id, {**(row["stats"] or {}), **summary.as_dict()}, _touch(now))
     logger.warning(
         "scheduled campaign %s released: %d queued, %d suppressed",
         campaign_id,
@@ -277,15 +219,8 @@ def cancel_campaign(d: Intake, campaign_id: str, now: datetime | None = None) ->
     """
     d = intake_of(d)
     store = d.store
-    t, r = schema.campaigns, schema.scheduled_recipients
-    with store.transaction() as conn:
-        cancelled = conn.execute(
-            update(t)
-            .where(t.c.id == campaign_id, t.c.status == "scheduled")
-            .values(status="cancelled", updated_at=now or now_utc())
-        ).rowcount
-        removed = conn.execute(delete(r).where(r.c.campaign_id == campaign_id)).rowcount if cancelled else 0
-    if not cancelled:
+    removed = store.cancel_scheduled(campaign_id, now or now_utc())
+    if removed is None:
         row = store.campaign(campaign_id)
         if row is None:
             raise InputError(f"no campaign {campaign_id!r}")
@@ -299,28 +234,15 @@ def list_campaigns(d: Intake, *, limit: int = 50, state: str | None = None) -> l
     if state is not None and state not in STATES:
         raise InputError(f"unknown campaign state {state!r} (one of {', '.join(STATES)})")
     store = d.store
-    t, r = schema.campaigns, schema.scheduled_recipients
-    with store.engine.connect() as conn:
-        rows = [
-            dict(row)
-            for row in conn.execute(
-                select(t).order_by(func.coalesce(t.c.release_at, t.c.created_at).desc()).limit(limit)
-            ).mappings()
-        ]
-        waiting = dict(
-            conn.execute(
-                select(r.c.campaign_id, func.count())
-                .where(r.c.campaign_id.in_([row["id"] for row in rows]))
-                .group_by(r.c.campaign_id)
-            ).all()
-        )
+    rows = store.newest_campaigns(limit)
+    waiting = store.waiting_recipients(row["id"] for row in rows)
     out = []
     for row in rows:
         counts = store.status_counts(campaign_id=row["id"])
         item = {
             "id": row["id"],
             "message_type": row["message_type"],
-            "state": _state(d, row, counts),
+            "state": str(_state(d, row, counts)),
             "release_at": row["release_at"],
             "created_at": row["created_at"],
             "waiting": waiting.get(row["id"], 0),
@@ -331,15 +253,11 @@ def list_campaigns(d: Intake, *, limit: int = 50, state: str | None = None) -> l
     return out
 
 
-def _state(d: Intake, row: Mapping[str, Any], counts: Mapping[str, int] | None = None) -> str:
-    status = row.get("status")
-    if status in ("scheduled", "cancelled", "failed"):
-        return status
-    if status == "releasing" or not row.get("stats"):
-        return "running"
-    if counts is None:
-        counts = d.store.status_counts(campaign_id=row["id"])
-    return "running" if counts.get(Status.QUEUED, 0) + counts.get(Status.SENDING, 0) else "done"
+def _state(d: Intake, row: Mapping[str, Any], counts: Mapping[str, int] | None = None) -> CampaignState:
+    def messages() -> Mapping[str, int]:
+        return counts if counts is not None else d.store.status_counts(campaign_id=row["id"])
+
+    return campaign_state(row.get("status"), bool(row.get("stats")), messages)
 
 
 __all__ = ["STATES", "cancel_campaign", "install_releaser", "list_campaigns", "parse_at", "release_due"]

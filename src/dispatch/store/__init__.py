@@ -17,6 +17,7 @@ import uuid
 
 from .approvals import TemplateApprovals
 from .base import Assembler, StoreBase
+from .campaigns import ScheduledCampaigns
 from .engine import decode_content, encode_content, is_outage, make_engine, now_utc, safe_url
 from .evidence import EvidenceReads
 from .mailboxes import MailboxEligibility
@@ -34,7 +35,16 @@ def worker_identity() -> str:
     return f"{HOSTNAME}:{os.getpid()}:{_BOOT}"
 
 
-class Store(Outbox, SuppressionList, MailboxEligibility, MessageReads, TemplateApprovals, EvidenceReads, StoreBase):
+class Store(
+    Outbox,
+    SuppressionList,
+    MailboxEligibility,
+    MessageReads,
+    TemplateApprovals,
+    EvidenceReads,
+    ScheduledCampaigns,
+    StoreBase,
+):
     """Reads and writes the contact history, the outbox and delivery state."""
 
 
