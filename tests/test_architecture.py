@@ -43,13 +43,10 @@ STATUS_WORDS_ALLOWED: dict[str, int] = {}
 #: SQL outside the store: {file: how many statements}. Each should become a store method.
 SQL_ALLOWED: dict[str, int] = {
     # The migration runner takes its lock with SQL (migrations/ itself is not scanned: Alembic's scripts).
-    "src/dispatch/migrate.py": 2,
+    "src/dispatch/migrate.py": 3,
     # Queries still beside the code that reads them; each should become a store method.
-    "src/dispatch/history.py": 14,
-    "src/dispatch/ledger.py": 2,
-    "src/dispatch/register_book.py": 6,
-    "src/dispatch/status.py": 4,
-    "src/dispatch/webhooks/table.py": 11,
+    # The outbound webhooks' own outbox table (claim, retry, give up) is still beside its sender.
+    "src/dispatch/webhooks/table.py": 20,
 }
 
 #: Cross-module ``._private`` accesses still in code: {file: how many}.
@@ -187,7 +184,11 @@ def sql_sites(tree: ast.Module) -> list[int]:
         if isinstance(func, ast.Name) and func.id in names:
             lines.append(node.lineno)
         elif isinstance(func, ast.Attribute):
+            receiver = ast.unparse(func.value)
             raw = func.attr in ("exec_driver_sql", "executescript")
+            # conn.execute(...) runs a statement; schema.<table>.insert() builds one
+            raw = raw or (func.attr == "execute" and receiver.split(".")[-1] in ("conn", "connection"))
+            raw = raw or (func.attr in SQL_FUNCTIONS and receiver.startswith("schema."))
             if raw or (func.attr in SQL_FUNCTIONS and ast.unparse(func.value).split(".")[0] in modules):
                 lines.append(node.lineno)
     return sorted(lines)
@@ -357,6 +358,8 @@ def test_status_rule_leaves_other_strings(code):
         "from sqlalchemy import update as u\nu(t)",
         "import sqlalchemy as sa\nsa.text('SELECT 1')",
         "conn.exec_driver_sql('VACUUM')",
+        "conn.execute(query)",
+        "schema.consents.insert()",
     ],
 )
 def test_sql_rule_catches_statements(code):

@@ -91,6 +91,11 @@ class StoreError(DispatchError):
     """The store could not record or read what was asked."""
 
 
+class StoreOutage(StoreError):
+    """The store cannot answer now: the database is unreachable, or older than the code (a table
+    not migrated yet). Raised by the store in its own words, so callers need not know SQLAlchemy."""
+
+
 class RegisterError(InputError):
     """A do-not-contact register file could not be imported."""
 

@@ -15,10 +15,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.exc import DBAPIError
 
-from . import schema
 from .config import PolicyConfig
 from .national_id import mask as mask_national_id
 from .policy.calendar import add_months
@@ -49,17 +47,7 @@ def find_recipients(store: Store, who: str) -> list[str]:
             found = {*store.recipients_by_address("sms", number), *store.recipients_by_address("phone", number)}
             if found:
                 return sorted(found)
-    return [who] if store.messages_for(who) or _has_consents(store, who) else []
-
-
-def _has_consents(store: Store, recipient_id: str) -> bool:
-    with store.engine.connect() as conn:
-        return (
-            conn.execute(
-                select(schema.consents.c.id).where(schema.consents.c.recipient_id == recipient_id).limit(1)
-            ).first()
-            is not None
-        )
+    return [who] if store.messages_for(who) or store.has_consents(who) else []
 
 
 def person_history(store: Store, recipient_id: str, *, national_id: bool = False) -> dict[str, Any]:
@@ -70,19 +58,8 @@ def person_history(store: Store, recipient_id: str, *, national_id: bool = False
     messages = store.messages_for(recipient_id)
     attempts = store.attempts_for([m["id"] for m in messages])
     transitions = store.transitions_for([m["id"] for m in messages])
-    with store.engine.connect() as conn:
-        person = (
-            conn.execute(select(schema.recipients).where(schema.recipients.c.id == recipient_id)).mappings().first()
-        )
-        ledger = (
-            conn.execute(
-                select(schema.consents)
-                .where(schema.consents.c.recipient_id == recipient_id)
-                .order_by(schema.consents.c.at, schema.consents.c.id)
-            )
-            .mappings()
-            .all()
-        )
+    person = store.recipient_row(recipient_id)
+    ledger = store.consent_history(recipient_id)
     approvals = store.approvals_of_versions([m["template_version"] for m in messages if m.get("template_version")])
     out_messages = []
     for message in messages:
@@ -171,15 +148,8 @@ class PurgeResult:
 
 def expired_recipients(store: Store, policy: PolicyConfig, today: date) -> list[str]:
     """Ids of prospects and former customers past their retention period on ``today``."""
-    t = schema.recipients
     out = []
-    with store.engine.connect() as conn:
-        rows = conn.execute(
-            select(t.c.id, t.c.status, t.c.last_invoice_paid_on, t.c.data_verified_on, t.c.last_seen_at).where(
-                t.c.status.in_(("prospect", "former"))
-            )
-        ).all()
-    for rid, status, paid, verified, seen in rows:
+    for rid, status, paid, verified, seen in store.retention_candidates():
         if status == "prospect":
             start = verified or seen.date()
             if today > add_months(start, policy.prospect_retention_months):
@@ -192,36 +162,11 @@ def expired_recipients(store: Store, policy: PolicyConfig, today: date) -> list[
 def purge(store: Store, policy: PolicyConfig, now: datetime, *, dry_run: bool = False) -> PurgeResult:
     """Delete the history of recipients past retention; keep statutory records and objections."""
     ids = expired_recipients(store, policy, now.date())
-    m, a, c, r = schema.messages, schema.delivery_attempts, schema.consents, schema.recipients
-    t = schema.message_transitions
     statutory_until = now - timedelta(days=365 * policy.statutory_retention_years)
-    removable = and_(
-        m.c.recipient_id.in_(ids),
-        or_(m.c.category != "statutory", m.c.decided_at < statutory_until),
-    )
     result = PurgeResult(len(ids), 0, 0, 0, 0)
     if not ids:
         return result
-    with store.transaction() as conn:
-        message_ids = [row[0] for row in conn.execute(select(m.c.id).where(removable))]
-        result.messages = len(message_ids)
-        kept_statutory = select(m.c.id).where(
-            m.c.recipient_id.in_(ids), m.c.category == "statutory", m.c.decided_at >= statutory_until
-        )
-        result.kept_statutory = len(conn.execute(kept_statutory).all())
-        grants = and_(c.c.recipient_id.in_(ids), c.c.granted.is_(True))
-        result.consents = len(conn.execute(select(c.c.id).where(grants)).all())
-        for start in range(0, len(message_ids), 900):
-            chunk = message_ids[start : start + 900]
-            result.attempts += len(conn.execute(select(a.c.id).where(a.c.message_id.in_(chunk))).all())
-            if not dry_run:
-                conn.execute(delete(a).where(a.c.message_id.in_(chunk)))
-                conn.execute(delete(t).where(t.c.message_id.in_(chunk)))
-                conn.execute(delete(m).where(m.c.id.in_(chunk)))
-        if not dry_run:
-            conn.execute(delete(c).where(grants))
-            kept = {row[0] for row in conn.execute(select(m.c.recipient_id).where(m.c.recipient_id.in_(ids)))}
-            gone = [rid for rid in ids if rid not in kept]
-            for start in range(0, len(gone), 900):
-                conn.execute(delete(r).where(r.c.id.in_(gone[start : start + 900])))
+    counts = store.purge_history(ids, statutory_until, dry_run=dry_run)
+    result.messages, result.kept_statutory = counts["messages"], counts["kept_statutory"]
+    result.consents, result.attempts = counts["consents"], counts["attempts"]
     return result

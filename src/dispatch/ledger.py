@@ -12,9 +12,6 @@ from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-
-from . import schema
 from .clock import now_utc
 from .errors import InputError
 from .events import Event
@@ -98,8 +95,7 @@ class ConsentLedger:
             "evidence": evidence,
             "recorded_at": now_utc(),
         }
-        with self.store.transaction() as conn:
-            conn.execute(schema.consents.insert(), [row])
+        self.store.add_consent(row)
         if self._on_change is not None:
             self._on_change(
                 [
@@ -121,30 +117,11 @@ class ConsentLedger:
 
     def history(self, recipient_id: str) -> list[dict[str, Any]]:
         """Every entry for a recipient, oldest first."""
-        t = schema.consents
-        with self.store.engine.connect() as conn:
-            rows = (
-                conn.execute(select(t).where(t.c.recipient_id == recipient_id).order_by(t.c.at, t.c.id))
-                .mappings()
-                .all()
-            )
-        return [dict(r) for r in rows]
+        return self.store.consent_history(recipient_id)
 
     def for_recipients(self, recipient_ids: Iterable[str]) -> dict[str, tuple[Consent, ...]]:
         """Ledger entries as :class:`Consent` values, per recipient (for the policy engine)."""
-        ids = list(dict.fromkeys(recipient_ids))
-        t = schema.consents
         out: dict[str, list[Consent]] = {}
-        with self.store.engine.connect() as conn:
-            for start in range(0, len(ids), 900):
-                chunk = ids[start : start + 900]
-                rows = conn.execute(
-                    select(
-                        t.c.recipient_id, t.c.purpose, t.c.channel, t.c.granted, t.c.at, t.c.source, t.c.wording_version
-                    )
-                    .where(t.c.recipient_id.in_(chunk))
-                    .order_by(t.c.at, t.c.id)
-                )
-                for rid, purpose, channel, granted, at, source, wording in rows:
-                    out.setdefault(rid, []).append(Consent(purpose, channel, granted, at, source, wording))
+        for rid, purpose, channel, granted, at, source, wording in self.store.consent_entries(recipient_ids):
+            out.setdefault(rid, []).append(Consent(purpose, channel, granted, at, source, wording))
         return {rid: tuple(entries) for rid, entries in out.items()}

@@ -23,13 +23,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError
-
 from .channels import Channel
 from .clock import now_utc
 from .config import Config
 from .context import build_context, needs_unsubscribe
-from .errors import DispatchError, InputError, InvalidData
+from .errors import DispatchError, InputError, InvalidData, StoreOutage
 from .formatting import CURRENCY
 from .ledger import ConsentLedger
 from .lifecycle import Lifecycle, Status
@@ -219,7 +217,7 @@ class Pipeline:
             return {}
         try:
             listed = store.suppressed((channel, value) for (_pid, channel), value in addresses.items())
-        except DBAPIError:  # a store from before the suppression list (not migrated yet): nothing listed
+        except StoreOutage:  # a store from before the suppression list (not migrated yet): nothing listed
             return {}
         out: dict[str, set[str]] = {}
         for (pid, channel), value in addresses.items():

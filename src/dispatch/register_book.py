@@ -18,9 +18,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
-
-from . import schema
 from .clock import now_utc
 from .errors import RegisterError
 from .models import Recipient
@@ -60,25 +57,13 @@ class RegisterBook:
         if not entries:
             raise RegisterError(f"{source}: the file holds no entries; the previous load is kept")
         loaded_at = now or now_utc()
-        r, e = schema.registers, schema.register_entries
-        with self.store.transaction() as conn:
-            current = conn.execute(select(r.c.generation).where(r.c.name == name)).scalar()
-            generation = (current or 0) + 1
-            rows = [{"register": name, "generation": generation, "kind": k, "key": v} for k, v in entries]
-            for start in range(0, len(rows), 5000):
-                conn.execute(e.insert(), rows[start : start + 5000])
-            values = {
-                "generation": generation,
-                "loaded_at": loaded_at,
-                "file_date": file_date or loaded_at,
-                "source_file": str(source),
-                "entries": len(entries),
-            }
-            if current is None:
-                conn.execute(r.insert().values(name=name, **values))
-            else:
-                conn.execute(update(r).where(r.c.name == name).values(**values))
-            conn.execute(delete(e).where(e.c.register == name, e.c.generation != generation))
+        values = {
+            "loaded_at": loaded_at,
+            "file_date": file_date or loaded_at,
+            "source_file": str(source),
+            "entries": len(entries),
+        }
+        generation = self.store.replace_register(name, entries, values)
         self._warned.discard(name)
         return {"name": name, "entries": len(entries), "loaded_at": loaded_at, "generation": generation}
 
@@ -88,9 +73,7 @@ class RegisterBook:
         A register missing here has never been loaded. This is what the policy engine
         reads (:attr:`dispatch.policy.Facts.registers_as_of`) to fail closed.
         """
-        r = schema.registers
-        with self.store.engine.connect() as conn:
-            rows = conn.execute(select(r.c.name, r.c.file_date, r.c.loaded_at)).all()
+        rows = self.store.register_dates()
         return {name: file_date or loaded_at for name, file_date, loaded_at in rows if name in self.classes}
 
     def status(self, now: datetime | None = None) -> list[dict[str, Any]]:
@@ -100,9 +83,7 @@ class RegisterBook:
         marketing it covers is suppressed (``register_unavailable``) until an import.
         """
         now = now or now_utc()
-        r = schema.registers
-        with self.store.engine.connect() as conn:
-            loaded = {row["name"]: dict(row) for row in conn.execute(select(r)).mappings()}
+        loaded = self.store.register_rows()
         out = []
         for name, cls in sorted(self.classes.items()):
             row = loaded.get(name)
@@ -133,21 +114,10 @@ class RegisterBook:
                 keys.setdefault((entry.kind, entry.key), []).append(recipient.id)
         if not keys:
             return {}
-        r, e = schema.registers, schema.register_entries
         found: dict[str, set[str]] = {}
-        pairs = list(keys)
-        with self.store.engine.connect() as conn:
-            for start in range(0, len(pairs), 400):
-                chunk = pairs[start : start + 400]
-                condition = or_(*(and_(e.c.kind == k, e.c.key == v) for k, v in chunk))
-                rows = conn.execute(
-                    select(e.c.register, e.c.kind, e.c.key)
-                    .join(r, and_(r.c.name == e.c.register, r.c.generation == e.c.generation))
-                    .where(condition)
-                )
-                for register, kind, key in rows:
-                    for rid in keys.get((kind, key), ()):
-                        found.setdefault(rid, set()).add(register)
+        for register, kind, key in self.store.register_matches(keys):
+            for rid in keys.get((kind, key), ()):
+                found.setdefault(rid, set()).add(register)
         if found:
             self._warn_if_stale({name for names in found.values() for name in names}, now)
         return {rid: frozenset(names) for rid, names in found.items()}

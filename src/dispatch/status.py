@@ -10,9 +10,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import case, func, select
-
-from . import schema
 from .clock import now_utc
 from .lifecycle import Status
 from .queue import queue_name
@@ -24,26 +21,11 @@ if TYPE_CHECKING:
 def snapshot(d: Dispatcher, now: datetime | None = None) -> dict[str, Any]:
     """The state of ``d``'s deployment at ``now`` as plain data (see the module docstring)."""
     now = now or now_utc()
-    store = d.store
-    t = schema.messages
-    due = func.coalesce(t.c.send_after, t.c.decided_at)
-    is_due = case((due <= now, 1), else_=0)
+    counts = d.store.operator_counts(now)
     queues: dict[str, dict[str, Any]] = {
         name: {"queue": name, "due": 0, "held": 0, "sending": 0, "lag_seconds": 0.0} for name in d.queues.queue_names
     }
-    with store.engine.connect() as conn:
-        rows = conn.execute(
-            select(t.c.queue, t.c.channel, t.c.category, t.c.status, is_due, func.count(), func.min(due))
-            .where(t.c.status.in_([str(Status.QUEUED), str(Status.SENDING)]))
-            .group_by(t.c.queue, t.c.channel, t.c.category, t.c.status, is_due)
-        ).all()
-        dead = conn.execute(select(func.count()).where(t.c.status == str(Status.DEAD))).scalar() or 0
-        c = schema.campaigns
-        scheduled, next_release = conn.execute(
-            select(func.count(), func.min(c.c.release_at)).where(c.c.status == "scheduled")
-        ).one()
-        suppressions = _suppressions(conn)
-    for queue, channel, category, status, due_now, count, first in rows:
+    for queue, channel, category, status, due_now, count, first in counts.open_messages:
         name = queue or queue_name(channel or "-", category)
         item = queues.setdefault(name, {"queue": name, "due": 0, "held": 0, "sending": 0, "lag_seconds": 0.0})
         if status == str(Status.SENDING):
@@ -59,20 +41,17 @@ def snapshot(d: Dispatcher, now: datetime | None = None) -> dict[str, Any]:
         "at": now,
         "broker": _broker(d),
         "queues": sorted(queues.values(), key=lambda q: q["queue"]),
-        "dead_letters": dead,
-        "suppression_list": suppressions,
+        "dead_letters": counts.dead_letters,
+        "suppression_list": counts.suppressions,
         "registers": [
             {k: r[k] for k in ("name", "country", "loaded_at", "age_days", "refresh_days", "stale")}
             for r in d.registers.status()
         ],
-        "scheduled_campaigns": {"count": scheduled, "next_release_at": _aware(next_release)},
+        "scheduled_campaigns": {
+            "count": counts.scheduled_campaigns,
+            "next_release_at": _aware(counts.next_release_at),
+        },
     }
-
-
-def _suppressions(conn: Any) -> int:
-    """Addresses on the suppression list now (entries taken off it are history, not counted)."""
-    t = schema.suppressions
-    return conn.execute(select(func.count()).where(t.c.removed_at.is_(None))).scalar() or 0
 
 
 def _broker(d: Dispatcher) -> dict[str, Any]:

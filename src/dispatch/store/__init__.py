@@ -18,12 +18,16 @@ import uuid
 from .approvals import TemplateApprovals
 from .base import Assembler, StoreBase
 from .campaigns import ScheduledCampaigns
+from .consents import ConsentRows
 from .engine import decode_content, encode_content, is_outage, make_engine, now_utc, safe_url
 from .evidence import EvidenceReads
 from .mailboxes import MailboxEligibility
 from .outbox import DuplicateKey, Outbox
 from .reads import MessageReads
+from .registers import RegisterRows
+from .retention import HistoryRows
 from .rows import Claimed, MessageRecord, Outcome
+from .snapshot import OperatorCounts, OperatorReads
 from .suppressions import SuppressionList
 
 HOSTNAME = socket.gethostname()
@@ -43,6 +47,10 @@ class Store(
     TemplateApprovals,
     EvidenceReads,
     ScheduledCampaigns,
+    ConsentRows,
+    RegisterRows,
+    OperatorReads,
+    HistoryRows,
     StoreBase,
 ):
     """Reads and writes the contact history, the outbox and delivery state."""
@@ -53,6 +61,7 @@ __all__ = [
     "Claimed",
     "DuplicateKey",
     "MessageRecord",
+    "OperatorCounts",
     "Outcome",
     "Store",
     "decode_content",

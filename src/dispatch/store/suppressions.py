@@ -14,9 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError
 
 from .. import schema
-from ..errors import InputError
+from ..errors import InputError, StoreOutage
 from .engine import chunks
 
 _s = schema.suppressions
@@ -97,12 +98,15 @@ class SuppressionList:
         if not wanted:
             return set()
         found: set[tuple[str, str]] = set()
-        with self.engine.connect() as conn:
-            for chunk in chunks(sorted({a for _c, a in wanted}), 900):
-                rows = conn.execute(
-                    select(_s.c.channel, _s.c.address).where(_s.c.address.in_(chunk), _s.c.removed_at.is_(None))
-                )
-                found.update(pair for pair in rows if tuple(pair) in wanted)
+        try:
+            with self.engine.connect() as conn:
+                for chunk in chunks(sorted({a for _c, a in wanted}), 900):
+                    rows = conn.execute(
+                        select(_s.c.channel, _s.c.address).where(_s.c.address.in_(chunk), _s.c.removed_at.is_(None))
+                    )
+                    found.update(pair for pair in rows if tuple(pair) in wanted)
+        except DBAPIError as exc:  # unreachable, or a store from before the suppression list
+            raise StoreOutage("the suppression list cannot be read") from exc
         return {tuple(pair) for pair in found}
 
     def suppression_list(self, *, include_removed: bool = False, limit: int = 1000) -> list[dict[str, Any]]:
