@@ -29,9 +29,9 @@ from .clock import now_utc
 from .errors import DispatchError, InputError, InvalidData
 from .ids import new_id
 from .intake import Intake, intake_of
+from .message.pipeline import Inputs
 from .messages import country_data_problems
 from .models import Recipient
-from .pipeline import Inputs
 from .serialize import data_to_json
 
 ProgressCallback = Callable[[int], None]

@@ -20,17 +20,14 @@ from typing import Any
 import pluggy
 
 from . import metrics
-from .aftersend import AfterSend
 from .approvals import Approvals
 from .campaign import CampaignSummary, run_campaign
 from .channels import build_channels
 from .clock import now_utc
 from .company import company_details
 from .config import Config, load_config
-from .delivery import Deliverer, DeliveryHooks
 from .errors import ConfigError, DispatchError, InputError, TemplateNotApproved, UnknownChannel
 from .events import EventBus
-from .fallback import Fallback
 from .feedback import ProviderEvent
 from .formatting import Formatter
 from .ids import new_id
@@ -40,10 +37,14 @@ from .lifecycle import Lifecycle, RetryPolicy
 from .links import LinkSigner, ShortCodes, SignedAsOf
 from .listeners import FallBackOnFailure, RecordOptOut, Requeue, UnsubscribeLinks
 from .mailboxes import DigitalFirst
+from .message.aftersend import AfterSend
+from .message.delivery import Deliverer, DeliveryHooks
+from .message.fallback import Fallback
+from .message.pipeline import Pipeline, Readers
+from .message.runtime import Runtime
 from .messages import MessageData, MessageType, MessageTypeRegistry, validate_data
 from .models import Decision, Receipt, Recipient
 from .offers import OfferReceipt, Offers, install_lapser
-from .pipeline import Pipeline, Readers
 from .plugins import collect, get_plugin_manager
 from .policy import LanguageChains, PolicySettings, RegisterInfo
 from .policy.engine import effective_category
@@ -51,7 +52,6 @@ from .queue import Queues, RateLimits, build_broker
 from .register_book import RegisterBook
 from .render import Renderer, builtin_template_dir
 from .render_cache import assemble
-from .runtime import Runtime
 from .scheduled import install_releaser, schedule_campaign
 from .serialize import custom_types
 from .store import DuplicateKey, Store

@@ -18,11 +18,11 @@ if TYPE_CHECKING:
     from .approvals import Approvals
     from .channels import Channel
     from .config import Config
+    from .message.pipeline import Pipeline
+    from .message.runtime import Runtime
     from .messages import MessageTypeRegistry
     from .models import Recipient
-    from .pipeline import Pipeline
     from .render import Renderer
-    from .runtime import Runtime
     from .store import Store
 
 

@@ -16,7 +16,7 @@ def status(cli_ctx, as_json: bool) -> None:
     """One screen for the operator: each queue's messages (due, held for later, being sent) and lag,
     dead letters, the suppression list's size, whether each do-not-contact register is fresh,
     scheduled campaigns, and whether the broker answers."""
-    from ..status import snapshot
+    from ..operator_snapshot import snapshot
 
     report = snapshot(cli_ctx.dispatcher())
     if as_json:

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import AddressRejected
 
 if TYPE_CHECKING:
-    from ..aftersend import AfterSend
-    from ..fallback import Fallback
+    from ..message.aftersend import AfterSend
+    from ..message.fallback import Fallback
     from ..store import Claimed
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..aftersend import AfterSend
     from ..errors import RecipientOptedOut
+    from ..message.aftersend import AfterSend
     from ..store import Claimed
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from ..clock import now_utc
 
 if TYPE_CHECKING:
-    from ..runtime import Runtime
+    from ..message.runtime import Runtime
 
 
 class Requeue:

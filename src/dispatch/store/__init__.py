@@ -22,7 +22,7 @@ from .consents import ConsentRows
 from .engine import decode_content, encode_content, is_outage, make_engine, now_utc, safe_url
 from .evidence import EvidenceReads
 from .mailboxes import MailboxEligibility
-from .outbox import DuplicateKey, Outbox
+from .message_writes import DuplicateKey, MessageWrites
 from .reads import MessageReads
 from .registers import RegisterRows
 from .retention import HistoryRows
@@ -40,7 +40,7 @@ def worker_identity() -> str:
 
 
 class Store(
-    Outbox,
+    MessageWrites,
     SuppressionList,
     MailboxEligibility,
     MessageReads,

@@ -2,7 +2,7 @@
 
 With ``[webhooks] endpoints`` set, every event of the :class:`~dispatch.events.EventBus`
 (``message.*``, ``notice.late``, ``consent.changed``) becomes one row per endpoint in the
-``webhook_deliveries`` table (:mod:`.outbox`, buffered and written in batches), and a
+``webhook_deliveries`` table (:mod:`.pending`, buffered and written in batches), and a
 sender thread in every process that delivers (workers, ``serve``, the embedded default)
 POSTs those rows, signed, retrying with back-off until the receiver says 2xx
 (:mod:`.sender`). A receiver that is down for an hour, or a dispatcher that restarts,
@@ -21,12 +21,15 @@ from pathlib import Path
 from ..config import WebhooksConfig
 from ..errors import ConfigError
 from ..events import Event
-from ..journal import StoreHealth
 from ..store import Store
-from .outbox import EventOutbox, body_of
+from ..store.health import StoreHealth
+from .pending import PendingWebhooks, body_of
 from .sender import WebhookSender
 from .signing import WebhookVerificationError, generate_secret, sign, signature, verify
 from .table import counts
+
+#: The former name of :class:`PendingWebhooks` (kept for callers that still use it).
+EventOutbox = PendingWebhooks
 
 
 class Webhooks:
@@ -37,7 +40,7 @@ class Webhooks:
             raise ConfigError("[webhooks] endpoints need aiohttp: pip install 'dispatch[webhooks]'")
         self.settings = settings
         self.sender = WebhookSender(settings, store, health)
-        self.outbox = EventOutbox(settings.endpoints, settings.events, store, health, folder, self.sender.wake)
+        self.outbox = PendingWebhooks(settings.endpoints, settings.events, store, health, folder, self.sender.wake)
 
     def add(self, event: Event) -> None:
         """Queue ``event`` for every endpoint (the EventBus subscriber)."""
@@ -61,6 +64,7 @@ class Webhooks:
 
 __all__ = [
     "EventOutbox",
+    "PendingWebhooks",
     "WebhookSender",
     "WebhookVerificationError",
     "Webhooks",

@@ -37,8 +37,8 @@ from prometheus_client import Counter
 from ..clock import now_utc
 from ..config import WebhooksConfig
 from ..errors import StoreError
-from ..journal import StoreHealth
 from ..store import Store, is_outage
+from ..store.health import StoreHealth
 from . import table
 from .signing import secret_key, signature
 

@@ -1,6 +1,6 @@
-"""Events into the durable outbox: buffered in memory, written many rows per transaction.
+"""Webhooks pending in the ``webhook_deliveries`` table: events buffered in memory, written many rows per transaction.
 
-:meth:`EventOutbox.add` is what the :class:`~dispatch.events.EventBus` calls for every
+:meth:`PendingWebhooks.add` is what the :class:`~dispatch.events.EventBus` calls for every
 event: it turns the event into one row per endpoint (the JSON body is made here, once)
 and appends them to a buffer — no I/O on the caller's path. A writer thread writes the
 buffer every :data:`FLUSH_EVERY` seconds, or as soon as :data:`FLUSH_AT` rows wait.
@@ -25,8 +25,8 @@ from typing import Any
 from ..clock import now_utc
 from ..errors import StoreError
 from ..events import Event
-from ..journal import StoreHealth
 from ..store import Store, is_outage
+from ..store.health import StoreHealth
 from . import table
 
 logger = logging.getLogger("dispatch.webhooks")
@@ -54,7 +54,7 @@ def _scrub(value: Any) -> Any:
     return value
 
 
-class EventOutbox:
+class PendingWebhooks:
     """The buffer between the event bus and the ``webhook_deliveries`` table (see the module docstring)."""
 
     def __init__(

@@ -1,4 +1,4 @@
-"""The outbox: storing decided messages and moving them through their lifecycle.
+"""Message writes: storing decided messages and moving them through their lifecycle.
 
 Every write of ``status`` is here, and each is a compare-and-set for a
 :class:`~dispatch.lifecycle.Transition` that the lifecycle allows: two workers
@@ -148,7 +148,7 @@ class DuplicateKey(StoreError):
         self.key = key
 
 
-class Outbox:
+class MessageWrites:
     """Writes of the ``messages`` table (a mixin of :class:`dispatch.store.Store`)."""
 
     # -- storing decisions ---------------------------------------------------------------
