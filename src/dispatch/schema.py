@@ -311,7 +311,7 @@ webhook_deliveries = Table(
     Column("delivered_at", UTCDateTime, nullable=True),
     UniqueConstraint("event_id", "endpoint", name="uq_webhook_deliveries_event_endpoint"),
     Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
-    #: Per-subject order: an event waits for the earlier ones of its message (dispatch.webhooks.table).
+    #: Per-subject order: an event waits for the earlier ones of its message (dispatch.store.webhook_deliveries).
     Index("ix_webhook_deliveries_subject", "endpoint", "subject", "occurred_at"),
 )
 

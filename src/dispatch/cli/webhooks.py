@@ -19,8 +19,8 @@ def webhooks() -> None:
 @pass_cli
 def status(cli_ctx) -> None:
     """Deliveries per state and the newest ones given up."""
+    from ..store.webhook_deliveries import dead
     from ..webhooks import counts
-    from ..webhooks.table import dead
 
     d = cli_ctx.dispatcher()
     found = counts(d.store)
@@ -51,7 +51,7 @@ def status(cli_ctx) -> None:
 @pass_cli
 def retry(cli_ctx, event_ids: tuple[str, ...]) -> None:
     """Send the deliveries that were given up again, from now (a sender must be running: a worker or serve)."""
-    from ..webhooks.table import retry_dead
+    from ..store.webhook_deliveries import retry_dead
 
     d = cli_ctx.dispatcher()
     count = retry_dead(d.store, now_utc(), event_ids)

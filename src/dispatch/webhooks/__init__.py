@@ -23,10 +23,10 @@ from ..errors import ConfigError
 from ..events import Event
 from ..store import Store
 from ..store.health import StoreHealth
+from ..store.webhook_deliveries import counts
 from .pending import PendingWebhooks, body_of
 from .sender import WebhookSender
 from .signing import WebhookVerificationError, generate_secret, sign, signature, verify
-from .table import counts
 
 #: The former name of :class:`PendingWebhooks` (kept for callers that still use it).
 EventOutbox = PendingWebhooks

@@ -26,8 +26,8 @@ from ..clock import now_utc
 from ..errors import StoreError
 from ..events import Event
 from ..store import Store, is_outage
+from ..store import webhook_deliveries as table
 from ..store.health import StoreHealth
-from . import table
 
 logger = logging.getLogger("dispatch.webhooks")
 

@@ -1,7 +1,7 @@
 """The sender: a thread with its own event loop that POSTs due outbox rows to their endpoints.
 
 Each round claims up to :data:`BATCH` due rows (a compare-and-set lease, see
-:mod:`dispatch.webhooks.table`), POSTs them concurrently over kept-alive connections
+:mod:`dispatch.store.webhook_deliveries`), POSTs them concurrently over kept-alive connections
 (one event per request, as Standard Webhooks has it, at most ``concurrency`` at once)
 and writes every answer in one transaction:
 
@@ -14,7 +14,7 @@ and writes every answer in one transaction:
 
 A message's events go in the order they happened: a row is not claimed while an earlier
 event of the same message (or recipient) for the same endpoint is pending (see
-:func:`dispatch.webhooks.table.claim`); rows of one subject in one round are still sent one
+:func:`dispatch.store.webhook_deliveries.claim`); rows of one subject in one round are still sent one
 after another, and after a failure the rest wait for its retry.
 """
 
@@ -38,8 +38,8 @@ from ..clock import now_utc
 from ..config import WebhooksConfig
 from ..errors import StoreError
 from ..store import Store, is_outage
+from ..store import webhook_deliveries as table
 from ..store.health import StoreHealth
-from . import table
 from .signing import secret_key, signature
 
 logger = logging.getLogger("dispatch.webhooks")

@@ -10,13 +10,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 
 from .. import schema
-from ..store import Store
-from ..store.engine import chunks
+from .engine import chunks
+
+if TYPE_CHECKING:
+    from . import Store
 
 _t = schema.webhook_deliveries
 
