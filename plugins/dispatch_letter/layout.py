@@ -133,10 +133,15 @@ class Typeset:
     pages: int
     head: LetterHead
     body: str
+    #: The PDF of the letters set together with this one (a part of the print batch), and the
+    #: page (from 0) where this letter starts in it; None when the letter was set alone.
+    part: bytes | None = None
+    first_page: int = 0
 
-    def without_pdf(self) -> Typeset:
+    def without_pdf(self, *, keep_part: bool = True) -> Typeset:
         """The same letter without its PDF bytes (what a print batch keeps)."""
-        return Typeset(pdf=b"", pages=self.pages, head=self.head, body=self.body)
+        part = self.part if keep_part else None
+        return Typeset(pdf=b"", pages=self.pages, head=self.head, body=self.body, part=part, first_page=self.first_page)
 
 
 _local = threading.local()
@@ -213,6 +218,7 @@ def _compile(
     timestamp: datetime | None,
     standard: str | None,
     tagged: bool | None = None,
+    plain_if_needed: bool = True,
 ) -> bytes:
     """One PDF holding ``letters`` (head, body markup, known page count or 0)."""
     source = _source([body for _, body, _ in letters])
@@ -229,7 +235,7 @@ def _compile(
             pdf_tags=bool(tagged) or bool(standard and standard.endswith("a")),
         )
     except typst.TypstError as exc:
-        if standard and "PDF/A" in exc.message:
+        if standard and "PDF/A" in exc.message and plain_if_needed:
             # A character no font has (PDF/A forbids the blank box): print the letter as plain PDF
             # rather than not at all.
             logger.warning("letter %s is plain PDF, not %s: %s", letters[0][0].title, standard, exc.message)
@@ -260,6 +266,63 @@ def render_letter(
         pages = actual
 
 
+def render_letters(
+    letters: list[tuple[LetterHead, str]],
+    *,
+    timestamp: datetime | None = None,
+    standard: str | None = PDF_STANDARD,
+    tagged: bool = True,
+) -> list[Typeset | TypesetError]:
+    """Typeset several letters in one Typst compile and cut each letter's PDF out of it.
+
+    One compile of many letters costs about half as much per letter as one compile per
+    letter (the template, the document set-up and the fonts are done once). Each letter's
+    PDF is cut out by :mod:`dispatch_letter.split` (its pages, tags, bookmarks and PDF/A
+    metadata); the whole PDF becomes a part of the print batch (:attr:`Typeset.part`).
+
+    Letters are set for one page each first; when the pages do not add up (a longer
+    letter among them), when one letter's markup fails, or when one needs a glyph no font
+    has (PDF/A then falls back to plain PDF for that letter only), every letter is set
+    alone with :func:`render_letter`. A letter that cannot be set at all comes back as
+    its :class:`TypesetError`; the others are unaffected.
+    """
+    from .split import ChunkPdf, SplitError
+
+    if len(letters) > 1:
+        try:
+            pdf = _compile(
+                [(head, body, 1) for head, body in letters],
+                timestamp=timestamp,
+                standard=standard,
+                tagged=tagged,
+                plain_if_needed=False,
+            )
+            if page_count(pdf) == len(letters):  # every letter has one page (a letter has at least one)
+                chunk = ChunkPdf(pdf)
+                return [
+                    Typeset(
+                        pdf=chunk.letter(i, 1, title=head.title, lang=head.language),
+                        pages=1,
+                        head=head,
+                        body=body,
+                        part=pdf,
+                        first_page=i,
+                    )
+                    for i, (head, body) in enumerate(letters)
+                ]
+        except (TypesetError, SplitError) as exc:
+            logger.info("%d letters are set one by one: %s", len(letters), exc)
+    results: list[Typeset | TypesetError] = []
+    for head, body in letters:
+        try:
+            one = render_letter(head, body, timestamp=timestamp, standard=standard, tagged=tagged)
+        except TypesetError as exc:
+            results.append(exc)
+            continue
+        results.append(one)
+    return results
+
+
 def render_letter_png(
     head: LetterHead, body: str, *, ppi: float = 96.0, timestamp: datetime | None = None
 ) -> list[bytes]:
@@ -285,7 +348,7 @@ def render_batch(
     """One PDF with ``letters``, each starting on a new page and numbered on its own.
 
     Typst holds a whole document in memory while it sets it (about 1 MB a letter), so a
-    large print batch is set in parts of :data:`BATCH_PART` letters (see :func:`join_parts`).
+    large print batch is set in parts of :data:`BATCH_PART` letters (see :func:`join_pieces`).
     """
     return _compile([(t.head, t.body, t.pages) for t in letters], timestamp=timestamp, standard=standard)
 
@@ -294,24 +357,35 @@ def render_batch(
 BATCH_PART = 100
 
 
-def join_parts(parts: list[bytes], target: Path) -> None:
-    """Write the parts of a print batch as one PDF.
+def join_pieces(pieces: list[tuple[bytes, int, int]], target: Path) -> None:
+    """Write a print batch: ``(pdf, first page, pages)`` pieces, in order, as one PDF.
 
-    One part is written as it is (PDF/A when it was set so). Several are joined page by
-    page with pypdf, fonts and all; the joined file is a plain PDF — pypdf does not carry
-    PDF/A conformance over.
+    Neighbouring pieces of one PDF are taken as one. A batch that is one whole PDF is
+    written as it is (PDF/A when it was set so). Otherwise the pages are joined with
+    pypdf, fonts and all; the joined file is a plain PDF — pypdf does not carry PDF/A
+    conformance over.
     """
+    runs: list[list[Any]] = []
+    for pdf, first, count in pieces:
+        if runs and runs[-1][0] is pdf and runs[-1][1] + runs[-1][2] == first:
+            runs[-1][2] += count
+        else:
+            runs.append([pdf, first, count])
     tmp = target.with_suffix(f"{target.suffix}.{threading.get_ident()}.tmp")
-    if len(parts) == 1:
-        tmp.write_bytes(parts[0])
+    if len(runs) == 1 and runs[0][1] == 0 and runs[0][2] == page_count(runs[0][0]):
+        tmp.write_bytes(runs[0][0])
     else:
         import io
 
-        from pypdf import PdfWriter
+        from pypdf import PdfReader, PdfWriter
 
         writer = PdfWriter()
-        for part in parts:
-            writer.append(io.BytesIO(part))
+        readers: dict[int, Any] = {}
+        for pdf, first, count in runs:
+            reader = readers.get(id(pdf))
+            if reader is None:
+                reader = readers[id(pdf)] = PdfReader(io.BytesIO(pdf))
+            writer.append(reader, pages=(first, first + count), import_outline=False)
         with open(tmp, "wb") as handle:
             writer.write(handle)
     tmp.replace(target)

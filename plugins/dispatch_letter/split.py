@@ -365,5 +365,7 @@ def _drop(head: bytes, keys: tuple[bytes, ...]) -> bytes:
 
 
 def _pdf_string(text: str) -> bytes:
-    """A PDF text string: UTF-16BE with a byte order mark, as hex."""
+    """A PDF text string: printable ASCII as a literal string, anything else as UTF-16BE hex."""
+    if text.isascii() and text.isprintable():
+        return b"(" + text.encode("ascii").replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)") + b")"
     return b"<FEFF" + text.encode("utf-16-be").hex().upper().encode() + b">"
