@@ -361,10 +361,12 @@ def join_pieces(pieces: list[tuple[bytes, int, int]], target: Path) -> None:
     """Write a print batch: ``(pdf, first page, pages)`` pieces, in order, as one PDF.
 
     Neighbouring pieces of one PDF are taken as one. A batch that is one whole PDF is
-    written as it is (PDF/A when it was set so). Otherwise the pages are joined with
-    pypdf, fonts and all; the joined file is a plain PDF — pypdf does not carry PDF/A
-    conformance over.
+    written as it is. Otherwise the pages are joined by :func:`dispatch_letter.split.join`
+    (fonts and all, the first PDF's PDF/A metadata and output intent, no tags), or — for a
+    PDF laid out otherwise — by pypdf, whose joined file is a plain PDF.
     """
+    from .split import ChunkPdf, SplitError, join
+
     runs: list[list[Any]] = []
     for pdf, first, count in pieces:
         if runs and runs[-1][0] is pdf and runs[-1][1] + runs[-1][2] == first:
@@ -374,11 +376,20 @@ def join_pieces(pieces: list[tuple[bytes, int, int]], target: Path) -> None:
     tmp = target.with_suffix(f"{target.suffix}.{threading.get_ident()}.tmp")
     if len(runs) == 1 and runs[0][1] == 0 and runs[0][2] == page_count(runs[0][0]):
         tmp.write_bytes(runs[0][0])
-    else:
+        tmp.replace(target)
+        return
+    try:
+        parsed: dict[int, ChunkPdf] = {}
+        for pdf, _, _ in runs:
+            if id(pdf) not in parsed:
+                parsed[id(pdf)] = ChunkPdf(pdf)
+        tmp.write_bytes(join([(parsed[id(pdf)], first, count) for pdf, first, count in runs]))
+    except SplitError as exc:
         import io
 
         from pypdf import PdfReader, PdfWriter
 
+        logger.info("the print batch is joined with pypdf: %s", exc)
         writer = PdfWriter()
         readers: dict[int, Any] = {}
         for pdf, first, count in runs:

@@ -209,7 +209,10 @@ class ChunkPdf:
             root_head = re.sub(rb"/ParentTree\s*<<.*?>>", b"/ParentTree<</Nums[" + nums + b"]>>", root_head, flags=re.S)
             root_head = _set(root_head, b"K", b"[%d 0 R]" % document)
             alias[self.document] = document
-            reachable = self._walk(keep, lambda n: self._pieces(n) if n in self.objects else [], alias)
+            on_pages = set(self.pages)  # a page leads to every other page (its /Parent): stop there
+            reachable = self._walk(
+                keep, lambda n: self._pieces(n) if n in self.objects and n not in on_pages else [], alias
+            )
             names = b"".join(b"%s%d 0 R" % (n, r) for n, r in self.id_tree if r in reachable)
             root_head = re.sub(rb"/IDTree\s*<<.*?>>", b"/IDTree<</Names[" + names + b"]>>", root_head, flags=re.S)
             extra[root_number - base] = root_head
@@ -369,3 +372,116 @@ def _pdf_string(text: str) -> bytes:
     if text.isascii() and text.isprintable():
         return b"(" + text.encode("ascii").replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)") + b")"
     return b"<FEFF" + text.encode("utf-16-be").hex().upper().encode() + b">"
+
+
+def join(pieces: list[tuple[ChunkPdf, int, int]]) -> bytes:
+    """One PDF of ``(pdf, first page, pages)`` pieces, in order: a print batch, without tags.
+
+    The pages keep their resources (each piece's fonts come along once per PDF they are
+    from); the first piece's PDF gives the output intent, the XMP metadata (with the page
+    count) and the document information, so a batch of PDF/A parts is laid out as PDF/A.
+    """
+    if not pieces:
+        raise SplitError("nothing to join")
+    first = pieces[0][0]
+    numbering: dict[tuple[int, int], int] = {}
+    order: list[tuple[int, int]] = []  # (piece's PDF index, old object number)
+    sources: list[ChunkPdf] = []
+    index_of: dict[int, int] = {}
+    page_keys: list[tuple[int, int]] = []
+    for pdf, start, count in pieces:
+        if id(pdf) not in index_of:
+            index_of[id(pdf)] = len(sources)
+            sources.append(pdf)
+        source = index_of[id(pdf)]
+        pages = pdf.pages[start : start + count]
+        if len(pages) != count:
+            raise SplitError("fewer pages than asked for")
+        page_keys.extend((source, page) for page in pages)
+    total = sum(count for _, _, count in pieces)
+    next_number = 1
+    pages_node = next_number
+    next_number += 1
+
+    def number(key: tuple[int, int]) -> int:
+        nonlocal next_number
+        found = numbering.get(key)
+        if found is None:
+            found = numbering[key] = next_number
+            next_number += 1
+            order.append(key)
+        return found
+
+    # What the pages need (a page's /Parent is the new page tree; nothing leads back to the old one).
+    stack = list(reversed(page_keys))
+    for key in page_keys:
+        number(key)
+    seen: set[tuple[int, int]] = set()
+    while stack:
+        key = stack.pop()
+        if key in seen:
+            continue
+        seen.add(key)
+        source, old = key
+        pdf = sources[source]
+        for ref in pdf._pieces(old):
+            if ref.__class__ is int and ref != pdf.pages_node:
+                number((source, ref))
+                stack.append((source, ref))
+    # The first PDF's output intent, metadata and document information.
+    catalog = first.catalog
+    extras = []
+    for key in (b"OutputIntents", b"Metadata"):
+        ref = first._ref(catalog, key)
+        if ref is not None:
+            stack = [(0, ref)]
+            while stack:
+                item = stack.pop()
+                if item in seen:
+                    continue
+                seen.add(item)
+                number(item)
+                stack.extend((0, r) for r in first._pieces(item[1]) if r.__class__ is int)
+            extras.append((key, ref))
+    if first.info is not None:
+        number((0, first.info))
+    out = bytearray(b"%PDF-1.7\n%\x80\x80\x80\x80\n\n")
+    offsets: dict[int, int] = {}
+    page_set = set(page_keys)
+    offsets[pages_node] = len(out)
+    kids = b" ".join(b"%d 0 R" % numbering[key] for key in page_keys)
+    out += b"%d 0 obj\n<</Type/Pages/Count %d/Kids[%s]>>\nendobj\n" % (pages_node, total, kids)
+    for key in order:
+        source, old = key
+        pdf = sources[source]
+        new = numbering[key]
+        offsets[new] = len(out)
+        if key in page_set:
+            pieces_ = _cut(re.sub(rb"/StructParents \d+", b"", pdf.objects[old].head))  # the batch is not tagged
+        else:
+            pieces_ = pdf._pieces(old)
+        stream = pdf.objects[old].stream
+        if source == 0 and any(old == ref for key_, ref in extras if key_ == b"Metadata"):
+            text = re.sub(rb"<xmpTPg:NPages>\d+</xmpTPg:NPages>", b"<xmpTPg:NPages>%d</xmpTPg:NPages>" % total, stream)
+            data = text[len(b"stream\n") : text.rfind(b"\nendstream")]
+            stream = text
+            pieces_ = _cut(re.sub(rb"/Length \d+", b"/Length %d" % len(data), pdf.objects[old].head))
+        body = b"".join(
+            p if p.__class__ is bytes else b"%d 0 R" % (pages_node if p == pdf.pages_node else numbering[(source, p)])
+            for p in pieces_
+        )
+        out += b"%d 0 obj\n" % new + body + stream + b"endobj\n"
+    catalog_number = next_number
+    entries = b"".join(b"/%s %d 0 R" % (key, numbering[(0, ref)]) for key, ref in extras)
+    lang = re.search(rb"/Lang\s*(\((?:\\.|[^\\()])*\)|<[0-9A-Fa-f]*>)", catalog)
+    entries += b"/Lang" + lang.group(1) if lang else b""
+    offsets[catalog_number] = len(out)
+    out += b"%d 0 obj\n<</Type/Catalog/Pages %d 0 R%s>>\nendobj\n" % (catalog_number, pages_node, entries)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f\r\n" % (catalog_number + 1)
+    out += b"".join(b"%010d 00000 n\r\n" % offsets[n] for n in range(1, catalog_number + 1))
+    trailer = b"/Size %d/Root %d 0 R" % (catalog_number + 1, catalog_number)
+    if first.info is not None:
+        trailer += b"/Info %d 0 R" % numbering[(0, first.info)]
+    out += b"trailer\n<<" + trailer + first.ident + b">>\nstartxref\n%d\n%%%%EOF" % xref
+    return bytes(out)
