@@ -182,7 +182,7 @@ def _template() -> str:
     return text
 
 
-def _head_data(head: LetterHead, pages: int = 0) -> dict[str, Any]:
+def _head_data(head: LetterHead, pages: int = 0, mark: str = "") -> dict[str, Any]:
     data = asdict(head)
     return {
         "title": data["title"],
@@ -197,15 +197,26 @@ def _head_data(head: LetterHead, pages: int = 0) -> dict[str, Any]:
         "qr_caption": data["qr_caption"],
         "qr_alt": data["qr_alt"],
         "pages": pages,
+        "mark": mark,
     }
 
 
-def _inputs(letters: list[tuple[LetterHead, str, int]]) -> dict[str, str]:
-    """``sys.inputs`` of the template: the letters' heads and the page geometry."""
-    return {
-        "letters": json.dumps([_head_data(h, p) for h, _, p in letters], ensure_ascii=False),
-        "geometry": _GEOMETRY,
-    }
+#: Page label prefixes use no character Typst counts with (1, a, A, i, I, ...): "Lb-" for letter 0.
+_MARK_DIGITS = str.maketrans("0123456789", "bcdefghjkl")
+
+
+def _inputs(letters: list[tuple[LetterHead, str, int]], *, marks: bool = False) -> dict[str, str]:
+    """``sys.inputs`` of the template: the letters' heads and the page geometry.
+
+    With ``marks``, each letter's pages carry a page label prefix of their own ("Lb-", "Lc-",
+    ...), from which :meth:`dispatch_letter.split.ChunkPdf.letter_pages` finds where each
+    letter starts and how long it is.
+    """
+    data = [
+        _head_data(head, pages, f"L{str(i).translate(_MARK_DIGITS)}-" if marks else "")
+        for i, (head, _, pages) in enumerate(letters)
+    ]
+    return {"letters": json.dumps(data, ensure_ascii=False), "geometry": _GEOMETRY}
 
 
 def _stamp(timestamp: datetime | None) -> datetime:
@@ -219,13 +230,14 @@ def _compile(
     standard: str | None,
     tagged: bool | None = None,
     plain_if_needed: bool = True,
+    marks: bool = False,
 ) -> bytes:
     """One PDF holding ``letters`` (head, body markup, known page count or 0)."""
     source = _source([body for _, body, _ in letters])
     try:
         return _compiler().compile(
             source,
-            sys_inputs=_inputs(letters),
+            sys_inputs=_inputs(letters, marks=marks),
             pdf_standards=[standard] if standard else [],
             timestamp=_stamp(timestamp),
             # A letter's own PDF is tagged (a structure tree: headings, paragraphs, tables, the QR code's
@@ -250,14 +262,15 @@ def render_letter(
     timestamp: datetime | None = None,
     standard: str | None = PDF_STANDARD,
     tagged: bool = True,
+    pages: int = 1,
 ) -> Typeset:
     """Typeset one letter; ``body`` is Typst markup from :func:`dispatch_letter.markup.html_to_typst`.
 
     The footer prints "page/pages". Asking Typst for the page count inside the document
-    would lay every letter out twice, so the letter is set for one page (most are) and
-    set again, with the count it turned out to have, only when it is longer.
+    would lay every letter out twice, so the letter is set for ``pages`` pages (one by
+    default: most letters have one) and set again, with the count it turned out to have,
+    only when that was wrong.
     """
-    pages = 1
     while True:
         pdf = _compile([(head, body, pages)], timestamp=timestamp, standard=standard, tagged=tagged)
         actual = page_count(pdf)
@@ -280,47 +293,66 @@ def render_letters(
     PDF is cut out by :mod:`dispatch_letter.split` (its pages, tags, bookmarks and PDF/A
     metadata); the whole PDF becomes a part of the print batch (:attr:`Typeset.part`).
 
-    Letters are set for one page each first; when the pages do not add up (a longer
-    letter among them), when one letter's markup fails, or when one needs a glyph no font
-    has (PDF/A then falls back to plain PDF for that letter only), every letter is set
-    alone with :func:`render_letter`. A letter that cannot be set at all comes back as
-    its :class:`TypesetError`; the others are unaffected.
+    Letters are set for one page each first (most are); the page labels tell each letter's
+    length, and the longer ones are set once more, together, with their page count in the
+    footer ("1/2"). When one letter's markup fails, or one needs a glyph no font has (PDF/A
+    then falls back to plain PDF for that letter only), the letters are set one by one with
+    :func:`render_letter`. A letter that cannot be set at all comes back as its
+    :class:`TypesetError`; the others are unaffected.
     """
+    results: list[Typeset | TypesetError | None] = [None] * len(letters)
+    todo = list(range(len(letters)))
+    pages = [1] * len(letters)
+    for _ in range(2):  # the second round: the letters whose page count was not 1
+        if len(todo) <= 1:
+            break
+        options = {"timestamp": timestamp, "standard": standard, "tagged": tagged}
+        todo, failed = _set_together(letters, todo, pages, results, **options)
+        if failed:
+            break
+    for i in todo:  # alone: one letter, or letters that could not be set together
+        head, body = letters[i]
+        try:
+            results[i] = render_letter(
+                head, body, timestamp=timestamp, standard=standard, tagged=tagged, pages=pages[i]
+            )
+        except TypesetError as exc:
+            results[i] = exc
+    return [r for r in results if r is not None]
+
+
+def _set_together(
+    letters: list[tuple[LetterHead, str]],
+    todo: list[int],
+    pages: list[int],
+    results: list[Typeset | TypesetError | None],
+    **options: Any,
+) -> tuple[list[int], bool]:
+    """Set ``letters[i]`` for ``i in todo`` in one compile, each for ``pages[i]`` pages; fill ``results``
+    for those whose page count was right, learn the others' (in ``pages``) and return them, with
+    whether the compile failed (then every letter of ``todo`` is returned)."""
     from .split import ChunkPdf, SplitError
 
-    if len(letters) > 1:
-        try:
-            pdf = _compile(
-                [(head, body, 1) for head, body in letters],
-                timestamp=timestamp,
-                standard=standard,
-                tagged=tagged,
-                plain_if_needed=False,
-            )
-            if page_count(pdf) == len(letters):  # every letter has one page (a letter has at least one)
-                chunk = ChunkPdf(pdf)
-                return [
-                    Typeset(
-                        pdf=chunk.letter(i, 1, title=head.title, lang=head.language),
-                        pages=1,
-                        head=head,
-                        body=body,
-                        part=pdf,
-                        first_page=i,
-                    )
-                    for i, (head, body) in enumerate(letters)
-                ]
-        except (TypesetError, SplitError) as exc:
-            logger.info("%d letters are set one by one: %s", len(letters), exc)
-    results: list[Typeset | TypesetError] = []
-    for head, body in letters:
-        try:
-            one = render_letter(head, body, timestamp=timestamp, standard=standard, tagged=tagged)
-        except TypesetError as exc:
-            results.append(exc)
-            continue
-        results.append(one)
-    return results
+    chosen = [(*letters[i], pages[i]) for i in todo]
+    try:
+        pdf = _compile(chosen, plain_if_needed=False, marks=True, **options)
+        chunk = ChunkPdf(pdf)
+        runs = chunk.letter_pages()
+        if len(runs) != len(todo):
+            raise SplitError(f"{len(runs)} letters found, {len(todo)} set")
+        again = []
+        for i, (first, count) in zip(todo, runs, strict=True):
+            head, body = letters[i]
+            if count != pages[i]:
+                pages[i] = count
+                again.append(i)
+                continue
+            cut = chunk.letter(first, count, title=head.title, lang=head.language)
+            results[i] = Typeset(pdf=cut, pages=count, head=head, body=body, part=pdf, first_page=first)
+        return again, False
+    except (TypesetError, SplitError) as exc:
+        logger.info("%d letters are set one by one: %s", len(todo), exc)
+        return todo, True
 
 
 def render_letter_png(

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 from xml.sax.saxutils import escape
 
 
@@ -105,6 +106,33 @@ class ChunkPdf:
         self._kids: list[tuple[int, set[int]]] | None = None
         self._cut: dict[int, list[bytes | int]] = {}
         self._bookmarks: list[tuple[int, int | None, int | None]] | None = None
+
+    def letter_pages(self) -> list[tuple[int, int]]:
+        """(first page from 0, pages) of each letter, in order, from the page labels' prefixes.
+
+        A PDF set with ``marks`` (see :func:`dispatch_letter.layout._inputs`) gives each letter's
+        pages a label prefix of their own; a letter is a run of pages with one prefix.
+        """
+        labels = self._ref(self.catalog, b"PageLabels")
+        if labels is None:
+            raise SplitError("no page labels")
+        nums = re.search(rb"/Nums\s*\[(.*?)\]", self.objects[labels].head, re.S)
+        if nums is None:
+            raise SplitError("no flat page label tree")
+        starts = []
+        for key, ref in re.findall(rb"(\d+)\s+(\d+) 0 R", nums.group(1)):
+            prefix = re.search(rb"/P\s*(\((?:\\.|[^\\()])*\))", self.objects[int(ref)].head)
+            starts.append((int(key), prefix.group(1) if prefix else b""))
+        if not starts or starts[0][0] != 0:
+            raise SplitError("the first page has no label")
+        runs: list[list[Any]] = []
+        bounds = [key for key, _ in starts[1:]] + [len(self.pages)]
+        for (key, prefix), end in zip(starts, bounds, strict=True):
+            if runs and runs[-1][2] == prefix:
+                runs[-1][1] += end - key
+            else:
+                runs.append([key, end - key, prefix])
+        return [(first, count) for first, count, _ in runs]
 
     # -- reading -------------------------------------------------------------------------
 

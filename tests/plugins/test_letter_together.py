@@ -100,14 +100,18 @@ def test_untagged_letters_stay_untagged_when_set_together():
         assert "/StructTreeRoot" not in PdfReader(io.BytesIO(typeset.pdf)).trailer["/Root"]
 
 
-def test_a_longer_letter_among_others_is_numbered_on_its_own():
-    letters = three_letters()
-    letters[1] = (letters[1][0], html_to_typst(LONG))
+def test_longer_letters_among_others_are_numbered_on_their_own():
+    letters = three_letters() + three_letters()
+    for i in (1, 4):
+        letters[i] = (replace(letters[i][0], title=f"L-{i}"), html_to_typst(LONG + LONG * (i == 4)))
     together = render_letters(letters)
-    assert [t.pages for t in together] == [1, 2, 1]
-    numbers = [page.extract_text().split()[-1] for page in PdfReader(io.BytesIO(together[1].pdf)).pages]
-    assert numbers == ["1/2", "2/2"]
-    assert all(t.part is None for t in together)  # set one by one; the batch sets them again
+    assert [t.pages for t in together] == [1, 2, 1, 1, 3, 1]
+    for i, expected in ((1, ["1/2", "2/2"]), (4, ["1/3", "2/3", "3/3"]), (0, ["1/1"])):
+        reader = PdfReader(io.BytesIO(together[i].pdf))
+        assert [page.extract_text().split()[-1] for page in reader.pages] == expected
+        assert reader.metadata.title == letters[i][0].title and "/PageLabels" not in reader.trailer["/Root"]
+    long, short = {id(together[1].part), id(together[4].part)}, {id(together[i].part) for i in (0, 2, 3, 5)}
+    assert len(long) == 1 and len(short) == 1 and long != short  # the longer ones set again, together
 
 
 def test_a_character_no_font_has_costs_pdf_a_only_for_its_own_letter():
