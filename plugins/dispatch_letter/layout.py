@@ -392,10 +392,10 @@ BATCH_PART = 100
 def join_pieces(pieces: list[tuple[bytes, int, int]], target: Path) -> None:
     """Write a print batch: ``(pdf, first page, pages)`` pieces, in order, as one PDF.
 
-    Neighbouring pieces of one PDF are taken as one. A batch that is one whole PDF is
-    written as it is. Otherwise the pages are joined by :func:`dispatch_letter.split.join`
-    (fonts and all, the first PDF's PDF/A metadata and output intent, no tags), or — for a
-    PDF laid out otherwise — by pypdf, whose joined file is a plain PDF.
+    Neighbouring pieces of one PDF are taken as one. The pages are joined by
+    :func:`dispatch_letter.split.join` (fonts and all, the first PDF's PDF/A metadata and
+    output intent; no tags, no page labels), or — for a PDF laid out otherwise — by pypdf,
+    whose joined file is a plain PDF.
     """
     from .split import ChunkPdf, SplitError, join
 
@@ -406,10 +406,6 @@ def join_pieces(pieces: list[tuple[bytes, int, int]], target: Path) -> None:
         else:
             runs.append([pdf, first, count])
     tmp = target.with_suffix(f"{target.suffix}.{threading.get_ident()}.tmp")
-    if len(runs) == 1 and runs[0][1] == 0 and runs[0][2] == page_count(runs[0][0]):
-        tmp.write_bytes(runs[0][0])
-        tmp.replace(target)
-        return
     try:
         parsed: dict[int, ChunkPdf] = {}
         for pdf, _, _ in runs:

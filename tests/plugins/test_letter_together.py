@@ -191,7 +191,10 @@ def test_a_batch_of_letters_set_together_lists_every_letter(make_dispatcher, out
     summary = d.channels["letter"].finish_batch()
     assert summary["letters"] == 3 and summary["pages"] == 3
     if batch_format == "pdf":
-        assert len(PdfReader(summary["file"]).pages) == 3
+        batch = PdfReader(summary["file"], strict=True)
+        assert len(batch.pages) == 3 and "<pdfaid:part>2</pdfaid:part>" in xmp(batch)
+        assert "<xmpTPg:NPages>3</xmpTPg:NPages>" in xmp(batch)
+        assert not {"/PageLabels", "/StructTreeRoot"} & set(batch.trailer["/Root"])  # no marks, no tags: paper
 
 
 def test_jobs_waiting_together_are_set_in_one_call_and_fail_one_by_one():
