@@ -105,15 +105,17 @@ def with_dispatch(batch: list[tuple[LetterHead, str]], folder: Path, threads: in
     def setter(items):
         return render_letters(items, standard=STANDARD, tagged=True)
 
-    async def run() -> list:
+    done: list = []
+
+    async def run() -> None:  # returns nothing: asyncio.run would repr a returned list at its end
         pool = Typesetters(threads)
         try:
-            return await asyncio.gather(*(pool.run_together(lambda item=item: item, setter) for item in batch))
+            done.extend(await asyncio.gather(*(pool.run_together(lambda item=item: item, setter) for item in batch)))
         finally:
             pool.close()
 
     started = time.perf_counter(), time.process_time()
-    done = asyncio.run(run())
+    asyncio.run(run())
     for typeset in done:
         (folder / f"{typeset.head.title}.pdf").write_bytes(typeset.pdf)
     alone = [t for t in done if t.part is None]  # a letter set alone is set again for the batch (longer ones)
