@@ -36,6 +36,7 @@ __all__ = [
     "SHORT_CODE_ALPHABET",
     "BadSignature",
     "ExpiredToken",
+    "ExpiringTokens",
     "InvalidToken",
     "LinkSigner",
     "ShortCodes",
@@ -83,6 +84,38 @@ def _b36(number: int) -> str:
             return out
 
 
+class ExpiringTokens:
+    """Tokens ``<subject>.<expiry, base 36>.<96-bit tag>`` that verify in canonical form and until they expire.
+
+    ``what`` names the link in errors ("preference link has expired"). The subject is an id (a
+    message's, an offer's): no personal data, no dots.
+    """
+
+    def __init__(self, secret: str, salt: str, what: str) -> None:
+        if not secret:
+            raise InputError("link secret must not be empty")
+        self.what = what
+        self._signer = Signer(secret, salt=salt, algorithm=_ShortHMAC(hashlib.sha256))
+
+    def sign(self, subject: str, expires: datetime) -> str:
+        """A token for ``subject`` that stops working at ``expires``."""
+        return self._signer.sign(f"{subject}.{_b36(int(expires.timestamp()))}").decode("ascii")
+
+    def verify(self, token: str, now: datetime | None = None) -> str:
+        """The subject of a valid token; :class:`ExpiredToken` once it expired, :class:`InvalidToken` if forged."""
+        value = _unsign(self._signer, token, self.what)
+        subject, _, expires = value.rpartition(".")
+        try:
+            moment = datetime.fromtimestamp(int(expires, 36), UTC)
+        except (ValueError, OverflowError, OSError):
+            raise InvalidToken(f"{self.what} link is not valid") from None
+        if not subject or "." in subject:
+            raise InvalidToken(f"{self.what} link is not valid")
+        if _now(now) >= moment:
+            raise ExpiredToken(f"{self.what} link has expired", subject)
+        return subject
+
+
 class LinkSigner:
     """Builds and verifies the signed links put into messages and the tokens of the forms they lead to.
 
@@ -101,7 +134,7 @@ class LinkSigner:
         self.preferences_lifetime = preferences_lifetime
         algorithm = _ShortHMAC(hashlib.sha256)
         self._unsubscribe = Signer(secret, salt="dispatch.unsubscribe", algorithm=algorithm)
-        self._preferences = Signer(secret, salt="dispatch.preferences", algorithm=algorithm)
+        self._preferences = ExpiringTokens(secret, "dispatch.preferences", "preference")
         self._form = Signer(secret, salt="dispatch.form", algorithm=algorithm)
 
     # -- unsubscribe ---------------------------------------------------------------------
@@ -124,8 +157,7 @@ class LinkSigner:
 
     def preferences_token(self, message_id: str, now: datetime | None = None) -> str:
         """A token for the preference page of the recipient of ``message_id``, valid from ``now`` on."""
-        expires = int((_now(now) + self.preferences_lifetime).timestamp())
-        return self._preferences.sign(f"{message_id}.{_b36(expires)}").decode("ascii")
+        return self._preferences.sign(message_id, _now(now) + self.preferences_lifetime)
 
     def preferences_url(self, message_id: str, now: datetime | None = None) -> str:
         """The preference-page URL to put in the footer of a message (expires, see ``[links]``)."""
@@ -137,17 +169,7 @@ class LinkSigner:
         Raises :class:`ExpiredToken` when its lifetime is over, :class:`InvalidToken`
         when it was forged, altered or is not in its canonical form.
         """
-        value = _unsign(self._preferences, token, "preference")
-        message_id, _, expires = value.rpartition(".")
-        try:
-            moment = datetime.fromtimestamp(int(expires, 36), UTC)
-        except (ValueError, OverflowError, OSError):
-            raise InvalidToken("preference link is not valid") from None
-        if not message_id:
-            raise InvalidToken("preference link is not valid")
-        if _now(now) >= moment:
-            raise ExpiredToken("preference link has expired", message_id)
-        return message_id
+        return self._preferences.verify(token, now)
 
     # -- forms -------------------------------------------------------------------------------
 

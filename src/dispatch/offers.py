@@ -35,12 +35,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from itsdangerous import BadSignature
-from itsdangerous.signer import HMACAlgorithm, Signer
-
 from .errors import DispatchError, InputError
 from .events import Event
 from .ids import new_id
+from .links import ExpiringTokens
 from .metrics import count_offer
 from .models import Receipt, Recipient
 from .serialize import to_json
@@ -113,28 +111,19 @@ def content_hash(offer_id: str, person: Recipient, terms: Mapping[str, Any]) -> 
 # -- signed links -------------------------------------------------------------------------------
 
 
-class _ShortHMAC(HMACAlgorithm):
-    """HMAC-SHA256 cut to 96 bits (the link goes into an SMS too)."""
-
-    def get_signature(self, key: bytes, value: bytes) -> bytes:
-        return super().get_signature(key, value)[:12]
-
-
 class OfferLinks:
     """Signs and verifies acceptance links: ``/offer/<offer id>.<expiry>.<tag>``.
 
     The token names the offer (no personal data) and the moment the link stops working;
-    only the exact, canonical token verifies (like :class:`dispatch.links.LinkSigner`).
+    only the exact, canonical token verifies (:class:`dispatch.links.ExpiringTokens`).
     """
 
     def __init__(self, secret: str, base_url: str) -> None:
-        if not secret:
-            raise InputError("link secret must not be empty")
         self.base_url = base_url.rstrip("/")
-        self._signer = Signer(secret, salt="dispatch.offer", algorithm=_ShortHMAC(hashlib.sha256))
+        self._tokens = ExpiringTokens(secret, "dispatch.offer", "offer")
 
     def token(self, offer_id: str, expires: datetime) -> str:
-        return self._signer.sign(f"{offer_id}.{_b36(int(expires.timestamp()))}").decode("ascii")
+        return self._tokens.sign(offer_id, expires)
 
     def url(self, offer_id: str, expires: datetime) -> str:
         return f"{self.base_url}/offer/{self.token(offer_id, expires)}"
@@ -142,35 +131,7 @@ class OfferLinks:
     def verify(self, token: str, now: datetime | None = None) -> str:
         """The offer id of a valid token; :class:`~dispatch.links.ExpiredToken` or
         :class:`~dispatch.links.InvalidToken` otherwise."""
-        from .links import ExpiredToken, InvalidToken
-
-        try:
-            raw = token.encode("ascii")
-            value = self._signer.unsign(raw)
-        except (BadSignature, UnicodeError):
-            raise InvalidToken("offer link is not valid") from None
-        if not hmac.compare_digest(self._signer.sign(value), raw):  # the canonical form only
-            raise InvalidToken("offer link is not valid")
-        offer_id, _, expires = value.decode("ascii", "replace").rpartition(".")
-        try:
-            moment = datetime.fromtimestamp(int(expires, 36), UTC)
-        except (ValueError, OverflowError, OSError):
-            raise InvalidToken("offer link is not valid") from None
-        if not offer_id or "." in offer_id:
-            raise InvalidToken("offer link is not valid")
-        if (now or now_utc()) >= moment:
-            raise ExpiredToken("offer link has expired", offer_id)
-        return offer_id
-
-
-def _b36(number: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while True:
-        number, rest = divmod(number, 36)
-        out = digits[rest] + out
-        if not number:
-            return out
+        return self._tokens.verify(token, now or now_utc())
 
 
 # -- the offers ---------------------------------------------------------------------------------

@@ -20,7 +20,6 @@ Pages show no personal data but the masked address the offer went to.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import secrets
 from typing import TYPE_CHECKING, Any
@@ -59,12 +58,8 @@ class OfferPages:
         """A digest of what the page shows in ``language``: its texts, its markup and the frame."""
         version = self._wording.get(language)
         if version is None:
-            env = self.d.renderer.environment(language, "FI")
-            digest = hashlib.sha256()
-            for name in ("_web/offer.html", "web_offer.html", "web_base.html"):
-                source, _, _ = env.loader.get_source(env, name)  # type: ignore[union-attr]
-                digest.update(source.encode("utf-8"))
-            version = self._wording[language] = f"offer-{language}-{digest.hexdigest()[:12]}"
+            names = ("_web/offer.html", "web_offer.html", "web_base.html")
+            version = self._wording[language] = self.pages.wording_digest("offer", language, names)
         return version
 
     def languages(self) -> list[str]:

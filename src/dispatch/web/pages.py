@@ -185,13 +185,18 @@ class Pages:
         """A version of the preference page's wording: a digest of the templates the customer was shown."""
         version = self._wording.get(language)
         if version is None:
-            env = self.d.renderer.environment(language, _COUNTRY_OF.get(language, "FI"))
-            digest = hashlib.sha256()
-            for name in ("_web/text.html", "web_preferences.html", "web_base.html"):
-                source, _, _ = env.loader.get_source(env, name)  # type: ignore[union-attr]
-                digest.update(source.encode("utf-8"))
-            version = self._wording[language] = f"preferences-{language}-{digest.hexdigest()[:12]}"
+            names = ("_web/text.html", "web_preferences.html", "web_base.html")
+            version = self._wording[language] = self.wording_digest("preferences", language, names)
         return version
+
+    def wording_digest(self, page: str, language: str, names: tuple[str, ...]) -> str:
+        """``<page>-<language>-<12 hex digits>``: a digest of the templates ``names`` as ``language`` has them."""
+        env = self.d.renderer.environment(language, _COUNTRY_OF.get(language, "FI"))
+        digest = hashlib.sha256()
+        for name in names:
+            source, _, _ = env.loader.get_source(env, name)  # type: ignore[union-attr]
+            digest.update(source.encode("utf-8"))
+        return f"{page}-{language}-{digest.hexdigest()[:12]}"
 
     # -- unsubscribe -------------------------------------------------------------------
 
