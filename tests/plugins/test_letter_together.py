@@ -10,10 +10,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from peers.kivra import KivraState, kivra_app
 from pypdf import PdfReader
+from test_digital_mailboxes import NOW, SE_ID, _se
 from test_letter_pdf import ADDRESS, BODY, PRICES, letter, lines_of, recipient_lines, text_of
+from web_helpers import LiveServer
 
 from dispatch.models import DeliveryResult
+from dispatch.samples import sample_data
 from dispatch_letter.layout import LetterHead, TypesetError, render_letter, render_letters
 from dispatch_letter.markup import html_to_typst
 from dispatch_letter.qr import qr_svg
@@ -225,3 +229,35 @@ def test_jobs_waiting_together_are_set_in_one_call_and_fail_one_by_one():
     ]  # fmt: skip
     assert sorted(i for call in calls for i in call) == [0, 1, 2, 3, 5, 6]
     assert max(len(call) for call in calls) <= 3 and len(calls) >= 2  # never more than the limit at once
+
+
+@pytest.fixture
+def kivra():
+    state = KivraState(accepting={SE_ID})
+    server = LiveServer(kivra_app(state)).start()
+    yield state, server.base
+    server.stop()
+
+
+def test_a_digital_mailbox_gets_its_letters_own_pdf_while_the_others_print(make_dispatcher, kivra, tmp_path):
+    """With the Kivra peer: letters sent at once (set together as the worker hands them over), one to a
+    mailbox: it gets that letter's own PDF — tagged, PDF/A, no page labels — and the rest print."""
+    state, base = kivra
+    peer = {"client_id": state.client_id, "client_secret": state.client_secret, "tenant_key": state.tenant_key}
+    d = make_dispatcher(
+        {"letter": {"digital_first": {"SE": ["kivra"]}}, "kivra": {"base_url": base, **peer}},
+        links={"base_url": "https://energia.example.fi/dispatch", "secret": "test-secret"},
+    )
+    people = [_se("C-2001")] + [_se(f"C-20{i:02d}", national_id=None) for i in range(2, 5)]
+    receipts = [d.dispatch("price_change", p, sample_data("price_change", "SE"), now=NOW) for p in people]
+    assert all(r.status == "queued" for r in receipts)
+    assert d.join(timeout=120)
+
+    assert len(state.received) == 1 and state.received[0]["ssn"] == SE_ID
+    sent = state.received[0]["pdf"]
+    reader = PdfReader(io.BytesIO(sent), strict=True)
+    assert reader.metadata.title == receipts[0].message_id and "/StructTreeRoot" in reader.trailer["/Root"]
+    assert "<pdfaid:part>2</pdfaid:part>" in xmp(reader) and "/PageLabels" not in reader.trailer["/Root"]
+    assert "Sven Svensson" in text_of(sent) and text_of(sent).count("Storgatan 1") == 1  # one letter only
+    paper = sorted((tmp_path / "outbox" / "letter").glob("*.pdf"))
+    assert [p.stem for p in paper] == sorted(r.message_id for r in receipts[1:])
