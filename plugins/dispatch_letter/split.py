@@ -49,21 +49,34 @@ class ChunkPdf:
         self.pdf = pdf
         self.objects: dict[int, _Object] = {}
         start = pdf.rfind(b"startxref")
-        if start < 0 or b"/XRef" in pdf[start - 400 : start] or b"/ObjStm" in pdf:
+        xref = re.match(rb"startxref\s+(\d+)", pdf[start:]) if start >= 0 else None
+        if xref is None or not pdf.startswith(b"xref", int(xref.group(1))):
             raise SplitError("no classic cross-reference table")
         trailer = pdf[pdf.rfind(b"trailer", 0, start) : start]
-        for match in _OBJECT.finditer(pdf):
-            number, begin = int(match.group(1)), match.end()
+        # The objects where the cross-reference table says they are (never a search through stream data).
+        table = re.match(rb"xref\s+0\s+(\d+)\s*\n", pdf[int(xref.group(1)) :])
+        if table is None:
+            raise SplitError("a cross-reference table in several sections")
+        at = int(xref.group(1)) + table.end()
+        for number in range(1, int(table.group(1))):
+            entry = pdf[at + 20 * number : at + 20 * number + 18]
+            if not entry.endswith(b" n"):
+                continue
+            begin = int(entry[:10])
+            head = _OBJECT.match(pdf, begin)
+            if head is None or int(head.group(1)) != number:
+                raise SplitError("an object is not where the table says")
+            begin = head.end()
             end = pdf.find(b"endobj", begin)
             body = pdf[begin:end]
-            at = body.find(b"stream\n")
-            if at >= 0 and body[:at].rstrip().endswith(b">>"):
-                length = re.search(rb"/Length (\d+)", body[:at])
+            stream_at = body.find(b"stream\n")
+            if stream_at >= 0 and body[:stream_at].rstrip().endswith(b">>"):
+                length = re.search(rb"/Length (\d+)", body[:stream_at])
                 if length is None:
                     raise SplitError("a stream without a direct length")
-                stop = begin + at + 7 + int(length.group(1))
+                stop = begin + stream_at + 7 + int(length.group(1))
                 end = pdf.find(b"endobj", stop)
-                self.objects[number] = _Object(body[:at], pdf[begin + at : end])
+                self.objects[number] = _Object(body[:stream_at], pdf[begin + stream_at : end])
             else:
                 self.objects[number] = _Object(body, b"")
         root = re.search(rb"/Root " + _REF, trailer)

@@ -261,3 +261,19 @@ def test_a_digital_mailbox_gets_its_letters_own_pdf_while_the_others_print(make_
     assert "Sven Svensson" in text_of(sent) and text_of(sent).count("Storgatan 1") == 1  # one letter only
     paper = sorted((tmp_path / "outbox" / "letter").glob("*.pdf"))
     assert [p.stem for p in paper] == sorted(r.message_id for r in receipts[1:])
+
+
+def test_a_pdf_not_laid_out_as_typst_writes_it_is_refused_not_cut_wrongly():
+    from pypdf import PdfWriter
+
+    from dispatch_letter.split import ChunkPdf, SplitError
+
+    other = io.BytesIO()
+    writer = PdfWriter()
+    writer.add_blank_page(100, 100)
+    writer.write(other)
+    pdf = render_letters(three_letters()[:2])[0].part
+    for broken in (b"%PDF-1.7\nnot a pdf", other.getvalue(), pdf.replace(b"startxref\n", b"startxref\n9")):
+        with pytest.raises(SplitError):
+            ChunkPdf(broken).letter_pages()
+    assert ChunkPdf(pdf).letter_pages() == [(0, 1), (1, 1)]
