@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -106,7 +106,7 @@ class Outcome:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-compatible form, for the worker's journal on disk."""
-        out = asdict(self)
+        out = {f.name: getattr(self, f.name) for f in fields(self)}  # shallow: asdict deep-copies (~30 us)
         out["target"] = str(self.target)
         for key in ("started_at", "finished_at", "retry_at"):
             out[key] = out[key].isoformat() if out[key] else None
