@@ -174,7 +174,7 @@ class LetterChannel(Channel):
             from .qr import qr_svg  # noqa: F401 - needed on the typesetting thread
         except ImportError as exc:  # the letter extra is missing: keep the letter queued
             raise TransientDeliveryError(
-                f"letters need typst and segno: pip install 'dispatch[letter]' ({exc})"
+                f"letters need typst and zxing-cpp: pip install 'dispatch[letter]' ({exc})"
             ) from exc
         today = now_utc()
         # Everything, labels and QR code included, is made on a typesetting thread: the event loop stays free.
