@@ -31,8 +31,7 @@ from pathlib import Path
 
 import typst
 
-from dispatch_letter import layout
-from dispatch_letter.layout import LetterHead, join_pieces, render_batch, render_letters
+from dispatch_letter.layout import BATCH_PART, FONTS, LetterHead, document, join_pieces, render_batch, render_letters
 from dispatch_letter.markup import html_to_typst
 from dispatch_letter.threads import Typesetters
 
@@ -75,9 +74,8 @@ def letters(count: int, start: int = 0) -> list[tuple[LetterHead, str]]:
 
 def documents(batch: list[tuple[LetterHead, str]]) -> tuple[list[tuple[bytes, dict[str, str]]], list]:
     """Each letter's Typst document (source and inputs) and the print batch's parts, made before timing."""
-    one = [(layout._source([body]), layout._inputs([(head, body, 1)])) for head, body in batch]
-    parts = [batch[i : i + layout.BATCH_PART] for i in range(0, len(batch), layout.BATCH_PART)]
-    return one, [(layout._source([b for _, b in part]), layout._inputs([(h, b, 1) for h, b in part])) for part in parts]
+    parts = [batch[i : i + BATCH_PART] for i in range(0, len(batch), BATCH_PART)]
+    return [document([(h, b, 1)]) for h, b in batch], [document([(h, b, 1) for h, b in part]) for part in parts]
 
 
 def baseline(batch: list[tuple[LetterHead, str]], folder: Path) -> None:
@@ -85,7 +83,7 @@ def baseline(batch: list[tuple[LetterHead, str]], folder: Path) -> None:
     from pypdf import PdfWriter
 
     one, parts = documents(batch)
-    fonts = typst.Fonts(include_system_fonts=False, include_embedded_fonts=True, font_paths=[layout.FONTS])
+    fonts = typst.Fonts(include_system_fonts=False, include_embedded_fonts=True, font_paths=[FONTS])
     compiler = typst.Compiler(font_paths=fonts, ignore_system_fonts=True)
     started = time.perf_counter(), time.process_time()
     for (head, _), (source, inputs) in zip(batch, one, strict=True):

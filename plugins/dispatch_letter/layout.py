@@ -219,6 +219,12 @@ def _inputs(letters: list[tuple[LetterHead, str, int]], *, marks: bool = False) 
     return {"letters": json.dumps(data, ensure_ascii=False), "geometry": _GEOMETRY}
 
 
+def document(letters: list[tuple[LetterHead, str, int]]) -> tuple[bytes, dict[str, str]]:
+    """The Typst document that sets ``letters`` (head, body markup, page count): its source and
+    ``sys_inputs``, for ``typst.compile`` with the fonts in :data:`FONTS` (what the benchmark's plain loop compiles)."""
+    return _source([body for _, body, _ in letters]), _inputs(letters)
+
+
 def _stamp(timestamp: datetime | None) -> datetime:
     return (timestamp or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
 

@@ -12,6 +12,10 @@ file keeps what the letter had when it was set alone:
   Document element of their own, the parent tree and ID tree entries of those pages;
 - the bookmarks (outline) of the letter's headings.
 
+Where each letter starts and how many pages it has comes from the page labels: a joint PDF
+is set with a label prefix per letter (:meth:`ChunkPdf.letter_pages`). :func:`join` puts
+pages of such PDFs together into a print batch the same way (no tags, no page labels).
+
 Only what Typst writes is read: a classic cross-reference table, objects numbered
 ``N 0 obj``, flat number and name trees. Anything else raises :class:`SplitError`
 and the caller sets those letters one by one instead.
