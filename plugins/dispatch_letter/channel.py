@@ -86,9 +86,6 @@ class LetterChannel(Channel):
         self._labels = None
         #: This run's letters by message id, in order (a redelivered letter is listed once).
         self._batch: dict[str, tuple[dict[str, Any], Any]] = {}
-        #: Parts of the batch PDF already being set, in the background, from the first letters.
-        self._parts: list[Any] = []
-        self._in_parts: set[str] = set()
 
     # -- what is printed ----------------------------------------------------------------
 
@@ -173,20 +170,16 @@ class LetterChannel(Channel):
 
     async def deliver(self, message: OutgoingMessage) -> DeliveryResult:
         try:
-            from .layout import render_letter
+            from .layout import render_letters  # noqa: F401 - needed on the typesetting thread
             from .qr import qr_svg  # noqa: F401 - needed on the typesetting thread
         except ImportError as exc:  # the letter extra is missing: keep the letter queued
             raise TransientDeliveryError(
-                f"letters need typst and segno: pip install 'dispatch[letter]' ({exc})"
+                f"letters need typst and zxing-cpp: pip install 'dispatch[letter]' ({exc})"
             ) from exc
         today = now_utc()
-        standard = self.settings.pdf_standard or None
         # Everything, labels and QR code included, is made on a typesetting thread: the event loop stays free.
-        typeset = await self._threads().run(
-            lambda: render_letter(
-                self.head(message, today), self.body(message), standard=standard, tagged=self.settings.tagged_pdf
-            )
-        )
+        # Letters waiting at the same time are set together (see render_letters and Typesetters.run_together).
+        typeset = await self._threads().run_together(lambda: (self.head(message, today), self.body(message)), self._set)
         tried: list[str] = []
         if self.digital is not None:  # SPEC §6: the same PDF to a digital mailbox first (dispatch.mailboxes)
             routed, tried = await self.digital.deliver(message, typeset.pdf, self.context.company_for(message.country))
@@ -214,23 +207,22 @@ class LetterChannel(Channel):
             detail["file"] = str(path)
         return DeliveryResult(provider_id=str(path) if self.settings.letter_files else message.id, detail=detail)
 
-    def _add_to_batch(self, message_id: str, entry: dict[str, Any], typeset: Any) -> None:
-        """List a letter in this run's batch; every :data:`BATCH_PART` letters, start setting that part."""
-        from .layout import BATCH_PART, render_batch
+    def _set(self, letters: list[tuple[Any, str]]) -> list[Any]:
+        """Typeset letters (head, body) together, on a typesetting thread."""
+        from .layout import render_letters
 
-        threads = self._threads()
         standard = self.settings.pdf_standard or None
+        return render_letters(letters, standard=standard, tagged=self.settings.tagged_pdf)
+
+    def _add_to_batch(self, message_id: str, entry: dict[str, Any], typeset: Any) -> None:
+        """List a letter in this run's batch (a redelivered letter keeps its place, with its new pages).
+
+        The letter's own PDF is not kept: the batch takes its pages from the PDF it was set in
+        with other letters (:attr:`~dispatch_letter.layout.Typeset.part`), or sets it again from
+        head and body when it was set alone.
+        """
         with self._lock:
-            if message_id in self._in_parts:  # a redelivery of a letter whose part is already set
-                return
-            # The PDF bytes are not kept: the batch sets the letters again from head and body.
-            self._batch[message_id] = (entry, typeset.without_pdf())
-            if self.settings.batch_format != "pdf" or len(self._batch) - len(self._in_parts) < BATCH_PART:
-                return
-            part = list(self._batch.items())[len(self._in_parts) : len(self._in_parts) + BATCH_PART]
-            self._in_parts.update(message_id for message_id, _ in part)
-            letters = [letter for _, (_, letter) in part]
-            self._parts.append(threads.submit(lambda: render_batch(letters, standard=standard)))
+            self._batch[message_id] = (entry, typeset.without_pdf(keep_part=self.settings.batch_format == "pdf"))
 
     def _threads(self) -> Typesetters:
         """The threads that typeset letters, started on first use."""
@@ -248,13 +240,11 @@ class LetterChannel(Channel):
 
     def finish_batch(self) -> dict[str, Any] | None:
         """Write this run's print batch (one PDF, or a zip of the letters' PDFs) and its manifest."""
-        from .layout import BATCH_PART, join_parts, render_batch
+        from .layout import BATCH_PART, join_pieces, render_batch
         from .manifest import write_manifest
 
         with self._lock:
             batch, self._batch = list(self._batch.values()), {}
-            parts, self._parts = self._parts, []
-            done, self._in_parts = len(self._in_parts), set()
         if not batch:
             return None
         entries = [entry for entry, _ in batch]
@@ -266,12 +256,29 @@ class LetterChannel(Channel):
         csv_path, json_path = write_manifest(base, entries, summary)
         if self.settings.batch_format == "pdf":
             standard = self.settings.pdf_standard or None
-            rest = [letter for _, letter in batch[done:]]
-            for start in range(0, len(rest), BATCH_PART):
-                letters = rest[start : start + BATCH_PART]
-                parts.append(self._threads().submit(lambda letters=letters: render_batch(letters, standard=standard)))
+            # Pieces in the manifest's order: (PDF or future of one, first page, pages). Letters set
+            # alone are set again, together, in parts of BATCH_PART letters on the typesetting threads.
+            pieces: list[tuple[Any, int, int]] = []
+            alone: list[Any] = []
+
+            def set_alone() -> None:
+                if alone:
+                    letters = list(alone)
+                    future = self._threads().submit(lambda: render_batch(letters, standard=standard))
+                    pieces.append((future, 0, sum(letter.pages for letter in letters)))
+                    alone.clear()
+
+            for _, letter in batch:
+                if letter.part is None:
+                    alone.append(letter)
+                    if len(alone) == BATCH_PART:
+                        set_alone()
+                    continue
+                set_alone()
+                pieces.append((letter.part, letter.first_page, letter.pages))
+            set_alone()
             target = base.with_suffix(".pdf")
-            join_parts([part.result() for part in parts], target)
+            join_pieces([(p if isinstance(p, bytes) else p.result(), a, n) for p, a, n in pieces], target)
         else:
             target = base.with_suffix(".zip")
             tmp = target.with_suffix(f".zip.{os.getpid()}.tmp")

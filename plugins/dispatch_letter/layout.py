@@ -133,10 +133,15 @@ class Typeset:
     pages: int
     head: LetterHead
     body: str
+    #: The PDF of the letters set together with this one (a part of the print batch), and the
+    #: page (from 0) where this letter starts in it; None when the letter was set alone.
+    part: bytes | None = None
+    first_page: int = 0
 
-    def without_pdf(self) -> Typeset:
+    def without_pdf(self, *, keep_part: bool = True) -> Typeset:
         """The same letter without its PDF bytes (what a print batch keeps)."""
-        return Typeset(pdf=b"", pages=self.pages, head=self.head, body=self.body)
+        part = self.part if keep_part else None
+        return Typeset(pdf=b"", pages=self.pages, head=self.head, body=self.body, part=part, first_page=self.first_page)
 
 
 _local = threading.local()
@@ -177,7 +182,7 @@ def _template() -> str:
     return text
 
 
-def _head_data(head: LetterHead, pages: int = 0) -> dict[str, Any]:
+def _head_data(head: LetterHead, pages: int = 0, mark: str = "") -> dict[str, Any]:
     data = asdict(head)
     return {
         "title": data["title"],
@@ -192,15 +197,32 @@ def _head_data(head: LetterHead, pages: int = 0) -> dict[str, Any]:
         "qr_caption": data["qr_caption"],
         "qr_alt": data["qr_alt"],
         "pages": pages,
+        "mark": mark,
     }
 
 
-def _inputs(letters: list[tuple[LetterHead, str, int]]) -> dict[str, str]:
-    """``sys.inputs`` of the template: the letters' heads and the page geometry."""
-    return {
-        "letters": json.dumps([_head_data(h, p) for h, _, p in letters], ensure_ascii=False),
-        "geometry": _GEOMETRY,
-    }
+#: Page label prefixes use no character Typst counts with (1, a, A, i, I, ...): "Lb-" for letter 0.
+_MARK_DIGITS = str.maketrans("0123456789", "bcdefghjkl")
+
+
+def _inputs(letters: list[tuple[LetterHead, str, int]], *, marks: bool = False) -> dict[str, str]:
+    """``sys.inputs`` of the template: the letters' heads and the page geometry.
+
+    With ``marks``, each letter's pages carry a page label prefix of their own ("Lb-", "Lc-",
+    ...), from which :meth:`dispatch_letter.split.ChunkPdf.letter_pages` finds where each
+    letter starts and how long it is.
+    """
+    data = [
+        _head_data(head, pages, f"L{str(i).translate(_MARK_DIGITS)}-" if marks else "")
+        for i, (head, _, pages) in enumerate(letters)
+    ]
+    return {"letters": json.dumps(data, ensure_ascii=False), "geometry": _GEOMETRY}
+
+
+def document(letters: list[tuple[LetterHead, str, int]]) -> tuple[bytes, dict[str, str]]:
+    """The Typst document that sets ``letters`` (head, body markup, page count): its source and
+    ``sys_inputs``, for ``typst.compile`` with the fonts in :data:`FONTS` (what the benchmark's plain loop compiles)."""
+    return _source([body for _, body, _ in letters]), _inputs(letters)
 
 
 def _stamp(timestamp: datetime | None) -> datetime:
@@ -213,13 +235,15 @@ def _compile(
     timestamp: datetime | None,
     standard: str | None,
     tagged: bool | None = None,
+    plain_if_needed: bool = True,
+    marks: bool = False,
 ) -> bytes:
     """One PDF holding ``letters`` (head, body markup, known page count or 0)."""
     source = _source([body for _, body, _ in letters])
     try:
         return _compiler().compile(
             source,
-            sys_inputs=_inputs(letters),
+            sys_inputs=_inputs(letters, marks=marks),
             pdf_standards=[standard] if standard else [],
             timestamp=_stamp(timestamp),
             # A letter's own PDF is tagged (a structure tree: headings, paragraphs, tables, the QR code's
@@ -229,7 +253,7 @@ def _compile(
             pdf_tags=bool(tagged) or bool(standard and standard.endswith("a")),
         )
     except typst.TypstError as exc:
-        if standard and "PDF/A" in exc.message:
+        if standard and "PDF/A" in exc.message and plain_if_needed:
             # A character no font has (PDF/A forbids the blank box): print the letter as plain PDF
             # rather than not at all.
             logger.warning("letter %s is plain PDF, not %s: %s", letters[0][0].title, standard, exc.message)
@@ -244,20 +268,97 @@ def render_letter(
     timestamp: datetime | None = None,
     standard: str | None = PDF_STANDARD,
     tagged: bool = True,
+    pages: int = 1,
 ) -> Typeset:
     """Typeset one letter; ``body`` is Typst markup from :func:`dispatch_letter.markup.html_to_typst`.
 
     The footer prints "page/pages". Asking Typst for the page count inside the document
-    would lay every letter out twice, so the letter is set for one page (most are) and
-    set again, with the count it turned out to have, only when it is longer.
+    would lay every letter out twice, so the letter is set for ``pages`` pages (one by
+    default: most letters have one) and set again, with the count it turned out to have,
+    only when that was wrong.
     """
-    pages = 1
     while True:
         pdf = _compile([(head, body, pages)], timestamp=timestamp, standard=standard, tagged=tagged)
         actual = page_count(pdf)
         if actual == pages:
             return Typeset(pdf=pdf, pages=pages, head=head, body=body)
         pages = actual
+
+
+def render_letters(
+    letters: list[tuple[LetterHead, str]],
+    *,
+    timestamp: datetime | None = None,
+    standard: str | None = PDF_STANDARD,
+    tagged: bool = True,
+) -> list[Typeset | TypesetError]:
+    """Typeset several letters in one Typst compile and cut each letter's PDF out of it.
+
+    One compile of many letters costs about half as much per letter as one compile per
+    letter (the template, the document set-up and the fonts are done once). Each letter's
+    PDF is cut out by :mod:`dispatch_letter.split` (its pages, tags, bookmarks and PDF/A
+    metadata); the whole PDF becomes a part of the print batch (:attr:`Typeset.part`).
+
+    Letters are set for one page each first (most are); the page labels tell each letter's
+    length, and the longer ones are set once more, together, with their page count in the
+    footer ("1/2"). When one letter's markup fails, or one needs a glyph no font has (PDF/A
+    then falls back to plain PDF for that letter only), the letters are set one by one with
+    :func:`render_letter`. A letter that cannot be set at all comes back as its
+    :class:`TypesetError`; the others are unaffected.
+    """
+    results: list[Typeset | TypesetError | None] = [None] * len(letters)
+    todo = list(range(len(letters)))
+    pages = [1] * len(letters)
+    for _ in range(2):  # the second round: the letters whose page count was not 1
+        if len(todo) <= 1:
+            break
+        options = {"timestamp": timestamp, "standard": standard, "tagged": tagged}
+        todo, failed = _set_together(letters, todo, pages, results, **options)
+        if failed:
+            break
+    for i in todo:  # alone: one letter, or letters that could not be set together
+        head, body = letters[i]
+        try:
+            results[i] = render_letter(
+                head, body, timestamp=timestamp, standard=standard, tagged=tagged, pages=pages[i]
+            )
+        except TypesetError as exc:
+            results[i] = exc
+    return [r for r in results if r is not None]
+
+
+def _set_together(
+    letters: list[tuple[LetterHead, str]],
+    todo: list[int],
+    pages: list[int],
+    results: list[Typeset | TypesetError | None],
+    **options: Any,
+) -> tuple[list[int], bool]:
+    """Set ``letters[i]`` for ``i in todo`` in one compile, each for ``pages[i]`` pages; fill ``results``
+    for those whose page count was right, learn the others' (in ``pages``) and return them, with
+    whether the compile failed (then every letter of ``todo`` is returned)."""
+    from .split import ChunkPdf, SplitError
+
+    chosen = [(*letters[i], pages[i]) for i in todo]
+    try:
+        pdf = _compile(chosen, plain_if_needed=False, marks=True, **options)
+        chunk = ChunkPdf(pdf)
+        runs = chunk.letter_pages()
+        if len(runs) != len(todo):
+            raise SplitError(f"{len(runs)} letters found, {len(todo)} set")
+        again = []
+        for i, (first, count) in zip(todo, runs, strict=True):
+            head, body = letters[i]
+            if count != pages[i]:
+                pages[i] = count
+                again.append(i)
+                continue
+            cut = chunk.letter(first, count, title=head.title, lang=head.language)
+            results[i] = Typeset(pdf=cut, pages=count, head=head, body=body, part=pdf, first_page=first)
+        return again, False
+    except (TypesetError, SplitError) as exc:
+        logger.info("%d letters are set one by one: %s", len(todo), exc)
+        return todo, True
 
 
 def render_letter_png(
@@ -285,7 +386,7 @@ def render_batch(
     """One PDF with ``letters``, each starting on a new page and numbered on its own.
 
     Typst holds a whole document in memory while it sets it (about 1 MB a letter), so a
-    large print batch is set in parts of :data:`BATCH_PART` letters (see :func:`join_parts`).
+    large print batch is set in parts of :data:`BATCH_PART` letters (see :func:`join_pieces`).
     """
     return _compile([(t.head, t.body, t.pages) for t in letters], timestamp=timestamp, standard=standard)
 
@@ -294,24 +395,42 @@ def render_batch(
 BATCH_PART = 100
 
 
-def join_parts(parts: list[bytes], target: Path) -> None:
-    """Write the parts of a print batch as one PDF.
+def join_pieces(pieces: list[tuple[bytes, int, int]], target: Path) -> None:
+    """Write a print batch: ``(pdf, first page, pages)`` pieces, in order, as one PDF.
 
-    One part is written as it is (PDF/A when it was set so). Several are joined page by
-    page with pypdf, fonts and all; the joined file is a plain PDF — pypdf does not carry
-    PDF/A conformance over.
+    Neighbouring pieces of one PDF are taken as one. The pages are joined by
+    :func:`dispatch_letter.split.join` (fonts and all, the first PDF's PDF/A metadata and
+    output intent; no tags, no page labels), or — for a PDF laid out otherwise — by pypdf,
+    whose joined file is a plain PDF.
     """
+    from .split import ChunkPdf, SplitError, join
+
+    runs: list[list[Any]] = []
+    for pdf, first, count in pieces:
+        if runs and runs[-1][0] is pdf and runs[-1][1] + runs[-1][2] == first:
+            runs[-1][2] += count
+        else:
+            runs.append([pdf, first, count])
     tmp = target.with_suffix(f"{target.suffix}.{threading.get_ident()}.tmp")
-    if len(parts) == 1:
-        tmp.write_bytes(parts[0])
-    else:
+    try:
+        parsed: dict[int, ChunkPdf] = {}
+        for pdf, _, _ in runs:
+            if id(pdf) not in parsed:
+                parsed[id(pdf)] = ChunkPdf(pdf)
+        tmp.write_bytes(join([(parsed[id(pdf)], first, count) for pdf, first, count in runs]))
+    except SplitError as exc:
         import io
 
-        from pypdf import PdfWriter
+        from pypdf import PdfReader, PdfWriter
 
+        logger.info("the print batch is joined with pypdf: %s", exc)
         writer = PdfWriter()
-        for part in parts:
-            writer.append(io.BytesIO(part))
+        readers: dict[int, Any] = {}
+        for pdf, first, count in runs:
+            reader = readers.get(id(pdf))
+            if reader is None:
+                reader = readers[id(pdf)] = PdfReader(io.BytesIO(pdf))
+            writer.append(reader, pages=(first, first + count), import_outline=False)
         with open(tmp, "wb") as handle:
             writer.write(handle)
     tmp.replace(target)

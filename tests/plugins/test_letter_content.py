@@ -158,3 +158,29 @@ def test_no_line_after_a_break_starts_with_a_space(dispatcher, language, country
     markup = html_to_typst(html)
     assert '#linebreak()#" ' not in markup and "#linebreak()# " not in markup
     assert any(text.startswith(line) for text in pages[0].splitlines()), pages[0]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://e.example/p/AB12",
+        "https://energia.example.fi/dispatch/u/01JD4Q7Z8M9N0P1Q2R3S4T5V6W.kT3xQ9vR2mLp8sYw",
+        "https://energi.example.no/dispatch/p/" + "x" * 120,
+    ],
+)
+def test_the_qr_code_typst_draws_reads_back_as_the_link(url):
+    """The SVG handed to Typst, drawn module by module, is read back by zxing-cpp's reader (ISO/IEC 18004)."""
+    import zxingcpp
+
+    from dispatch_letter.qr import qr_svg
+
+    svg = qr_svg(url)
+    size, scale = int(re.search(r'width="(\d+)"', svg).group(1)), 4
+    pixels = bytearray([255]) * (size * scale) ** 2
+    modules = re.findall(r"M(\d+) (\d+)h(\d+)v(\d+)h-\d+Z", svg)
+    for x, y, w, h in (tuple(map(int, m)) for m in modules):
+        for row in range(y * scale, (y + h) * scale):
+            pixels[row * size * scale + x * scale : row * size * scale + (x + w) * scale] = bytes(w * scale)
+    assert modules and not any(int(x) < 4 or int(y) < 4 for x, y, _, _ in modules)  # the 4-module quiet zone
+    [found] = zxingcpp.read_barcodes(memoryview(pixels).cast("B", (size * scale, size * scale)))
+    assert found.text == url and found.format == zxingcpp.BarcodeFormat.QRCode and found.ec_level == "M"
