@@ -397,6 +397,37 @@ def test_private_rule_leaves_own_names(code):
 # -- the import contracts ---------------------------------------------------------------------
 
 
+def test_no_cycles_even_through_type_annotations():
+    """The acyclic contract leaves out imports made only for type checking; this counts them too:
+    no two modules or packages of dispatch import each other, not even for a type annotation."""
+    import grimp
+
+    graph = grimp.build_graph("dispatch", exclude_type_checking_imports=False)
+
+    def sibling(module: str) -> str:
+        return ".".join(module.split(".")[:2])
+
+    edges: dict[str, set[str]] = {}
+    for module in graph.modules:
+        for imported in graph.find_modules_directly_imported_by(module):
+            if sibling(module) != sibling(imported):
+                edges.setdefault(sibling(module), set()).add(sibling(imported))
+    cycles = []
+    for start in sorted(edges):  # a path back to itself through siblings
+        seen, frontier = set(), [start]
+        while frontier:
+            node = frontier.pop()
+            for nxt in edges.get(node, ()):
+                if nxt == start:
+                    cycles.append(start)
+                    frontier = []
+                    break
+                if nxt not in seen:
+                    seen.add(nxt)
+                    frontier.append(nxt)
+    assert not cycles, f"modules in an import cycle (counting type-checking imports): {cycles}"
+
+
 def test_import_contracts():
     """import-linter's contracts in pyproject.toml are kept (policy pure, store below render/queue/web, no cycles)."""
     lint = shutil.which("lint-imports", path=str(Path(sys.executable).parent)) or shutil.which("lint-imports")

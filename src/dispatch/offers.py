@@ -33,7 +33,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from .clock import now_utc
 from .errors import DispatchError, InputError
@@ -48,7 +48,30 @@ from .store import is_outage
 from .store.offers import OfferBook
 
 if TYPE_CHECKING:
-    from .dispatcher import Dispatcher
+    from .store import Store
+
+
+class OfferHost(Protocol):
+    """What offers use of the :class:`~dispatch.Dispatcher` they sit on (named here, so this module
+    does not import the Dispatcher: no type-level cycle dispatcher ↔ offers)."""
+
+    config: Any
+    events: Any
+    policy: Any
+    channels: Mapping[str, Any]
+    runtime: Any
+    offers: Offers
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def closed(self) -> bool: ...
+
+    def dispatch(self, message_type: str, recipient: Any, data: Any = None, **options: Any) -> Receipt: ...
+
+    def parse_recipient(self, recipient: Any) -> Recipient: ...
+
 
 logger = logging.getLogger("dispatch.offers")
 
@@ -142,7 +165,7 @@ class OfferLinks:
 class Offers:
     """Creates, accepts, declines and lapses offers for one :class:`~dispatch.Dispatcher`."""
 
-    def __init__(self, d: Dispatcher) -> None:
+    def __init__(self, d: OfferHost) -> None:
         self.d = d
         self._links: OfferLinks | None = None
 
@@ -506,7 +529,7 @@ class Offers:
         self.d.events.emit([Event(kind, at, data)])
 
 
-def install_lapser(d: Dispatcher) -> None:
+def install_lapser(d: OfferHost) -> None:
     """Have ``d``'s worker round (the one that releases scheduled campaigns) lapse due offers too."""
     previous = d.runtime.releaser
 
