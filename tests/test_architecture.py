@@ -2,7 +2,9 @@
 
 - The import contracts live in ``pyproject.toml`` (``[tool.importlinter]``) and are checked
   by import-linter: policy imports no store, renderer, queue or web; the store imports no
-  renderer, queue or web; no cycles between the modules and packages of ``dispatch``.
+  renderer, queue or web; channel plugins import the host API; the spines import no SQLAlchemy;
+  no cycles between the modules and packages of ``dispatch`` (a grimp test counts imports made
+  only for type annotations too).
 - A message's status is a :class:`dispatch.lifecycle.Status`, never a bare word: outside
   ``lifecycle.py`` a status value (``"queued"``, ``"sent"``...) is not written as a string
   literal where a status is compared, passed or stored.
